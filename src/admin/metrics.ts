@@ -1,0 +1,43 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of one edge (a registry per edge: no module-level state across tests or reloads). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #requests = new Counter({ name: 'gatehouse_requests_total', help: 'HTTPS requests answered, by route and status', labelNames: ['route', 'status'] as const, registers: [this.registry] });
+  readonly #upstreamLatency = new Histogram({
+    name: 'gatehouse_upstream_response_seconds', help: 'Time from request start to upstream response headers', labelNames: ['upstream'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry],
+  });
+  readonly connections = new Gauge({ name: 'gatehouse_open_connections', help: 'Open client connections (HTTPS)', registers: [this.registry] });
+  readonly websockets = new Gauge({ name: 'gatehouse_open_websockets', help: 'Open WebSocket tunnels', registers: [this.registry] });
+  readonly websocketRefusals = new Counter({ name: 'gatehouse_websocket_refused_total', help: 'Upgrades refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly targetUp = new Gauge({ name: 'gatehouse_upstream_target_up', help: '1 when the target is considered healthy', labelNames: ['upstream', 'target'] as const, registers: [this.registry] });
+  readonly certExpiry = new Gauge({ name: 'gatehouse_certificate_expiry_seconds', help: 'Seconds until the served certificate expires', labelNames: ['cert'] as const, registers: [this.registry] });
+  readonly certReload = new Gauge({ name: 'gatehouse_certificate_last_reload_success', help: '1 if the last reload attempt of this certificate succeeded, 0 if it failed', labelNames: ['cert'] as const, registers: [this.registry] });
+  readonly #requestChildren = new Map<string, { inc(): void }>();
+  readonly #latencyChildren = new Map<string, { observe(v: number): void }>();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
+  }
+
+  /** Per request: cached label children, so the hot path does a Map lookup, not label hashing. */
+  request(route: string, status: number): void {
+    const key = `${status} ${route}`;
+    let child = this.#requestChildren.get(key);
+    if (child === undefined) {
+      child = this.#requests.labels(route, String(status));
+      this.#requestChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  upstreamLatency(upstream: string, seconds: number): void {
+    let child = this.#latencyChildren.get(upstream);
+    if (child === undefined) {
+      child = this.#upstreamLatency.labels(upstream);
+      this.#latencyChildren.set(upstream, child);
+    }
+    child.observe(seconds);
+  }
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { formatProblem, loadConfig } from './config/load.js';
+import type { Config } from './config/types.js';
+import { Edge } from './edge.js';
+import { EdgeError } from './errors.js';
+import { readPair } from './tls/cert-store.js';
+
+const USAGE = `Usage:
+  gatehouse [--config FILE]          run the edge (FILE defaults to $GATEHOUSE_CONFIG)
+  gatehouse check [--config FILE]    validate config and certificates, like nginx -t
+  gatehouse --help | --version
+
+Signals: SIGHUP reloads config and certificates; SIGTERM/SIGINT drain and exit 0.
+Docs: README.md (every config key with its default).`;
+
+interface Args {
+  readonly command: 'run' | 'check' | 'help' | 'version';
+  readonly config: string | undefined;
+  readonly error?: string;
+}
+
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Args {
+  let command: Args['command'] = 'run';
+  let config = env.GATEHOUSE_CONFIG !== undefined && env.GATEHOUSE_CONFIG !== '' ? env.GATEHOUSE_CONFIG : undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') return { command: 'help', config };
+    if (arg === '--version' || arg === '-v') return { command: 'version', config };
+    if (arg === 'check' && i === 0) command = 'check';
+    else if (arg === '--config' || arg === '-c') {
+      const value = argv[++i];
+      if (value === undefined) return { command, config, error: '--config needs a file path' };
+      config = value;
+    } else if (arg.startsWith('--config=')) config = arg.slice('--config='.length);
+    else return { command, config, error: `unknown argument "${arg}"` };
+  }
+  return { command, config };
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** `gatehouse check`: every config problem as FILE:LINE:COL, then each certificate's state. Exit 0 when usable. */
+async function check(path: string): Promise<number> {
+  const { config, problems } = await loadConfig(path);
+  for (const p of problems) console.log(formatProblem(p));
+  if (config === undefined) return 1;
+  let ok = true;
+  for (const paths of config.tls.certificates) {
+    try {
+      const pair = await readPair(paths, { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers });
+      const days = Math.floor((pair.notAfter.getTime() - Date.now()) / 86_400_000);
+      console.log(`${paths.cert}: ok, serves ${pair.names.join(', ') || '(no DNS names)'}; expires ${pair.notAfter.toISOString()} (in ${days} days)${days < 14 ? ' warning: renew soon' : ''}`);
+    } catch (err) {
+      ok = false;
+      console.log(err instanceof EdgeError ? err.message : String(err));
+    }
+  }
+  const errors = problems.filter((p) => p.severity === 'error').length + (ok ? 0 : 1);
+  console.log(errors === 0 ? `${config.file}: configuration is usable` : `${config.file}: configuration has errors`);
+  return errors === 0 ? 0 : 1;
+}
+
+async function run(path: string): Promise<number> {
+  const { config, problems } = await loadConfig(path);
+  for (const p of problems) console.error(formatProblem(p));
+  if (config === undefined) return 1;
+  let edge: Edge;
+  try {
+    edge = await Edge.create(config);
+    await edge.start();
+  } catch (err) {
+    console.error(err instanceof EdgeError ? `gatehouse: ${err.message}` : err);
+    return 1;
+  }
+  return serve(edge, path);
+}
+
+/** Signals and config reloads for a running edge; resolves with the exit code once drained. */
+function serve(edge: Edge, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const reload = async (why: string): Promise<void> => {
+      const { config, problems } = await loadConfig(path);
+      if (config === undefined) {
+        edge.log.error({ event: 'reload', trigger: why, problems: problems.map(formatProblem) }, 'config reload refused: the file has errors; old config keeps serving');
+        return;
+      }
+      await edge.reload(config as Config);
+    };
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      edge.log.info({ event: 'signal', signal }, 'shutting down');
+      void edge.close().then(() => resolve(0));
+    };
+    // Last line of defence: a stray socket error must not take every other connection down.
+    process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
+      const socketError = typeof err.code === 'string' && /^(E(CONNRESET|PIPE|CONNABORTED|TIMEDOUT|HOSTUNREACH|NETUNREACH)|ERR_STREAM_(DESTROYED|WRITE_AFTER_END|PREMATURE_CLOSE)|ERR_SSL_)/.test(err.code);
+      edge.log[socketError ? 'error' : 'fatal']({ err }, socketError ? 'unhandled socket error (kept running)' : 'uncaught exception');
+      if (!socketError) {
+        edge.log.flush();
+        process.exit(1);
+      }
+    });
+    process.on('SIGHUP', () => void reload('SIGHUP'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2), process.env);
+  if (args.error !== undefined) {
+    console.error(`gatehouse: ${args.error}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.command === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (args.command === 'version') {
+    console.log(version());
+    return 0;
+  }
+  if (args.config === undefined) {
+    console.error(`gatehouse: no config file: pass --config FILE or set GATEHOUSE_CONFIG (start from config.example.yaml)\n\n${USAGE}`);
+    return 2;
+  }
+  return args.command === 'check' ? check(args.config) : run(args.config);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error('gatehouse: unexpected failure:', err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,276 @@
+import { dirname, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import type {
+  CertificatePaths, Cidr, Config, HealthCheckConfig, ListenAddress, LogLevel, RouteConfig,
+  SiteConfig, TargetConfig, UpstreamConfig, WebSocketPolicy,
+} from './types.js';
+import { isSiteHost, parseDuration, Reader, type Issue, type Path } from './values.js';
+
+const TLS13_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
+/** Added for TLS 1.2 clients only when `minVersion: TLSv1.2` and no `ciphers` were given (Mozilla "intermediate"). */
+const TLS12_CIPHERS =
+  'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:' +
+  'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
+
+/** Every default in one place; README's config reference mirrors this literal. */
+export const DEFAULTS = {
+  listen: { http: 80, https: 443, admin: false },
+  tls: { minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS },
+  hsts: { maxAge: '1y', includeSubDomains: false, preload: false },
+  redirect: { status: 301, acmeWebroot: null },
+  upstream: {
+    hash: { ipv4Prefix: 32, ipv6Prefix: 64 },
+    healthCheck: { path: '/', interval: '5s', timeout: '2s', type: 'http' },
+    maxFails: 3,
+    failTimeout: '10s',
+  },
+  websocket: { allowMissingOrigin: false },
+  timeouts: {
+    connect: '5s', response: '60s', idle: '60s', headers: '10s', handshake: '10s', websocketIdle: '1h', drain: '30s',
+  },
+  limits: { headerSize: 16384, bodySize: 0 },
+  workers: 1,
+  log: { level: 'info', format: 'json' },
+} as const;
+
+const TOP_KEYS = ['listen', 'tls', 'hsts', 'redirect', 'upstreams', 'sites', 'trustedProxies', 'timeouts', 'limits', 'workers', 'log'];
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const YEAR_SECONDS = 31_536_000;
+
+export interface Validated {
+  readonly config: Config | undefined;
+  readonly issues: readonly Issue[];
+}
+
+/** Validate a parsed YAML value; `file` anchors relative paths. Returns a config only when no issue is an error. */
+export function validate(raw: unknown, file: string): Validated {
+  const r = new Reader();
+  const dir = dirname(file);
+  const top = r.object(raw, [], TOP_KEYS) ?? {};
+
+  const listen = readListen(r, top.listen);
+  const tls = readTls(r, top.tls, dir);
+  const hsts = readHsts(r, top.hsts);
+  const redirect = readRedirect(r, top.redirect, dir);
+  const upstreams = readUpstreams(r, top.upstreams);
+  const sites = readSites(r, top.sites, upstreams, listen.https.port);
+  const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? [])
+    .map((v, i) => r.cidr(v, ['trustedProxies', i]))
+    .filter((c): c is Cidr => c !== undefined);
+  const timeouts = readTimeouts(r, top.timeouts);
+  const limitsRaw = r.object(top.limits, ['limits'], ['headerSize', 'bodySize']) ?? {};
+  const limits = {
+    headerSize: limitsRaw.headerSize === undefined ? DEFAULTS.limits.headerSize
+      : r.integer(limitsRaw.headerSize, ['limits', 'headerSize'], 1024, 1_048_576) ?? DEFAULTS.limits.headerSize,
+    bodySize: limitsRaw.bodySize === undefined ? DEFAULTS.limits.bodySize
+      : r.integer(limitsRaw.bodySize, ['limits', 'bodySize'], 0, Number.MAX_SAFE_INTEGER) ?? 0,
+  };
+  const workers = top.workers === undefined || top.workers === 'auto' ? top.workers ?? DEFAULTS.workers
+    : r.integer(top.workers, ['workers'], 1, 1024) ?? 1;
+  const logRaw = r.object(top.log, ['log'], ['level', 'format']) ?? {};
+  const log = {
+    level: r.oneOf(logRaw.level ?? DEFAULTS.log.level, ['log', 'level'], LOG_LEVELS) ?? 'info',
+    format: r.oneOf(logRaw.format ?? DEFAULTS.log.format, ['log', 'format'], ['json', 'pretty'] as const) ?? 'json',
+  };
+
+  const failed = r.issues.some((i) => i.severity === 'error');
+  const config: Config | undefined = failed ? undefined : {
+    file, listen, tls, hsts, redirect, upstreams, sites, trustedProxies, timeouts, limits,
+    workers: workers as number | 'auto', log,
+  };
+  return { config, issues: r.issues };
+}
+
+function readListen(r: Reader, raw: unknown): Config['listen'] {
+  const o = r.object(raw, ['listen'], ['http', 'https', 'admin']) ?? {};
+  const https = r.listen(o.https ?? DEFAULTS.listen.https, ['listen', 'https'], false) ?? { host: undefined, port: 443 };
+  const http = r.listen(o.http ?? DEFAULTS.listen.http, ['listen', 'http'], true);
+  let admin = r.listen(o.admin ?? DEFAULTS.listen.admin, ['listen', 'admin'], true);
+  // A bare admin port binds loopback: metrics are not for the internet unless asked for by address.
+  if (admin && admin.host === undefined) admin = { host: '127.0.0.1', port: admin.port };
+  return { http: http ?? null, https: https as ListenAddress, admin: admin ?? null };
+}
+
+function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {
+  const o = r.object(raw, ['tls'], ['minVersion', 'ciphers', 'certificates']) ?? {};
+  const minVersion = r.oneOf(o.minVersion ?? DEFAULTS.tls.minVersion, ['tls', 'minVersion'], ['TLSv1.3', 'TLSv1.2'] as const) ?? 'TLSv1.3';
+  if (minVersion === 'TLSv1.2') {
+    r.warn(['tls', 'minVersion'], 'TLSv1.2 is allowed: clients may negotiate TLS 1.2; the default TLSv1.3 refuses it');
+  }
+  let ciphers: string = DEFAULTS.tls.ciphers;
+  if (o.ciphers !== undefined) {
+    ciphers = r.string(o.ciphers, ['tls', 'ciphers']) ?? ciphers;
+    try {
+      createSecureContext({ ciphers, minVersion });
+    } catch (err) {
+      r.error(['tls', 'ciphers'], `OpenSSL rejects this cipher list: ${(err as Error).message}`);
+    }
+  } else if (minVersion === 'TLSv1.2') {
+    ciphers = `${TLS13_CIPHERS}:${TLS12_CIPHERS}`;
+  }
+  const list = r.list(o.certificates, ['tls', 'certificates']) ?? [];
+  if (list.length === 0) r.error(['tls', 'certificates'], 'at least one certificate is needed: - { cert: fullchain.pem, key: privkey.pem }', o.certificates === undefined ? 'key' : 'value');
+  const certificates: CertificatePaths[] = [];
+  list.forEach((entry, i) => {
+    const path = ['tls', 'certificates', i];
+    const e = r.object(entry, path, ['cert', 'key']) ?? {};
+    const cert = e.cert === undefined ? r.error(path, 'missing "cert" (path to the PEM certificate chain)') : r.string(e.cert, [...path, 'cert']);
+    const key = e.key === undefined ? r.error(path, 'missing "key" (path to the PEM private key)') : r.string(e.key, [...path, 'key']);
+    if (cert !== undefined && key !== undefined) certificates.push({ cert: resolve(dir, cert), key: resolve(dir, key) });
+  });
+  return { minVersion, ciphers, certificates };
+}
+
+function readHsts(r: Reader, raw: unknown): Config['hsts'] {
+  const o = r.object(raw, ['hsts'], ['maxAge', 'includeSubDomains', 'preload']) ?? {};
+  const maxAge = Math.floor((r.duration(o.maxAge ?? DEFAULTS.hsts.maxAge, ['hsts', 'maxAge']) ?? 0) / 1000);
+  const includeSubDomains = r.boolean(o.includeSubDomains ?? DEFAULTS.hsts.includeSubDomains, ['hsts', 'includeSubDomains']) ?? false;
+  const preload = r.boolean(o.preload ?? DEFAULTS.hsts.preload, ['hsts', 'preload']) ?? false;
+  // hstspreload.org refuses submissions without both; a preload flag alone only misleads.
+  if (preload && (maxAge < YEAR_SECONDS || !includeSubDomains)) {
+    r.warn(['hsts', 'preload'], 'preload lists require maxAge >= 1y and includeSubDomains: true');
+  }
+  return { maxAge, includeSubDomains, preload };
+}
+
+function readRedirect(r: Reader, raw: unknown, dir: string): Config['redirect'] {
+  const o = r.object(raw, ['redirect'], ['status', 'acmeWebroot']) ?? {};
+  const status = r.oneOf(o.status ?? DEFAULTS.redirect.status, ['redirect', 'status'], [301, 302, 307, 308] as const) ?? 301;
+  const webroot = o.acmeWebroot === undefined || o.acmeWebroot === null ? undefined : r.string(o.acmeWebroot, ['redirect', 'acmeWebroot']);
+  return { status, acmeWebroot: webroot === undefined ? null : resolve(dir, webroot) };
+}
+
+function readUpstreams(r: Reader, raw: unknown): Map<string, UpstreamConfig> {
+  const result = new Map<string, UpstreamConfig>();
+  if (raw === undefined || raw === null) return result;
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    r.error(['upstreams'], 'expected a mapping of upstream name → { targets: [...] }');
+    return result;
+  }
+  const d = DEFAULTS.upstream;
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    const path = ['upstreams', name];
+    const o = r.object(value, path, ['targets', 'hash', 'healthCheck', 'maxFails', 'failTimeout']) ?? {};
+    const targetList = r.list(o.targets, [...path, 'targets']) ?? [];
+    if (targetList.length === 0) r.error(o.targets === undefined ? path : [...path, 'targets'], 'an upstream needs at least one target, e.g. targets: [127.0.0.1:3000]');
+    const targets: TargetConfig[] = [];
+    targetList.forEach((t, i) => {
+      const target = r.target(t, [...path, 'targets', i]);
+      if (target === undefined) return;
+      if (targets.some((x) => x.id === target.id)) r.error([...path, 'targets', i], `target ${target.id} is listed twice`);
+      else targets.push(target);
+    });
+    const h = r.object(o.hash, [...path, 'hash'], ['ipv4Prefix', 'ipv6Prefix']) ?? {};
+    const hash = {
+      ipv4Prefix: r.integer(h.ipv4Prefix ?? d.hash.ipv4Prefix, [...path, 'hash', 'ipv4Prefix'], 0, 32) ?? 32,
+      ipv6Prefix: r.integer(h.ipv6Prefix ?? d.hash.ipv6Prefix, [...path, 'hash', 'ipv6Prefix'], 0, 128) ?? 64,
+    };
+    let healthCheck: HealthCheckConfig | null = null;
+    if (o.healthCheck !== undefined && o.healthCheck !== null && o.healthCheck !== false) {
+      const hp = [...path, 'healthCheck'];
+      const hc = r.object(o.healthCheck, hp, ['path', 'interval', 'timeout', 'type']) ?? {};
+      const probePath = r.string(hc.path ?? d.healthCheck.path, [...hp, 'path']) ?? '/';
+      if (!probePath.startsWith('/')) r.error([...hp, 'path'], 'a health check path starts with "/"');
+      healthCheck = {
+        path: probePath,
+        interval: r.duration(hc.interval ?? d.healthCheck.interval, [...hp, 'interval']) ?? 5000,
+        timeout: r.duration(hc.timeout ?? d.healthCheck.timeout, [...hp, 'timeout']) ?? 2000,
+        type: r.oneOf(hc.type ?? d.healthCheck.type, [...hp, 'type'], ['http', 'websocket'] as const) ?? 'http',
+      };
+    }
+    result.set(name, {
+      name, targets, hash, healthCheck,
+      maxFails: r.integer(o.maxFails ?? d.maxFails, [...path, 'maxFails'], 0, 1_000_000) ?? 3,
+      failTimeout: r.duration(o.failTimeout ?? d.failTimeout, [...path, 'failTimeout']) ?? 10_000,
+    });
+  }
+  return result;
+}
+
+function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPort: number): SiteConfig[] {
+  const list = r.list(raw, ['sites']) ?? [];
+  if (list.length === 0) r.error(['sites'], 'at least one site is needed: - { hosts: [example.com], routes: [{ path: /, upstream: app }] }', raw === undefined ? 'key' : 'value');
+  const seen = new Map<string, number>();
+  const sites: SiteConfig[] = [];
+  list.forEach((entry, i) => {
+    const path = ['sites', i];
+    const o = r.object(entry, path, ['hosts', 'routes']) ?? {};
+    const hosts: string[] = [];
+    const hostList = r.list(o.hosts, [...path, 'hosts']) ?? [];
+    if (hostList.length === 0) r.error(o.hosts === undefined ? path : [...path, 'hosts'], 'a site needs at least one host name');
+    hostList.forEach((h, j) => {
+      const hp = [...path, 'hosts', j];
+      const host = r.string(h, hp)?.toLowerCase();
+      if (host === undefined) return;
+      if (!isSiteHost(host)) return void r.error(hp, `"${host}" is not a host name (use names like app.example.com or *.example.com, no scheme or port)`);
+      const other = seen.get(host);
+      if (other !== undefined) return void r.error(hp, other === i ? `host ${host} is listed twice` : `host ${host} is already served by sites[${other}]`);
+      seen.set(host, i);
+      hosts.push(host);
+    });
+    const routes: RouteConfig[] = [];
+    const routeList = r.list(o.routes, [...path, 'routes']) ?? [];
+    if (routeList.length === 0) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }');
+    routeList.forEach((route, j) => {
+      const rp = [...path, 'routes', j];
+      const ro = r.object(route, rp, ['path', 'upstream', 'websocket']) ?? {};
+      const prefix = r.string(ro.path ?? '/', [...rp, 'path']);
+      if (prefix !== undefined && !prefix.startsWith('/')) r.error([...rp, 'path'], 'a route path starts with "/"');
+      if (prefix !== undefined && routes.some((x) => x.path === prefix)) r.error([...rp, 'path'], `path ${prefix} is routed twice in this site`);
+      const upstream = ro.upstream === undefined ? r.error(rp, 'missing "upstream"') : r.string(ro.upstream, [...rp, 'upstream']);
+      if (upstream !== undefined && !upstreams.has(upstream)) {
+        const known = [...upstreams.keys()];
+        r.error([...rp, 'upstream'], `unknown upstream "${upstream}"${known.length > 0 ? ` (defined: ${known.join(', ')})` : ' (define it under upstreams:)'}`);
+      }
+      const websocket = readWebSocket(r, ro.websocket, [...rp, 'websocket'], hosts, httpsPort);
+      if (prefix !== undefined && upstream !== undefined) routes.push({ path: prefix, upstream, websocket });
+    });
+    sites.push({ hosts, routes });
+  });
+  return sites;
+}
+
+function readWebSocket(r: Reader, raw: unknown, path: Path, hosts: readonly string[], httpsPort: number): WebSocketPolicy {
+  const o = r.object(raw, path, ['origins', 'allowMissingOrigin']) ?? {};
+  const allowMissingOrigin = r.boolean(o.allowMissingOrigin ?? DEFAULTS.websocket.allowMissingOrigin, [...path, 'allowMissingOrigin']) ?? false;
+  if (o.origins === undefined) {
+    // Default: the site's own pages, as a browser serialises their origin (RFC 6454 §6.1).
+    const suffix = httpsPort === 443 || httpsPort === 0 ? [''] : ['', `:${httpsPort}`];
+    return { origins: hosts.flatMap((h) => suffix.map((s) => `https://${h.includes(':') ? `[${h}]` : h}${s}`)), allowMissingOrigin };
+  }
+  const origins: string[] = [];
+  (r.list(o.origins, [...path, 'origins']) ?? []).forEach((v, i) => {
+    const text = r.string(v, [...path, 'origins', i]);
+    if (text === undefined) return;
+    const origin = normaliseOriginEntry(text);
+    if (origin === undefined) return void r.error([...path, 'origins', i], `"${text}" is not an origin: use scheme://host[:port] or https://*.example.com, no path`);
+    origins.push(origin);
+  });
+  return { origins, allowMissingOrigin };
+}
+
+/** "HTTPS://App.Example.com:443" → "https://app.example.com"; wildcard hosts keep their "*." */
+export function normaliseOriginEntry(text: string): string | undefined {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/(\*\.)?([^/?#@]+)\/?$/i.exec(text);
+  if (m === null) return undefined;
+  let url: URL;
+  try {
+    url = new URL(`${m[1]}://${m[2] === undefined ? '' : 'wildcard.'}${m[3]}`);
+  } catch {
+    return undefined;
+  }
+  const origin = url.origin; // 'null' for schemes without a tuple origin
+  if (origin === 'null') return undefined;
+  return m[2] === undefined ? origin : origin.replace('://wildcard.', '://*.');
+}
+
+function readTimeouts(r: Reader, raw: unknown): Config['timeouts'] {
+  const d = DEFAULTS.timeouts;
+  const keys = Object.keys(d) as (keyof typeof d)[];
+  const o = r.object(raw, ['timeouts'], keys) ?? {};
+  const out = {} as Record<keyof typeof d, number>;
+  for (const key of keys) {
+    out[key] = r.duration(o[key] ?? d[key], ['timeouts', key]) ?? (parseDuration(d[key]) as number);
+  }
+  return out;
+}

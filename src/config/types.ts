@@ -1,0 +1,127 @@
+/** The validated, fully-defaulted, deep-frozen configuration. Durations are milliseconds. */
+export interface Config {
+  /** Absolute path of the file this came from; relative paths in it were resolved against its folder. */
+  readonly file: string;
+  readonly listen: ListenConfig;
+  readonly tls: TlsConfig;
+  readonly hsts: HstsConfig;
+  readonly redirect: RedirectConfig;
+  readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
+  readonly sites: readonly SiteConfig[];
+  readonly trustedProxies: readonly Cidr[];
+  readonly timeouts: TimeoutsConfig;
+  readonly limits: LimitsConfig;
+  readonly workers: number | 'auto';
+  readonly log: LogConfig;
+}
+
+export interface ListenAddress {
+  /** undefined = all interfaces (Node's default, dual-stack). */
+  readonly host: string | undefined;
+  readonly port: number;
+}
+
+export interface ListenConfig {
+  readonly http: ListenAddress | null;
+  readonly https: ListenAddress;
+  readonly admin: ListenAddress | null;
+}
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+export interface CertificatePaths {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface TlsConfig {
+  readonly minVersion: TlsVersion;
+  readonly ciphers: string;
+  readonly certificates: readonly CertificatePaths[];
+}
+
+export interface HstsConfig {
+  /** seconds */
+  readonly maxAge: number;
+  readonly includeSubDomains: boolean;
+  readonly preload: boolean;
+}
+
+export interface RedirectConfig {
+  readonly status: 301 | 302 | 307 | 308;
+  readonly acmeWebroot: string | null;
+}
+
+export interface TargetConfig {
+  /** Normalised "scheme://host:port": the identity that health state and hashing key on. */
+  readonly id: string;
+  readonly protocol: 'http:' | 'https:';
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface HealthCheckConfig {
+  readonly path: string;
+  readonly interval: number;
+  readonly timeout: number;
+  /** http: GET expecting 2xx/3xx; websocket: a WebSocket handshake must succeed. */
+  readonly type: 'http' | 'websocket';
+}
+
+export interface UpstreamConfig {
+  readonly name: string;
+  readonly targets: readonly TargetConfig[];
+  readonly hash: { readonly ipv4Prefix: number; readonly ipv6Prefix: number };
+  readonly healthCheck: HealthCheckConfig | null;
+  /** 0 disables passive health. */
+  readonly maxFails: number;
+  readonly failTimeout: number;
+}
+
+export interface WebSocketPolicy {
+  /** Lower-case serialised origins ("https://a.example") or patterns ("https://*.example.com"). */
+  readonly origins: readonly string[];
+  readonly allowMissingOrigin: boolean;
+}
+
+export interface RouteConfig {
+  readonly path: string;
+  readonly upstream: string;
+  readonly websocket: WebSocketPolicy;
+}
+
+export interface SiteConfig {
+  /** Lower-case host names; "*.example.com" matches one or more labels below example.com. */
+  readonly hosts: readonly string[];
+  readonly routes: readonly RouteConfig[];
+}
+
+export interface Cidr {
+  readonly address: string;
+  readonly prefix: number;
+  readonly family: 'ipv4' | 'ipv6';
+}
+
+export interface TimeoutsConfig {
+  readonly connect: number;
+  readonly response: number;
+  readonly idle: number;
+  readonly headers: number;
+  readonly handshake: number;
+  readonly websocketIdle: number;
+  readonly drain: number;
+}
+
+export interface LimitsConfig {
+  /** Largest request head in bytes (Node's maxHeaderSize); larger gets 431. */
+  readonly headerSize: number;
+  /** Largest request body in bytes; 0 = unlimited. Larger gets 413. */
+  readonly bodySize: number;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface LogConfig {
+  readonly level: LogLevel;
+  readonly format: 'json' | 'pretty';
+}

@@ -1,0 +1,188 @@
+import { isIP } from 'node:net';
+import type { Cidr, ListenAddress, TargetConfig } from './types.js';
+
+/** Where a problem sits: a path into the document, and whether it is the key or its value. */
+export type Path = readonly (string | number)[];
+
+export interface Issue {
+  readonly path: Path;
+  readonly message: string;
+  readonly severity: 'error' | 'warning';
+  readonly on: 'key' | 'value';
+}
+
+/**
+ * Collects every problem in one pass (users fix a file once, not once per error) and
+ * offers the typed field readers the schema is written with. A reader returns undefined
+ * after recording an issue, so the schema can fall back to the default and keep going.
+ */
+export class Reader {
+  readonly issues: Issue[] = [];
+
+  error(path: Path, message: string, on: 'key' | 'value' = 'value'): undefined {
+    this.issues.push({ path, message, severity: 'error', on });
+    return undefined;
+  }
+
+  warn(path: Path, message: string): void {
+    this.issues.push({ path, message, severity: 'warning', on: 'value' });
+  }
+
+  /** A mapping with only the named keys; unknown keys are errors (typos must not be silently ignored). */
+  object(value: unknown, path: Path, keys: readonly string[]): Record<string, unknown> | undefined {
+    if (value === undefined || value === null) return {};
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      return this.error(path, `expected a mapping with keys ${keys.join(', ')}`);
+    }
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      if (!keys.includes(key)) {
+        this.error([...path, key], `unknown key "${key}"${suggest(key, keys)}`, 'key');
+      }
+    }
+    return record;
+  }
+
+  list(value: unknown, path: Path): readonly unknown[] | undefined {
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) return this.error(path, 'expected a list');
+    return value;
+  }
+
+  string(value: unknown, path: Path): string | undefined {
+    if (typeof value === 'string' && value.length > 0) return value;
+    return this.error(path, 'expected a non-empty string');
+  }
+
+  boolean(value: unknown, path: Path): boolean | undefined {
+    if (typeof value === 'boolean') return value;
+    return this.error(path, 'expected true or false');
+  }
+
+  integer(value: unknown, path: Path, min: number, max: number): number | undefined {
+    if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value;
+    return this.error(path, `expected a whole number from ${min} to ${max}`);
+  }
+
+  oneOf<T extends string | number>(value: unknown, path: Path, allowed: readonly T[]): T | undefined {
+    if ((allowed as readonly unknown[]).includes(value)) return value as T;
+    return this.error(path, `expected one of ${allowed.join(', ')}`);
+  }
+
+  /** "500ms", "30s", "5m", "1h", "2d", "1y" (365 days) or a number of seconds → milliseconds. */
+  duration(value: unknown, path: Path): number | undefined {
+    const ms = parseDuration(value);
+    if (ms !== undefined) return ms;
+    return this.error(path, 'expected a duration such as 500ms, 30s, 5m, 1h, 2d, 1y, or a number of seconds');
+  }
+
+  /** A port, "host:port", "[v6]:port", or false (when allowed) → address or null. */
+  listen(value: unknown, path: Path, allowFalse: boolean): ListenAddress | null | undefined {
+    if (value === false && allowFalse) return null;
+    const address = parseListen(value);
+    if (address !== undefined) return address;
+    return this.error(path, `expected a port (1-65535), "host:port" or "[::]:port"${allowFalse ? ', or false to disable' : ''}`);
+  }
+
+  cidr(value: unknown, path: Path): Cidr | undefined {
+    const cidr = typeof value === 'string' ? parseCidr(value) : undefined;
+    if (cidr !== undefined) return cidr;
+    return this.error(path, 'expected an IP address or CIDR such as 10.0.0.0/8 or fd00::/8');
+  }
+
+  target(value: unknown, path: Path): TargetConfig | undefined {
+    const target = typeof value === 'string' ? parseTarget(value) : undefined;
+    if (target !== undefined) return target;
+    return this.error(path, 'expected "host:port" or "http(s)://host:port" (no path)');
+  }
+}
+
+const UNITS: Readonly<Record<string, number>> = {
+  ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, y: 365 * 86_400_000,
+};
+
+export function parseDuration(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|y)$/.exec(value.trim());
+  if (match === null) return undefined;
+  return Math.round(Number(match[1]) * (UNITS[match[2] as string] as number));
+}
+
+function port(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= 1 && n <= 65535 ? n : undefined;
+}
+
+export function parseListen(value: unknown): ListenAddress | undefined {
+  if (typeof value === 'number') {
+    return Number.isInteger(value) && value >= 0 && value <= 65535 ? { host: undefined, port: value } : undefined;
+  }
+  if (typeof value !== 'string') return undefined;
+  const bare = /^\d+$/.test(value) ? { host: undefined, port: Number(value) } : undefined;
+  if (bare !== undefined) return bare.port <= 65535 ? bare : undefined;
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(value);
+  if (match === null) return undefined;
+  const host = match[1] ?? match[2] ?? '';
+  if (match[1] !== undefined && isIP(host) !== 6) return undefined;
+  // Port 0 is allowed on listeners: the OS picks one (tests and benches use it).
+  const p = match[3] === '0' ? 0 : port(match[3] ?? '');
+  return p === undefined ? undefined : { host, port: p };
+}
+
+export function parseCidr(text: string): Cidr | undefined {
+  const [address = '', prefixText, extra] = text.split('/');
+  if (extra !== undefined) return undefined;
+  const version = isIP(address);
+  if (version === 0) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return undefined;
+  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+
+export function parseTarget(text: string): TargetConfig | undefined {
+  const withScheme = /^[a-z]+:\/\//i.test(text) ? text : `http://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') return undefined;
+  if (url.hostname === '') return undefined;
+  const defaultPort = url.protocol === 'https:' ? 443 : 80;
+  const p = url.port === '' ? defaultPort : Number(url.port);
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return { id: `${url.protocol}//${shown}:${p}`, protocol: url.protocol, host, port: p };
+}
+
+/** Host names as sites list them: lower-case DNS names, IP literals, or "*.suffix". */
+export function isSiteHost(host: string): boolean {
+  if (isIP(host) !== 0) return true;
+  const name = host.startsWith('*.') ? host.slice(2) : host;
+  return /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/.test(name);
+}
+
+function suggest(key: string, keys: readonly string[]): string {
+  const lower = key.toLowerCase();
+  const close = keys.find((k) => k.toLowerCase() === lower || distance(k.toLowerCase(), lower) <= 2);
+  return close === undefined ? ` (allowed: ${keys.join(', ')})` : ` (did you mean "${close}"?)`;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] as number;
+      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length] as number;
+}

@@ -1,0 +1,273 @@
+import { once } from 'node:events';
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { DestinationStream } from 'pino';
+import { createAdminListener } from './admin/server.js';
+import { Metrics } from './admin/metrics.js';
+import type { Config, ListenAddress } from './config/types.js';
+import { EdgeError } from './errors.js';
+import { createLogger, type Logger } from './log.js';
+import { createRedirectListener } from './listeners/redirect.js';
+import { createSecureListener } from './listeners/secure.js';
+import { handleRequest, logExchange } from './pipeline/request.js';
+import { handleUpgrade } from './pipeline/upgrade.js';
+import { Forwarder } from './proxy/forward.js';
+import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
+import { buildRuntime, targetIds, type Runtime } from './runtime.js';
+import { CertStore } from './tls/cert-store.js';
+import { startHealthChecks } from './upstream/health.js';
+import { TargetRegistry, type TargetState } from './upstream/pool.js';
+
+export type EdgeState = 'created' | 'running' | 'draining' | 'closed';
+
+export interface EdgeOptions {
+  /** Log somewhere other than stdout (tests). */
+  readonly logDestination?: DestinationStream;
+}
+
+export interface BoundAddresses {
+  readonly https: AddressInfo;
+  readonly http: AddressInfo | null;
+  readonly admin: AddressInfo | null;
+}
+
+/**
+ * One running edge: listeners, certificate store, runtime tables, upstream state. A reload
+ * builds the new runtime (and certificate store, when TLS settings changed) completely before
+ * swapping it in; requests in flight finish on what they started with.
+ */
+export class Edge {
+  #state: EdgeState = 'created';
+  #config: Config;
+  #runtime: Runtime;
+  #certs: CertStore;
+  readonly log: Logger;
+  readonly metrics = new Metrics();
+  readonly #targets = new TargetRegistry();
+  readonly #tunnels = new TunnelRegistry();
+  readonly forwarder: Forwarder;
+  readonly hooks: TunnelHooks;
+  #https: HttpsServer | undefined;
+  #http: HttpServer | undefined;
+  #admin: HttpServer | undefined;
+  #stopHealth: (() => void)[] = [];
+  #closing: Promise<void> | undefined;
+
+  private constructor(config: Config, certs: CertStore, log: Logger) {
+    this.#config = config;
+    this.#certs = certs;
+    this.log = log;
+    this.#runtime = buildRuntime(config, this.#targets);
+    this.forwarder = new Forwarder({
+      done: (exchange, res) => logExchange(this, exchange, res, exchange.error),
+      fail: (res, error) => {
+        res.setHeader('strict-transport-security', this.#runtime.hsts);
+        res.statusCode = error.status;
+        res.setHeader('content-type', 'text/plain; charset=utf-8');
+        res.end(`${error.status === 504 ? 'upstream timed out' : 'upstream unavailable'}\n`);
+      },
+      targetDown: (target, err) => this.#targetDown(target, err),
+    });
+    this.hooks = this.#tunnelHooks();
+  }
+
+  /** Load certificates and build everything; throws EdgeError(EDGE_ERR_CERT) when a pair is unusable. */
+  static async create(config: Config, options: EdgeOptions = {}): Promise<Edge> {
+    const log = createLogger(config.log, options.logDestination);
+    const certs = await CertStore.load(config.tls);
+    return new Edge(config, certs, log);
+  }
+
+  get state(): EdgeState {
+    return this.#state;
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  get certs(): CertStore {
+    return this.#certs;
+  }
+
+  get tunnels(): TunnelRegistry {
+    return this.#tunnels;
+  }
+
+  runtime(): Runtime {
+    return this.#runtime;
+  }
+
+  draining(): boolean {
+    return this.#state === 'draining';
+  }
+
+  /** Bind every configured listener; resolves with the bound addresses (port 0 → the real port). */
+  async start(): Promise<BoundAddresses> {
+    if (this.#state !== 'created') throw new Error(`cannot start an edge that is ${this.#state}`);
+    const config = this.#config;
+    this.#https = createSecureListener(config, {
+      certs: () => this.#certs,
+      log: this.log,
+      metrics: this.metrics,
+      hsts: () => this.#runtime.hsts,
+      onRequest: (req, res) => handleRequest(this, req, res),
+      onUpgrade: (req, socket, head) => handleUpgrade(this, req, socket, head),
+    });
+    this.#certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]?.options));
+    const https = await listen(this.#https, config.listen.https, 'listen.https');
+    let http: AddressInfo | null = null;
+    let admin: AddressInfo | null = null;
+    if (config.listen.http !== null) {
+      this.#http = createRedirectListener(() => this.#runtime, this.log);
+      http = await listen(this.#http, config.listen.http, 'listen.http');
+    }
+    if (config.listen.admin !== null) {
+      this.#admin = createAdminListener(this.metrics, () => ({ state: this.#state, ready: this.#state === 'running' }), this.log);
+      admin = await listen(this.#admin, config.listen.admin, 'listen.admin');
+    }
+    this.#startHealth();
+    this.#observeCertificates();
+    this.#state = 'running';
+    this.log.info({ event: 'start', https: https.port, http: http?.port ?? null, admin: admin?.port ?? null, tls: config.tls.minVersion }, 'gatehouse is serving');
+    return { https, http, admin };
+  }
+
+  /**
+   * Apply a new config to new requests and connections. Certificates are reloaded first when
+   * the TLS settings changed; any failure leaves the old config serving. Listener addresses
+   * cannot move under a running process: such changes are reported, not half-applied.
+   */
+  async reload(config: Config): Promise<{ readonly applied: boolean; readonly notes: readonly string[] }> {
+    if (this.#state !== 'running') return { applied: false, notes: [`edge is ${this.#state}`] };
+    const notes: string[] = [];
+    const old = this.#config;
+    for (const key of ['https', 'http', 'admin'] as const) {
+      if (!sameAddress(old.listen[key], config.listen[key])) notes.push(`listen.${key} changed: restart gatehouse to move listeners`);
+    }
+    if (old.workers !== config.workers) notes.push('workers changed: restart gatehouse to apply');
+    let certs = this.#certs;
+    if (JSON.stringify(old.tls) !== JSON.stringify(config.tls)) {
+      try {
+        certs = await CertStore.load(config.tls);
+      } catch (err) {
+        this.log.error({ event: 'reload', err: (err as Error).message }, 'config reload refused: certificates unusable; old config keeps serving');
+        return { applied: false, notes: [(err as Error).message] };
+      }
+    }
+    const runtime = buildRuntime(config, this.#targets);
+    // Swap: everything was built; from here on nothing can fail half-way.
+    this.#stopHealth.forEach((stop) => stop());
+    this.#config = config;
+    this.#runtime = runtime;
+    if (certs !== this.#certs) {
+      this.#certs = certs;
+      certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]?.options));
+      this.#applyDefaultContext(certs.defaultPair.options);
+    }
+    this.#targets.retain(targetIds(runtime));
+    this.#startHealth();
+    this.#observeCertificates();
+    for (const note of notes) this.log.warn({ event: 'reload' }, note);
+    this.log.info({ event: 'reload', sites: config.sites.length, upstreams: config.upstreams.size }, 'config reloaded');
+    return { applied: true, notes };
+  }
+
+  /**
+   * Graceful stop: refuse new connections, let in-flight requests finish (their responses say
+   * Connection: close), give WebSockets until `timeouts.drain`, then close what is left.
+   * Idempotent; resolves when every listener has closed.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#drain();
+    return this.#closing;
+  }
+
+  async #drain(): Promise<void> {
+    const wasRunning = this.#state === 'running';
+    this.#state = 'draining';
+    this.#stopHealth.forEach((stop) => stop());
+    this.#stopHealth = [];
+    const deadline = this.#config.timeouts.drain;
+    this.log.info({ event: 'drain', openWebSockets: this.#tunnels.size, deadlineMs: deadline }, 'draining');
+    const servers = [this.#https, this.#http, this.#admin].filter((s): s is HttpServer => s !== undefined);
+    const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const s of servers) s.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => { timer = setTimeout(() => resolve('expired'), deadline); });
+    const outcome = await Promise.race([Promise.all([closed, this.#tunnels.idle()]).then(() => 'clean' as const), expired]);
+    clearTimeout(timer);
+    if (outcome === 'expired') {
+      this.#tunnels.closeAll();
+      for (const s of servers) s.closeAllConnections();
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+    }
+    this.forwarder.close();
+    this.#targets.destroy();
+    this.#state = 'closed';
+    if (wasRunning) this.log.info({ event: 'stopped', outcome }, 'gatehouse stopped');
+    this.log.flush();
+  }
+
+  #applyDefaultContext(options: Parameters<HttpsServer['setSecureContext']>[0] | undefined): void {
+    if (options === undefined || this.#https === undefined) return;
+    try {
+      this.#https.setSecureContext(options);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'could not apply the default certificate; the previous one keeps serving');
+    }
+  }
+
+  #startHealth(): void {
+    for (const upstream of this.#runtime.upstreams.values()) {
+      for (const t of upstream.targets) this.metrics.targetUp.labels(upstream.name, t.id).set(t.healthy(Date.now()) ? 1 : 0);
+      this.#stopHealth.push(startHealthChecks(upstream, this.log, (t, up) => this.metrics.targetUp.labels(upstream.name, t.id).set(up ? 1 : 0)));
+    }
+  }
+
+  #observeCertificates(): void {
+    for (const pair of this.#certs.pairs) {
+      this.metrics.certExpiry.labels(pair.paths.cert).set(Math.round((pair.notAfter.getTime() - Date.now()) / 1000));
+      this.metrics.certReload.labels(pair.paths.cert).set(1);
+    }
+  }
+
+  #targetDown(target: TargetState, err: unknown): void {
+    this.log.warn({ event: 'health', target: target.id, up: false, err: (err as Error)?.message }, 'target marked down after repeated failures');
+  }
+
+  #tunnelHooks(): TunnelHooks {
+    return {
+      opened: (t) => {
+        this.metrics.websockets.inc();
+        this.log.info({ event: 'websocket-open', ...t.info, target: t.target }, 'websocket open');
+      },
+      closed: (t, bytesIn, bytesOut) => {
+        this.metrics.websockets.dec();
+        this.log.info({ event: 'websocket-close', ...t.info, target: t.target, durationMs: Math.round(performance.now() - t.start), bytesIn, bytesOut }, 'websocket close');
+      },
+      failed: (error, status, target, info) => {
+        this.log.warn({ event: 'websocket-failed', ...info, status, target, code: error.code, err: error.message }, 'websocket handshake failed');
+      },
+      targetDown: (target, err) => this.#targetDown(target, err),
+    };
+  }
+}
+
+function sameAddress(a: ListenAddress | null, b: ListenAddress | null): boolean {
+  return a === b || (a !== null && b !== null && a.host === b.host && a.port === b.port);
+}
+
+async function listen(server: HttpServer | HttpsServer, address: ListenAddress, key: string): Promise<AddressInfo> {
+  server.listen({ port: address.port, host: address.host, exclusive: false });
+  const failed = once(server, 'error').then(([err]: unknown[]) => {
+    const e = err as NodeJS.ErrnoException;
+    const hint = e.code === 'EADDRINUSE' ? 'the port is taken by another process'
+      : e.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE (see README)' : e.code ?? e.message;
+    throw new EdgeError('EDGE_ERR_LISTEN', `${key}: cannot listen on ${address.host ?? '*'}:${address.port}: ${hint}`, err);
+  });
+  await Promise.race([once(server, 'listening'), failed]);
+  failed.catch(() => undefined);
+  return server.address() as AddressInfo;
+}

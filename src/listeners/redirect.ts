@@ -1,0 +1,73 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { realpath, readFile } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import type { Logger } from '../log.js';
+import { hostOf } from '../pipeline/host.js';
+import { respond } from '../pipeline/respond.js';
+import type { Runtime } from '../runtime.js';
+
+const CHALLENGE = '/.well-known/acme-challenge/';
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * The :80 listener: ACME HTTP-01 challenges from a webroot, everything else redirected to
+ * https on a configured host. Location is built from known parts only — never from the
+ * request-target's authority — so "//evil.example/" or "http://evil/" cannot move it.
+ */
+export function createRedirectListener(runtime: () => Runtime, log: Logger): Server {
+  const server = createServer((req, res) => {
+    void handle(runtime(), req, res, log).catch((err: unknown) => {
+      log.error({ err }, 'redirect listener failed');
+      respond(res, 500, null, 'internal error', true);
+    });
+  });
+  server.maxHeadersCount = 100;
+  server.on('connection', (socket) => socket.on('error', () => socket.destroy()));
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+}
+
+async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+  const url = req.url ?? '/';
+  const { config } = runtime;
+  const webroot = config.redirect.acmeWebroot;
+  if (webroot !== null && url.startsWith(CHALLENGE)) {
+    await serveChallenge(webroot, url.slice(CHALLENGE.length), req, res);
+    log.info({ method: req.method, path: url, status: res.statusCode, clientIp: req.socket.remoteAddress, listener: 'http' }, 'acme challenge');
+    return;
+  }
+  const parsed = hostOf(req.headers.host);
+  const host = parsed !== undefined && parsed !== null && runtime.sites.match(parsed) !== undefined ? parsed : runtime.sites.firstHost;
+  const port = config.listen.https.port;
+  const authority = `${host.includes(':') ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
+  // Origin-form keeps path and query byte for byte ("//evil/p" stays a path: the authority is
+  // already written); absolute-form gives up only its path; "*" and the rest go to "/".
+  const path = url.startsWith('/') ? url : /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([/?][^#]*)?/i.exec(url)?.[1] ?? '/';
+  const location = `https://${authority}${path}`;
+  res.statusCode = config.redirect.status;
+  res.setHeader('location', location);
+  res.setHeader('content-length', 0);
+  res.setHeader('cache-control', 'no-store');
+  res.end();
+  log.info({ method: req.method, host, path: url, status: res.statusCode, clientIp: req.socket.remoteAddress, listener: 'http' }, 'redirect');
+}
+
+async function serveChallenge(webroot: string, token: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!TOKEN.test(token) || (req.method !== 'GET' && req.method !== 'HEAD')) return respond(res, 404, null, 'not found');
+  const dir = join(webroot, '.well-known', 'acme-challenge');
+  try {
+    // Resolve links and insist the file is still inside the webroot: a symlink must not escape it.
+    const [root, file] = await Promise.all([realpath(webroot), realpath(join(dir, token))]);
+    if (!file.startsWith(root + sep)) return respond(res, 404, null, 'not found');
+    const body = await readFile(file);
+    res.statusCode = 200;
+    res.setHeader('content-type', 'application/octet-stream');
+    res.setHeader('content-length', body.length);
+    res.end(req.method === 'HEAD' ? undefined : body);
+  } catch {
+    respond(res, 404, null, 'not found');
+  }
+}

@@ -1,0 +1,35 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { LogConfig } from './config/types.js';
+
+export type { Logger };
+
+/**
+ * The root logger. JSON goes through pino's asynchronous destination so a slow stdout never
+ * stalls the request path; `pretty` is for humans at a terminal. `destination` is for tests.
+ */
+export function createLogger(config: LogConfig, destination?: DestinationStream): Logger {
+  const options = { level: config.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (destination !== undefined) return pino(options, destination);
+  if (config.format === 'pretty') return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true }));
+  return pino(options, pino.destination({ sync: false }));
+}
+
+/**
+ * At most one line per `intervalMs` for noisy events (TLS handshake junk from scanners),
+ * with a count of what was suppressed, so a flood cannot fill the disk.
+ */
+export function rateLimited(log: Logger, intervalMs: number): (fields: object, message: string) => void {
+  let last = 0;
+  let suppressed = 0;
+  return (fields, message) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    log.warn({ ...fields, suppressed }, message);
+    last = now;
+    suppressed = 0;
+  };
+}

@@ -1,0 +1,45 @@
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { REASONS } from '../errors.js';
+
+/**
+ * A response Gatehouse writes itself: short plain-text body, HSTS when on HTTPS (`hsts`
+ * non-null), and `Connection: close` when the connection cannot be trusted any further.
+ */
+export function respond(res: ServerResponse, status: number, hsts: string | null, body: string, close = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = `${body}\n`;
+  res.statusCode = status;
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.setHeader('cache-control', 'no-store');
+  if (hsts !== null) res.setHeader('strict-transport-security', hsts);
+  if (close) res.setHeader('connection', 'close');
+  res.end(text);
+}
+
+/**
+ * The same, written straight to a socket that has no ServerResponse: parser errors
+ * (clientError) and refused upgrades. Ends the socket after the bytes are flushed.
+ */
+export function respondRaw(socket: Duplex, status: number, hsts: string | null, body: string, extra = ''): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const text = `${body}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(text)}\r\n` +
+    'Cache-Control: no-store\r\n' +
+    (hsts === null ? '' : `Strict-Transport-Security: ${hsts}\r\n`) +
+    extra +
+    'Connection: close\r\n\r\n' + text,
+  );
+  // A peer that never reads must not pin the socket open.
+  setTimeout(() => socket.destroy(), 5000).unref();
+}

@@ -1,0 +1,34 @@
+import type { Config } from './config/types.js';
+import { buildTrust, type Trust } from './pipeline/forwarded.js';
+import { hstsValue } from './pipeline/hsts.js';
+import { SiteTable } from './pipeline/sites.js';
+import { Upstream, type TargetRegistry } from './upstream/pool.js';
+
+/**
+ * Everything the request path reads, derived from one Config at load time. A reload builds a
+ * new Runtime and swaps the reference; requests already running keep the one they started with.
+ */
+export interface Runtime {
+  readonly config: Config;
+  readonly hsts: string;
+  readonly sites: SiteTable;
+  readonly trust: Trust;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+}
+
+export function buildRuntime(config: Config, targets: TargetRegistry): Runtime {
+  const upstreams = new Map<string, Upstream>();
+  for (const [name, upstream] of config.upstreams) upstreams.set(name, new Upstream(upstream, targets));
+  return {
+    config,
+    hsts: hstsValue(config.hsts),
+    sites: new SiteTable(config.sites, upstreams),
+    trust: buildTrust(config.trustedProxies),
+    upstreams,
+  };
+}
+
+/** Target addresses a runtime uses: what the registry must keep after a reload. */
+export function targetIds(runtime: Runtime): Set<string> {
+  return new Set([...runtime.upstreams.values()].flatMap((u) => u.targets.map((t) => t.id)));
+}

@@ -1,0 +1,118 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { TargetConfig, UpstreamConfig } from '../config/types.js';
+import { clientKey, pick } from './rendezvous.js';
+
+/** What http-proxy needs to reach a target, parsed once. */
+export interface ProxyTarget {
+  readonly protocol: 'http:' | 'https:';
+  readonly host: string;
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/**
+ * Runtime state of one target address. Keyed by address in the registry so health, counters
+ * and pooled connections survive a config reload that keeps the address (cf. Caddy hosts.go).
+ */
+export class TargetState {
+  readonly id: string;
+  readonly config: TargetConfig;
+  readonly proxyTarget: ProxyTarget;
+  readonly agent: HttpAgent;
+  /** Passive failures inside the current window (timestamps, ms). */
+  #failures: number[] = [];
+  #downUntil = 0;
+  /** Verdict of the active probe; true until a probe says otherwise. */
+  activeUp = true;
+
+  constructor(config: TargetConfig) {
+    this.id = config.id;
+    this.config = config;
+    this.proxyTarget = { protocol: config.protocol, host: config.host, hostname: config.host, port: config.port };
+    const options = { keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 256, scheduling: 'lifo' as const };
+    this.agent = config.protocol === 'https:' ? new HttpsAgent({ ...options, servername: config.host }) : new HttpAgent(options);
+  }
+
+  healthy(now: number): boolean {
+    return this.activeUp && now >= this.#downUntil;
+  }
+
+  /** nginx's max_fails/fail_timeout: `maxFails` failures within `window` ms mark the target down for `window`. */
+  recordFailure(now: number, maxFails: number, window: number): boolean {
+    if (maxFails === 0) return false;
+    this.#failures = this.#failures.filter((t) => now - t < window);
+    this.#failures.push(now);
+    if (this.#failures.length < maxFails) return false;
+    this.#failures = [];
+    this.#downUntil = now + window;
+    return true;
+  }
+
+  recordSuccess(): void {
+    if (this.#failures.length > 0) this.#failures = [];
+  }
+
+  destroy(): void {
+    this.agent.destroy();
+  }
+}
+
+/** Owns every TargetState; reloads acquire by address, and addresses no config uses are released. */
+export class TargetRegistry {
+  readonly #targets = new Map<string, TargetState>();
+
+  acquire(config: TargetConfig): TargetState {
+    let state = this.#targets.get(config.id);
+    if (state === undefined) {
+      state = new TargetState(config);
+      this.#targets.set(config.id, state);
+    }
+    return state;
+  }
+
+  /** Drop targets not in `keep` (after a reload has retired the config that used them). */
+  retain(keep: ReadonlySet<string>): void {
+    for (const [id, state] of this.#targets) {
+      if (!keep.has(id)) {
+        state.destroy();
+        this.#targets.delete(id);
+      }
+    }
+  }
+
+  get(id: string): TargetState | undefined {
+    return this.#targets.get(id);
+  }
+
+  destroy(): void {
+    this.retain(new Set());
+  }
+}
+
+/** An upstream as the request path sees it: its targets' live state and the choice function. */
+export class Upstream {
+  readonly name: string;
+  readonly config: UpstreamConfig;
+  readonly targets: readonly TargetState[];
+
+  constructor(config: UpstreamConfig, registry: TargetRegistry) {
+    this.name = config.name;
+    this.config = config;
+    this.targets = config.targets.map((t) => registry.acquire(t));
+  }
+
+  /** The hashing key for a client IP under this upstream's prefixes. */
+  keyOf(clientIp: string): string {
+    return clientKey(clientIp, this.config.hash.ipv4Prefix, this.config.hash.ipv6Prefix);
+  }
+
+  /** The client's highest-ranked healthy target not in `exclude` (targets already tried). */
+  choose(key: string, now: number, exclude?: ReadonlySet<TargetState>): TargetState | undefined {
+    return pick(key, this.targets, (t) => t.healthy(now) && (exclude === undefined || !exclude.has(t)));
+  }
+
+  recordFailure(target: TargetState, now: number): boolean {
+    return target.recordFailure(now, this.config.maxFails, this.config.failTimeout);
+  }
+}

@@ -1,0 +1,73 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig, formatProblem } from '../../src/config/load.js';
+import { Edge, type BoundAddresses } from '../../src/edge.js';
+import { testCerts, type TestCerts } from './certs.js';
+
+type Tap = { teardown(fn: () => unknown): void };
+
+/** Log lines an in-process edge wrote, parsed. */
+export class LogCapture extends Writable {
+  readonly lines: Record<string, unknown>[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    done();
+  }
+  find(pred: (l: Record<string, unknown>) => boolean): Record<string, unknown> | undefined {
+    return this.lines.find(pred);
+  }
+}
+
+export interface RunningEdge {
+  readonly edge: Edge;
+  readonly addresses: BoundAddresses;
+  readonly port: number;
+  readonly logs: LogCapture;
+  readonly dir: string;
+  readonly certs: TestCerts;
+}
+
+/** A fresh temp dir removed at teardown. */
+export function tempDir(t: Tap, prefix = 'gatehouse-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * Start an in-process edge from YAML text. `{{cert}}`/`{{key}}` (leaf a), `{{certB}}`/`{{keyB}}`
+ * are replaced with the test certificates; listeners default to 127.0.0.1:0 when not given.
+ * Teardown is registered before anything can fail.
+ */
+export async function startEdge(t: Tap, yaml: string): Promise<RunningEdge> {
+  const certs = await testCerts();
+  const dir = tempDir(t);
+  const text = yaml
+    .replaceAll('{{cert}}', certs.a.cert).replaceAll('{{key}}', certs.a.key)
+    .replaceAll('{{certB}}', certs.b.cert).replaceAll('{{keyB}}', certs.b.key);
+  const file = join(dir, 'gatehouse.yaml');
+  writeFileSync(file, text);
+  const { config, problems } = await loadConfig(file);
+  if (config === undefined) throw new Error(`test config invalid:\n${problems.map(formatProblem).join('\n')}`);
+  const logs = new LogCapture();
+  const edge = await Edge.create(config, { logDestination: logs });
+  t.teardown(() => edge.close());
+  const addresses = await edge.start();
+  return { edge, addresses, port: addresses.https.port, logs, dir, certs };
+}
+
+/** The usual test config around one upstream; `extra` is appended verbatim (YAML). */
+export function basicConfig(targets: readonly string[], extra = ''): string {
+  return `
+listen: { http: false, https: "127.0.0.1:0" }
+tls:
+  certificates: [{ cert: "{{cert}}", key: "{{key}}" }]
+upstreams:
+  app: { targets: [${targets.map((x) => `"${x}"`).join(', ')}] }
+sites:
+  - hosts: [localhost, app.test, "*.wild.test"]
+    routes: [{ path: /, upstream: app }]
+${extra}`;
+}

@@ -1,0 +1,111 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { testCerts } from './certs.js';
+
+type Tap = { teardown(fn: () => unknown): void };
+
+export interface SeenRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly rawHeaders: readonly string[];
+  readonly body: string;
+  readonly remotePort: number;
+}
+
+export interface Backend {
+  readonly server: Server;
+  readonly port: number;
+  readonly address: string;
+  readonly seen: SeenRequest[];
+  /** TCP connections accepted so far (proves "no upstream contact" and connection reuse). */
+  connections: number;
+}
+
+/** A real HTTP upstream on 127.0.0.1:0 recording every request; `handler` answers (default: 200 "ok from PORT"). */
+export async function startBackend(t: Tap, handler?: (req: IncomingMessage, res: ServerResponse, body: string) => void, host = '127.0.0.1'): Promise<Backend> {
+  const server = createServer();
+  const backend: Backend = { server, port: 0, address: '', seen: [], connections: 0 };
+  server.on('connection', (s: Socket) => {
+    backend.connections++;
+    s.on('error', () => s.destroy());
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      backend.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body, remotePort: req.socket.remotePort ?? 0 });
+      if (handler !== undefined) handler(req, res, body);
+      else res.end(`ok from ${backend.port}`);
+    });
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const port = (server.address() as AddressInfo).port;
+  Object.assign(backend, { port, address: `${host}:${port}` });
+  return backend;
+}
+
+/** A port nothing listens on: bound then closed ("dead port"). */
+export async function deadPort(): Promise<number> {
+  const s = createNetServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  readonly rawHeaders: readonly string[];
+  readonly body: string;
+}
+
+/** One HTTPS request trusting only the test CA; no connection reuse between calls. */
+export async function get(port: number, path = '/', options: RequestOptions & { body?: string } = {}): Promise<Reply> {
+  const certs = await testCerts();
+  const { body, ...rest } = options;
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path, servername: 'localhost', ca: certs.caPem, agent: false, ...rest, headers: { host: 'localhost', ...rest.headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Write raw bytes over TLS and collect everything until the server closes (or `waitMs`). */
+export async function rawTls(port: number, data: string | Buffer, options: { servername?: string; waitMs?: number } = {}): Promise<string> {
+  const certs = await testCerts();
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: options.servername ?? 'localhost', ca: certs.caPem, ALPNProtocols: ['http/1.1'] }, () => socket.write(data));
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => { socket.destroy(); resolve(Buffer.concat(chunks).toString('latin1')); }, options.waitMs ?? 3000);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(chunks).toString('latin1')); });
+    socket.on('error', (err) => { clearTimeout(timer); if (chunks.length > 0) resolve(Buffer.concat(chunks).toString('latin1')); else reject(err); });
+  });
+}
+
+/** Headers of a raw response, lower-cased names; repeated names collected. */
+export function parseRaw(text: string): { status: number; headers: Map<string, string[]>; body: string } {
+  const end = text.indexOf('\r\n\r\n');
+  const head = end === -1 ? text : text.slice(0, end);
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = new Map<string, string[]>();
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).trim().toLowerCase();
+    headers.set(name, [...(headers.get(name) ?? []), line.slice(colon + 1).trim()]);
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers, body: end === -1 ? '' : text.slice(end + 4) };
+}
