@@ -120,7 +120,7 @@ export class Edge {
     let http: AddressInfo | null = null;
     let admin: AddressInfo | null = null;
     if (config.listen.http !== null) {
-      this.#http = createRedirectListener(() => this.#runtime, this.log);
+      this.#http = createRedirectListener(() => this.#runtime, this.log, () => https.port);
       http = await listen(this.#http, config.listen.http, 'listen.http');
     }
     if (config.listen.admin !== null) {

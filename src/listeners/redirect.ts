@@ -14,9 +14,9 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
  * https on a configured host. Location is built from known parts only — never from the
  * request-target's authority — so "//evil.example/" or "http://evil/" cannot move it.
  */
-export function createRedirectListener(runtime: () => Runtime, log: Logger): Server {
+export function createRedirectListener(runtime: () => Runtime, log: Logger, httpsPort: () => number): Server {
   const server = createServer((req, res) => {
-    void handle(runtime(), req, res, log).catch((err: unknown) => {
+    void handle(runtime(), req, res, log, httpsPort()).catch((err: unknown) => {
       log.error({ err }, 'redirect listener failed');
       respond(res, 500, null, 'internal error', true);
     });
@@ -30,7 +30,7 @@ export function createRedirectListener(runtime: () => Runtime, log: Logger): Ser
   return server;
 }
 
-async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse, log: Logger, port: number): Promise<void> {
   const url = req.url ?? '/';
   const { config } = runtime;
   const webroot = config.redirect.acmeWebroot;
@@ -41,7 +41,6 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   }
   const parsed = hostOf(req.headers.host);
   const host = parsed !== undefined && parsed !== null && runtime.sites.match(parsed) !== undefined ? parsed : runtime.sites.firstHost;
-  const port = config.listen.https.port;
   const authority = `${host.includes(':') ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
   // Origin-form keeps path and query byte for byte ("//evil/p" stays a path: the authority is
   // already written); absolute-form gives up only its path; "*" and the rest go to "/".

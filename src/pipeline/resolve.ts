@@ -18,7 +18,7 @@ export function resolve(runtime: Runtime, req: IncomingMessage): Resolution {
   const servername = (req.socket as TLSSocket).servername;
   const sniSite = typeof servername === 'string' ? runtime.sites.match(servername.toLowerCase()) : undefined;
   const parsed = hostOf(req.headers.host);
-  if (parsed === null) return { ok: false, status: 400, reason: 'malformed Host header', host: '' };
+  if (parsed === null || hostCount(req.rawHeaders) > 1) return { ok: false, status: 400, reason: 'malformed or repeated Host header', host: '' };
   if (url.charCodeAt(0) !== 47 /* '/' */) {
     return { ok: false, status: 400, reason: 'request-target must be origin-form ("/path")', host: parsed ?? '' };
   }
@@ -34,3 +34,13 @@ export function resolve(runtime: Runtime, req: IncomingMessage): Resolution {
   return { ok: true, site, route, host };
 }
 
+
+/** RFC 9112 §3.2: more than one Host is a 400 (Node keeps the first and drops the rest silently). */
+function hostCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') n++;
+  }
+  return n;
+}

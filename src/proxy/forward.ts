@@ -136,8 +136,9 @@ export class Forwarder {
     const exchange = req[EXCHANGE];
     if (exchange === undefined) return;
     clearTimeout(exchange.timer);
-    if (req.destroyed || res.destroyed) {
-      // The client is gone (or the client side failed); nothing to answer, nobody to blame.
+    // (req.destroyed is no signal: a fully read request is auto-destroyed after 'end'.)
+    if (res.destroyed || req.socket.destroyed) {
+      // The client is gone; nothing to answer, nobody to blame.
       exchange.proxyReq?.destroy();
       return;
     }
