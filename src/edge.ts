@@ -191,7 +191,8 @@ export class Edge {
     this.#stopHealth = [];
     const deadline = this.#config.timeouts.drain;
     this.log.info({ event: 'drain', openWebSockets: this.#tunnels.size, deadlineMs: deadline }, 'draining');
-    const servers = [this.#https, this.#http, this.#admin].filter((s): s is HttpServer => s !== undefined);
+    // The admin listener stays up while draining so probes can see /healthz turn 503.
+    const servers = [this.#https, this.#http].filter((s): s is HttpServer => s !== undefined);
     const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     for (const s of servers) s.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
@@ -202,6 +203,10 @@ export class Edge {
       this.#tunnels.closeAll();
       for (const s of servers) s.closeAllConnections();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+    }
+    if (this.#admin !== undefined) {
+      const admin = this.#admin;
+      await new Promise<void>((resolve) => { admin.close(() => resolve()); admin.closeAllConnections(); });
     }
     this.forwarder.close();
     this.#targets.destroy();

@@ -1,0 +1,51 @@
+import { get as httpGet } from 'node:http';
+import t from 'tap';
+import { basicConfig, startEdge } from './helpers/edge.js';
+import { get, startBackend } from './helpers/net.js';
+
+function plain(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+t.test('/healthz and Prometheus /metrics on the admin listener', async (t) => {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  const backend = await startBackend(t, (req, res) => {
+    if (req.url === '/hold') void held.then(() => res.end('released'));
+    else res.end('ok');
+  });
+  const { port, addresses, edge } = await startEdge(t, basicConfig([backend.address]).replace('listen: { http: false, https: "127.0.0.1:0" }', 'listen: { http: false, https: "127.0.0.1:0", admin: "127.0.0.1:0" }'));
+  const admin = addresses.admin?.port as number;
+  t.strictSame(await plain(admin, '/healthz'), { status: 200, body: '{"status":"ok"}\n' });
+  await get(port, '/');
+  await get(port, '/', { headers: { host: 'nobody.test' } });
+  const metrics = await plain(admin, '/metrics');
+  t.equal(metrics.status, 200);
+  t.match(metrics.body, /gatehouse_requests_total\{route="localhost\/",status="200"\} 1/);
+  t.match(metrics.body, /gatehouse_requests_total\{route="-",status="421"\} 1/);
+  t.match(metrics.body, /gatehouse_upstream_response_seconds_count\{upstream="app"\} 1/);
+  t.match(metrics.body, /gatehouse_open_connections \d/);
+  t.match(metrics.body, /gatehouse_open_websockets 0/);
+  t.match(metrics.body, /gatehouse_certificate_expiry_seconds\{cert="[^"]+"\} \d+/);
+  t.equal((await plain(admin, '/nope')).status, 404);
+  // An in-flight request holds the drain open, so the admin listener can be asked mid-drain.
+  const inflight = get(port, '/hold');
+  while (!backend.seen.some((s) => s.url === '/hold')) await new Promise((r) => setTimeout(r, 10));
+  const closing = edge.close();
+  t.equal((await plain(admin, '/healthz')).status, 503, 'draining is not healthy');
+  release();
+  t.equal((await inflight).body, 'released');
+  await closing;
+});
+
+t.test('a bare admin port binds loopback only', async (t) => {
+  const { parseConfig } = await import('../src/config/load.js');
+  const { config } = parseConfig('listen: { admin: 9901 }\ntls: { certificates: [{ cert: a, key: b }] }\nupstreams: { a: { targets: [127.0.0.1:1] } }\nsites: [{ hosts: [x.test], routes: [{ upstream: a }] }]\n', '/x.yaml');
+  t.strictSame(config?.listen.admin, { host: '127.0.0.1', port: 9901 });
+});
