@@ -11,7 +11,7 @@ export type { Logger };
 export function createLogger(config: LogConfig, destination?: DestinationStream): Logger {
   const options = { level: config.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (destination !== undefined) return pino(options, destination);
-  if (config.format === 'pretty') return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true }));
+  if (config.format === 'pretty') return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true, singleLine: true }));
   return pino(options, pino.destination({ sync: false }));
 }
 
