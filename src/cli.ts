@@ -1,8 +1,10 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatProblem, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
+import { exposeWorkerMetrics, supervise, ticketKeysFromEnv, workerCount } from './cluster.js';
 import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
 import { readPair } from './tls/cert-store.js';
@@ -69,9 +71,14 @@ async function run(path: string): Promise<number> {
   const { config, problems } = await loadConfig(path);
   for (const p of problems) console.error(formatProblem(p));
   if (config === undefined) return 1;
+  const worker = cluster.isWorker;
+  if (!worker && workerCount(config) > 1) return supervise(config, path);
   let edge: Edge;
   try {
-    edge = await Edge.create(config);
+    // In a worker the primary owns the admin listener (it aggregates every worker's metrics).
+    const own = worker ? { ...config, listen: { ...config.listen, admin: null } } : config;
+    edge = await Edge.create(own, { ticketKeys: ticketKeysFromEnv(process.env) });
+    if (worker) exposeWorkerMetrics(edge.metrics.registry);
     await edge.start();
   } catch (err) {
     console.error(err instanceof EdgeError ? `gatehouse: ${err.message}` : err);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -24,6 +25,8 @@ export type EdgeState = 'created' | 'running' | 'draining' | 'closed';
 export interface EdgeOptions {
   /** Log somewhere other than stdout (tests). */
   readonly logDestination?: DestinationStream;
+  /** Session-ticket keys shared across workers (48 bytes); each process makes its own otherwise. */
+  readonly ticketKeys?: Buffer | undefined;
 }
 
 export interface BoundAddresses {
@@ -54,7 +57,10 @@ export class Edge {
   #stopHealth: (() => void)[] = [];
   #closing: Promise<void> | undefined;
 
-  private constructor(config: Config, certs: CertStore, log: Logger) {
+  readonly #ticketKeys: Buffer | undefined;
+
+  private constructor(config: Config, certs: CertStore, log: Logger, ticketKeys: Buffer | undefined) {
+    this.#ticketKeys = ticketKeys;
     this.#config = config;
     this.#certs = certs;
     this.log = log;
@@ -75,8 +81,10 @@ export class Edge {
   /** Load certificates and build everything; throws EdgeError(EDGE_ERR_CERT) when a pair is unusable. */
   static async create(config: Config, options: EdgeOptions = {}): Promise<Edge> {
     const log = createLogger(config.log, options.logDestination);
-    const certs = await CertStore.load(config.tls);
-    return new Edge(config, certs, log);
+    // One key set for every context this process builds, so sessions resume across SNI names and certificate swaps.
+    const ticketKeys = options.ticketKeys ?? randomBytes(48);
+    const certs = await CertStore.load(config.tls, ticketKeys);
+    return new Edge(config, certs, log, ticketKeys);
   }
 
   get state(): EdgeState {
@@ -150,7 +158,7 @@ export class Edge {
     let certs = this.#certs;
     if (JSON.stringify(old.tls) !== JSON.stringify(config.tls)) {
       try {
-        certs = await CertStore.load(config.tls);
+        certs = await CertStore.load(config.tls, this.#ticketKeys);
       } catch (err) {
         this.log.error({ event: 'reload', err: (err as Error).message }, 'config reload refused: certificates unusable; old config keeps serving');
         return { applied: false, notes: [(err as Error).message] };

@@ -1,0 +1,111 @@
+import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { AggregatorRegistry } from 'prom-client';
+import { createServer } from 'node:http';
+import type { Config } from './config/types.js';
+import { createLogger } from './log.js';
+
+/** Environment a worker reads: the shared session-ticket keys, base64. */
+export const TICKET_KEYS_ENV = 'GATEHOUSE_TICKET_KEYS';
+export const WORKER_ENV = 'GATEHOUSE_WORKER';
+const ROTATE_MS = 12 * 3_600_000;
+
+export function workerCount(config: Config): number {
+  return config.workers === 'auto' ? availableParallelism() : config.workers;
+}
+
+/** 48 bytes of ticket keys shared by every worker, so a resumed session works whichever worker accepts it. */
+export function ticketKeysFromEnv(env: NodeJS.ProcessEnv): Buffer | undefined {
+  const value = env[TICKET_KEYS_ENV];
+  if (value === undefined) return undefined;
+  const keys = Buffer.from(value, 'base64');
+  return keys.length === 48 ? keys : undefined;
+}
+
+/**
+ * The primary process with `workers > 1`: forks the workers (each a full edge sharing the
+ * listeners), passes SIGHUP on, replaces crashed workers, serves the admin listener with
+ * metrics aggregated from every worker, and on SIGTERM/SIGINT drains them all.
+ */
+export function supervise(config: Config, configPath: string): Promise<number> {
+  const log = createLogger(config.log);
+  const count = workerCount(config);
+  // Workers accept on their own: the primary handing sockets round-robin costs a hop per connection.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  let keys = randomBytes(48);
+  let stopping = false;
+  const crashes: number[] = [];
+
+  const fork = (): Worker => cluster.fork({ [WORKER_ENV]: '1', [TICKET_KEYS_ENV]: keys.toString('base64'), GATEHOUSE_CONFIG: configPath });
+  for (let i = 0; i < count; i++) fork();
+  log.info({ event: 'cluster', workers: count, pid: process.pid }, 'starting workers');
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    const now = Date.now();
+    crashes.push(now);
+    while (crashes.length > 0 && now - (crashes[0] as number) > 60_000) crashes.shift();
+    log.error({ event: 'worker-exit', worker: worker.process.pid, code, signal }, 'worker died; starting a replacement');
+    // A crash loop (bad certificate, port taken) must not spin: back off once it repeats.
+    setTimeout(fork, crashes.length > count * 3 ? 5000 : 100);
+  });
+
+  // Ticket keys rotate: new workers get fresh keys; running ones keep theirs until replaced on
+  // reload, which bounds how long one key can decrypt recorded sessions.
+  const rotation = setInterval(() => { keys = randomBytes(48); }, ROTATE_MS);
+  rotation.unref();
+
+  const aggregator = new AggregatorRegistry();
+  const admin = config.listen.admin === null ? undefined : createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') {
+      const up = Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected()).length;
+      const ready = !stopping && up > 0;
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ready ? 'ok' : 'draining', workers: up })}\n`);
+      return;
+    }
+    if (path === '/metrics') {
+      aggregator.clusterMetrics().then(
+        (text) => res.writeHead(200, { 'content-type': aggregator.contentType }).end(text),
+        (err: unknown) => { log.error({ err }, 'metrics aggregation failed'); res.writeHead(500).end(); },
+      );
+      return;
+    }
+    res.writeHead(404).end('not found: try /healthz or /metrics\n');
+  });
+  if (admin !== undefined && config.listen.admin !== null) {
+    admin.on('connection', (s) => s.on('error', () => s.destroy()));
+    admin.listen(config.listen.admin.port, config.listen.admin.host);
+  }
+
+  process.on('SIGHUP', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+  });
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ event: 'signal', signal }, 'draining workers');
+      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+      for (const w of workers) w.process.kill('SIGTERM');
+      const deadline = setTimeout(() => { for (const w of workers) w.process.kill('SIGKILL'); }, config.timeouts.drain + 5000);
+      void Promise.all(workers.map((w) => (w.isDead() ? undefined : new Promise((r) => w.once('exit', r))))).then(() => {
+        clearTimeout(deadline);
+        admin?.close();
+        log.info({ event: 'stopped' }, 'gatehouse stopped');
+        log.flush();
+        resolve(0);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+/** In a worker: let the primary's AggregatorRegistry collect this edge's metrics. */
+export function exposeWorkerMetrics(registry: import('prom-client').Registry): void {
+  AggregatorRegistry.setRegistries([registry]);
+  // prom-client installs the worker's answering listener only when an AggregatorRegistry is built.
+  void new AggregatorRegistry();
+}

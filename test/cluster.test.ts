@@ -1,0 +1,89 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import t from 'tap';
+import { tempDir } from './helpers/edge.js';
+import { testCerts } from './helpers/certs.js';
+import { deadPort, get, startBackend } from './helpers/net.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
+
+t.test('workers: 2 — sticky choice agrees across workers, sessions resume on any worker, SIGTERM drains all', async (t) => {
+  const certs = await testCerts();
+  const b1 = await startBackend(t, (_req, res) => res.end('b1'));
+  const b2 = await startBackend(t, (_req, res) => res.end('b2'));
+  const port = await deadPort();
+  const admin = await deadPort();
+  const file = join(tempDir(t), 'gatehouse.yaml');
+  writeFileSync(file, `
+listen: { http: false, https: "127.0.0.1:${port}", admin: "127.0.0.1:${admin}" }
+tls: { certificates: [{ cert: "${certs.a.cert}", key: "${certs.a.key}" }] }
+upstreams: { app: { targets: ["${b1.address}", "${b2.address}"] } }
+sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
+workers: 2
+`);
+  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  while ((out.match(/gatehouse is serving/g) ?? []).length < 2) {
+    if (child.exitCode !== null) throw new Error(`exited: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  const servedBy = new Map<string, Set<string>>();
+  for (let round = 0; round < 3; round++) {
+    for (let i = 10; i < 30; i++) {
+      const ip = `127.0.0.${i}`;
+      const reply = await get(port, '/', { localAddress: ip });
+      servedBy.set(ip, (servedBy.get(ip) ?? new Set()).add(reply.body));
+    }
+  }
+  for (const [ip, bodies] of servedBy) t.equal(bodies.size, 1, `${ip} always lands on the same backend`);
+  const pids = new Set([...out.matchAll(/"pid":(\d+),[^\n]*"msg":"request"/g)].map((m) => m[1]));
+  t.equal(pids.size, 2, 'both workers served requests');
+
+  let resumed = 0;
+  let session: Buffer | undefined;
+  for (let i = 0; i < 12; i++) {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem, ...(session ? { session } : {}) });
+    socket.on('session', (s: Buffer) => { session ??= s; });
+    await once(socket, 'secureConnect');
+    if (socket.isSessionReused()) resumed++;
+    socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    socket.resume();
+    await once(socket, 'close');
+  }
+  t.equal(resumed, 11, 'every reconnection resumed its TLS session, whichever worker took it');
+
+  const metrics = await fetchText(admin, '/metrics');
+  t.match(metrics, /gatehouse_requests_total\{route="localhost\/",status="200"\} 72/, "admin aggregates both workers (60 + 12 requests)");
+
+  // A crashed worker is replaced and logged; service continues.
+  const victim = Number([...pids][0]);
+  process.kill(victim, 'SIGKILL');
+  while ((out.match(/gatehouse is serving/g) ?? []).length < 3) {
+    if (child.exitCode !== null) throw new Error(`exited: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.match(out, new RegExp(`"worker":${victim},[^\n]*"msg":"worker died; starting a replacement"`));
+  t.equal((await get(port, '/')).status, 200);
+
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit') as [number | null];
+  t.equal(code, 0);
+});
+
+async function fetchText(port: number, path: string): Promise<string> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve(body));
+    }).on('error', reject).end();
+  });
+}
