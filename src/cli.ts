@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatProblem, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
@@ -8,6 +9,7 @@ import { exposeWorkerMetrics, supervise, ticketKeysFromEnv, workerCount } from '
 import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
 import { readPair } from './tls/cert-store.js';
+import { watchSettled } from './watch.js';
 
 const USAGE = `Usage:
   gatehouse [--config FILE]          run the edge (FILE defaults to $GATEHOUSE_CONFIG)
@@ -90,20 +92,29 @@ async function run(path: string): Promise<number> {
 /** Signals and config reloads for a running edge; resolves with the exit code once drained. */
 function serve(edge: Edge, path: string): Promise<number> {
   return new Promise((resolve) => {
-    const reload = async (why: string): Promise<void> => {
-      const { config, problems } = await loadConfig(path);
-      if (config === undefined) {
-        edge.log.error({ event: 'reload', trigger: why, problems: problems.map(formatProblem) }, 'config reload refused: the file has errors; old config keeps serving');
-        return;
-      }
-      await edge.reload(config as Config);
+    let lastText = readText(path);
+    let queue = Promise.resolve();
+    const reload = (why: 'SIGHUP' | 'file'): void => {
+      queue = queue.then(async () => {
+        const text = readText(path);
+        // A file event with unchanged content (an editor's touch, a certificate in the same folder) is no reload.
+        if (why === 'file' && text === lastText) return;
+        lastText = text;
+        const { config, problems } = await loadConfig(path);
+        if (config === undefined) {
+          edge.log.error({ event: 'reload', trigger: why, problems: problems.map(formatProblem) }, 'config reload refused: the file has errors; old config keeps serving');
+          return;
+        }
+        await edge.reload(config as Config);
+      }).catch((err: unknown) => edge.log.error({ err }, 'config reload failed'));
     };
+    const watcher = watchSettled([dirname(resolvePath(path))], 250, () => reload('file'));
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
       edge.log.info({ event: 'signal', signal }, 'shutting down');
-      void edge.close().then(() => resolve(0));
+      void watcher.close().then(() => edge.close()).then(() => resolve(0));
     };
     // Last line of defence: a stray socket error must not take every other connection down.
     process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
@@ -114,10 +125,18 @@ function serve(edge: Edge, path: string): Promise<number> {
         process.exit(1);
       }
     });
-    process.on('SIGHUP', () => void reload('SIGHUP'));
+    process.on('SIGHUP', () => reload('SIGHUP'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 async function main(): Promise<number> {

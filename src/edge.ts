@@ -17,6 +17,7 @@ import { Forwarder } from './proxy/forward.js';
 import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
 import { buildRuntime, targetIds, type Runtime } from './runtime.js';
 import { CertStore } from './tls/cert-store.js';
+import { watchCertificates } from './tls/cert-watcher.js';
 import { startHealthChecks } from './upstream/health.js';
 import { TargetRegistry, type TargetState } from './upstream/pool.js';
 
@@ -55,6 +56,7 @@ export class Edge {
   #http: HttpServer | undefined;
   #admin: HttpServer | undefined;
   #stopHealth: (() => void)[] = [];
+  #stopCertWatch: (() => Promise<void>) | undefined;
   #closing: Promise<void> | undefined;
 
   readonly #ticketKeys: Buffer | undefined;
@@ -137,6 +139,7 @@ export class Edge {
     }
     this.#startHealth();
     this.#observeCertificates();
+    await this.#watchCertificates();
     this.#state = 'running';
     this.log.info({ event: 'start', https: https.port, http: http?.port ?? null, admin: admin?.port ?? null, tls: config.tls.minVersion }, 'gatehouse is serving');
     return { https, http, admin };
@@ -173,6 +176,7 @@ export class Edge {
       this.#certs = certs;
       certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]?.options));
       this.#applyDefaultContext(certs.defaultPair.options);
+      await this.#watchCertificates();
     }
     this.#targets.retain(targetIds(runtime));
     this.#startHealth();
@@ -197,6 +201,7 @@ export class Edge {
     this.#state = 'draining';
     this.#stopHealth.forEach((stop) => stop());
     this.#stopHealth = [];
+    await this.#stopCertWatch?.();
     const deadline = this.#config.timeouts.drain;
     this.log.info({ event: 'drain', openWebSockets: this.#tunnels.size, deadlineMs: deadline }, 'draining');
     // The admin listener stays up while draining so probes can see /healthz turn 503.
@@ -230,6 +235,16 @@ export class Edge {
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not apply the default certificate; the previous one keeps serving');
     }
+  }
+
+  /** (Re)start watching the current store's files; resolves when the watch is live (at most 5 s). */
+  async #watchCertificates(): Promise<void> {
+    const previous = this.#stopCertWatch;
+    void previous?.();
+    const { settle, recheck } = this.#config.tls.watch;
+    const watch = watchCertificates(this.#certs, this.log, this.metrics, { settleMs: settle, recheckMs: recheck });
+    this.#stopCertWatch = () => watch.stop();
+    await Promise.race([watch.ready, new Promise((r) => setTimeout(r, 5000).unref())]);
   }
 
   #startHealth(): void {

@@ -15,7 +15,7 @@ const TLS12_CIPHERS =
 /** Every default in one place; README's config reference mirrors this literal. */
 export const DEFAULTS = {
   listen: { http: 80, https: 443, admin: false },
-  tls: { minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS },
+  tls: { minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, watch: { settle: '250ms', recheck: '5m' } },
   hsts: { maxAge: '1y', includeSubDomains: false, preload: false },
   redirect: { status: 301, acmeWebroot: null },
   upstream: {
@@ -92,7 +92,7 @@ function readListen(r: Reader, raw: unknown): Config['listen'] {
 }
 
 function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {
-  const o = r.object(raw, ['tls'], ['minVersion', 'ciphers', 'certificates']) ?? {};
+  const o = r.object(raw, ['tls'], ['minVersion', 'ciphers', 'certificates', 'watch']) ?? {};
   const minVersion = r.oneOf(o.minVersion ?? DEFAULTS.tls.minVersion, ['tls', 'minVersion'], ['TLSv1.3', 'TLSv1.2'] as const) ?? 'TLSv1.3';
   if (minVersion === 'TLSv1.2') {
     r.warn(['tls', 'minVersion'], 'TLSv1.2 is allowed: clients may negotiate TLS 1.2; the default TLSv1.3 refuses it');
@@ -118,7 +118,13 @@ function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {
     const key = e.key === undefined ? r.error(path, 'missing "key" (path to the PEM private key)') : r.string(e.key, [...path, 'key']);
     if (cert !== undefined && key !== undefined) certificates.push({ cert: resolve(dir, cert), key: resolve(dir, key) });
   });
-  return { minVersion, ciphers, certificates };
+  const w = r.object(o.watch, ['tls', 'watch'], ['settle', 'recheck']) ?? {};
+  const watch = {
+    settle: r.duration(w.settle ?? DEFAULTS.tls.watch.settle, ['tls', 'watch', 'settle']) ?? 250,
+    recheck: r.duration(w.recheck ?? DEFAULTS.tls.watch.recheck, ['tls', 'watch', 'recheck']) ?? 300_000,
+  };
+  if (watch.recheck < 1000) r.error(['tls', 'watch', 'recheck'], 'a re-check more often than every second would only burn CPU');
+  return { minVersion, ciphers, certificates, watch };
 }
 
 function readHsts(r: Reader, raw: unknown): Config['hsts'] {

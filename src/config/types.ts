@@ -38,6 +38,8 @@ export interface TlsConfig {
   readonly minVersion: TlsVersion;
   readonly ciphers: string;
   readonly certificates: readonly CertificatePaths[];
+  /** Certificate file watching: quiet time before reading, and the slow periodic re-check (ms). */
+  readonly watch: { readonly settle: number; readonly recheck: number };
 }
 
 export interface HstsConfig {

@@ -63,6 +63,18 @@ export async function readPair(paths: CertificatePaths, settings: ContextSetting
   } catch (err) {
     throw new EdgeError('EDGE_ERR_CERT', `${paths.cert}: not a PEM certificate (${certPem.length === 0 ? 'file is empty' : (err as Error).message})`, err);
   }
+  // Every block of the chain must be whole: a half-written fullchain often has an intact leaf.
+  const text = certPem.toString('latin1');
+  const begins = text.split('-----BEGIN CERTIFICATE-----').length - 1;
+  const ends = text.split('-----END CERTIFICATE-----').length - 1;
+  if (begins !== ends) throw new EdgeError('EDGE_ERR_CERT', `${paths.cert}: not a PEM certificate chain (a block is cut short: file half-written?)`);
+  for (const block of text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      void new X509Certificate(block);
+    } catch (err) {
+      throw new EdgeError('EDGE_ERR_CERT', `${paths.cert}: not a PEM certificate chain (a block does not parse: ${(err as Error).message})`, err);
+    }
+  }
   let matches: boolean;
   try {
     matches = x509.checkPrivateKey(createPrivateKey(keyPem));

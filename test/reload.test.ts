@@ -1,0 +1,113 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { startEdge, tempDir } from './helpers/edge.js';
+import { testCerts } from './helpers/certs.js';
+import { deadPort, get, startBackend } from './helpers/net.js';
+import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { loadConfig } from '../src/config/load.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
+
+t.test('reload applies routes, upstreams, HSTS to new requests; open WebSockets continue; health state is kept by address', async (t) => {
+  const one = await startWsBackend(t, 'one');
+  const two = await startBackend(t, (_req, res) => res.end('two'));
+  const running = await startEdge(t, `
+listen: { http: false, https: "127.0.0.1:0" }
+tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
+upstreams: { app: { targets: ["${one.address}"] } }
+sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
+`);
+  const ws = await openWs(running.port, '/', { origin: 'https://localhost' });
+  t.equal((await get(running.port, '/')).body, 'http one');
+  const stateBefore = running.edge.runtime().upstreams.get('app')?.targets[0];
+  const file = join(running.dir, 'gatehouse.yaml');
+  writeFileSync(file, `
+listen: { http: false, https: "127.0.0.1:0" }
+tls: { certificates: [{ cert: "${running.certs.a.cert}", key: "${running.certs.a.key}" }] }
+hsts: { maxAge: 1h }
+upstreams:
+  app: { targets: ["${one.address}"] }
+  two: { targets: ["${two.address}"] }
+sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }, { path: /two, upstream: two }] }]
+`);
+  const { config } = await loadConfig(file);
+  if (config === undefined) throw new Error('bad test config');
+  const result = await running.edge.reload(config);
+  t.equal(result.applied, true);
+  const reply = await get(running.port, '/two');
+  t.equal(reply.body, 'two');
+  t.equal(reply.headers['strict-transport-security'], 'max-age=3600');
+  t.equal(running.edge.runtime().upstreams.get('app')?.targets[0], stateBefore, 'same target state object (health, pool) after reload');
+  t.equal(await roundTrip(ws, 'after reload'), 'one:after reload', 'the open WebSocket carries on');
+  ws.terminate();
+});
+
+t.test('listener changes cannot apply live: reported, the rest applied', async (t) => {
+  const backend = await startBackend(t);
+  const running = await startEdge(t, `
+listen: { http: false, https: "127.0.0.1:0" }
+tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
+upstreams: { app: { targets: ["${backend.address}"] } }
+sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
+`);
+  const file = join(running.dir, 'next.yaml');
+  writeFileSync(file, `
+listen: { http: false, https: "127.0.0.1:1" }
+tls: { certificates: [{ cert: "${running.certs.a.cert}", key: "${running.certs.a.key}" }] }
+upstreams: { app: { targets: ["${backend.address}"] } }
+sites: [{ hosts: [localhost, app.test], routes: [{ path: /, upstream: app }] }]
+`);
+  const { config } = await loadConfig(file);
+  const result = await running.edge.reload(config as NonNullable<typeof config>);
+  t.match(result.notes, [/listen\.https changed: restart/]);
+  t.equal((await get(running.port, '/', { headers: { host: 'app.test' } })).status, 200, 'the new site list applies');
+});
+
+t.test('SIGHUP and file changes reload; a broken file keeps the old config and logs FILE:LINE:COL', async (t) => {
+  const certs = await testCerts();
+  const a = await startBackend(t, (_req, res) => res.end('a'));
+  const b = await startBackend(t, (_req, res) => res.end('b'));
+  const port = await deadPort();
+  const file = join(tempDir(t), 'gatehouse.yaml');
+  const write = (target: string, extra = ''): void => writeFileSync(file, `
+listen: { http: false, https: "127.0.0.1:${port}" }
+tls: { certificates: [{ cert: "${certs.a.cert}", key: "${certs.a.key}" }] }
+upstreams: { app: { targets: ["${target}"] } }
+sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
+${extra}`);
+  write(a.address);
+  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  const until = async (pred: () => boolean | Promise<boolean>, what: string): Promise<void> => {
+    for (let i = 0; i < 200; i++) {
+      if (await pred()) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`timed out waiting for ${what}:\n${out}`);
+  };
+  await until(() => out.includes('gatehouse is serving'), 'start');
+  t.equal((await get(port, '/')).body, 'a');
+
+  write(b.address); // the file watch picks this up by itself
+  await until(async () => (await get(port, '/')).body === 'b', 'file-change reload');
+  t.pass('a file change reloaded the config');
+
+  write(a.address, 'timeouts: { idle: whenever }');
+  await until(() => out.includes('config reload refused'), 'refusal');
+  t.match(out, new RegExp(`${file.replaceAll('/', '\\/')}:6:\\d+ expected a duration`));
+  t.equal((await get(port, '/')).body, 'b', 'the old config keeps serving');
+
+  write(a.address);
+  child.kill('SIGHUP');
+  await until(async () => (await get(port, '/')).body === 'a', 'SIGHUP reload');
+  t.pass('reloaded');
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit') as [number | null];
+  t.equal(code, 0);
+});
