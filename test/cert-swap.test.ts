@@ -3,10 +3,9 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, sy
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { startEdge, tempDir, type RunningEdge } from './helpers/edge.js';
 import { testCerts, type TestCerts, type TestLeaf } from './helpers/certs.js';
-import { startBackend } from './helpers/net.js';
 import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
 
 type Tap = Parameters<typeof tempDir>[0];
@@ -87,7 +86,7 @@ ${extra}`);
 }
 
 /** Assert a swap to `next` happened under traffic with nothing dropped; returns how long it took. */
-async function swapUnderLoad(t: Tap & { equal: (a: unknown, b: unknown, m?: string) => void; strictSame: (a: unknown, b: unknown, m?: string) => void; ok: (v: unknown, m?: string) => void; comment: (m: string) => void }, running: RunningEdge, next: TestLeaf, swap: () => void, name: string): Promise<void> {
+async function swapUnderLoad(t: Test, running: RunningEdge, next: TestLeaf, swap: () => void, name: string): Promise<void> {
   const load = await traffic(t, running);
   await new Promise((r) => setTimeout(r, 150));
   swap();
