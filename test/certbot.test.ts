@@ -127,7 +127,9 @@ sites:
   // Load while renewing: keep-alive requests, new connections, and one open WebSocket.
   const agent = new Agent({ keepAlive: true, ca: root, servername: DOMAIN });
   t.teardown(() => agent.destroy());
-  const ws = new WebSocket(`wss://127.0.0.1:${edge.port}/`, { ca: root, servername: DOMAIN, origin: `https://${DOMAIN}`, headers: { host: DOMAIN } });
+  // servername is passed through to tls.connect (ws's types do not list it).
+  const wsOptions = { ca: root, servername: DOMAIN, origin: `https://${DOMAIN}`, headers: { host: DOMAIN } };
+  const ws = new WebSocket(`wss://127.0.0.1:${edge.port}/`, wsOptions);
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   let wsClosed = false;
   ws.on('close', () => { wsClosed = true; });
