@@ -195,7 +195,11 @@ async function main() {
       port++;
       let child;
       if (kind === 'gatehouse') {
-        const cfg = join(out, `gatehouse-${workers}.yaml`);
+        // Config and log in separate folders: Gatehouse watches its config's folder, and a log
+        // growing there would wake the watcher on every line.
+        mkdirSync(join(out, 'gatehouse'), { recursive: true });
+        mkdirSync(join(out, 'logs'), { recursive: true });
+        const cfg = join(out, 'gatehouse', `gatehouse-${workers}.yaml`);
         writeFileSync(cfg, `listen: { http: false, https: "127.0.0.1:${port}" }
 tls: { certificates: [{ cert: "${leaf.fullchain}", key: "${leaf.key}" }] }
 upstreams: { app: { targets: [${targets.map((x) => `"${x}"`).join(', ')}] } }
@@ -203,7 +207,7 @@ sites: [{ hosts: [localhost, 127.0.0.1], routes: [{ path: /, upstream: app }] }]
 workers: ${workers === 'auto' ? 'auto' : 1}
 log: { level: ${opt('log', 'info')} }
 `);
-        const logFd = openSync(join(out, `gatehouse-${workers}.log`), 'w');
+        const logFd = openSync(join(out, 'logs', `gatehouse-${workers}.log`), 'w');
         const [cmd, args] = workers === 'auto' ? [process.execPath, [join(root, 'dist', 'cli.js'), '--config', cfg]] : pinned(0, process.execPath, [join(root, 'dist', 'cli.js'), '--config', cfg]);
         child = spawn(cmd, args, { stdio: ['ignore', logFd, logFd] });
       } else {

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 
 /** A settled-change watcher; `close()` is idempotent and returns a promise. */
@@ -15,8 +16,10 @@ export interface SettledWatcher {
  * event counts, raw inotify ones included, so an in-place rewrite that keeps its mtime is
  * still noticed; the callback decides by content whether anything really changed.
  */
-export function watchSettled(dirs: readonly string[], settleMs: number, onSettled: (firstEventAt: number) => void): SettledWatcher {
+export function watchSettled(dirs: readonly string[], settleMs: number, onSettled: (firstEventAt: number) => void, relevant: (name: string) => boolean = () => true): SettledWatcher {
   let current = new Set(dirs);
+  // Only names that matter: a log file written next to the config must not wake us per line.
+  const matters = (path: string): boolean => current.has(path) || relevant(basename(path));
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let first = 0;
@@ -30,9 +33,12 @@ export function watchSettled(dirs: readonly string[], settleMs: number, onSettle
       onSettled(at);
     }, settleMs);
   };
-  const watcher: FSWatcher = watch([...current], { ignoreInitial: true, depth: 0, followSymlinks: false, persistent: true });
-  watcher.on('all', poke);
-  watcher.on('raw', poke);
+  const watcher: FSWatcher = watch([...current], {
+    ignoreInitial: true, depth: 0, followSymlinks: false, persistent: true,
+    ignored: (path: string) => !matters(path) && ![...current].some((d) => d.startsWith(`${path}/`)),
+  });
+  watcher.on('all', (_event: string, path: string) => { if (matters(path)) poke(); });
+  watcher.on('raw', (_event: string, name: string | null) => { if (name === null || relevant(basename(name))) poke(); });
   watcher.on('error', () => poke());
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   return {

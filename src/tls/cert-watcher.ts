@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import { watchSettled, type SettledWatcher } from '../watch.js';
@@ -28,6 +28,23 @@ export function watchDirs(paths: readonly string[]): string[] {
     }
   }
   return [...dirs];
+}
+
+/** File and folder names whose events can mean a renewal: the paths, their link targets, their folders ("..data" and its kin too). */
+function relevantNames(paths: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  for (const path of paths) {
+    names.add(basename(path));
+    names.add(basename(dirname(path)));
+    try {
+      const real = realpathSync(path);
+      names.add(basename(real));
+      names.add(basename(dirname(real)));
+    } catch {
+      // missing right now
+    }
+  }
+  return names;
 }
 
 /**
@@ -76,6 +93,7 @@ export function watchCertificates(store: CertStore, log: Logger, metrics: Metric
       log.error({ event: 'cert-reload', err: (err as Error).message }, 'certificate reload failed unexpectedly');
     } finally {
       running = false;
+      names = relevantNames(paths());
       watcher.retarget(watchDirs(paths()));
       if (again) {
         again = false;
@@ -84,7 +102,8 @@ export function watchCertificates(store: CertStore, log: Logger, metrics: Metric
     }
   };
 
-  const watcher: SettledWatcher = watchSettled(watchDirs(paths()), options.settleMs, (at) => void refreshAll('event', at));
+  let names = relevantNames(paths());
+  const watcher: SettledWatcher = watchSettled(watchDirs(paths()), options.settleMs, (at) => void refreshAll('event', at), (name) => names.has(name) || name.startsWith('..'));
   const recheck = setInterval(() => void refreshAll('recheck'), options.recheckMs);
   recheck.unref();
   return {
