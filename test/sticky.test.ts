@@ -1,0 +1,139 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { WebSocketServer } from 'ws';
+import { startEdge, tempDir } from './helpers/edge.js';
+import { testCerts } from './helpers/certs.js';
+import { deadPort, get } from './helpers/net.js';
+import { openWs, roundTrip } from './helpers/ws.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
+const CLIENTS = Array.from({ length: 40 }, (_, i) => `127.0.0.${10 + i}`);
+
+interface Named { server: Server; port: number; healthy: boolean; close(): Promise<void>; listen(): Promise<void> }
+
+/** A backend answering HTTP and WebSocket with its name, on a fixed port so it can be killed and restarted. */
+async function named(t: Parameters<typeof tempDir>[0], name: string, port = 0): Promise<Named> {
+  const b = { healthy: true } as Named;
+  const make = (): Server => {
+    const server = createServer((req, res) => {
+      if (req.url === '/healthz') res.writeHead(b.healthy ? 200 : 503).end();
+      else res.end(name);
+    });
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (ws) => ws.on('message', () => ws.send(name)));
+    server.on('connection', (s) => s.on('error', () => s.destroy()));
+    return server;
+  };
+  b.listen = async () => {
+    b.server = make();
+    b.server.listen(b.port ?? port, '127.0.0.1');
+    await once(b.server, 'listening');
+    b.port = (b.server.address() as AddressInfo).port;
+  };
+  b.close = () => new Promise((resolve) => { b.server.closeAllConnections(); b.server.close(() => resolve()); });
+  b.port = port;
+  await b.listen();
+  t.teardown(() => b.server.listening && b.close());
+  return b;
+}
+
+const config = (targets: string[], extra = '') => `
+listen: { http: false, https: "127.0.0.1:0" }
+tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
+upstreams:
+  app:
+    targets: [${targets.map((x) => `"${x}"`).join(', ')}]
+${extra}
+sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app, websocket: { allowMissingOrigin: true } }] }]
+`;
+
+async function mapping(port: number): Promise<Map<string, string>> {
+  const m = new Map<string, string>();
+  for (const ip of CLIENTS) m.set(ip, (await get(port, '/', { localAddress: ip })).body);
+  return m;
+}
+
+t.test('40 clients: stable, spread 25–75%, same target over HTTP and WebSocket, and in a second Gatehouse process', async (t) => {
+  const a = await named(t, 'a');
+  const b = await named(t, 'b');
+  const targets = [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`];
+  const { port } = await startEdge(t, config(targets));
+  const first = await mapping(port);
+  t.strictSame(await mapping(port), first, 'every client lands on the same target again');
+  const onA = [...first.values()].filter((v) => v === 'a').length;
+  t.ok(onA >= 10 && onA <= 30, `spread: ${onA}/40 on a`);
+  for (const ip of CLIENTS.slice(0, 8)) {
+    const ws = await openWs(port, '/', { localAddress: ip });
+    t.equal(await roundTrip(ws, 'who'), first.get(ip), `${ip}: WebSocket goes where HTTP went`);
+    ws.terminate();
+  }
+
+  // A separate Gatehouse process with the same targets agrees client by client.
+  const certs = await testCerts();
+  const otherPort = await deadPort();
+  const file = join(tempDir(t), 'gatehouse.yaml');
+  writeFileSync(file, config([...targets].reverse()).replace('"127.0.0.1:0"', `"127.0.0.1:${otherPort}"`).replace('{{cert}}', certs.a.cert).replace('{{key}}', certs.a.key));
+  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  while (!out.includes('gatehouse is serving')) await new Promise((r) => setTimeout(r, 50));
+  t.strictSame(await mapping(otherPort), first, 'the other instance (targets listed in another order) maps every client the same');
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+});
+
+t.test('a dead target costs its clients one move, not an error; they return when it recovers', async (t) => {
+  const a = await named(t, 'a');
+  const b = await named(t, 'b');
+  const { port } = await startEdge(t, config([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], '    maxFails: 1\n    failTimeout: 500ms'));
+  const before = await mapping(port);
+  await a.close();
+  const during = await mapping(port);
+  for (const ip of CLIENTS) {
+    t.equal(during.get(ip), 'b', `${ip} served by b while a is down (no 502)`);
+  }
+  await a.listen();
+  await new Promise((r) => setTimeout(r, 700)); // failTimeout passes
+  t.strictSame(await mapping(port), before, 'everyone is back where they were');
+});
+
+t.test('active health checks move clients off a failing target and back', async (t) => {
+  const a = await named(t, 'a');
+  const b = await named(t, 'b');
+  const { port, logs } = await startEdge(t, config([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], '    healthCheck: { path: /healthz, interval: 100ms, timeout: 100ms }'));
+  const before = await mapping(port);
+  a.healthy = false;
+  await new Promise((r) => setTimeout(r, 400));
+  t.ok([...(await mapping(port)).values()].every((v) => v === 'b'), 'a failed its check: all on b');
+  t.ok(logs.find((l) => l.event === 'health' && l.up === false), 'logged');
+  a.healthy = true;
+  await new Promise((r) => setTimeout(r, 400));
+  t.strictSame(await mapping(port), before, 'back after recovery');
+});
+
+t.test('WebSocket health checks: a target whose handshake fails is taken out', async (t) => {
+  const a = await named(t, 'a');
+  const plain = createServer((_req, res) => res.end('no websockets here'));
+  plain.listen(0, '127.0.0.1');
+  await once(plain, 'listening');
+  t.teardown(() => plain.close());
+  const plainPort = (plain.address() as AddressInfo).port;
+  const { port } = await startEdge(t, config([`127.0.0.1:${a.port}`, `127.0.0.1:${plainPort}`], '    healthCheck: { path: /, interval: 100ms, timeout: 200ms, type: websocket }'));
+  await new Promise((r) => setTimeout(r, 400));
+  t.ok([...(await mapping(port)).values()].every((v) => v === 'a'), 'only the target that speaks WebSocket gets traffic');
+});
+
+t.test('all targets down → 502 with HSTS, quickly', async (t) => {
+  const dead = [`127.0.0.1:${await deadPort()}`, `127.0.0.1:${await deadPort()}`];
+  const { port } = await startEdge(t, config(dead));
+  const reply = await get(port, '/');
+  t.equal(reply.status, 502);
+  t.equal(reply.headers['strict-transport-security'], 'max-age=31536000');
+  await t.rejects(openWs(port, '/'), /HTTP 502/, 'upgrades too');
+});
