@@ -26,7 +26,7 @@ const opt = (name, fallback) => {
 };
 const flag = (name) => argv.includes(`--${name}`);
 
-if (opt('url') !== undefined) {
+if (opt('url') !== undefined || opt('scenario') === 'rotate') {
   await import('./user.mjs');
   process.exit(process.exitCode ?? 0);
 }

@@ -29,8 +29,16 @@ const seconds = (text) => {
   return Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'm' ? 60 : 1);
 };
 
-let url = new URL(opt('url'));
-let wsUrl = opt('ws') ? new URL(opt('ws')) : undefined;
+const parseUrl = (text, flag) => {
+  try {
+    return new URL(text);
+  } catch {
+    console.error(`--${flag} "${text}" is not a URL: use e.g. --${flag} ${flag === 'ws' ? 'wss://app.example.com/realtime' : 'https://app.example.com/'}`);
+    process.exit(2);
+  }
+};
+let url = opt('url') === undefined ? undefined : parseUrl(opt('url'), 'url');
+let wsUrl = opt('ws') ? parseUrl(opt('ws'), 'ws') : undefined;
 let origin = opt('origin');
 const CONNECTIONS = Number(opt('connections', '50'));
 const DURATION = seconds(opt('duration', '30s'));
@@ -42,6 +50,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let rotate;
 if (scenario === 'rotate') rotate = await localEdge();
+else if (url === undefined) {
+  console.error('give --url https://your.host/ (or --scenario rotate for the local renewal check)');
+  process.exit(2);
+}
 
 /** What the server says about itself on one handshake. */
 function probeTls() {
@@ -172,7 +184,7 @@ function chart(seconds, s) {
 <text x="${P}" y="20" font-size="14">${esc(s.url)} — ${s.reqPerS} req/s, p50 ${s.latencyMs.p50?.toFixed(2)} ms, p99 ${s.latencyMs.p99?.toFixed(2)} ms, errors ${Object.values(s.errors).reduce((a, b) => a + b, 0)}</text>
 ${bars}${line(p50, '#2a7ab0')}${line(p99, '#c0392b')}
 <line x1="${P}" y1="${H - P}" x2="${W - P}" y2="${H - P}" stroke="black"/><line x1="${P}" y1="${P}" x2="${P}" y2="${H - P}" stroke="black"/>
-<text x="${P - 5}" y="${P}" text-anchor="end">${maxMs.toFixed(1)} ms</text><text x="${P - 5}" y="${H - P}" text-anchor="end">0</text>
+<text x="4" y="${P - 4}">${maxMs.toFixed(1)} ms</text><text x="${P - 5}" y="${H - P}" text-anchor="end">0</text>
 <text x="${W - P}" y="${H - P + 20}" text-anchor="end">${seconds.length} s</text>
 <text x="${W - P}" y="${P - 10}" text-anchor="end"><tspan fill="#2a7ab0">p50</tspan> <tspan fill="#c0392b">p99</tspan> <tspan fill="#9ab">req/s (bars, max ${Math.round(maxRps / 1.1)})</tspan></text>
 </svg>
