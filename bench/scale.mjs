@@ -22,7 +22,6 @@ const leaf = makeLeaf(out, { ca, basename: 'localhost', sans: ['localhost', '127
 // The backend runs in its own process: this one is busy generating load.
 const backend = spawn(process.execPath, [join(here, 'backend.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const backendPort = await new Promise((resolve) => backend.stdout.once('data', (d) => resolve(JSON.parse(d.toString()).port)));
-const caPem = readFileSync(ca.cert);
 const port = 18_900;
 const cfg = join(out, 'gatehouse.yaml');
 writeFileSync(cfg, `listen: { http: false, https: "127.0.0.1:${port}" }
