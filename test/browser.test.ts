@@ -40,7 +40,7 @@ class Cdp {
   }
 }
 
-async function launch(t: Parameters<typeof tempDir>[0], profile: string, hosts: string[]): Promise<{ cdp: Cdp; child: ChildProcess }> {
+async function launch(t: Parameters<typeof tempDir>[0], profile: string, hosts: string[]): Promise<{ cdp: Cdp; child: ChildProcess; close(): Promise<void> }> {
   const child = spawn(CHROMIUM as string, [
     '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--disable-extensions', `--user-data-dir=${join(profile, 'chrome')}`,
@@ -59,8 +59,15 @@ async function launch(t: Parameters<typeof tempDir>[0], profile: string, hosts: 
   });
   const ws = new WebSocket(url, { perMessageDeflate: false });
   await once(ws, 'open');
-  t.teardown(() => ws.terminate());
-  return { cdp: new Cdp(ws), child };
+  const close = async (): Promise<void> => {
+    ws.terminate();
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  };
+  t.teardown(close);
+  return { cdp: new Cdp(ws), child, close };
 }
 
 /** Open a tab at `url` and evaluate `expression` (a promise) in it. */
@@ -133,9 +140,10 @@ sites:
   const before = await evaluateAt(control.cdp, `${plainOrigin}/`, tryWs(`ws://app.test:${port}/ws`));
   t.notMatch(String(before), /^echo/, `without HSTS, ws:// to the TLS port does not work (${String(before)})`);
   t.notOk(running.logs.lines.some((l) => String(l.event ?? '').startsWith('websocket')), 'without HSTS the ws:// attempt never reached Gatehouse as a WebSocket handshake');
-  control.child.kill('SIGKILL');
+  await control.close();
 
-  const { cdp } = await launch(t, profile, ['app.test', 'x.wild.test']);
+  const browser = await launch(t, profile, ['app.test', 'x.wild.test']);
+  const { cdp } = browser;
   const echoed = await evaluateAt(cdp, `https://app.test:${port}/`, tryWs(`wss://app.test:${port}/ws`));
   t.equal(echoed, `echo app:hi via wss://app.test:${port}/ws`, 'a page served through Gatehouse opens wss:// and echoes');
 
@@ -161,4 +169,5 @@ sites:
   const seen = running.logs.lines.slice(before403).find((l) => l.event === 'websocket-refused');
   t.match(seen, { host: 'app.test', origin: 'null', status: 403 }, 'the HSTS-upgraded ws:// arrived over TLS, with Origin null, and was refused');
   t.equal(upgraded, 'closed 1006');
+  await browser.close(); // before the profile folder is removed
 });

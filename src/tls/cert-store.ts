@@ -56,7 +56,11 @@ function namesOf(x509: X509Certificate): string[] {
  */
 export async function readPair(paths: CertificatePaths, settings: ContextSettings, now = Date.now()): Promise<CertPair> {
   // Read both before checking either: a renewal in flight shows up as a mismatch, not a half-pair.
-  const [certPem, keyPem] = await Promise.all([readPem(paths.cert, 'cert'), readPem(paths.key, 'key')]);
+  const [certRead, keyRead] = await Promise.allSettled([readPem(paths.cert, 'cert'), readPem(paths.key, 'key')]);
+  if (certRead.status === 'rejected') throw certRead.reason; // the certificate's problem is reported first
+  if (keyRead.status === 'rejected') throw keyRead.reason;
+  const certPem = certRead.value;
+  const keyPem = keyRead.value;
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(certPem);

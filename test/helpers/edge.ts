@@ -32,7 +32,7 @@ export interface RunningEdge {
 /** A fresh temp dir removed at teardown. */
 export function tempDir(t: Tap, prefix = 'gatehouse-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
   return dir;
 }
 
