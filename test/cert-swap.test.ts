@@ -85,6 +85,16 @@ sites: [{ hosts: [localhost, app.test], routes: [{ path: /, upstream: app }] }]
 ${extra}`);
 }
 
+/** An edge serving a copy of `leaf` from a fresh folder (cert.pem, key.pem) that tests can rewrite. */
+async function edgeOnCopy(t: Tap, leaf: TestLeaf): Promise<{ dir: string; cert: string; key: string; running: RunningEdge }> {
+  const dir = tempDir(t);
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  copyFileSync(leaf.cert, cert);
+  copyFileSync(leaf.key, key);
+  return { dir, cert, key, running: await edgeOn(t, cert, key) };
+}
+
 /** Assert a swap to `next` happened under traffic with nothing dropped; returns how long it took. */
 async function swapUnderLoad(t: Test, running: RunningEdge, next: TestLeaf, swap: () => void, name: string): Promise<void> {
   const load = await traffic(t, running);
@@ -162,10 +172,7 @@ t.test('Kubernetes secret volume: the ..data symlink is renamed over', async (t)
 
 t.test('write to a temp file, then rename over (cp + mv)', async (t) => {
   const certs = await testCerts();
-  const dir = tempDir(t);
-  copyFileSync(certs.a.cert, join(dir, 'cert.pem'));
-  copyFileSync(certs.a.key, join(dir, 'key.pem'));
-  const running = await edgeOn(t, join(dir, 'cert.pem'), join(dir, 'key.pem'));
+  const { dir, running } = await edgeOnCopy(t, certs.a);
   await swapUnderLoad(t, running, certs.a2, () => {
     copyFileSync(certs.a2.key, join(dir, '.key.tmp'));
     copyFileSync(certs.a2.cert, join(dir, '.cert.tmp'));
@@ -176,10 +183,7 @@ t.test('write to a temp file, then rename over (cp + mv)', async (t) => {
 
 t.test('in-place rewrite keeping the old mtime is still noticed (content decides)', async (t) => {
   const certs = await testCerts();
-  const dir = tempDir(t);
-  copyFileSync(certs.a.cert, join(dir, 'cert.pem'));
-  copyFileSync(certs.a.key, join(dir, 'key.pem'));
-  const running = await edgeOn(t, join(dir, 'cert.pem'), join(dir, 'key.pem'));
+  const { dir, running } = await edgeOnCopy(t, certs.a);
   const before = statSync(join(dir, 'cert.pem'));
   await swapUnderLoad(t, running, certs.a2, () => {
     writeFileSync(join(dir, 'key.pem'), readFileSync(certs.a2.key));
@@ -211,12 +215,7 @@ t.test('files deleted, then the folder deleted and made again', async (t) => {
 
 t.test('bad pairs keep the old one serving with one clear error each; a later good pair swaps in', async (t) => {
   const certs = await testCerts();
-  const dir = tempDir(t);
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  copyFileSync(certs.a.cert, cert);
-  copyFileSync(certs.a.key, key);
-  const running = await edgeOn(t, cert, key);
+  const { cert, key, running } = await edgeOnCopy(t, certs.a);
   const bad: [string, () => void, RegExp][] = [
     ['half-written', () => copyFileSync(certs.truncated, cert), /not a PEM certificate/],
     ['empty', () => writeFileSync(cert, ''), /file is empty/],
@@ -248,12 +247,7 @@ t.test('bad pairs keep the old one serving with one clear error each; a later go
 
 t.test('a storm of changes ends in one swap to the last good state', async (t) => {
   const certs = await testCerts();
-  const dir = tempDir(t);
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  copyFileSync(certs.a.cert, cert);
-  copyFileSync(certs.a.key, key);
-  const running = await edgeOn(t, cert, key);
+  const { cert, key, running } = await edgeOnCopy(t, certs.a);
   for (let i = 0; i < 30; i++) {
     const leaf = i % 2 === 0 ? certs.a2 : certs.a;
     copyFileSync(leaf.key, key);
@@ -276,8 +270,6 @@ t.test('a missed event is caught by the periodic re-check', async (t) => {
   copyFileSync(certs.a.cert, cert);
   copyFileSync(certs.a.key, key);
   // Events only settle after an hour here, so within the test only the 1 s re-check can notice.
-  const running = await edgeOn(t, cert, key, '');
-  await running.edge.close();
   const slowEvents = await startEdge(t, `
 listen: { http: false, https: "127.0.0.1:0" }
 tls:

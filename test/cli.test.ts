@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,8 +6,8 @@ import t from 'tap';
 import { tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { deadPort, get, startBackend } from './helpers/net.js';
+import { CLI, spawnGatehouse } from './helpers/process.js';
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
 
 async function writeConfig(t: Parameters<typeof tempDir>[0], body: (c: Awaited<ReturnType<typeof testCerts>>) => string): Promise<string> {
@@ -87,15 +87,8 @@ upstreams: { app: { targets: ["${backend.address}"] } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 timeouts: { drain: 10s }
 `);
-  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-  while (!out.includes('gatehouse is serving')) {
-    if (child.exitCode !== null) throw new Error(`gatehouse exited: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const gh = await spawnGatehouse(t, file);
+  const child = gh.child;
   const inflight = get(httpsPort, '/slow');
   while (backend.seen.length === 0) await new Promise((r) => setTimeout(r, 20));
   child.kill('SIGTERM');
@@ -108,7 +101,7 @@ timeouts: { drain: 10s }
   t.equal(reply.headers.connection, 'close', 'the drained response says Connection: close');
   const [code] = await once(child, 'exit') as [number | null];
   t.equal(code, 0);
-  t.match(out, /"event":"stopped"/);
+  t.match(gh.output(), /"event":"stopped"/);
 });
 
 t.test('run: a bad config refuses to start with FILE:LINE:COL on stderr', async (t) => {

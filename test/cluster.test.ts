@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,8 +6,8 @@ import t from 'tap';
 import { tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { deadPort, get, startBackend } from './helpers/net.js';
+import { spawnGatehouse } from './helpers/process.js';
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
 
 t.test('workers: 2 — sticky choice agrees across workers, sessions resume on any worker, SIGTERM drains all', async (t) => {
   const certs = await testCerts();
@@ -24,15 +23,8 @@ upstreams: { app: { targets: ["${b1.address}", "${b2.address}"] } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 workers: 2
 `);
-  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-  while ((out.match(/gatehouse is serving/g) ?? []).length < 2) {
-    if (child.exitCode !== null) throw new Error(`exited: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const gh = await spawnGatehouse(t, file, 2);
+  const child = gh.child;
 
   const servedBy = new Map<string, Set<string>>();
   for (let round = 0; round < 3; round++) {
@@ -43,7 +35,7 @@ workers: 2
     }
   }
   for (const [ip, bodies] of servedBy) t.equal(bodies.size, 1, `${ip} always lands on the same backend`);
-  const pids = new Set([...out.matchAll(/"pid":(\d+),[^\n]*"msg":"request"/g)].map((m) => m[1]));
+  const pids = new Set([...gh.output().matchAll(/"pid":(\d+),[^\n]*"msg":"request"/g)].map((m) => m[1]));
   t.equal(pids.size, 2, 'both workers served requests');
 
   let resumed = 0;
@@ -65,11 +57,8 @@ workers: 2
   // A crashed worker is replaced and logged; service continues.
   const victim = Number([...pids][0]);
   process.kill(victim, 'SIGKILL');
-  while ((out.match(/gatehouse is serving/g) ?? []).length < 3) {
-    if (child.exitCode !== null) throw new Error(`exited: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  t.match(out, new RegExp(`"worker":${victim},[^\n]*"msg":"worker died; starting a replacement"`));
+  await gh.until(() => (gh.output().match(/gatehouse is serving/g) ?? []).length >= 3, 'a replacement worker');
+  t.match(gh.output(), new RegExp(`"worker":${victim},[^\n]*"msg":"worker died; starting a replacement"`));
   t.equal((await get(port, '/')).status, 200);
 
   child.kill('SIGTERM');

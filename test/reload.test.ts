@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,8 +7,8 @@ import { testCerts } from './helpers/certs.js';
 import { deadPort, get, startBackend } from './helpers/net.js';
 import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
 import { loadConfig } from '../src/config/load.js';
+import { spawnGatehouse } from './helpers/process.js';
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
 
 t.test('reload applies routes, upstreams, HSTS to new requests; open WebSockets continue; health state is kept by address', async (t) => {
   const one = await startWsBackend(t, 'one');
@@ -79,19 +78,8 @@ upstreams: { app: { targets: ["${target}"] } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 ${extra}`);
   write(a.address);
-  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-  const until = async (pred: () => boolean | Promise<boolean>, what: string): Promise<void> => {
-    for (let i = 0; i < 200; i++) {
-      if (await pred()) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out waiting for ${what}:\n${out}`);
-  };
-  await until(() => out.includes('gatehouse is serving'), 'start');
+  const gh = await spawnGatehouse(t, file);
+  const { child, until } = gh;
   t.equal((await get(port, '/')).body, 'a');
 
   write(b.address); // the file watch picks this up by itself
@@ -99,8 +87,8 @@ ${extra}`);
   t.pass('a file change reloaded the config');
 
   write(a.address, 'timeouts: { idle: whenever }');
-  await until(() => out.includes('config reload refused'), 'refusal');
-  t.match(out, new RegExp(`${file.replaceAll('/', '\\/')}:6:\\d+ expected a duration`));
+  await until(() => gh.output().includes('config reload refused'), 'refusal');
+  t.match(gh.output(), new RegExp(`${file.replaceAll('/', '\\/')}:6:\\d+ expected a duration`));
   t.equal((await get(port, '/')).body, 'b', 'the old config keeps serving');
 
   write(a.address);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,8 +9,8 @@ import { startEdge, tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { deadPort, get } from './helpers/net.js';
 import { openWs, roundTrip } from './helpers/ws.js';
+import { spawnGatehouse } from './helpers/process.js';
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
 const CLIENTS = Array.from({ length: 40 }, (_, i) => `127.0.0.${10 + i}`);
 
 interface Named { server: Server; port: number; healthy: boolean; close(): Promise<void>; listen(): Promise<void> }
@@ -78,11 +77,7 @@ t.test('40 clients: stable, spread 25–75%, same target over HTTP and WebSocket
   const otherPort = await deadPort();
   const file = join(tempDir(t), 'gatehouse.yaml');
   writeFileSync(file, config([...targets].reverse()).replace('"127.0.0.1:0"', `"127.0.0.1:${otherPort}"`).replace('{{cert}}', certs.a.cert).replace('{{key}}', certs.a.key));
-  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  while (!out.includes('gatehouse is serving')) await new Promise((r) => setTimeout(r, 50));
+  const { child } = await spawnGatehouse(t, file);
   t.strictSame(await mapping(otherPort), first, 'the other instance (targets listed in another order) maps every client the same');
   child.kill('SIGTERM');
   await once(child, 'exit');

@@ -1,0 +1,33 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+type Tap = { teardown(fn: () => unknown): void };
+
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+
+export interface GatehouseProcess {
+  readonly child: ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  /** Poll `pred` every 50 ms (up to 10 s); throws with the output if it never holds or the process exits. */
+  until(pred: () => boolean | Promise<boolean>, what: string): Promise<void>;
+}
+
+/** Run the built CLI on a config file; killed at teardown; resolves once `serving` start lines were printed. */
+export async function spawnGatehouse(t: Tap, file: string, serving = 1): Promise<GatehouseProcess> {
+  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  const until = async (pred: () => boolean | Promise<boolean>, what: string): Promise<void> => {
+    for (let i = 0; i < 200; i++) {
+      if (await pred()) return;
+      if (child.exitCode !== null) throw new Error(`gatehouse exited while waiting for ${what}:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`timed out waiting for ${what}:\n${out}`);
+  };
+  await until(() => (out.match(/gatehouse is serving/g) ?? []).length >= serving, 'start');
+  return { child, output: () => out, until };
+}
