@@ -184,3 +184,12 @@ t.test('one JSON log line per request with the contract fields', async (t) => {
   t.match(line, { method: 'GET', host: 'localhost', status: 200, clientIp: '127.0.0.1', target: `http://${backend.address}`, bytes: `ok from ${backend.port}`.length });
   t.type(line?.durationMs, 'number');
 });
+
+t.test('a client that never finishes its headers gets 408 with HSTS (slowloris)', async (t) => {
+  const backend = await startBackend(t);
+  const { port } = await startEdge(t, basicConfig([backend.address], 'timeouts: { headers: 400ms }'));
+  const reply = parseRaw(await rawTls(port, 'GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1', { waitMs: 5000 }));
+  t.equal(reply.status, 408);
+  t.strictSame(reply.headers.get('strict-transport-security'), [HSTS]);
+  t.equal(backend.seen.length, 0);
+});

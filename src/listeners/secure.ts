@@ -48,6 +48,9 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     handshakeTimeout: timeouts.handshake,
     headersTimeout: timeouts.headers,
     requestTimeout: 0, // long uploads and slow upstreams are bounded by timeouts.response instead
+    // Node enforces headersTimeout only when it sweeps connections (every 30 s by default):
+    // sweep often enough that a slowloris client really is cut near timeouts.headers.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeouts.headers / 4))),
     keepAliveTimeout: timeouts.idle,
     maxHeaderSize: limits.headerSize,
     // 0 = no count limit: Node otherwise drops headers past 2000 silently, which could hide a
