@@ -68,7 +68,7 @@ export class Edge {
     this.log = log;
     this.#runtime = buildRuntime(config, this.#targets);
     this.forwarder = new Forwarder({
-      done: (exchange, res) => logExchange(this, exchange, res, exchange.error),
+      done: (exchange, res) => logExchange(this, exchange, res),
       fail: (res, error) => {
         res.setHeader('strict-transport-security', this.#runtime.hsts);
         res.statusCode = error.status;

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../admin/metrics.js';
-import type { EdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
@@ -102,7 +101,8 @@ function logLocal(deps: RequestDeps, req: IncomingMessage, res: ServerResponse, 
 }
 
 /** The one log line per proxied request (DESIGN §12), written when the client's response closes. */
-export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange: Exchange, res: ServerResponse, error: EdgeError | undefined): void {
+export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange: Exchange, res: ServerResponse): void {
+  const error = exchange.error;
   const status = res.headersSent ? res.statusCode : error?.status ?? 0;
   deps.metrics.request(exchange.label, status);
   if (exchange.headersAt > 0) deps.metrics.upstreamLatency(exchange.upstream.name, (exchange.headersAt - exchange.start) / 1000);

@@ -81,10 +81,6 @@ export class TargetRegistry {
     }
   }
 
-  get(id: string): TargetState | undefined {
-    return this.#targets.get(id);
-  }
-
   destroy(): void {
     this.retain(new Set());
   }
