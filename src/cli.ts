@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { basename, dirname, resolve as resolvePath } from 'node:path';
+import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatProblem, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
@@ -108,8 +108,8 @@ function serve(edge: Edge, path: string): Promise<number> {
         await edge.reload(config as Config);
       }).catch((err: unknown) => edge.log.error({ err }, 'config reload failed'));
     };
-    const configName = basename(path);
-    const watcher = watchSettled([dirname(resolvePath(path))], 250, () => reload('file'), (name) => name === configName || name.startsWith('..'));
+    // The file itself, not its folder: a log written next to the config must cost nothing.
+    const watcher = watchSettled([resolvePath(path)], 250, () => reload('file'));
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 
@@ -11,12 +12,14 @@ export interface SettledWatcher {
 }
 
 /**
- * Watch directories (not files: renewals swap links and rename directories, which a file watch
- * misses — see CERTS.md) and call `onSettled` once events have stopped for `settleMs`. Any
- * event counts, raw inotify ones included, so an in-place rewrite that keeps its mtime is
- * still noticed; the callback decides by content whether anything really changed.
+ * Watch paths — folders for certificates (renewals swap links and rename folders, which a file
+ * watch misses — see CERTS.md), the file itself for the config — and call `onSettled` once
+ * events have stopped for `settleMs`. Any event counts, raw inotify ones included, so an
+ * in-place rewrite that keeps its mtime is still noticed; the callback decides by content.
+ * A watched path that is deleted and made again (new inode) is noticed by a cheap identity
+ * check every `identityMs` and watched afresh — no watch on the parent folder, which may be busy.
  */
-export function watchSettled(dirs: readonly string[], settleMs: number, onSettled: (firstEventAt: number) => void, relevant: (name: string) => boolean = () => true): SettledWatcher {
+export function watchSettled(dirs: readonly string[], settleMs: number, onSettled: (firstEventAt: number) => void, relevant: (name: string) => boolean = () => true, identityMs = 500): SettledWatcher {
   let current = new Set(dirs);
   // Only names that matter: a log file written next to the config must not wake us per line.
   const matters = (path: string): boolean => current.has(path) || relevant(basename(path));
@@ -41,6 +44,33 @@ export function watchSettled(dirs: readonly string[], settleMs: number, onSettle
   watcher.on('raw', (_event: string, name: string | null) => { if (name === null || relevant(basename(name))) poke(); });
   watcher.on('error', () => poke());
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  const identities = new Map<string, string>();
+  const identity = async (path: string): Promise<string> => {
+    try {
+      const s = await stat(path);
+      return `${s.dev}:${s.ino}`;
+    } catch {
+      return 'missing';
+    }
+  };
+  void ready.then(async () => {
+    for (const path of current) identities.set(path, await identity(path));
+  });
+  const check = setInterval(() => {
+    void Promise.all([...current].map(async (path) => {
+      const now = await identity(path);
+      const before = identities.get(path);
+      identities.set(path, now);
+      if (before === undefined || before === now || closed) return;
+      if (now !== 'missing') {
+        // Re-created: the old inotify watch died with the old inode.
+        await watcher.unwatch(path);
+        watcher.add(path);
+      }
+      poke();
+    }));
+  }, identityMs);
+  check.unref();
   return {
     ready,
     retarget(next) {
@@ -55,6 +85,7 @@ export function watchSettled(dirs: readonly string[], settleMs: number, onSettle
       if (closed) return;
       closed = true;
       clearTimeout(timer);
+      clearInterval(check);
       await watcher.close();
     },
   };

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { startEdge, tempDir } from './helpers/edge.js';
@@ -91,6 +91,20 @@ ${extra}`);
   t.match(gh.output(), new RegExp(`${file.replaceAll('/', '\\/')}:6:\\d+ expected a duration`));
   t.equal((await get(port, '/')).body, 'b', 'the old config keeps serving');
 
+  // An editor's save: write a temp file and rename it over the config (a new inode).
+  write(b.address);
+  renameSync(file, `${file}.tmp`);
+  write(a.address);
+  const fresh = readFileSync(file, 'utf8');
+  renameSync(`${file}.tmp`, file);
+  writeFileSync(`${file}.next`, fresh);
+  renameSync(`${file}.next`, file);
+  await until(async () => (await get(port, '/')).body === 'a', 'reload after rename-over');
+  t.pass('a rename over the config file reloaded it');
+
+  write(b.address);
+  child.kill('SIGHUP');
+  await until(async () => (await get(port, '/')).body === 'b', 'SIGHUP reload');
   write(a.address);
   child.kill('SIGHUP');
   await until(async () => (await get(port, '/')).body === 'a', 'SIGHUP reload');

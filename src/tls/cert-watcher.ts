@@ -13,14 +13,13 @@ export interface CertWatchOptions {
 }
 
 /**
- * The folders to watch for a path: its own folder, the folder its symlink resolves into
- * (certbot's archive/), and the parent folder (to see the folder itself deleted and made again).
+ * The folders to watch for a path: its own folder and the folder its symlink resolves into
+ * (certbot's archive/). A folder deleted and made again is caught by the watcher's identity check.
  */
 export function watchDirs(paths: readonly string[]): string[] {
   const dirs = new Set<string>();
   for (const path of paths) {
     dirs.add(dirname(path));
-    dirs.add(dirname(dirname(path)));
     try {
       dirs.add(dirname(realpathSync(path)));
     } catch {
