@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './log.js';
 import { createRedirectListener } from './listeners/redirect.js';
 import { createSecureListener } from './listeners/secure.js';
 import { handleRequest, logExchange } from './pipeline/request.js';
+import { respond } from './pipeline/respond.js';
 import { handleUpgrade } from './pipeline/upgrade.js';
 import { Forwarder } from './proxy/forward.js';
 import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
@@ -69,12 +70,7 @@ export class Edge {
     this.#runtime = buildRuntime(config, this.#targets);
     this.forwarder = new Forwarder({
       done: (exchange, res) => logExchange(this, exchange, res),
-      fail: (res, error) => {
-        res.setHeader('strict-transport-security', this.#runtime.hsts);
-        res.statusCode = error.status;
-        res.setHeader('content-type', 'text/plain; charset=utf-8');
-        res.end(`${error.status === 504 ? 'upstream timed out' : 'upstream unavailable'}\n`);
-      },
+      fail: (res, error) => respond(res, error.status, this.#runtime.hsts, error.status === 504 ? 'upstream timed out' : 'upstream unavailable'),
       targetDown: (target, err) => this.#targetDown(target, err),
     });
     this.hooks = this.#tunnelHooks();
