@@ -1,28 +1,8 @@
-import { once } from 'node:events';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import t from 'tap';
 import { basicConfig, startEdge } from './helpers/edge.js';
-import { deadPort, get, rawTls, startBackend } from './helpers/net.js';
+import { deadPort, get, rawTls, rawUpstream, startBackend } from './helpers/net.js';
 
 const HSTS = 'max-age=31536000';
-
-/** A raw TCP upstream whose behaviour per connection is scripted by `onData`. */
-async function rawUpstream(t: { teardown(fn: () => unknown): void }, onData: (socket: Socket, data: string) => void): Promise<{ address: string; connections: number }> {
-  const state = { address: '', connections: 0 };
-  const sockets = new Set<Socket>();
-  const server = createNetServer((socket) => {
-    state.connections++;
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('data', (d: Buffer) => onData(socket, d.toString('latin1')));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close(); });
-  state.address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return state;
-}
 
 t.test('refused upstream → 502 with HSTS, a short body and a log line; the process lives on', async (t) => {
   const port0 = await deadPort();

@@ -9,6 +9,27 @@ const HOP_BY_HOP = [
 // Names a Connection header may not remove: the request would change meaning, not just lose a hop.
 const PROTECTED = new Set(['host', 'content-length']);
 
+const HOP_BY_HOP_SET = new Set([...HOP_BY_HOP, 'strict-transport-security']);
+
+/**
+ * An upstream response's raw header pairs as the client gets them: hop-by-hop names and those
+ * its Connection header lists dropped, the upstream's HSTS replaced by the edge's policy (an
+ * upstream's max-age=0 must not switch it off), `Connection: close` added while draining.
+ */
+export function responseHeaders(raw: readonly string[], connectionTokens: readonly string[], hsts: string, close: boolean): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP_SET.has(lower)) continue;
+    if (connectionTokens.length > 0 && connectionTokens.includes(lower) && !PROTECTED.has(lower)) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  out.push('strict-transport-security', hsts);
+  if (close) out.push('connection', 'close');
+  return out;
+}
+
 /** Remove hop-by-hop headers and every header the message's own Connection names (both directions). */
 export function stripHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders): void {
   const connection = headers.connection;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
-import type { Exchange, Forwarder } from '../proxy/forward.js';
+import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
 import { stripHopByHop } from './hop-by-hop.js';
@@ -17,18 +17,20 @@ export interface RequestDeps {
   draining(): boolean;
 }
 
-function hasBody(req: IncomingMessage): boolean {
+/** Node's parser already refused ambiguous framing (both headers, bad codings): one of three remains. */
+function bodyFraming(req: IncomingMessage): BodyFraming {
+  if (req.headers['transfer-encoding'] !== undefined) return 'chunked';
   const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  return length !== undefined && length !== '0' ? 'length' : 'none';
 }
 
 /** The HTTPS request pipeline: HSTS first, then resolve, forwarded headers, proxy. */
 export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: ServerResponse): void {
   const start = performance.now();
   const runtime = deps.runtime();
-  // Set before anything else so every answer — proxied or generated — carries it.
-  res.setHeader('strict-transport-security', runtime.hsts);
-  if (deps.draining()) res.setHeader('connection', 'close');
+  // HSTS is on every answer: respond() sets it on generated ones, the forwarder on proxied ones.
+  const draining = deps.draining();
+  if (draining) res.setHeader('connection', 'close');
   const resolution = resolve(runtime, req);
   if (!resolution.ok) {
     respond(res, resolution.status, runtime.hsts, resolution.reason, resolution.status === 400);
@@ -43,7 +45,7 @@ export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: Serv
   const { route } = resolution;
   const peer = normaliseIp(req.socket.remoteAddress ?? '');
   const headers = req.headers;
-  const replayable = !hasBody(req);
+  const body = bodyFraming(req);
   // Node already answered "100 Continue" to the client; the upstream must not wait for one.
   delete headers.expect;
   stripHopByHop(headers);
@@ -58,12 +60,13 @@ export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: Serv
     hsts: runtime.hsts,
     connectTimeout: runtime.config.timeouts.connect,
     responseTimeout: runtime.config.timeouts.response,
-    replayable,
+    body,
     path: req.url as string,
+    headers,
+    closeClient: draining,
     target: undefined,
     tried: undefined,
-    proxyReq: undefined,
-    timer: undefined,
+    call: undefined,
     bytes: 0,
     start,
     headersAt: 0,

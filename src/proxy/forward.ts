@@ -1,8 +1,12 @@
-import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import httpProxy from 'http-proxy';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { EdgeError, isConnectFailure } from '../errors.js';
-import { stripHopByHop } from '../pipeline/hop-by-hop.js';
+import { responseHeaders } from '../pipeline/hop-by-hop.js';
+import type { ConnectionUser, UpstreamConnection } from '../upstream/connections.js';
 import type { TargetState, Upstream } from '../upstream/pool.js';
+import { ResponseParser, type ResponseEvents, type ResponseHead } from '../upstream/response-parser.js';
+
+/** How the request body travels upstream: none, as-is under Content-Length, or re-chunked. */
+export type BodyFraming = 'none' | 'length' | 'chunked';
 
 /** Everything the proxy step needs about one request, decided by the pipeline before it. */
 export interface Exchange {
@@ -16,14 +20,16 @@ export interface Exchange {
   readonly hsts: string;
   readonly connectTimeout: number;
   readonly responseTimeout: number;
-  /** Safe to replay on another target after a connect failure: no body was (or will be) sent. */
-  readonly replayable: boolean;
-  /** The request-target exactly as received (http-proxy would collapse "//" and re-escape). */
+  readonly body: BodyFraming;
+  /** The request-target exactly as received (never normalised: "//" and escapes stay). */
   readonly path: string;
+  /** The headers to send upstream (hop-by-hop removed, forwarded headers applied). */
+  readonly headers: IncomingHttpHeaders;
+  /** Add `Connection: close` to the client's response (the edge is draining). */
+  readonly closeClient: boolean;
   target: TargetState | undefined;
   tried: Set<TargetState> | undefined;
-  proxyReq: ClientRequest | undefined;
-  timer: NodeJS.Timeout | undefined;
+  call: UpstreamCall | undefined;
   bytes: number;
   /** performance.now() when the pipeline accepted the request, and when upstream headers arrived (0 = never). */
   readonly start: number;
@@ -41,119 +47,57 @@ export interface ForwardHooks {
   targetDown(target: TargetState, error: unknown): void;
 }
 
-const EXCHANGE = Symbol('gatehouse.exchange');
-type Tagged = IncomingMessage & { [EXCHANGE]?: Exchange };
+/** Largest upstream response head accepted (nginx's proxy_buffer_size is 4–8 KB; Node's 16 KB). */
+const UPSTREAM_HEAD_LIMIT = 64 * 1024;
+const LAST_CHUNK = '0\r\n\r\n';
+/** How a reused connection the upstream already closed shows up before any response byte. */
+const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'HPE_INCOMPLETE']);
 
 /**
- * Proxies HTTP through http-proxy with one keep-alive agent per target, and owns what
- * http-proxy 1.18.1 gets wrong: its `aborted` detection (broken since Node 15.5), upstream
- * errors that would otherwise be unhandled, the Connection header it forwards, and path
- * rewriting. Connect failures move to the client's next-ranked healthy target.
+ * Proxies HTTP/1.1 over pooled keep-alive connections to each target, with its own response
+ * parser instead of Node's ClientRequest/IncomingMessage (which cost about 60 µs of CPU per
+ * request: bench/RESULTS.md). Connect failures, and a reused connection the upstream had
+ * already closed, move a bodiless request to the next attempt.
  */
 export class Forwarder {
-  readonly #proxy: httpProxy;
   readonly #hooks: ForwardHooks;
 
   constructor(hooks: ForwardHooks) {
     this.#hooks = hooks;
-    // selfHandleResponse: the response headers are filtered here, not by http-proxy's passes.
-    // toProxy: skip its per-request url.parse (the path is set exactly in onProxyReq anyway).
-    this.#proxy = httpProxy.createProxyServer({ xfwd: false, selfHandleResponse: true, toProxy: true, ws: false });
-    this.#proxy.on('proxyReq', (proxyReq, req) => this.#onProxyReq(proxyReq, req as Tagged));
-    this.#proxy.on('proxyRes', (proxyRes, req, res) => this.#onProxyRes(proxyRes, req as Tagged, res as ServerResponse));
-    // Without a listener http-proxy throws on 'error' events it emits itself; route them to the callback path.
-    this.#proxy.on('error', (err, req, res) => this.#onError(err, req as Tagged, res as ServerResponse));
-    this.#proxy.on('econnreset', () => { /* client went away first; onClientClose already aborted upstream */ });
   }
 
   web(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
-    (req as Tagged)[EXCHANGE] = exchange;
     res.once('close', () => {
-      // The client left before the response finished: abort upstream at once (http-proxy's
-      // req 'aborted' listener never fires on Node >= 15.5).
-      if (!res.writableFinished) exchange.proxyReq?.destroy();
-      clearTimeout(exchange.timer);
+      // The client left before the response finished: abort upstream at once.
+      if (!res.writableFinished) exchange.call?.abort();
       this.#hooks.done(exchange, res);
     });
-    this.#attempt(req as Tagged, res, exchange);
+    this.#attempt(req, res, exchange);
   }
 
-  #attempt(req: Tagged, res: ServerResponse, exchange: Exchange): void {
-    const now = Date.now();
-    const target = exchange.upstream.choose(exchange.key, now, exchange.tried);
+  #attempt(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
+    const target = exchange.upstream.choose(exchange.key, Date.now(), exchange.tried);
     if (target === undefined) {
       this.#finish(res, exchange, new EdgeError('EDGE_ERR_NO_HEALTHY_TARGET', `no healthy target in upstream ${exchange.upstream.name}`));
       return;
     }
     exchange.target = target;
-    exchange.proxyReq = undefined;
-    this.#proxy.web(req, res, { target: target.proxyTarget, agent: target.agent }, (err) => this.#onError(err, req, res));
+    exchange.call = new UpstreamCall(this, req, res, exchange, target);
   }
 
-  #onProxyReq(proxyReq: ClientRequest, req: Tagged): void {
-    const exchange = req[EXCHANGE];
-    if (exchange === undefined) return;
-    exchange.proxyReq = proxyReq;
-    proxyReq.path = exchange.path;
-    const socket = proxyReq.socket;
-    if (socket?.connecting) {
-      exchange.timer = setTimeout(() => proxyReq.destroy(Object.assign(new Error('connect timeout'), { code: 'EEDGE_CONNECT_TIMEOUT' })), exchange.connectTimeout);
-      socket.once('connect', () => {
-        clearTimeout(exchange.timer);
-        this.#armResponseTimer(proxyReq, exchange);
-      });
-    } else {
-      this.#armResponseTimer(proxyReq, exchange);
-    }
-  }
-
-  #armResponseTimer(proxyReq: ClientRequest, exchange: Exchange): void {
-    exchange.timer = setTimeout(() => proxyReq.destroy(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', `no response headers within ${exchange.responseTimeout} ms`)), exchange.responseTimeout);
-  }
-
-  #onProxyRes(proxyRes: IncomingMessage, req: Tagged, res: ServerResponse): void {
-    const exchange = req[EXCHANGE];
-    if (exchange === undefined) return;
-    clearTimeout(exchange.timer);
-    exchange.headersAt = performance.now();
-    exchange.target?.recordSuccess();
-    const headers: OutgoingHttpHeaders = proxyRes.headers;
-    stripHopByHop(headers);
-    delete headers['strict-transport-security']; // the edge's policy replaces the upstream's (e.g. max-age=0)
-    headers['strict-transport-security'] = exchange.hsts;
-    if (res.destroyed) {
-      proxyRes.destroy();
-      return;
-    }
-    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
-    proxyRes.on('data', (chunk: Buffer) => { exchange.bytes += chunk.length; });
-    proxyRes.on('error', () => res.destroy());
-    proxyRes.on('aborted', () => res.destroy());
-    proxyRes.pipe(res);
-  }
-
-  #onError(err: unknown, req: Tagged, res: ServerResponse): void {
-    const exchange = req[EXCHANGE];
-    if (exchange === undefined) return;
-    clearTimeout(exchange.timer);
-    // (req.destroyed is no signal: a fully read request is auto-destroyed after 'end'.)
-    if (res.destroyed || req.socket.destroyed) {
-      // The client is gone; nothing to answer, nobody to blame.
-      exchange.proxyReq?.destroy();
-      return;
-    }
-    const target = exchange.target;
-    const now = Date.now();
+  /** An attempt failed before or while the upstream answered. */
+  failed(call: UpstreamCall, err: unknown): void {
+    const { req, res, exchange, target } = call;
+    if (exchange.call !== call) return;
+    exchange.call = undefined;
+    if (res.destroyed || req.socket.destroyed) return; // the client is gone; nothing to answer, nobody to blame
     const connectFailure = isConnectFailure(err);
-    // A reused keep-alive socket the upstream closed just before our request: the request
+    // A reused keep-alive connection the upstream closed just before our request: the request
     // never reached it (RFC 9112 §9.3.1 lets clients retry idempotent requests here).
-    const staleSocket = !connectFailure && (err as { code?: string }).code === 'ECONNRESET'
-      && exchange.proxyReq?.reusedSocket === true && !res.headersSent;
-    if (target !== undefined && !staleSocket) {
-      if (exchange.upstream.recordFailure(target, now)) this.#hooks.targetDown(target, err);
-    }
-    if ((connectFailure || staleSocket) && exchange.replayable && !res.headersSent && target !== undefined) {
-      if (!staleSocket) (exchange.tried ??= new Set()).add(target);
+    const stale = call.reused && call.untouched && !res.headersSent && STALE_CODES.has((err as { code?: string }).code ?? '');
+    if (!stale && exchange.upstream.recordFailure(target, Date.now())) this.#hooks.targetDown(target, err);
+    if ((connectFailure || stale) && exchange.body === 'none' && !res.headersSent) {
+      if (!stale) (exchange.tried ??= new Set()).add(target);
       this.#attempt(req, res, exchange);
       return;
     }
@@ -170,8 +114,206 @@ export class Forwarder {
   }
 
   close(): void {
-    this.#proxy.close();
+    // Pools belong to the targets (upstream/pool.ts) and close with them.
   }
+}
+
+/**
+ * One attempt at one target: writes the request on a pooled connection, parses the answer and
+ * streams it to the client with backpressure both ways, then hands the connection back (or
+ * closes it when it cannot carry another request).
+ */
+export class UpstreamCall implements ConnectionUser, ResponseEvents {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly exchange: Exchange;
+  readonly target: TargetState;
+  readonly reused: boolean;
+  readonly #forwarder: Forwarder;
+  readonly #conn: UpstreamConnection;
+  readonly #parser: ResponseParser;
+  #timer: NodeJS.Timeout | undefined;
+  #bodySent: boolean;
+  #finished = false;
+  #paused = false;
+
+  constructor(forwarder: Forwarder, req: IncomingMessage, res: ServerResponse, exchange: Exchange, target: TargetState) {
+    this.#forwarder = forwarder;
+    this.req = req;
+    this.res = res;
+    this.exchange = exchange;
+    this.target = target;
+    this.#parser = new ResponseParser(this, UPSTREAM_HEAD_LIMIT);
+    this.#parser.reset(exchange.method === 'HEAD');
+    this.#bodySent = exchange.body === 'none';
+    const conn = target.pool.acquire(this);
+    this.#conn = conn;
+    this.reused = conn.uses > 0;
+    const socket = conn.socket;
+    if (socket.connecting || socket.pending) {
+      this.#timer = setTimeout(() => this.#fail(Object.assign(new Error('connect timeout'), { code: 'EEDGE_CONNECT_TIMEOUT' })), exchange.connectTimeout);
+    } else {
+      this.#armResponseTimer();
+    }
+    socket.write(requestHead(exchange));
+    if (exchange.body !== 'none') this.#sendBody();
+  }
+
+  /** True until a byte of the response arrived. */
+  get untouched(): boolean {
+    return this.#parser.untouched;
+  }
+
+  onConnect(): void {
+    clearTimeout(this.#timer);
+    this.#armResponseTimer();
+  }
+
+  onData(chunk: Buffer): void {
+    try {
+      this.#parser.execute(chunk);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  onEnd(): void {
+    try {
+      this.#parser.finish();
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  onError(err: Error): void {
+    this.#fail(err);
+  }
+
+  onClose(): void {
+    if (!this.#finished) this.#fail(Object.assign(new Error('upstream connection closed'), { code: 'ECONNRESET' }));
+  }
+
+  onHead(head: ResponseHead): void {
+    if (this.#finished) return;
+    clearTimeout(this.#timer);
+    const { exchange, res } = this;
+    exchange.headersAt = performance.now();
+    this.target.recordSuccess();
+    if (res.destroyed) {
+      this.abort();
+      return;
+    }
+    const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient);
+    try {
+      if (head.reason === '') res.writeHead(head.status, headers);
+      else res.writeHead(head.status, head.reason, headers);
+    } catch (err) {
+      this.#fail(Object.assign(err as Error, { code: 'HPE_INVALID_HEADER_TOKEN' }));
+    }
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.#finished) return;
+    this.exchange.bytes += chunk.length;
+    if (!this.res.write(chunk) && !this.#paused) {
+      this.#paused = true;
+      this.#conn.socket.pause();
+      this.res.once('drain', this.#resume);
+    }
+  }
+
+  onComplete(reusable: boolean): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#timer);
+    this.exchange.call = undefined;
+    if (this.#paused) {
+      this.res.removeListener('drain', this.#resume);
+      this.#resume();
+    }
+    this.res.end();
+    const conn = this.#conn;
+    if (reusable && this.#bodySent && conn.user === this) this.target.pool.release(conn);
+    else this.#close();
+  }
+
+  readonly #resume = (): void => {
+    this.#paused = false;
+    this.#conn.socket.resume();
+  };
+
+  /** The client went away: drop the upstream connection (it may be mid-response). */
+  abort(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#timer);
+    this.#close();
+  }
+
+  #close(): void {
+    const conn = this.#conn;
+    if (conn.user === this) conn.user = undefined;
+    conn.socket.destroy();
+  }
+
+  #fail(err: unknown): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#timer);
+    this.#close();
+    this.#forwarder.failed(this, err);
+  }
+
+  #armResponseTimer(): void {
+    this.#timer = setTimeout(() => this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', `no response headers within ${this.exchange.responseTimeout} ms`)), this.exchange.responseTimeout);
+  }
+
+  /** Stream the client's body upstream; chunked bodies are re-framed (Node decoded them). */
+  #sendBody(): void {
+    const { req } = this;
+    const socket = this.#conn.socket;
+    const chunked = this.exchange.body === 'chunked';
+    req.on('data', (chunk: Buffer) => {
+      if (this.#finished) return;
+      let ok: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`);
+        socket.write(chunk);
+        ok = socket.write('\r\n');
+        socket.uncork();
+      } else {
+        ok = socket.write(chunk);
+      }
+      if (!ok) {
+        req.pause();
+        socket.once('drain', () => req.resume());
+      }
+    });
+    req.on('end', () => {
+      if (this.#finished) return;
+      if (chunked) socket.write(LAST_CHUNK);
+      this.#bodySent = true;
+    });
+  }
+}
+
+/** The request line and header block, serialised once per attempt. */
+function requestHead(exchange: Exchange): string {
+  let head = `${exchange.method} ${exchange.path} HTTP/1.1\r\n`;
+  const headers = exchange.headers;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') {
+      head += `${name}: ${value}\r\n`;
+    } else {
+      for (const v of value) head += `${name}: ${v}\r\n`;
+    }
+  }
+  if (exchange.body === 'chunked') head += 'transfer-encoding: chunked\r\n';
+  // Explicit, so HTTP/1.0-minded upstreams keep the connection too.
+  return `${head}connection: keep-alive\r\n\r\n`;
 }
 
 /** The one mapping from an upstream failure to an EdgeError (and so to 502 or 504). */

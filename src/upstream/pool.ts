@@ -1,15 +1,6 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import type { TargetConfig, UpstreamConfig } from '../config/types.js';
+import { ConnectionPool } from './connections.js';
 import { clientKey, pick } from './rendezvous.js';
-
-/** What http-proxy needs to reach a target, parsed once. */
-export interface ProxyTarget {
-  readonly protocol: 'http:' | 'https:';
-  readonly host: string;
-  readonly hostname: string;
-  readonly port: number;
-}
 
 /**
  * Runtime state of one target address. Keyed by address in the registry so health, counters
@@ -18,8 +9,7 @@ export interface ProxyTarget {
 export class TargetState {
   readonly id: string;
   readonly config: TargetConfig;
-  readonly proxyTarget: ProxyTarget;
-  readonly agent: HttpAgent;
+  readonly pool: ConnectionPool;
   /** Passive failures inside the current window (timestamps, ms). */
   #failures: number[] = [];
   #downUntil = 0;
@@ -29,9 +19,7 @@ export class TargetState {
   constructor(config: TargetConfig) {
     this.id = config.id;
     this.config = config;
-    this.proxyTarget = { protocol: config.protocol, host: config.host, hostname: config.host, port: config.port };
-    const options = { keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 256, scheduling: 'lifo' as const };
-    this.agent = config.protocol === 'https:' ? new HttpsAgent({ ...options, servername: config.host }) : new HttpAgent(options);
+    this.pool = new ConnectionPool(config);
   }
 
   healthy(now: number): boolean {
@@ -54,7 +42,7 @@ export class TargetState {
   }
 
   destroy(): void {
-    this.agent.destroy();
+    this.pool.destroy();
   }
 }
 

@@ -51,6 +51,33 @@ export async function startBackend(t: Tap, handler?: (req: IncomingMessage, res:
   return backend;
 }
 
+export interface RawUpstream {
+  readonly address: string;
+  /** TCP connections accepted so far. */
+  connections: number;
+}
+
+/**
+ * A raw TCP upstream whose behaviour is scripted per received chunk: `onData(socket, data, n)`
+ * where n is the 1-based number of the connection (to script "first connection does X").
+ */
+export async function rawUpstream(t: Tap, onData: (socket: Socket, data: string, connection: number) => void): Promise<RawUpstream> {
+  const state = { address: '', connections: 0 };
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    const n = ++state.connections;
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', (d: Buffer) => onData(socket, d.toString('latin1'), n));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close(); });
+  state.address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return state;
+}
+
 /** A port nothing listens on: bound then closed ("dead port"). */
 export async function deadPort(): Promise<number> {
   const s = createNetServer().listen(0, '127.0.0.1');

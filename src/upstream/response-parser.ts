@@ -1,0 +1,323 @@
+/**
+ * A streaming HTTP/1.x response parser for upstream connections (RFC 9112). It replaces Node's
+ * ClientRequest + IncomingMessage on the hot path: one object per pooled connection, reset per
+ * request, no streams, raw header pairs handed over as-is. Framing follows RFC 9112 §6.3 in
+ * order: no body for HEAD, 1xx, 204 and 304; chunked when it is the final transfer coding;
+ * read-until-close for any other transfer coding; Content-Length; otherwise until close.
+ * Anything ambiguous (Transfer-Encoding with Content-Length, differing lengths, obs-fold,
+ * bad tokens) is an error: a proxy must not guess where a response ends.
+ */
+
+export class ParseError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'ParseError';
+    this.code = code;
+  }
+}
+
+export interface ResponseHead {
+  readonly status: number;
+  readonly reason: string;
+  /** Flat [name, value, name, value, …] exactly as received (names keep their case). */
+  readonly headers: string[];
+  /** The response said `Connection: close` (or was HTTP/1.0 without keep-alive). */
+  readonly close: boolean;
+  /** Names the response's Connection header lists, lower-cased (hop-by-hop for this message). */
+  readonly connectionTokens: readonly string[];
+}
+
+export interface ResponseEvents {
+  /** Final (non-1xx) response head. */
+  onHead(head: ResponseHead): void;
+  onBody(chunk: Buffer): void;
+  /** The message is complete; `reusable` is false when the connection cannot carry another one. */
+  onComplete(reusable: boolean): void;
+}
+
+const enum State { Head, Length, ChunkSize, ChunkData, ChunkDataEnd, Trailers, UntilClose, Done }
+
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Field values: visible ASCII, obs-text, SP and HTAB; never CR, LF, NUL or other controls.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
+const CRLF = 0x0a;
+const MAX_CHUNK_LINE = 1024;
+
+export class ResponseParser {
+  readonly #events: ResponseEvents;
+  readonly #maxHeaderSize: number;
+  #state = State.Done;
+  #noBody = false;
+  #pending: Buffer | undefined;
+  #remaining = 0;
+  #close = false;
+  /** Bytes that arrived after the message ended (the connection is not reusable). */
+  #extra = false;
+
+  constructor(events: ResponseEvents, maxHeaderSize: number) {
+    this.#events = events;
+    this.#maxHeaderSize = maxHeaderSize;
+  }
+
+  /** Start reading the response to a new request (`noBody`: it was a HEAD request). */
+  reset(noBody: boolean): void {
+    this.#state = State.Head;
+    this.#noBody = noBody;
+    this.#pending = undefined;
+    this.#remaining = 0;
+    this.#close = false;
+    this.#extra = false;
+  }
+
+  /** True until the first byte of the response has been seen. */
+  get untouched(): boolean {
+    return this.#state === State.Head && this.#pending === undefined;
+  }
+
+  get done(): boolean {
+    return this.#state === State.Done;
+  }
+
+  /** Feed bytes from the socket; throws ParseError on a malformed response. */
+  execute(chunk: Buffer): void {
+    let data = chunk;
+    while (data.length > 0) {
+      switch (this.#state) {
+        case State.Head: {
+          const rest = this.#head(data);
+          if (rest === undefined) return;
+          data = rest;
+          break;
+        }
+        case State.Length: {
+          if (data.length < this.#remaining) {
+            this.#remaining -= data.length;
+            this.#events.onBody(data);
+            return;
+          }
+          const body = data.subarray(0, this.#remaining);
+          data = data.subarray(this.#remaining);
+          this.#remaining = 0;
+          if (body.length > 0) this.#events.onBody(body);
+          this.#complete(data);
+          return;
+        }
+        case State.UntilClose:
+          this.#events.onBody(data);
+          return;
+        case State.ChunkSize:
+        case State.ChunkDataEnd:
+        case State.Trailers: {
+          const rest = this.#chunkLine(data);
+          if (rest === undefined) return;
+          data = rest;
+          break;
+        }
+        case State.ChunkData: {
+          if (data.length <= this.#remaining) {
+            this.#remaining -= data.length;
+            this.#events.onBody(data);
+            if (this.#remaining === 0) this.#state = State.ChunkDataEnd;
+            return;
+          }
+          this.#events.onBody(data.subarray(0, this.#remaining));
+          data = data.subarray(this.#remaining);
+          this.#remaining = 0;
+          this.#state = State.ChunkDataEnd;
+          break;
+        }
+        case State.Done:
+          this.#extra = true;
+          return;
+      }
+    }
+  }
+
+  /** The upstream closed its side: completes a read-until-close body, otherwise an error. */
+  finish(): void {
+    if (this.#state === State.UntilClose) {
+      this.#state = State.Done;
+      this.#events.onComplete(false);
+      return;
+    }
+    if (this.#state === State.Done) return;
+    throw new ParseError('HPE_INCOMPLETE', this.untouched ? 'upstream closed the connection before responding' : 'upstream closed the connection mid-response');
+  }
+
+  #append(data: Buffer): Buffer {
+    const pending = this.#pending;
+    return pending === undefined ? data : Buffer.concat([pending, data]);
+  }
+
+  /** Accumulate until the blank line; returns the bytes after the head, or undefined to wait. */
+  #head(data: Buffer): Buffer | undefined {
+    const buffer = this.#append(data);
+    const end = headEnd(buffer, this.#pending === undefined ? 0 : Math.max(0, this.#pending.length - 3));
+    if (end === -1) {
+      if (buffer.length > this.#maxHeaderSize) throw new ParseError('HPE_HEADER_OVERFLOW', `upstream response head larger than ${this.#maxHeaderSize} bytes`);
+      this.#pending = buffer;
+      return undefined;
+    }
+    this.#pending = undefined;
+    if (end > this.#maxHeaderSize) throw new ParseError('HPE_HEADER_OVERFLOW', `upstream response head larger than ${this.#maxHeaderSize} bytes`);
+    const rest = buffer.subarray(end);
+    const head = this.#parseHead(buffer.toString('latin1', 0, end));
+    if (head === undefined) return rest; // an interim 1xx: read the next head
+    this.#events.onHead(head);
+    if (this.#state === State.Done) this.#complete(rest);
+    else if (this.#state === State.Length && this.#remaining === 0) this.#complete(rest);
+    else return rest;
+    return undefined;
+  }
+
+  #parseHead(text: string): ResponseHead | undefined {
+    const lines = text.split('\n');
+    // The head ends with an empty line (and split leaves one more empty string after it).
+    const statusLine = STATUS_LINE.exec(trimCr(lines[0] as string));
+    if (statusLine === null) throw new ParseError('HPE_INVALID_STATUS', 'upstream sent an invalid status line');
+    const minor = Number(statusLine[1]);
+    const status = Number(statusLine[2]);
+    const reason = statusLine[3] ?? '';
+    if (BAD_VALUE.test(reason)) throw new ParseError('HPE_INVALID_STATUS', 'upstream sent an invalid reason phrase');
+
+    const headers: string[] = [];
+    let length = -1;
+    let transferEncoding: string | undefined;
+    let connection = '';
+    for (let i = 1; i < lines.length; i++) {
+      const line = trimCr(lines[i] as string);
+      if (line === '') break;
+      const first = line.charCodeAt(0);
+      if (first === 0x20 || first === 0x09) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream used obsolete header line folding');
+      const colon = line.indexOf(':');
+      const name = colon > 0 ? line.slice(0, colon) : '';
+      if (!TOKEN.test(name)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream sent an invalid header name');
+      const value = line.slice(colon + 1).trim();
+      if (BAD_VALUE.test(value)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
+      switch (name.toLowerCase()) {
+        case 'content-length':
+          length = contentLength(value, length);
+          if (value.includes(',')) {
+            headers.push(name, String(length)); // pass "5, 5" on as the one length it means
+            continue;
+          }
+          break;
+        case 'transfer-encoding':
+          transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+          break;
+        case 'connection':
+          connection = connection === '' ? value : `${connection}, ${value}`;
+          break;
+      }
+      headers.push(name, value);
+    }
+
+    if (status >= 100 && status < 200) {
+      if (status === 101) throw new ParseError('HPE_UNEXPECTED_UPGRADE', 'upstream switched protocols on a plain request');
+      return undefined; // 100 Continue, 102, 103 Early Hints: not passed on (as nginx)
+    }
+
+    const connectionTokens = connection === '' ? [] : connection.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== '');
+    this.#close = minor === 0 ? !connectionTokens.includes('keep-alive') : connectionTokens.includes('close');
+
+    if (this.#noBody || status === 204 || status === 304) {
+      this.#state = State.Done;
+    } else if (transferEncoding !== undefined) {
+      if (length !== -1) throw new ParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'upstream sent both Transfer-Encoding and Content-Length');
+      const codings = transferEncoding.toLowerCase().split(',');
+      if ((codings.at(-1) as string).trim() === 'chunked') {
+        this.#state = State.ChunkSize;
+      } else {
+        this.#state = State.UntilClose;
+        this.#close = true;
+      }
+    } else if (length !== -1) {
+      this.#state = State.Length;
+      this.#remaining = length;
+    } else {
+      this.#state = State.UntilClose;
+      this.#close = true;
+    }
+    return { status, reason, headers, close: this.#close, connectionTokens };
+  }
+
+  /** Chunk-size lines, the CRLF after chunk data, and the trailer section. */
+  #chunkLine(data: Buffer): Buffer | undefined {
+    const buffer = this.#append(data);
+    const lf = buffer.indexOf(CRLF, this.#pending === undefined ? 0 : this.#pending.length);
+    if (lf === -1) {
+      if (buffer.length > (this.#state === State.Trailers ? this.#maxHeaderSize : MAX_CHUNK_LINE)) {
+        throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an overlong chunk line');
+      }
+      this.#pending = buffer;
+      return undefined;
+    }
+    this.#pending = undefined;
+    const line = trimCr(buffer.toString('latin1', 0, lf));
+    const rest = buffer.subarray(lf + 1);
+    if (this.#state === State.ChunkDataEnd) {
+      if (line !== '') throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream chunk data longer than its size');
+      this.#state = State.ChunkSize;
+      return rest;
+    }
+    if (this.#state === State.Trailers) {
+      // Trailer fields are dropped (as Node's pipe and nginx do); the empty line ends the message.
+      if (line === '') {
+        this.#complete(rest);
+        return undefined;
+      }
+      return rest;
+    }
+    const semicolon = line.indexOf(';');
+    const hex = (semicolon === -1 ? line : line.slice(0, semicolon)).trim();
+    if (!/^[0-9a-fA-F]{1,15}$/.test(hex)) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an invalid chunk size');
+    const size = parseInt(hex, 16);
+    if (size === 0) {
+      this.#state = State.Trailers;
+    } else {
+      this.#state = State.ChunkData;
+      this.#remaining = size;
+    }
+    return rest;
+  }
+
+  #complete(rest: Buffer): void {
+    this.#state = State.Done;
+    if (rest.length > 0) this.#extra = true;
+    this.#events.onComplete(!this.#close && !this.#extra);
+  }
+}
+
+/** Index just past the blank line ending a head (CRLF CRLF, or bare LF LF), or -1. */
+function headEnd(buffer: Buffer, from: number): number {
+  let i = buffer.indexOf(CRLF, from);
+  while (i !== -1) {
+    const next = buffer[i + 1];
+    if (next === CRLF) return i + 2;
+    if (next === 0x0d && buffer[i + 2] === CRLF) return i + 3;
+    if (next === undefined || (next === 0x0d && i + 2 >= buffer.length)) return -1;
+    i = buffer.indexOf(CRLF, i + 1);
+  }
+  return -1;
+}
+
+function trimCr(line: string): string {
+  return line.charCodeAt(line.length - 1) === 0x0d ? line.slice(0, -1) : line;
+}
+
+function contentLength(value: string, previous: number): number {
+  // "5, 5" (a list of identical values) is one length (RFC 9110 §8.6); anything else is ambiguous.
+  let length = previous;
+  for (const part of value.split(',')) {
+    const text = part.trim();
+    if (!/^\d{1,15}$/.test(text)) throw new ParseError('HPE_INVALID_CONTENT_LENGTH', 'upstream sent an invalid Content-Length');
+    const n = Number(text);
+    if (length !== -1 && length !== n) throw new ParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'upstream sent conflicting Content-Length values');
+    length = n;
+  }
+  return length;
+}

@@ -1,0 +1,77 @@
+// ResponseParser on its own: the same events however the bytes are split.
+import t from 'tap';
+import { ResponseParser, type ResponseHead } from '../src/upstream/response-parser.js';
+
+interface Seen { heads: ResponseHead[]; body: string; complete: boolean[] }
+
+function run(text: string, split: number, noBody = false, close = false): Seen {
+  const seen: Seen = { heads: [], body: '', complete: [] };
+  const parser = new ResponseParser({
+    onHead: (head) => seen.heads.push(head),
+    onBody: (chunk) => { seen.body += chunk.toString('latin1'); },
+    onComplete: (reusable) => seen.complete.push(reusable),
+  }, 1024);
+  parser.reset(noBody);
+  const bytes = Buffer.from(text, 'latin1');
+  for (let i = 0; i < bytes.length; i += split) parser.execute(bytes.subarray(i, i + split));
+  if (close) parser.finish();
+  return seen;
+}
+
+const CASES: Array<[string, string, string, boolean]> = [
+  ['content-length', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello', 'hello', true],
+  ['chunked with extension and trailer', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1\r\n!\r\n0\r\nX-T: 1\r\n\r\n', 'hello!', true],
+  ['gzip then chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nzz\r\n0\r\n\r\n', 'zz', true],
+  ['bare LF line endings', 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok', 'ok', true],
+  ['1xx first', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx', 'x', true],
+  ['empty reason', 'HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx', 'x', true],
+];
+
+for (const [name, text, body, reusable] of CASES) {
+  t.test(name, async (t) => {
+    for (const split of [1, 2, 3, 7, text.length]) {
+      const seen = run(text, split);
+      t.equal(seen.heads.length, 1, `split ${split}: one final head`);
+      t.equal(seen.heads[0]?.status, 200);
+      t.equal(seen.body, body, `split ${split}: body`);
+      t.same(seen.complete, [reusable], `split ${split}: completes once`);
+    }
+  });
+}
+
+t.test('read until close: complete (not reusable) only when finish() is called', async (t) => {
+  for (const text of ['HTTP/1.1 200 OK\r\n\r\nabc', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc']) {
+    t.same(run(text, 4).complete, []);
+    const seen = run(text, 4, false, true);
+    t.equal(seen.body, 'abc');
+    t.same(seen.complete, [false]);
+  }
+});
+
+t.test('HEAD: no body is read even with a length', async (t) => {
+  const seen = run('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', 3, true);
+  t.equal(seen.body, '');
+  t.same(seen.complete, [true]);
+});
+
+t.test('head fields are raw pairs; Connection tokens lower-cased', async (t) => {
+  const [head] = run('HTTP/1.1 200 Fine\r\nX-A:  spaced  \r\nConnection: Close, X-Foo\r\nContent-Length: 0\r\n\r\n', 100).heads;
+  t.same(head?.headers, ['X-A', 'spaced', 'Connection', 'Close, X-Foo', 'Content-Length', '0']);
+  t.same(head?.connectionTokens, ['close', 'x-foo']);
+  t.equal(head?.reason, 'Fine');
+  t.equal(head?.close, true);
+});
+
+t.test('errors carry HPE_ codes', async (t) => {
+  const bad: Array<[string, string]> = [
+    ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+    [`HTTP/1.1 200 OK\r\nX: ${'a'.repeat(2000)}`, 'HPE_HEADER_OVERFLOW'],
+    ['SPDY/3 200 OK\r\n\r\n', 'HPE_INVALID_STATUS'],
+  ];
+  for (const [text, code] of bad) {
+    t.throws(() => run(text, 5), { name: 'ParseError', code }, code);
+  }
+  t.throws(() => run('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab', 5, false, true), { code: 'HPE_INCOMPLETE' }, 'closed mid-body');
+});
