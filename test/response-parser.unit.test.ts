@@ -9,7 +9,10 @@ function run(text: string, split: number, noBody = false, close = false): Seen {
   const parser = new ResponseParser({
     onHead: (head) => seen.heads.push(head),
     onBody: (chunk) => { seen.body += chunk.toString('latin1'); },
-    onComplete: (reusable) => seen.complete.push(reusable),
+    onComplete: (reusable, tail) => {
+      if (tail !== undefined) seen.body += tail.toString('latin1');
+      seen.complete.push(reusable);
+    },
   }, 1024);
   parser.reset(noBody);
   const bytes = Buffer.from(text, 'latin1');

@@ -222,7 +222,7 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
     }
   }
 
-  onComplete(reusable: boolean): void {
+  onComplete(reusable: boolean, tail: Buffer | undefined): void {
     if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#timer);
@@ -231,7 +231,13 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
       this.res.removeListener('drain', this.#resume);
       this.#resume();
     }
-    this.res.end();
+    if (tail === undefined || tail.length === 0) {
+      this.res.end();
+    } else {
+      // Head and last piece in one write (one TLS record, one syscall for small answers).
+      this.exchange.bytes += tail.length;
+      this.res.end(tail);
+    }
     const conn = this.#conn;
     if (reusable && this.#bodySent && conn.user === this) this.target.pool.release(conn);
     else this.#close();

@@ -33,8 +33,11 @@ export interface ResponseEvents {
   /** Final (non-1xx) response head. */
   onHead(head: ResponseHead): void;
   onBody(chunk: Buffer): void;
-  /** The message is complete; `reusable` is false when the connection cannot carry another one. */
-  onComplete(reusable: boolean): void;
+  /**
+   * The message is complete; `reusable` is false when the connection cannot carry another one.
+   * `tail` is the body's last piece when it arrived with the end (so it can go out with it).
+   */
+  onComplete(reusable: boolean, tail: Buffer | undefined): void;
 }
 
 const enum State { Head, Length, ChunkSize, ChunkData, ChunkDataEnd, Trailers, UntilClose, Done }
@@ -99,11 +102,10 @@ export class ResponseParser {
             this.#events.onBody(data);
             return;
           }
-          const body = data.subarray(0, this.#remaining);
+          const tail = data.subarray(0, this.#remaining);
           data = data.subarray(this.#remaining);
           this.#remaining = 0;
-          if (body.length > 0) this.#events.onBody(body);
-          this.#complete(data);
+          this.#complete(data, tail);
           return;
         }
         case State.UntilClose:
@@ -141,7 +143,7 @@ export class ResponseParser {
   finish(): void {
     if (this.#state === State.UntilClose) {
       this.#state = State.Done;
-      this.#events.onComplete(false);
+      this.#events.onComplete(false, undefined);
       return;
     }
     if (this.#state === State.Done) return;
@@ -285,10 +287,10 @@ export class ResponseParser {
     return rest;
   }
 
-  #complete(rest: Buffer): void {
+  #complete(rest: Buffer, tail?: Buffer): void {
     this.#state = State.Done;
     if (rest.length > 0) this.#extra = true;
-    this.#events.onComplete(!this.#close && !this.#extra);
+    this.#events.onComplete(!this.#close && !this.#extra, tail);
   }
 }
 
