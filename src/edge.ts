@@ -68,6 +68,7 @@ export class Edge {
     this.#certs = certs;
     this.log = log;
     this.#runtime = buildRuntime(config, this.#targets);
+    this.metrics.watchPools(() => Array.from(this.#targets.all(), (t) => ({ target: t.id, opened: t.pool.opened, idle: t.pool.idle })));
     this.forwarder = new Forwarder({
       done: (exchange, res) => logExchange(this, exchange, res),
       fail: (res, error) => respond(res, error.status, this.#runtime.hsts, error.status === 504 ? 'upstream timed out' : 'upstream unavailable'),

@@ -25,11 +25,15 @@ t.test('/healthz and Prometheus /metrics on the admin listener', async (t) => {
   t.strictSame(await plain(admin, '/healthz'), { status: 200, body: '{"status":"ok"}\n' });
   await get(port, '/');
   await get(port, '/', { headers: { host: 'nobody.test' } });
+  await get(port, '/');
+  await get(port, '/');
   const metrics = await plain(admin, '/metrics');
   t.equal(metrics.status, 200);
-  t.match(metrics.body, /gatehouse_requests_total\{route="localhost\/",status="200"\} 1/);
+  t.match(metrics.body, /gatehouse_requests_total\{route="localhost\/",status="200"\} 3/);
+  t.match(metrics.body, new RegExp(`gatehouse_upstream_connections_opened_total\\{target="http://${backend.address}"\\} 1\n`), 'three requests, one upstream connection');
+  t.match(metrics.body, new RegExp(`gatehouse_upstream_connections_idle\\{target="http://${backend.address}"\\} 1\n`));
   t.match(metrics.body, /gatehouse_requests_total\{route="-",status="421"\} 1/);
-  t.match(metrics.body, /gatehouse_upstream_response_seconds_count\{upstream="app"\} 1/);
+  t.match(metrics.body, /gatehouse_upstream_response_seconds_count\{upstream="app"\} 3/);
   t.match(metrics.body, /gatehouse_open_connections \d/);
   t.match(metrics.body, /gatehouse_open_websockets 0/);
   t.match(metrics.body, /gatehouse_certificate_expiry_seconds\{cert="[^"]+"\} \d+/);

@@ -1,5 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+export interface PoolStats {
+  readonly target: string;
+  readonly opened: number;
+  readonly idle: number;
+}
+
 /** Prometheus metrics of one edge (a registry per edge: no module-level state across tests or reloads). */
 export class Metrics {
   readonly registry = new Registry();
@@ -14,6 +20,12 @@ export class Metrics {
   readonly targetUp = new Gauge({ name: 'gatehouse_upstream_target_up', help: '1 when the target is considered healthy', labelNames: ['upstream', 'target'] as const, registers: [this.registry] });
   readonly certExpiry = new Gauge({ name: 'gatehouse_certificate_expiry_seconds', help: 'Seconds until the served certificate expires', labelNames: ['cert'] as const, registers: [this.registry] });
   readonly certReload = new Gauge({ name: 'gatehouse_certificate_last_reload_success', help: '1 if the last reload attempt of this certificate succeeded, 0 if it failed', labelNames: ['cert'] as const, registers: [this.registry] });
+  #pools: () => Iterable<PoolStats> = () => [];
+  readonly #upstreamOpened = new Counter({
+    name: 'gatehouse_upstream_connections_opened_total', help: 'Upstream TCP connections opened, by target (flat while keep-alive reuse works)', labelNames: ['target'] as const, registers: [this.registry],
+    collect: () => this.#collectPools(),
+  });
+  readonly #upstreamIdle = new Gauge({ name: 'gatehouse_upstream_connections_idle', help: 'Idle keep-alive connections pooled, by target', labelNames: ['target'] as const, registers: [this.registry] });
   readonly #requestChildren = new Map<string, { inc(): void }>();
   readonly #latencyChildren = new Map<string, { observe(v: number): void }>();
 
@@ -30,6 +42,20 @@ export class Metrics {
       this.#requestChildren.set(key, child);
     }
     child.inc();
+  }
+
+  /** Connection-pool figures are read at scrape time: nothing on the request path. */
+  watchPools(source: () => Iterable<PoolStats>): void {
+    this.#pools = source;
+  }
+
+  #collectPools(): void {
+    this.#upstreamOpened.reset();
+    this.#upstreamIdle.reset();
+    for (const pool of this.#pools()) {
+      this.#upstreamOpened.labels(pool.target).inc(pool.opened);
+      this.#upstreamIdle.labels(pool.target).set(pool.idle);
+    }
   }
 
   upstreamLatency(upstream: string, seconds: number): void {

@@ -72,6 +72,11 @@ export class TargetRegistry {
   destroy(): void {
     this.retain(new Set());
   }
+
+  /** Every live target (for scrape-time metrics). */
+  all(): IterableIterator<TargetState> {
+    return this.#targets.values();
+  }
 }
 
 /** An upstream as the request path sees it: its targets' live state and the choice function. */
