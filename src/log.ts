@@ -12,11 +12,7 @@ export function createLogger(config: LogConfig, destination?: DestinationStream)
   const options = { level: config.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (destination !== undefined) return pino(options, destination);
   if (config.format === 'pretty') return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true, singleLine: true }));
-  // Lines are batched up to 4 KB per write (one syscall for ~15 request lines, not one each),
-  // flushed at least every 250 ms so a quiet edge's log is still current, and on exit.
-  const stdout = pino.destination({ sync: false, minLength: 4096 });
-  setInterval(() => stdout.flush(), 250).unref();
-  return pino(options, stdout);
+  return pino(options, pino.destination({ sync: false }));
 }
 
 /**
