@@ -66,9 +66,17 @@ function checkOrigin(req: IncomingMessage, route: Route): { refusal: Refusal; or
   return undefined;
 }
 
+/**
+ * A module-level listener, not a closure: a closure here would keep this function's whole
+ * context (the handshake's IncomingMessage and headers) alive as long as the tunnel.
+ */
+function destroySelf(this: Duplex): void {
+  this.destroy();
+}
+
 /** The HTTPS upgrade pipeline: resolve like any request, then handshake checks, Origin gate, tunnel. */
 export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  socket.on('error', () => socket.destroy());
+  socket.on('error', destroySelf);
   const runtime = deps.runtime();
   const hsts = runtime.hsts;
   const peer = normaliseIp(req.socket.remoteAddress ?? '');

@@ -143,7 +143,7 @@ export function openTunnel(client: Duplex, head: Buffer, req: TunnelRequest, reg
     upReq.on('upgrade', (res: IncomingMessage, upstream: Socket, upHead: Buffer) => {
       clearTimeout(timer);
       client.off('close', closeEarly);
-      upstream.on('error', () => upstream.destroy());
+      upstream.on('error', destroySelf);
       const accept = res.headers['sec-websocket-accept'];
       const upgrade = res.headers.upgrade;
       if (res.statusCode !== 101 || typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket' || accept !== expectedAccept(req.wsKey)) {
@@ -195,11 +195,29 @@ function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, 
     client.write(upHead);
   }
   if (head.length > 0) upstream.write(head);
-  upstream.on('data', (chunk: Buffer) => boundary.feed(chunk));
-  upstream.pipe(client);
-  client.pipe(upstream);
+  relay(upstream, client, boundary);
+  relay(client, upstream, undefined);
   client.resume();
   hooks.opened(tunnel);
+}
+
+/**
+ * Bytes one way with backpressure and end propagation: what pipe() does, with three small
+ * listeners instead of pipe's nine closures per direction (idle tunnels are counted in
+ * thousands). Upstream→client bytes also feed the frame-boundary tracker.
+ */
+function relay(from: Duplex, to: Duplex, boundary: FrameBoundary | undefined): void {
+  from.on('data', (chunk: Buffer) => {
+    boundary?.feed(chunk);
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
+}
+
+/** A listener that holds no closure context (see pipeline/upgrade.ts). */
+function destroySelf(this: Duplex): void {
+  this.destroy();
 }
 
 function statusLine(status: number, message: string | undefined): string {

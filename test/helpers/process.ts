@@ -14,8 +14,8 @@ export interface GatehouseProcess {
 }
 
 /** Run the built CLI on a config file; killed at teardown; resolves once `serving` start lines were printed. */
-export async function spawnGatehouse(t: Tap, file: string, serving = 1): Promise<GatehouseProcess> {
-  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnGatehouse(t: Tap, file: string, serving = 1, nodeArgs: readonly string[] = []): Promise<GatehouseProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
