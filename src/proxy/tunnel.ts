@@ -185,10 +185,11 @@ function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, 
   upstream.on('close', close);
   client.on('error', close);
   upstream.on('error', close);
-  for (const s of [client as Socket, upstream]) {
-    s.setTimeout(req.idleTimeout, close);
-    s.setNoDelay?.(true);
-  }
+  // Every byte either way passes through the client socket, so its inactivity timer alone is
+  // the tunnel's idle timer (one timer per tunnel, refreshed once per relayed chunk).
+  (client as Socket).setTimeout(req.idleTimeout, close);
+  (client as Socket).setNoDelay?.(true);
+  upstream.setNoDelay(true);
   client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${relayHeaders(res, req.hsts)}\r\n`);
   if (upHead.length > 0) {
     boundary.feed(upHead);
