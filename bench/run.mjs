@@ -33,6 +33,7 @@ if (opt('url') !== undefined || opt('scenario') === 'rotate') {
 
 const DURATION = parseSeconds(opt('duration', '10s'));
 const RUNS = Number(opt('runs', '3'));
+const WARMUP = parseSeconds(opt('warmup', '3s'));
 const CONNECTIONS = Number(opt('connections', '50'));
 const IDLE = Number(opt('idle', '2000'));
 const ONLY = opt('only', 'gatehouse-1,gatehouse-auto,nginx-1,nginx-auto').split(',');
@@ -98,12 +99,12 @@ async function waitTls(port) {
 }
 
 /** wrk, asynchronously: the backends live in this process and must keep answering. */
-async function wrk(port, extra = []) {
-  const [cmd, args] = pinned(cores - 1, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-H', 'Host: localhost', ...extra, `https://127.0.0.1:${port}/`]);
+async function wrk(port, extra = [], seconds = DURATION) {
+  const [cmd, args] = pinned(cores - 1, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', 'Host: localhost', ...extra, `https://127.0.0.1:${port}/`]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let text = '';
   child.stdout.on('data', (d) => { text += d; });
-  const guard = setTimeout(() => child.kill('SIGKILL'), (DURATION + 30) * 1000);
+  const guard = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
   await new Promise((r) => child.on('exit', r));
   clearTimeout(guard);
   const num = (re) => Number(re.exec(text)?.[1] ?? NaN);
@@ -158,6 +159,9 @@ async function measure(name, pid, port, ca) {
     const r = await fn();
     return { ...r, cpuUsPerOp: (cpuMicros(pid) - c0) / Math.max(1, count(r)) };
   };
+  // Not counted: the same warm-up for every proxy (Node's JIT, nginx's caches), so the first
+  // measured run is steady state like the others.
+  if (WARMUP > 0) await wrk(port, [], WARMUP);
   for (const scenario of SCENARIOS) {
     const runs = [];
     for (let i = 0; i < (scenario === 'idle' ? 1 : RUNS); i++) {
@@ -186,7 +190,7 @@ async function main() {
   const children = [];
   const cleanup = () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); for (const b of backends) b.close(); };
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
-  const results = { machine: { cores, node: process.version, nginx: have('nginx') ? spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim() : null, wrk: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] }, settings: { duration: DURATION, runs: RUNS, connections: CONNECTIONS, idle: IDLE }, proxies: {} };
+  const results = { machine: { cores, node: process.version, nginx: have('nginx') ? spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim() : null, wrk: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] }, settings: { duration: DURATION, runs: RUNS, warmup: WARMUP, connections: CONNECTIONS, idle: IDLE }, proxies: {} };
   let port = 18_500;
   try {
     for (const name of ONLY) {
