@@ -1,7 +1,9 @@
 // The upstream HTTP/1.1 client end to end: framing of every kind of response, which
 // connections are reused and which are not, request bodies both ways, backpressure.
 import { createHash } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
+import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge } from './helpers/edge.js';
 import { get, parseRaw, rawTls, rawUpstream, startBackend } from './helpers/net.js';
 
@@ -218,4 +220,39 @@ t.test('a large response to a slow reader arrives intact (backpressure, not buff
   t.equal(reply.body.length, payload.length);
   t.equal((await get(port, '/')).status, 200, 'and the connection is still good for the next one');
   t.equal(backend.connections, 1);
+});
+
+t.test('an upstream that answers before reading the whole body: the client connection carries on', async (t) => {
+  // Connection 1 stops reading (so the edge's writes back up and it pauses the client's body),
+  // then answers; later connections answer normally.
+  const up = await rawUpstream(t, (socket, _data, connection) => {
+    if (connection === 1) {
+      // Stop reading first; answer once the edge's writes have backed up.
+      if (!socket.isPaused()) setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly'), 500);
+      socket.pause();
+    } else {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext');
+    }
+  });
+  const { port } = await startEdge(t, basicConfig([up.address]));
+  const size = 16 * 1024 * 1024;
+  const certs = await testCerts();
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem });
+  t.teardown(() => socket.destroy());
+  let received = '';
+  socket.on('data', (d: Buffer) => { received += d.toString('latin1'); });
+  await new Promise((r) => socket.once('secureConnect', r));
+  socket.write(`POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${size}\r\n\r\n`);
+  const chunk = Buffer.alloc(64 * 1024, 'b');
+  for (let sent = 0; sent < size; sent += chunk.length) {
+    if (socket.write(chunk)) continue;
+    const drained = await new Promise<boolean>((r) => {
+      socket.once('drain', () => r(true));
+      setTimeout(() => r(false), 10_000).unref();
+    });
+    if (!drained) break; // the edge stopped reading our body: the assertion below fails
+  }
+  socket.write('GET /after HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  for (let i = 0; i < 200 && !received.includes('next'); i++) await new Promise((r) => setTimeout(r, 50));
+  t.match(received, /early[^]*HTTP\/1\.1 200[^]*next/, 'both answers arrived on the one connection');
 });

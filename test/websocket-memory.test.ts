@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import type WebSocket from 'ws';
 import { tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { deadPort } from './helpers/net.js';
@@ -42,10 +43,10 @@ sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 `);
   const gh = await spawnGatehouse(t, file, 1, ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`]);
   const N = 40;
-  const clients = [];
+  const clients: WebSocket[] = [];
   for (let i = 0; i < N; i++) clients.push(await openWs(port, '/', { origin: 'https://localhost' }));
   t.teardown(() => { for (const ws of clients) ws.terminate(); });
-  t.equal(await roundTrip(clients[0] as NonNullable<(typeof clients)[0]>, 'ping'), 'ws:ping', 'tunnels work');
+  t.equal(await roundTrip(clients[0] as WebSocket, 'ping'), 'ws:ping', 'tunnels work');
 
   gh.child.kill('SIGUSR2');
   let snap: Snapshot | undefined;

@@ -260,6 +260,9 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
     const conn = this.#conn;
     if (conn.user === this) conn.user = undefined;
     conn.socket.destroy();
+    // The upstream stopped taking the body (it answered early, or failed): read and drop the
+    // rest, or a request paused for backpressure would stall the client's connection.
+    if (!this.#bodySent) this.req.resume();
   }
 
   #fail(err: unknown): void {

@@ -71,7 +71,13 @@ export class ConnectionPool {
 
   /** An idle connection if there is one, else a new one (already connecting). */
   acquire(user: ConnectionUser): UpstreamConnection {
-    const conn = this.#idle.pop() ?? this.#open();
+    let conn = this.#idle.pop();
+    // A socket the upstream just closed can still be listed until its 'close' event runs.
+    while (conn !== undefined && !conn.socket.writable) {
+      conn.socket.destroy();
+      conn = this.#idle.pop();
+    }
+    conn ??= this.#open();
     conn.user = user;
     return conn;
   }
