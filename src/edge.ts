@@ -218,7 +218,6 @@ export class Edge {
       const admin = this.#admin;
       await new Promise<void>((resolve) => { admin.close(() => resolve()); admin.closeAllConnections(); });
     }
-    this.forwarder.close();
     this.#targets.destroy();
     this.#state = 'closed';
     if (wasRunning) this.log.info({ event: 'stopped', outcome }, 'gatehouse stopped');

@@ -112,10 +112,6 @@ export class Forwarder {
       this.#hooks.fail(res, error);
     }
   }
-
-  close(): void {
-    // Pools belong to the targets (upstream/pool.ts) and close with them.
-  }
 }
 
 /**

@@ -5,13 +5,13 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { classify } from './forward.js';
 import { EdgeError, isConnectFailure } from '../errors.js';
-import { stripHopByHop } from '../pipeline/hop-by-hop.js';
+import { responseHeaders } from '../pipeline/hop-by-hop.js';
+import { tokensOf } from '../upstream/response-parser.js';
 import { respondRaw } from '../pipeline/respond.js';
 import type { TargetState, Upstream } from '../upstream/pool.js';
 import { FrameBoundary, CLOSE_GOING_AWAY } from './frames.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const RESPONSE_HOP = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'strict-transport-security', 'proxy-connection', 'te', 'trailer']);
 
 /** One open WebSocket tunnel, as the registry and the logs see it. */
 export interface Tunnel {
@@ -228,15 +228,9 @@ function statusLine(status: number, message: string | undefined): string {
 
 /** The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS. */
 function relayHeaders(res: IncomingMessage, hsts: string): string {
+  const connection = res.headers.connection;
+  const pairs = responseHeaders(res.rawHeaders, tokensOf(typeof connection === 'string' ? connection : ''), hsts, false);
   let out = '';
-  const raw = res.rawHeaders;
-  const copy: Record<string, string | string[] | undefined> = { ...res.headers };
-  stripHopByHop(copy);
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (RESPONSE_HOP.has(lower) || !(lower in copy)) continue;
-    out += `${name}: ${raw[i + 1] as string}\r\n`;
-  }
-  return `${out}Strict-Transport-Security: ${hsts}\r\n`;
+  for (let i = 0; i < pairs.length; i += 2) out += `${pairs[i] as string}: ${pairs[i + 1] as string}\r\n`;
+  return out;
 }

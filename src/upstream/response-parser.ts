@@ -81,10 +81,6 @@ export class ResponseParser {
     return this.#state === State.Head && this.#pending === undefined;
   }
 
-  get done(): boolean {
-    return this.#state === State.Done;
-  }
-
   /** Feed bytes from the socket; throws ParseError on a malformed response. */
   execute(chunk: Buffer): void {
     let data = chunk;
@@ -223,7 +219,7 @@ export class ResponseParser {
       return undefined; // 100 Continue, 102, 103 Early Hints: not passed on (as nginx)
     }
 
-    const connectionTokens = connection === '' ? [] : connection.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== '');
+    const connectionTokens = tokensOf(connection);
     this.#close = minor === 0 ? !connectionTokens.includes('keep-alive') : connectionTokens.includes('close');
 
     if (this.#noBody || status === 204 || status === 304) {
@@ -292,6 +288,11 @@ export class ResponseParser {
     if (rest.length > 0) this.#extra = true;
     this.#events.onComplete(!this.#close && !this.#extra, tail);
   }
+}
+
+/** A Connection header's names, lower-cased (hop-by-hop for this message). */
+export function tokensOf(connection: string): string[] {
+  return connection === '' ? [] : connection.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== '');
 }
 
 /** Index just past the blank line ending a head (CRLF CRLF, or bare LF LF), or -1. */
