@@ -1,8 +1,8 @@
 // Certificate generator for dev (`npm start`), tests and benches: a CA and leaves made with
 // the openssl CLI. Nothing secret is committed; every file is generated where it is needed.
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,18 +80,42 @@ export function makeLeaf(dir, { ca, basename = 'leaf', sans = ['localhost', '127
   return { cert, key, fullchain };
 }
 
-/** Dev certificates for `npm start`: DIR/ca.pem and DIR/localhost{,-key}.pem, made once. */
+/** Days before expiry at which `ensureDevCerts` makes a new dev leaf. */
+const RENEW_DAYS = 30;
+
+/** The certificate's expiry, or undefined when the file is missing or not a certificate. */
+function expiryOf(path) {
+  try {
+    return new Date(new X509Certificate(readFileSync(path)).validTo);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Dev certificates for `npm start`: DIR/ca.pem and DIR/localhost{,-key}.pem. An existing CA is
+ * kept (a browser or system store may already trust it); the leaf is made when missing,
+ * unreadable or within 30 days of expiry, and lands by rename so a running edge never reads
+ * half a file.
+ */
 export function ensureDevCerts(dir) {
   dir = resolve(dir);
-  const want = ['ca.pem', 'localhost.pem', 'localhost-key.pem'].map((f) => join(dir, f));
-  if (want.every((f) => existsSync(f))) return { created: false, ca: want[0], cert: want[1], key: want[2] };
-  const ca = makeCa(dir, { name: 'Gatehouse Dev CA (local only)' });
-  const leaf = makeLeaf(dir, { ca, basename: 'localhost-leaf', sans: ['localhost', '127.0.0.1', '::1'] });
-  writeFileSync(want[1], readFileSync(leaf.fullchain));
-  writeFileSync(want[2], readFileSync(leaf.key), { mode: 0o600 });
-  for (const f of [leaf.cert, leaf.key, leaf.fullchain]) rmSync(f, { force: true });
-  console.log(`dev certificates written to ${dir}: trust ${want[0]}, e.g. curl --cacert ${want[0]} https://localhost:8443/`);
-  return { created: true, ca: want[0], cert: want[1], key: want[2] };
+  const [caCert, caKey, cert, key] = ['ca.pem', 'ca-key.pem', 'localhost.pem', 'localhost-key.pem'].map((f) => join(dir, f));
+  const paths = { ca: caCert, cert, key };
+  const haveCa = expiryOf(caCert) !== undefined && existsSync(caKey);
+  const leafExpiry = expiryOf(cert);
+  if (haveCa && existsSync(key) && leafExpiry !== undefined && leafExpiry.getTime() - Date.now() > RENEW_DAYS * 86_400_000) {
+    return { created: false, ...paths };
+  }
+  const ca = haveCa ? { cert: caCert, key: caKey } : makeCa(dir, { name: 'Gatehouse Dev CA (local only)' });
+  const leaf = makeLeaf(dir, { ca, basename: '.localhost-new', sans: ['localhost', '127.0.0.1', '::1'] });
+  renameSync(leaf.key, key);
+  renameSync(leaf.fullchain, cert);
+  rmSync(leaf.cert, { force: true });
+  console.log(haveCa
+    ? `dev certificate renewed in ${dir} (CA kept: ${caCert})`
+    : `dev certificates written to ${dir}: trust ${caCert}, e.g. curl --cacert ${caCert} https://localhost:8443/`);
+  return { created: true, ...paths };
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -8,7 +8,12 @@ import { startDemoBackend } from './demo-backend.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const config = process.env.GATEHOUSE_CONFIG || `${root}config.example.yaml`;
 
-ensureDevCerts(`${root}certs`);
+try {
+  ensureDevCerts(`${root}certs`);
+} catch (err) {
+  console.error(`npm start: cannot make the dev certificates: ${err.message}`);
+  process.exit(1);
+}
 const backends = [];
 for (const port of [3000, 3001]) {
   try {
