@@ -38,6 +38,8 @@ const CONNECTIONS = Number(opt('connections', '50'));
 const IDLE = Number(opt('idle', '2000'));
 const ONLY = opt('only', 'gatehouse-1,gatehouse-auto,nginx-1,nginx-auto').split(',');
 const SCENARIOS = opt('scenarios', 'keepalive,handshake,websocket,idle').split(',');
+// Extra Node flags for Gatehouse, e.g. --node-args "--cpu-prof --cpu-prof-dir=bench/out/prof".
+const NODE_ARGS = opt('node-args', '').split(' ').filter(Boolean);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const cores = availableParallelism();
 
@@ -212,7 +214,8 @@ workers: ${workers === 'auto' ? 'auto' : 1}
 log: { level: ${opt('log', 'info')} }
 `);
         const logFd = openSync(join(out, 'logs', `gatehouse-${workers}.log`), 'w');
-        const [cmd, args] = workers === 'auto' ? [process.execPath, [join(root, 'dist', 'cli.js'), '--config', cfg]] : pinned(0, process.execPath, [join(root, 'dist', 'cli.js'), '--config', cfg]);
+        const cli = [...NODE_ARGS, join(root, 'dist', 'cli.js'), '--config', cfg];
+        const [cmd, args] = workers === 'auto' ? [process.execPath, cli] : pinned(0, process.execPath, cli);
         child = spawn(cmd, args, { stdio: ['ignore', logFd, logFd] });
       } else {
         const conf = writeNginxConfig({ dir: out, port, cert: leaf.fullchain, key: leaf.key, backends: targets, workers: workers === 'auto' ? 'auto' : 1 });
