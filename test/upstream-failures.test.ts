@@ -1,5 +1,6 @@
 import t from 'tap';
 import { basicConfig, startEdge } from './helpers/edge.js';
+import { clientKey, rank } from '../src/upstream/rendezvous.js';
 import { deadPort, get, rawTls, rawUpstream, startBackend } from './helpers/net.js';
 
 const HSTS = 'max-age=31536000';
@@ -24,6 +25,31 @@ t.test('a connect failure moves to the next-ranked target: a GET never sees 502 
     const reply = await get(port, '/', { localAddress: `127.0.0.${10 + i}` });
     t.equal(reply.status, 200, `client 127.0.0.${10 + i}`);
   }
+});
+
+t.test('a connect failure moves a request with a body too: none of it is lost on the way', async (t) => {
+  const live = await startBackend(t, (req, res, body) => res.end(`${req.headers['content-length'] ?? req.headers['transfer-encoding']} ${body}`));
+  const dead = `127.0.0.1:${await deadPort()}`;
+  const { port } = await startEdge(t, basicConfig([dead, live.address], 'limits: { bodySize: 1048576 }'));
+  // Clients whose first choice is the dead target (three: maxFails then takes it out of rotation).
+  const ids = [`http://${dead}`, `http://${live.address}`];
+  const deadFirst = Array.from({ length: 200 }, (_, i) => `127.0.0.${30 + i}`).filter((ip) => rank(clientKey(ip, 32, 64), ids)[0] === ids[0]);
+  t.ok(deadFirst.length >= 3, 'clients that try the dead target first');
+  const [a, b, c] = deadFirst as [string, string, string];
+  const small = await get(port, '/', { method: 'POST', body: 'form=1', localAddress: a });
+  t.equal(small.status, 200);
+  t.equal(small.body, '6 form=1');
+  const big = 'b'.repeat(256 * 1024);
+  const large = await get(port, '/', { method: 'POST', body: big, localAddress: b });
+  t.equal(large.body, `${big.length} ${big}`, '256 KB body intact after the failed connect');
+  const chunked = await rawTls(port, 'POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n', { localAddress: c });
+  t.match(chunked, /^HTTP\/1\.1 200/);
+  t.match(chunked, /chunked abcde/, 'chunked body (counted against limits.bodySize) intact');
+  t.equal(live.seen.length, 3, 'each reached the live target once');
+
+  // With no target left the body is dropped and the client gets 502.
+  const { port: lonely } = await startEdge(t, basicConfig([dead]));
+  t.equal((await get(lonely, '/', { method: 'POST', body: big })).status, 502);
 });
 
 t.test('upstream silent after the request → 504 after timeouts.response, with HSTS', async (t) => {

@@ -84,6 +84,8 @@ function withinBodyLimit(req: IncomingMessage, res: ServerResponse, hsts: string
   }
   if (req.headers['transfer-encoding'] !== undefined) {
     let seen = 0;
+    // Paused first, so counting does not start the flow: the body waits for its upstream connection.
+    req.pause();
     req.on('data', (chunk: Buffer) => {
       seen += chunk.length;
       if (seen > limit) {

@@ -56,8 +56,9 @@ const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'HPE_INCOMPLETE']);
 /**
  * Proxies HTTP/1.1 over pooled keep-alive connections to each target, with its own response
  * parser instead of Node's ClientRequest/IncomingMessage (which cost about 60 µs of CPU per
- * request: bench/RESULTS.md). Connect failures, and a reused connection the upstream had
- * already closed, move a bodiless request to the next attempt.
+ * request: bench/RESULTS.md). A connect failure moves any request to the next attempt (its body
+ * waits for the connection, so none of it is lost); a reused connection the upstream had already
+ * closed moves a bodiless one.
  */
 export class Forwarder {
   readonly #hooks: ForwardHooks;
@@ -96,7 +97,10 @@ export class Forwarder {
     // never reached it (RFC 9112 §9.3.1 lets clients retry idempotent requests here).
     const stale = call.reused && call.untouched && !res.headersSent && STALE_CODES.has((err as { code?: string }).code ?? '');
     if (!stale && exchange.upstream.recordFailure(target, Date.now())) this.#hooks.targetDown(target, err);
-    if ((connectFailure || stale) && exchange.body === 'none' && !res.headersSent) {
+    // A body is read only once its connection is up, so after a connect failure it is all still
+    // there to send elsewhere; on a stale connection part of it may be gone (as nginx, no replay).
+    const retry = connectFailure ? !call.bodyStarted : stale && exchange.body === 'none';
+    if (retry && !res.headersSent) {
       if (!stale) (exchange.tried ??= new Set()).add(target);
       this.#attempt(req, res, exchange);
       return;
@@ -129,6 +133,8 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
   readonly #conn: UpstreamConnection;
   readonly #parser: ResponseParser;
   #timer: NodeJS.Timeout | undefined;
+  /** The client's body has begun to flow upstream (it waits for the connection). */
+  bodyStarted = false;
   #bodySent: boolean;
   #finished = false;
   #paused = false;
@@ -152,7 +158,7 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
       this.#armResponseTimer();
     }
     socket.write(requestHead(exchange));
-    if (exchange.body !== 'none') this.#sendBody();
+    if (!socket.connecting && !socket.pending) this.#sendBody();
   }
 
   /** True until a byte of the response arrived. */
@@ -163,6 +169,7 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
   onConnect(): void {
     clearTimeout(this.#timer);
     this.#armResponseTimer();
+    this.#sendBody();
   }
 
   onData(chunk: Buffer): void {
@@ -257,8 +264,9 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
     if (conn.user === this) conn.user = undefined;
     conn.socket.destroy();
     // The upstream stopped taking the body (it answered early, or failed): read and drop the
-    // rest, or a request paused for backpressure would stall the client's connection.
-    if (!this.#bodySent) this.req.resume();
+    // rest, or a request paused for backpressure would stall the client's connection. A body
+    // not yet started is left alone: the next attempt sends it, or Node drops it after the 502.
+    if (this.bodyStarted && !this.#bodySent) this.req.resume();
   }
 
   #fail(err: unknown): void {
@@ -275,6 +283,8 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
 
   /** Stream the client's body upstream; chunked bodies are re-framed (Node decoded them). */
   #sendBody(): void {
+    if (this.#bodySent || this.bodyStarted) return;
+    this.bodyStarted = true;
     const { req } = this;
     const socket = this.#conn.socket;
     const chunked = this.exchange.body === 'chunked';
@@ -300,6 +310,7 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
       if (chunked) socket.write(LAST_CHUNK);
       this.#bodySent = true;
     });
+    req.resume(); // the pipeline may have paused it (see withinBodyLimit)
   }
 }
 

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { testCerts } from './certs.js';
 
@@ -111,10 +111,12 @@ export async function get(port: number, path = '/', options: RequestOptions & { 
 }
 
 /** Write raw bytes over TLS and collect everything until the server closes (or `waitMs`). */
-export async function rawTls(port: number, data: string | Buffer, options: { servername?: string; waitMs?: number } = {}): Promise<string> {
+export async function rawTls(port: number, data: string | Buffer, options: { servername?: string; waitMs?: number; localAddress?: string } = {}): Promise<string> {
   const certs = await testCerts();
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, servername: options.servername ?? 'localhost', ca: certs.caPem, ALPNProtocols: ['http/1.1'] }, () => socket.write(data));
+    // TCP first, so the client's source address can be chosen (sticky hashing tests).
+    const tcp = netConnect({ host: '127.0.0.1', port, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }) });
+    const socket = tlsConnect({ socket: tcp, servername: options.servername ?? 'localhost', ca: certs.caPem, ALPNProtocols: ['http/1.1'] }, () => socket.write(data));
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => { socket.destroy(); resolve(Buffer.concat(chunks).toString('latin1')); }, options.waitMs ?? 3000);
     socket.on('data', (c: Buffer) => chunks.push(c));
