@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { formatProblem, loadConfig, parseConfig } from '../src/config/load.js';
-import { parseDuration } from '../src/config/values.js';
+import { parseDuration, parseSize } from '../src/config/values.js';
 
 /*
  * Golden pairs: test/fixtures/config/NAME.yaml is parsed as if it lived at /etc/gatehouse/NAME.yaml,
@@ -78,4 +78,12 @@ t.test('durations', async (t) => {
   t.equal(parseDuration('10 seconds'), undefined);
   t.equal(parseDuration(-1), undefined);
   t.equal(parseDuration('1w'), undefined);
+});
+
+t.test('sizes, as nginx writes them', async (t) => {
+  const cases: [unknown, number | undefined][] = [
+    [4096, 4096], ['4096', 4096], ['16k', 16_384], ['16K', 16_384], ['10m', 10_485_760], ['10MB', 10_485_760],
+    ['1g', 1_073_741_824], ['1.5m', undefined], ['10 megs', undefined], [-1, undefined], ['1t', undefined],
+  ];
+  for (const [input, bytes] of cases) t.equal(parseSize(input), bytes, String(input));
 });

@@ -61,9 +61,9 @@ export function validate(raw: unknown, file: string): Validated {
   const limitsRaw = r.object(top.limits, ['limits'], ['headerSize', 'bodySize']) ?? {};
   const limits = {
     headerSize: limitsRaw.headerSize === undefined ? DEFAULTS.limits.headerSize
-      : r.integer(limitsRaw.headerSize, ['limits', 'headerSize'], 1024, 1_048_576) ?? DEFAULTS.limits.headerSize,
+      : r.size(limitsRaw.headerSize, ['limits', 'headerSize'], 1024, 1_048_576) ?? DEFAULTS.limits.headerSize,
     bodySize: limitsRaw.bodySize === undefined ? DEFAULTS.limits.bodySize
-      : r.integer(limitsRaw.bodySize, ['limits', 'bodySize'], 0, Number.MAX_SAFE_INTEGER) ?? 0,
+      : r.size(limitsRaw.bodySize, ['limits', 'bodySize'], 0, Number.MAX_SAFE_INTEGER) ?? 0,
   };
   const workers = top.workers === undefined || top.workers === 'auto' ? top.workers ?? DEFAULTS.workers
     : r.integer(top.workers, ['workers'], 1, 1024) ?? 1;

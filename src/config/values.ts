@@ -76,6 +76,14 @@ export class Reader {
     return this.error(path, 'expected a duration such as 500ms, 30s, 5m, 1h, 2d, 1y, or a number of seconds');
   }
 
+  /** A number of bytes, or nginx-style "16k", "10m", "1g" (powers of 1024) → bytes within [min, max]. */
+  size(value: unknown, path: Path, min: number, max: number): number | undefined {
+    const bytes = parseSize(value);
+    if (bytes !== undefined && bytes >= min && bytes <= max) return bytes;
+    const range = max === Number.MAX_SAFE_INTEGER ? '' : ` from ${min} to ${max} bytes`;
+    return this.error(path, `expected a size${range}: a whole number of bytes, or e.g. 16k, 10m, 1g`);
+  }
+
   /** A port, "host:port", "[v6]:port", or false (when allowed) → address or null. */
   listen(value: unknown, path: Path, allowFalse: boolean): ListenAddress | null | undefined {
     if (value === false && allowFalse) return null;
@@ -107,6 +115,16 @@ export function parseDuration(value: unknown): number | undefined {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|y)$/.exec(value.trim());
   if (match === null) return undefined;
   return Math.round(Number(match[1]) * (UNITS[match[2] as string] as number));
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+export function parseSize(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = /^(\d+)\s*([kmg]?)b?$/i.exec(value.trim());
+  if (match === null) return undefined;
+  return Number(match[1]) * (SIZE_UNITS[(match[2] as string).toLowerCase()] as number);
 }
 
 function port(text: string): number | undefined {
