@@ -91,6 +91,21 @@ t.test('response headers: case and repeats kept, Connection-listed and hop-by-ho
   t.match(raw.headers.get('connection'), ['close'], 'the client connection\'s own Connection header, not the upstream\'s');
 });
 
+t.test('header bytes outside ASCII pass through unchanged both ways (no re-encoding)', async (t) => {
+  let seen = '';
+  const up = await rawUpstream(t, (socket, data) => {
+    seen += data;
+    socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename="'), Buffer.from('résumé', 'utf8'), Buffer.from('"\r\nContent-Length: 2\r\n\r\nok')]));
+  });
+  const { port } = await startEdge(t, basicConfig([up.address]));
+  const utf8 = Buffer.from('café', 'utf8'); // 63 61 66 c3 a9
+  const request = Buffer.concat([Buffer.from('GET /x HTTP/1.1\r\nHost: localhost\r\nX-Name: '), utf8, Buffer.from('\r\nX-Latin: \xe9t\xe9\r\nConnection: close\r\n\r\n', 'latin1')]);
+  const raw = await rawTls(port, request);
+  t.ok(seen.includes(`x-name: ${utf8.toString('latin1')}\r\n`), 'UTF-8 bytes arrive as sent');
+  t.ok(seen.includes('x-latin: \xe9t\xe9\r\n'), 'Latin-1 bytes arrive as sent');
+  t.ok(raw.includes(`filename="${Buffer.from('résumé', 'utf8').toString('latin1')}"`), 'response header bytes reach the client as sent');
+});
+
 t.test('Connection: close, HTTP/1.0 and trailing garbage each retire the upstream connection', async (t) => {
   for (const response of [
     'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok',

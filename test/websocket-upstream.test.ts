@@ -70,6 +70,21 @@ t.test('a non-101 answer is relayed with HSTS and the connection closed', async 
   t.equal(reply.body, 'nope');
 });
 
+t.test('upstream header bytes outside ASCII reach the client unchanged, on a 101 and on a refusal', async (t) => {
+  const cookie = Buffer.from('name=José', 'utf8').toString('latin1'); // as it travels: one char per byte
+  const ok = await rawUpstream(t, (s) => s.write(Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\nSet-Cookie: ${cookie}\r\n\r\n`, 'latin1')));
+  const { port } = await startEdge(t, config(ok.address));
+  const opened = await rawTls(port, HANDSHAKE, { waitMs: 500 });
+  t.match(opened, /^HTTP\/1\.1 101 /);
+  t.ok(opened.includes(`Set-Cookie: ${cookie}\r\n`), '101: cookie bytes as the upstream sent them');
+
+  const refused = await rawUpstream(t, (s) => s.end(Buffer.from(`HTTP/1.1 403 Forbidden\r\nX-Reason: ${cookie}\r\nContent-Length: 0\r\n\r\n`, 'latin1')));
+  const edge = await startEdge(t, config(refused.address));
+  const reply = await rawTls(edge.port, HANDSHAKE);
+  t.match(reply, /^HTTP\/1\.1 403 /);
+  t.ok(reply.includes(`X-Reason: ${cookie}\r\n`), 'refusal: header bytes as the upstream sent them');
+});
+
 t.test('client bytes pipelined after the handshake are held until the upstream\'s 101 is verified', async (t) => {
   let sawEarly = -1;
   const up = await rawUpstream(t, (s, state) => {

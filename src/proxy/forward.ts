@@ -157,7 +157,9 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
     } else {
       this.#armResponseTimer();
     }
-    socket.write(requestHead(exchange));
+    // latin1: Node decoded the client's header bytes one byte per character; this writes them
+    // back byte for byte (UTF-8 would double-encode anything above 0x7f).
+    socket.write(requestHead(exchange), 'latin1');
     if (!socket.connecting && !socket.pending) this.#sendBody();
   }
 

@@ -135,7 +135,7 @@ export function openTunnel(client: Duplex, head: Buffer, req: TunnelRequest, reg
       clearTimeout(timer);
       client.off('close', closeEarly);
       target.recordSuccess();
-      client.write(statusLine(res.statusCode ?? 502, res.statusMessage) + relayHeaders(res, req.hsts) + 'Connection: close\r\n\r\n');
+      client.write(statusLine(res.statusCode ?? 502, res.statusMessage) + relayHeaders(res, req.hsts) + 'Connection: close\r\n\r\n', 'latin1');
       res.pipe(client);
       res.on('error', () => client.destroy());
       hooks.failed(new EdgeError('EDGE_ERR_UPSTREAM_PROTOCOL', `upstream answered the upgrade with ${res.statusCode ?? '?'}`), res.statusCode ?? 0, target.id, req.info);
@@ -190,7 +190,7 @@ function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, 
   (client as Socket).setTimeout(req.idleTimeout, close);
   (client as Socket).setNoDelay?.(true);
   upstream.setNoDelay(true);
-  client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${relayHeaders(res, req.hsts)}\r\n`);
+  client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${relayHeaders(res, req.hsts)}\r\n`, 'latin1');
   if (upHead.length > 0) {
     boundary.feed(upHead);
     client.write(upHead);
@@ -226,7 +226,10 @@ function statusLine(status: number, message: string | undefined): string {
   return `HTTP/1.1 ${status} ${reason}\r\n`;
 }
 
-/** The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS. */
+/**
+ * The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS,
+ * as latin1 text: Node decoded them a byte per character, so they go out written as 'latin1'.
+ */
 function relayHeaders(res: IncomingMessage, hsts: string): string {
   const connection = res.headers.connection;
   const pairs = responseHeaders(res.rawHeaders, tokensOf(typeof connection === 'string' ? connection : ''), hsts, false);
