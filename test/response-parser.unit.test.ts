@@ -65,6 +65,20 @@ t.test('head fields are raw pairs; Connection tokens lower-cased', async (t) => 
   t.equal(head?.close, true);
 });
 
+t.test('field values lose only SP and HTAB around them: other bytes, 0xA0 included, stay', async (t) => {
+  const voila = Buffer.from('voilà', 'utf8').toString('latin1'); // ends in byte 0xA0
+  const [head] = run(`HTTP/1.1 200 OK\r\nX-Name: \t${voila}\xa0 \r\nContent-Length: 0\r\n\r\n`, 100).heads;
+  t.same(head?.headers.slice(0, 2), ['X-Name', `${voila}\xa0`]);
+});
+
+t.test('repeated identical Content-Length (a list or separate lines) goes on as one header', async (t) => {
+  for (const text of ['HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: y\r\ncontent-length: 2\r\n\r\nok']) {
+    const seen = run(text, 4);
+    t.same(seen.heads[0]?.headers.filter((_, i, all) => i % 2 === 0 && all[i]?.toLowerCase() === 'content-length').length, 1);
+    t.equal(seen.body, 'ok');
+  }
+});
+
 t.test('errors carry HPE_ codes', async (t) => {
   const bad: Array<[string, string]> = [
     ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
@@ -72,6 +86,7 @@ t.test('errors carry HPE_ codes', async (t) => {
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n', 'HPE_INVALID_CHUNK_SIZE'],
     [`HTTP/1.1 200 OK\r\nX: ${'a'.repeat(2000)}`, 'HPE_HEADER_OVERFLOW'],
     ['SPDY/3 200 OK\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 2\xa0\r\n\r\nok', 'HPE_INVALID_CONTENT_LENGTH'],
   ];
   for (const [text, code] of bad) {
     t.throws(() => run(text, 5), { name: 'ParseError', code }, code);

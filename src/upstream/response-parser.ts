@@ -194,16 +194,20 @@ export class ResponseParser {
       const colon = line.indexOf(':');
       const name = colon > 0 ? line.slice(0, colon) : '';
       if (!TOKEN.test(name)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream sent an invalid header name');
-      const value = line.slice(colon + 1).trim();
+      const value = trimOws(line.slice(colon + 1));
       if (BAD_VALUE.test(value)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
       switch (name.toLowerCase()) {
-        case 'content-length':
+        case 'content-length': {
+          const seen = length !== -1;
           length = contentLength(value, length);
+          // "5, 5", or a second identical line, is passed on as the one length it means.
+          if (seen) continue;
           if (value.includes(',')) {
-            headers.push(name, String(length)); // pass "5, 5" on as the one length it means
+            headers.push(name, String(length));
             continue;
           }
           break;
+        }
         case 'transfer-encoding':
           transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
           break;
@@ -227,7 +231,7 @@ export class ResponseParser {
     } else if (transferEncoding !== undefined) {
       if (length !== -1) throw new ParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'upstream sent both Transfer-Encoding and Content-Length');
       const codings = transferEncoding.toLowerCase().split(',');
-      if ((codings.at(-1) as string).trim() === 'chunked') {
+      if (trimOws(codings.at(-1) as string) === 'chunked') {
         this.#state = State.ChunkSize;
       } else {
         this.#state = State.UntilClose;
@@ -271,7 +275,7 @@ export class ResponseParser {
       return rest;
     }
     const semicolon = line.indexOf(';');
-    const hex = (semicolon === -1 ? line : line.slice(0, semicolon)).trim();
+    const hex = trimOws(semicolon === -1 ? line : line.slice(0, semicolon));
     if (!/^[0-9a-fA-F]{1,15}$/.test(hex)) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an invalid chunk size');
     const size = parseInt(hex, 16);
     if (size === 0) {
@@ -292,7 +296,7 @@ export class ResponseParser {
 
 /** A Connection header's names, lower-cased (hop-by-hop for this message). */
 export function tokensOf(connection: string): string[] {
-  return connection === '' ? [] : connection.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== '');
+  return connection === '' ? [] : connection.toLowerCase().split(',').map(trimOws).filter((t) => t !== '');
 }
 
 /** Index just past the blank line ending a head (CRLF CRLF, or bare LF LF), or -1. */
@@ -308,6 +312,18 @@ function headEnd(buffer: Buffer, from: number): number {
   return -1;
 }
 
+/**
+ * Strip optional whitespace (SP and HTAB only, RFC 9110 §5.6.3). Not String.trim(): the text is
+ * latin1, where byte 0xA0 — the tail of a UTF-8 "à", say — reads as a no-break space.
+ */
+function trimOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && (text.charCodeAt(start) === 0x20 || text.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (text.charCodeAt(end - 1) === 0x20 || text.charCodeAt(end - 1) === 0x09)) end--;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
+}
+
 function trimCr(line: string): string {
   return line.charCodeAt(line.length - 1) === 0x0d ? line.slice(0, -1) : line;
 }
@@ -316,7 +332,7 @@ function contentLength(value: string, previous: number): number {
   // "5, 5" (a list of identical values) is one length (RFC 9110 §8.6); anything else is ambiguous.
   let length = previous;
   for (const part of value.split(',')) {
-    const text = part.trim();
+    const text = trimOws(part);
     if (!/^\d{1,15}$/.test(text)) throw new ParseError('HPE_INVALID_CONTENT_LENGTH', 'upstream sent an invalid Content-Length');
     const n = Number(text);
     if (length !== -1 && length !== n) throw new ParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'upstream sent conflicting Content-Length values');
