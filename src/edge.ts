@@ -16,7 +16,7 @@ import { respond } from './pipeline/respond.js';
 import { handleUpgrade } from './pipeline/upgrade.js';
 import { Forwarder } from './proxy/forward.js';
 import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
-import { buildRuntime, targetIds, type Runtime } from './runtime.js';
+import { buildRuntime, targetKeys, type Runtime } from './runtime.js';
 import { CertStore } from './tls/cert-store.js';
 import { watchCertificates } from './tls/cert-watcher.js';
 import { startHealthChecks } from './upstream/health.js';
@@ -175,7 +175,7 @@ export class Edge {
       this.#applyDefaultContext(certs.defaultPair.options);
       await this.#watchCertificates();
     }
-    this.#targets.retain(targetIds(runtime));
+    this.#targets.retain(targetKeys(runtime));
     this.#startHealth();
     this.#observeCertificates();
     for (const note of notes) this.log.warn({ event: 'reload' }, note);

@@ -28,7 +28,7 @@ export function buildRuntime(config: Config, targets: TargetRegistry): Runtime {
   };
 }
 
-/** Target addresses a runtime uses: what the registry must keep after a reload. */
-export function targetIds(runtime: Runtime): Set<string> {
-  return new Set([...runtime.upstreams.values()].flatMap((u) => u.targets.map((t) => t.id)));
+/** Targets a runtime uses (registry keys): what the registry must keep after a reload. */
+export function targetKeys(runtime: Runtime): Set<string> {
+  return new Set([...runtime.upstreams.values()].flatMap((u) => u.targets.map((t) => t.key)));
 }

@@ -1,8 +1,11 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type {
   CertificatePaths, Cidr, Config, HealthCheckConfig, ListenAddress, LogLevel, RouteConfig,
-  SiteConfig, TargetConfig, UpstreamConfig, WebSocketPolicy,
+  SiteConfig, TargetConfig, UpstreamConfig, UpstreamTls, WebSocketPolicy,
 } from './types.js';
 import { isSiteHost, parseDuration, Reader, type Issue, type Path } from './values.js';
 
@@ -52,7 +55,7 @@ export function validate(raw: unknown, file: string): Validated {
   const tls = readTls(r, top.tls, dir);
   const hsts = readHsts(r, top.hsts);
   const redirect = readRedirect(r, top.redirect, dir);
-  const upstreams = readUpstreams(r, top.upstreams);
+  const upstreams = readUpstreams(r, top.upstreams, dir);
   const sites = readSites(r, top.sites, upstreams, listen.https.port);
   const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? [])
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))
@@ -146,7 +149,7 @@ function readRedirect(r: Reader, raw: unknown, dir: string): Config['redirect'] 
   return { status, acmeWebroot: webroot === undefined ? null : resolve(dir, webroot) };
 }
 
-function readUpstreams(r: Reader, raw: unknown): Map<string, UpstreamConfig> {
+function readUpstreams(r: Reader, raw: unknown, dir: string): Map<string, UpstreamConfig> {
   const result = new Map<string, UpstreamConfig>();
   if (raw === undefined || raw === null) return result;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
@@ -156,7 +159,8 @@ function readUpstreams(r: Reader, raw: unknown): Map<string, UpstreamConfig> {
   const d = DEFAULTS.upstream;
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
     const path = ['upstreams', name];
-    const o = r.object(value, path, ['targets', 'hash', 'healthCheck', 'maxFails', 'failTimeout']) ?? {};
+    const o = r.object(value, path, ['targets', 'hash', 'healthCheck', 'maxFails', 'failTimeout', 'tls']) ?? {};
+    const tls = readUpstreamTls(r, o.tls, [...path, 'tls'], dir);
     const targetList = r.list(o.targets, [...path, 'targets']) ?? [];
     if (targetList.length === 0) r.error(o.targets === undefined ? path : [...path, 'targets'], 'an upstream needs at least one target, e.g. targets: [127.0.0.1:3000]');
     const targets: TargetConfig[] = [];
@@ -164,8 +168,11 @@ function readUpstreams(r: Reader, raw: unknown): Map<string, UpstreamConfig> {
       const target = r.target(t, [...path, 'targets', i]);
       if (target === undefined) return;
       if (targets.some((x) => x.id === target.id)) r.error([...path, 'targets', i], `target ${target.id} is listed twice`);
-      else targets.push(target);
+      else targets.push(target.protocol === 'https:' ? { ...target, tls } : target);
     });
+    if (o.tls !== undefined && !targets.some((x) => x.protocol === 'https:')) {
+      r.warn([...path, 'tls'], 'tls applies to https:// targets, and this upstream has none');
+    }
     const h = r.object(o.hash, [...path, 'hash'], ['ipv4Prefix', 'ipv6Prefix']) ?? {};
     const hash = {
       ipv4Prefix: r.integer(h.ipv4Prefix ?? d.hash.ipv4Prefix, [...path, 'hash', 'ipv4Prefix'], 0, 32) ?? 32,
@@ -191,6 +198,50 @@ function readUpstreams(r: Reader, raw: unknown): Map<string, UpstreamConfig> {
     });
   }
   return result;
+}
+
+/** `tls: { ca, servername }` of an upstream; the CA file is read (and checked) now, so a reload picks up a new one. */
+function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): UpstreamTls | null {
+  if (raw === undefined || raw === null) return null;
+  const o = r.object(raw, path, ['ca', 'servername']) ?? {};
+  let ca: string | null = null;
+  let caPath: string | null = null;
+  if (o.ca !== undefined) {
+    const given = r.string(o.ca, [...path, 'ca']);
+    if (given !== undefined) {
+      caPath = resolve(dir, given);
+      ca = readCa(r, caPath, [...path, 'ca']);
+    }
+  }
+  let servername: string | null = null;
+  if (o.servername !== undefined) {
+    const name = r.string(o.servername, [...path, 'servername']);
+    if (name !== undefined && (isIP(name) !== 0 || name.includes('*') || !isSiteHost(name.toLowerCase()))) {
+      r.error([...path, 'servername'], 'expected a DNS name, e.g. app.internal (the name in the upstream\'s certificate)');
+    } else if (name !== undefined) {
+      servername = name.toLowerCase();
+    }
+  }
+  return { ca, caPath, servername };
+}
+
+function readCa(r: Reader, file: string, path: Path): string | null {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    r.error(path, `cannot read ${file} (${code}): point tls.ca at the PEM file of the CA that signed the upstream's certificate`);
+    return null;
+  }
+  try {
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no certificate');
+    new X509Certificate(pem);
+  } catch {
+    r.error(path, `${file} holds no PEM certificate: tls.ca needs the CA certificate ("-----BEGIN CERTIFICATE-----"), not a key`);
+    return null;
+  }
+  return pem;
 }
 
 function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPort: number): SiteConfig[] {

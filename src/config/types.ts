@@ -55,11 +55,22 @@ export interface RedirectConfig {
 }
 
 export interface TargetConfig {
-  /** Normalised "scheme://host:port": the identity that health state and hashing key on. */
+  /** Normalised "scheme://host:port": the identity that hashing, logs and metrics use. */
   readonly id: string;
   readonly protocol: 'http:' | 'https:';
   readonly host: string;
   readonly port: number;
+  /** How an https target's certificate is checked (null: http, or the system trust store and the host name). */
+  readonly tls: UpstreamTls | null;
+}
+
+/** `upstreams.NAME.tls`: trust and name for https targets (nginx's proxy_ssl_trusted_certificate / proxy_ssl_name). */
+export interface UpstreamTls {
+  /** PEM of the CA certificate(s) trusted instead of the system store, read at load; null: system store. */
+  readonly ca: string | null;
+  readonly caPath: string | null;
+  /** Name sent as SNI and checked against the certificate; null: the target's host (when it is a name). */
+  readonly servername: string | null;
 }
 
 export interface HealthCheckConfig {

@@ -175,7 +175,7 @@ export function parseTarget(text: string): TargetConfig | undefined {
   const p = url.port === '' ? defaultPort : Number(url.port);
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const shown = host.includes(':') ? `[${host}]` : host;
-  return { id: `${url.protocol}//${shown}:${p}`, protocol: url.protocol, host, port: p };
+  return { id: `${url.protocol}//${shown}:${p}`, protocol: url.protocol, host, port: p, tls: null };
 }
 
 /** Host names as sites list them: lower-case DNS names, IP literals, or "*.suffix". */

@@ -1,6 +1,7 @@
-import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { TargetConfig } from '../config/types.js';
+import { targetTls } from './target-tls.js';
 
 /** Whoever is using a pooled connection right now (one request at a time, no pipelining). */
 export interface ConnectionUser {
@@ -113,7 +114,7 @@ export class ConnectionPool {
     const { protocol, host, port } = this.#target;
     const secure = protocol === 'https:';
     const socket = secure
-      ? tlsConnect({ host, port, ALPNProtocols: ['http/1.1'], ...(isIP(host) === 0 ? { servername: host } : {}) })
+      ? tlsConnect({ host, port, ALPNProtocols: ['http/1.1'], ...targetTls(this.#target) })
       : netConnect({ host, port });
     return new UpstreamConnection(socket, this, secure);
   }

@@ -3,6 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
 import type { TargetState, Upstream } from './pool.js';
+import { targetTls } from './target-tls.js';
 
 /** Injectable time so tests can drive probes without waiting. */
 export interface Clock {
@@ -21,9 +22,10 @@ export const realClock: Clock = {
 export function probe(target: TargetState, path: string, type: 'http' | 'websocket', timeout: number): Promise<boolean> {
   return new Promise((resolve) => {
     const host = target.config.host.includes(':') ? `[${target.config.host}]` : target.config.host;
+    const tls = target.config.protocol === 'https:' ? targetTls(target.config) : {};
     if (type === 'websocket') {
       const scheme = target.config.protocol === 'https:' ? 'wss' : 'ws';
-      const ws = new WebSocket(`${scheme}://${host}:${target.config.port}${path}`, { handshakeTimeout: timeout, headers: { 'user-agent': 'gatehouse-health' } });
+      const ws = new WebSocket(`${scheme}://${host}:${target.config.port}${path}`, { handshakeTimeout: timeout, headers: { 'user-agent': 'gatehouse-health' }, ...tls });
       ws.on('open', () => { ws.terminate(); resolve(true); });
       ws.on('error', () => resolve(false));
       ws.on('unexpected-response', (_req, res) => { res.resume(); ws.terminate(); resolve(false); });
@@ -31,7 +33,7 @@ export function probe(target: TargetState, path: string, type: 'http' | 'websock
     }
     const send = target.config.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = send({
-      host: target.config.host, port: target.config.port, path, method: 'GET', agent: false, timeout,
+      host: target.config.host, port: target.config.port, path, method: 'GET', agent: false, timeout, ...tls,
       headers: { 'user-agent': 'gatehouse-health', connection: 'close' },
     }, (res) => {
       res.resume();

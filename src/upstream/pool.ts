@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { TargetConfig, UpstreamConfig } from '../config/types.js';
 import { ConnectionPool } from './connections.js';
 import { clientKey, pick } from './rendezvous.js';
@@ -8,6 +9,8 @@ import { clientKey, pick } from './rendezvous.js';
  */
 export class TargetState {
   readonly id: string;
+  /** Registry identity: the address, plus the TLS trust settings for https targets. */
+  readonly key: string;
   readonly config: TargetConfig;
   readonly pool: ConnectionPool;
   /** Passive failures inside the current window (timestamps, ms). */
@@ -18,6 +21,7 @@ export class TargetState {
 
   constructor(config: TargetConfig) {
     this.id = config.id;
+    this.key = stateKey(config);
     this.config = config;
     this.pool = new ConnectionPool(config);
   }
@@ -46,15 +50,27 @@ export class TargetState {
   }
 }
 
+/**
+ * The registry key: the address, and for https targets what their certificates are checked
+ * against, so a reload with another CA or name gets fresh connections (health starts over).
+ */
+function stateKey(config: TargetConfig): string {
+  const tls = config.tls;
+  if (tls === null) return config.id;
+  const ca = tls.ca === null ? '-' : createHash('sha256').update(tls.ca).digest('hex').slice(0, 16);
+  return `${config.id} ca=${ca} name=${tls.servername ?? '-'}`;
+}
+
 /** Owns every TargetState; reloads acquire by address, and addresses no config uses are released. */
 export class TargetRegistry {
   readonly #targets = new Map<string, TargetState>();
 
   acquire(config: TargetConfig): TargetState {
-    let state = this.#targets.get(config.id);
+    const key = stateKey(config);
+    let state = this.#targets.get(key);
     if (state === undefined) {
       state = new TargetState(config);
-      this.#targets.set(config.id, state);
+      this.#targets.set(key, state);
     }
     return state;
   }
