@@ -104,6 +104,11 @@ t.test('header bytes outside ASCII pass through unchanged both ways (no re-encod
   t.ok(seen.includes(`x-name: ${utf8.toString('latin1')}\r\n`), 'UTF-8 bytes arrive as sent');
   t.ok(seen.includes('x-latin: \xe9t\xe9\r\n'), 'Latin-1 bytes arrive as sent');
   t.ok(raw.includes(`filename="${Buffer.from('résumé', 'utf8').toString('latin1')}"`), 'response header bytes reach the client as sent');
+
+  // The request-target is ASCII (RFC 9112 §3.2; browsers percent-encode): Node's parser refuses raw bytes.
+  const rawTarget = parseRaw(await rawTls(port, Buffer.concat([Buffer.from('GET /caf'), Buffer.from([0xc3, 0xa9]), Buffer.from(' HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')])));
+  t.equal(rawTarget.status, 400, 'unencoded bytes in the path: 400');
+  t.strictSame(rawTarget.headers.get('strict-transport-security'), [HSTS]);
 });
 
 t.test('Connection: close, HTTP/1.0 and trailing garbage each retire the upstream connection', async (t) => {
