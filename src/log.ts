@@ -9,22 +9,24 @@ export type { Logger };
  * stalls the request path; `pretty` is for humans at a terminal. `destination` is for tests.
  */
 export function createLogger(config: LogConfig, destination?: DestinationStream): Logger {
-  const options = { level: config.level, base: { pid: process.pid }, timestamp: isoTime };
+  const options = { level: config.level, base: { pid: process.pid }, timestamp: isoTimeOncePerMs() };
   if (destination !== undefined) return pino(options, destination);
   if (config.format === 'pretty') return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true, singleLine: true }));
   return pino(options, pino.destination({ sync: false }));
 }
 
-let stampedAt = 0;
-let stamp = '';
 /** pino's ISO timestamp, formatted once per millisecond rather than once per line (a busy edge logs dozens per ms). */
-function isoTime(): string {
-  const now = Date.now();
-  if (now !== stampedAt) {
-    stampedAt = now;
-    stamp = `,"time":"${new Date(now).toISOString()}"`;
-  }
-  return stamp;
+function isoTimeOncePerMs(): () => string {
+  let stampedAt = 0;
+  let stamp = '';
+  return () => {
+    const now = Date.now();
+    if (now !== stampedAt) {
+      stampedAt = now;
+      stamp = `,"time":"${new Date(now).toISOString()}"`;
+    }
+    return stamp;
+  };
 }
 
 /**

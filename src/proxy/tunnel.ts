@@ -9,7 +9,6 @@ import { responseHeaders } from '../pipeline/hop-by-hop.js';
 import { tokensOf } from '../upstream/response-parser.js';
 import { respondRaw } from '../pipeline/respond.js';
 import type { TargetState, Upstream } from '../upstream/pool.js';
-import { targetTls } from '../upstream/target-tls.js';
 import { FrameBoundary, CLOSE_GOING_AWAY } from './frames.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -108,7 +107,7 @@ export function openTunnel(client: Duplex, head: Buffer, req: TunnelRequest, reg
     const send = target.config.protocol === 'https:' ? httpsRequest : httpRequest;
     const upReq = send({
       host: target.config.host, port: target.config.port, method: 'GET', path: req.path, headers,
-      agent: false, setHost: false, ...(target.config.protocol === 'https:' ? targetTls(target.config) : {}),
+      agent: false, setHost: false, ...target.tls,
     });
     let timer = setTimeout(() => upReq.destroy(Object.assign(new Error('connect timeout'), { code: 'EEDGE_CONNECT_TIMEOUT' })), req.connectTimeout);
     upReq.once('socket', (s: Socket) => s.once('connect', () => {

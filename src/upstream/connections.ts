@@ -1,7 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { TargetConfig } from '../config/types.js';
-import { targetTls } from './target-tls.js';
+import type { TargetTlsOptions } from './target-tls.js';
 
 /** Whoever is using a pooled connection right now (one request at a time, no pipelining). */
 export interface ConnectionUser {
@@ -56,6 +56,7 @@ export class UpstreamConnection {
  */
 export class ConnectionPool {
   readonly #target: TargetConfig;
+  readonly #tls: TargetTlsOptions;
   readonly #idle: UpstreamConnection[] = [];
   readonly #maxIdle: number;
   readonly #idleTimeout: number;
@@ -63,8 +64,9 @@ export class ConnectionPool {
   /** Connections opened over the pool's life (reuse shows as this staying flat). */
   opened = 0;
 
-  constructor(target: TargetConfig, maxIdle = 256, idleTimeout = 60_000) {
+  constructor(target: TargetConfig, tls: TargetTlsOptions = {}, maxIdle = 256, idleTimeout = 60_000) {
     this.#target = target;
+    this.#tls = tls;
     this.#maxIdle = maxIdle;
     this.#idleTimeout = idleTimeout;
     this.#sweep = setInterval(() => this.#closeIdle(Date.now()), Math.min(idleTimeout, 5_000)).unref();
@@ -114,7 +116,7 @@ export class ConnectionPool {
     const { protocol, host, port } = this.#target;
     const secure = protocol === 'https:';
     const socket = secure
-      ? tlsConnect({ host, port, ALPNProtocols: ['http/1.1'], ...targetTls(this.#target) })
+      ? tlsConnect({ host, port, ALPNProtocols: ['http/1.1'], ...this.#tls })
       : netConnect({ host, port });
     return new UpstreamConnection(socket, this, secure);
   }

@@ -3,7 +3,6 @@ import { request as httpsRequest } from 'node:https';
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
 import type { TargetState, Upstream } from './pool.js';
-import { targetTls } from './target-tls.js';
 
 /** Injectable time so tests can drive probes without waiting. */
 export interface Clock {
@@ -22,7 +21,7 @@ export const realClock: Clock = {
 export function probe(target: TargetState, path: string, type: 'http' | 'websocket', timeout: number): Promise<boolean> {
   return new Promise((resolve) => {
     const host = target.config.host.includes(':') ? `[${target.config.host}]` : target.config.host;
-    const tls = target.config.protocol === 'https:' ? targetTls(target.config) : {};
+    const tls = target.tls;
     if (type === 'websocket') {
       const scheme = target.config.protocol === 'https:' ? 'wss' : 'ws';
       const ws = new WebSocket(`${scheme}://${host}:${target.config.port}${path}`, { handshakeTimeout: timeout, headers: { 'user-agent': 'gatehouse-health' }, ...tls });

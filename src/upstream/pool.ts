@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TargetConfig, UpstreamConfig } from '../config/types.js';
 import { ConnectionPool } from './connections.js';
+import { targetTls, type TargetTlsOptions } from './target-tls.js';
 import { clientKey, pick } from './rendezvous.js';
 
 /**
@@ -12,6 +13,8 @@ export class TargetState {
   /** Registry identity: the address, plus the TLS trust settings for https targets. */
   readonly key: string;
   readonly config: TargetConfig;
+  /** For https targets: SNI, name checked and trust, built once (empty for http). */
+  readonly tls: TargetTlsOptions;
   readonly pool: ConnectionPool;
   /** Passive failures inside the current window (timestamps, ms). */
   #failures: number[] = [];
@@ -23,7 +26,8 @@ export class TargetState {
     this.id = config.id;
     this.key = stateKey(config);
     this.config = config;
-    this.pool = new ConnectionPool(config);
+    this.tls = config.protocol === 'https:' ? targetTls(config) : {};
+    this.pool = new ConnectionPool(config, this.tls);
   }
 
   healthy(now: number): boolean {
