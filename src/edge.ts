@@ -22,6 +22,9 @@ import { watchCertificates } from './tls/cert-watcher.js';
 import { startHealthChecks } from './upstream/health.js';
 import { TargetRegistry, type TargetState } from './upstream/pool.js';
 
+/** Bodies of the responses Gatehouse writes when an exchange fails (408 also closes: the body was left half-read). */
+const FAILURE_TEXT: Readonly<Record<number, string>> = { 408: 'request body timed out', 504: 'upstream timed out' };
+
 export type EdgeState = 'created' | 'running' | 'draining' | 'closed';
 
 export interface EdgeOptions {
@@ -71,7 +74,7 @@ export class Edge {
     this.metrics.watchPools(() => Array.from(this.#targets.all(), (t) => ({ target: t.id, opened: t.pool.opened, idle: t.pool.idle })));
     this.forwarder = new Forwarder({
       done: (exchange, res) => logExchange(this, exchange, res),
-      fail: (res, error) => respond(res, error.status, this.#runtime.hsts, error.status === 504 ? 'upstream timed out' : 'upstream unavailable'),
+      fail: (res, error) => respond(res, error.status, this.#runtime.hsts, FAILURE_TEXT[error.status] ?? 'upstream unavailable', error.status === 408),
       targetDown: (target, err) => this.#targetDown(target, err),
     });
     this.hooks = this.#tunnelHooks();

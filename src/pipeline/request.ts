@@ -60,6 +60,7 @@ export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: Serv
     hsts: runtime.hsts,
     connectTimeout: runtime.config.timeouts.connect,
     responseTimeout: runtime.config.timeouts.response,
+    bodyTimeout: runtime.config.timeouts.idle,
     body,
     path: req.url as string,
     headers,

@@ -19,7 +19,10 @@ export interface Exchange {
   readonly key: string;
   readonly hsts: string;
   readonly connectTimeout: number;
+  /** The longest the upstream may keep us waiting: for its head once the request is sent, between body reads, or to take body bytes. */
   readonly responseTimeout: number;
+  /** The longest the client may pause while sending its body (timeouts.idle). */
+  readonly bodyTimeout: number;
   readonly body: BodyFraming;
   /** The request-target exactly as received (never normalised: "//" and escapes stay). */
   readonly path: string;
@@ -52,6 +55,9 @@ const UPSTREAM_HEAD_LIMIT = 64 * 1024;
 const LAST_CHUNK = '0\r\n\r\n';
 /** How a reused connection the upstream already closed shows up before any response byte. */
 const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'HPE_INCOMPLETE']);
+
+/** What an UpstreamCall is waiting for: its one timer's meaning (cf. nginx proxy_connect/send/read_timeout, client_body_timeout). */
+const enum Wait { None, Connect, ClientBody, UpstreamDrain, Head, Body }
 
 /**
  * Proxies HTTP/1.1 over pooled keep-alive connections to each target, with its own response
@@ -96,7 +102,8 @@ export class Forwarder {
     // A reused keep-alive connection the upstream closed just before our request: the request
     // never reached it (RFC 9112 §9.3.1 lets clients retry idempotent requests here).
     const stale = call.reused && call.untouched && !res.headersSent && STALE_CODES.has((err as { code?: string }).code ?? '');
-    if (!stale && exchange.upstream.recordFailure(target, Date.now())) this.#hooks.targetDown(target, err);
+    const clientStalled = err instanceof EdgeError && err.code === 'EDGE_ERR_REQUEST_TIMEOUT';
+    if (!stale && !clientStalled && exchange.upstream.recordFailure(target, Date.now())) this.#hooks.targetDown(target, err);
     // A body is read only once its connection is up, so after a connect failure it is all still
     // there to send elsewhere; on a stale connection part of it may be gone (as nginx, no replay).
     const retry = connectFailure ? !call.bodyStarted : stale && exchange.body === 'none';
@@ -133,6 +140,8 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
   readonly #conn: UpstreamConnection;
   readonly #parser: ResponseParser;
   #timer: NodeJS.Timeout | undefined;
+  #timerMs = 0;
+  #wait = Wait.None;
   /** The client's body has begun to flow upstream (it waits for the connection). */
   bodyStarted = false;
   #bodySent: boolean;
@@ -152,11 +161,8 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
     this.#conn = conn;
     this.reused = conn.uses > 0;
     const socket = conn.socket;
-    if (socket.connecting || socket.pending) {
-      this.#timer = setTimeout(() => this.#fail(Object.assign(new Error('connect timeout'), { code: 'EEDGE_CONNECT_TIMEOUT' })), exchange.connectTimeout);
-    } else {
-      this.#armResponseTimer();
-    }
+    if (socket.connecting || socket.pending) this.#expect(Wait.Connect, exchange.connectTimeout);
+    else if (this.#bodySent) this.#expect(Wait.Head, exchange.responseTimeout);
     // latin1: Node decoded the client's header bytes one byte per character; this writes them
     // back byte for byte (UTF-8 would double-encode anything above 0x7f).
     socket.write(requestHead(exchange), 'latin1');
@@ -169,9 +175,8 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
   }
 
   onConnect(): void {
-    clearTimeout(this.#timer);
-    this.#armResponseTimer();
-    this.#sendBody();
+    if (this.#bodySent) this.#expect(Wait.Head, this.exchange.responseTimeout);
+    else this.#sendBody();
   }
 
   onData(chunk: Buffer): void {
@@ -200,8 +205,9 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
 
   onHead(head: ResponseHead): void {
     if (this.#finished) return;
-    clearTimeout(this.#timer);
     const { exchange, res } = this;
+    // From here the upstream may pause at most responseTimeout between body reads.
+    this.#expect(Wait.Body, exchange.responseTimeout);
     exchange.headersAt = performance.now();
     this.target.recordSuccess();
     if (res.destroyed) {
@@ -221,16 +227,20 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
     if (this.#finished) return;
     this.exchange.bytes += chunk.length;
     if (!this.res.write(chunk) && !this.#paused) {
+      // The client is the slow one now: not the upstream's fault, so no read timer meanwhile.
       this.#paused = true;
+      this.#stopTimer();
       this.#conn.socket.pause();
       this.res.once('drain', this.#resume);
+    } else if (!this.#paused) {
+      this.#timer?.refresh();
     }
   }
 
   onComplete(reusable: boolean, tail: Buffer | undefined): void {
     if (this.#finished) return;
     this.#finished = true;
-    clearTimeout(this.#timer);
+    this.#stopTimer();
     this.exchange.call = undefined;
     if (this.#paused) {
       this.res.removeListener('drain', this.#resume);
@@ -250,6 +260,7 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
 
   readonly #resume = (): void => {
     this.#paused = false;
+    if (!this.#finished) this.#expect(Wait.Body, this.exchange.responseTimeout);
     this.#conn.socket.resume();
   };
 
@@ -257,7 +268,7 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
   abort(): void {
     if (this.#finished) return;
     this.#finished = true;
-    clearTimeout(this.#timer);
+    this.#stopTimer();
     this.#close();
   }
 
@@ -274,22 +285,64 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
   #fail(err: unknown): void {
     if (this.#finished) return;
     this.#finished = true;
-    clearTimeout(this.#timer);
+    this.#stopTimer();
     this.#close();
     this.#forwarder.failed(this, err);
   }
 
-  #armResponseTimer(): void {
-    this.#timer = setTimeout(() => this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', `no response headers within ${this.exchange.responseTimeout} ms`)), this.exchange.responseTimeout);
+  /** Wait for `wait` at most `ms`: one timer per call, refreshed in place when the duration stays the same. */
+  #expect(wait: Wait, ms: number): void {
+    this.#wait = wait;
+    if (this.#timer !== undefined && this.#timerMs === ms) {
+      this.#timer.refresh();
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#timerMs = ms;
+    this.#timer = setTimeout(timedOut, ms, this);
+  }
+
+  #stopTimer(): void {
+    this.#wait = Wait.None;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The timer fired: what we were waiting for decides whose fault it is. */
+  timedOut(): void {
+    const ms = this.#timerMs;
+    switch (this.#wait) {
+      case Wait.Connect:
+        this.#fail(Object.assign(new Error('connect timeout'), { code: 'EEDGE_CONNECT_TIMEOUT' }));
+        break;
+      case Wait.ClientBody:
+        this.#fail(new EdgeError('EDGE_ERR_REQUEST_TIMEOUT', `the client sent no request body for ${ms} ms`));
+        break;
+      case Wait.UpstreamDrain:
+        this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', `upstream took no request body for ${ms} ms`));
+        break;
+      case Wait.Head:
+        this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', `no response headers within ${ms} ms of the request`));
+        break;
+      case Wait.Body:
+        this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', `upstream sent nothing for ${ms} ms mid-response`));
+        break;
+      case Wait.None:
+        break;
+    }
   }
 
   /** Stream the client's body upstream; chunked bodies are re-framed (Node decoded them). */
   #sendBody(): void {
     if (this.#bodySent || this.bodyStarted) return;
     this.bodyStarted = true;
-    const { req } = this;
+    const { req, exchange } = this;
     const socket = this.#conn.socket;
-    const chunked = this.exchange.body === 'chunked';
+    const chunked = exchange.body === 'chunked';
+    // Until the whole body is sent, the clocks are the client's pauses and the upstream's intake;
+    // the wait for the response head starts after the last byte (a long upload is not a slow upstream).
+    const waiting = (): boolean => exchange.headersAt === 0 && !this.#finished;
+    this.#expect(Wait.ClientBody, exchange.bodyTimeout);
     req.on('data', (chunk: Buffer) => {
       if (this.#finished) return;
       let ok: boolean;
@@ -304,16 +357,27 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
       }
       if (!ok) {
         req.pause();
-        socket.once('drain', () => req.resume());
+        if (waiting()) this.#expect(Wait.UpstreamDrain, exchange.responseTimeout);
+        socket.once('drain', () => {
+          if (waiting()) this.#expect(Wait.ClientBody, exchange.bodyTimeout);
+          req.resume();
+        });
+      } else if (waiting()) {
+        this.#timer?.refresh();
       }
     });
     req.on('end', () => {
       if (this.#finished) return;
       if (chunked) socket.write(LAST_CHUNK);
       this.#bodySent = true;
+      if (waiting()) this.#expect(Wait.Head, exchange.responseTimeout);
     });
     req.resume(); // the pipeline may have paused it (see withinBodyLimit)
   }
+}
+
+function timedOut(call: UpstreamCall): void {
+  call.timedOut();
 }
 
 /** The request line and header block, serialised once per attempt. */

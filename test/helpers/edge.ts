@@ -18,6 +18,15 @@ export class LogCapture extends Writable {
   find(pred: (l: Record<string, unknown>) => boolean): Record<string, unknown> | undefined {
     return this.lines.find(pred);
   }
+
+  /** The first line matching `pred`, waiting for it up to `ms` (request lines follow the response). */
+  async next(pred: (l: Record<string, unknown>) => boolean, ms = 2000): Promise<Record<string, unknown> | undefined> {
+    for (const start = Date.now(); Date.now() - start < ms; await new Promise((r) => setTimeout(r, 20))) {
+      const line = this.lines.find(pred);
+      if (line !== undefined) return line;
+    }
+    return undefined;
+  }
 }
 
 export interface RunningEdge {

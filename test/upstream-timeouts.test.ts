@@ -1,0 +1,103 @@
+// Which clock runs when (nginx's proxy_send/read_timeout and client_body_timeout): a long upload
+// or a slow reader is not a slow upstream; a stalled client, an upstream that stops reading, and
+// one that stops mid-response each end the exchange, and only the upstream's stalls count
+// against its health.
+import { once } from 'node:events';
+import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
+import t from 'tap';
+import { testCerts } from './helpers/certs.js';
+import { basicConfig, startEdge } from './helpers/edge.js';
+import { get, parseRaw, rawTls, rawUpstream, startBackend } from './helpers/net.js';
+
+const HSTS = 'max-age=31536000';
+
+/** POST `pieces` one at a time, `gapMs` apart; resolves with "STATUS body" (or the error code). */
+async function trickle(port: number, pieces: string[], gapMs: number, declared = pieces.join('').length): Promise<string> {
+  const certs = await testCerts();
+  return new Promise((resolve) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, method: 'POST', path: '/', servername: 'localhost', ca: certs.caPem, agent: false, headers: { host: 'localhost', 'content-length': String(declared) } }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve(`${res.statusCode ?? 0} ${res.headers.connection ?? ''} ${res.headers['strict-transport-security'] ?? ''} ${body.trim()}`));
+      res.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? err.message}`));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? err.message}`));
+    let i = 0;
+    const next = (): void => {
+      if (i === pieces.length) return;
+      req.write(pieces[i++]);
+      setTimeout(next, gapMs);
+    };
+    next();
+  });
+}
+
+t.test('an upload that takes longer than timeouts.response is not a slow upstream', async (t) => {
+  const backend = await startBackend(t, (_req, res, body) => res.end(`got ${body.length}`));
+  const { port } = await startEdge(t, basicConfig([backend.address], 'timeouts: { response: 300ms }'));
+  const reply = await trickle(port, Array.from({ length: 10 }, () => 'x'), 100);
+  t.match(reply, /^200 .* got 10$/, 'a 1 s upload with a 300 ms response timeout');
+});
+
+t.test('a client that stops sending its body gets 408 after timeouts.idle; the target is not blamed', async (t) => {
+  const backend = await startBackend(t, (_req, res, body) => res.end(`got ${body.length}`));
+  const config = basicConfig([backend.address], 'timeouts: { idle: 300ms, response: 5s }')
+    .replace(/app: \{ targets: \[([^\]]*)\] \}/, 'app: { targets: [$1], maxFails: 1 }');
+  const { port, logs } = await startEdge(t, config);
+  const started = Date.now();
+  const reply = await trickle(port, ['half'], 0, 10); // declares 10 bytes, sends 4, then nothing
+  t.match(reply, new RegExp(`^408 close ${HSTS} request body timed out$`));
+  t.ok(Date.now() - started < 3000, 'well before any other clock');
+  const line = await logs.next((l) => l.msg === 'request' && l.status === 408);
+  t.equal(line?.code, 'EDGE_ERR_REQUEST_TIMEOUT');
+  t.notOk(logs.find((l) => l.event === 'health'), 'no target marked down (maxFails: 1)');
+  t.equal((await get(port, '/')).status, 200, 'the target still serves');
+});
+
+t.test('an upstream that stops taking the body: 504 after timeouts.response', async (t) => {
+  // Reads the head, then never reads again: the edge's writes back up.
+  const up = await rawUpstream(t, (socket) => { socket.pause(); });
+  const { port, logs } = await startEdge(t, basicConfig([up.address], 'timeouts: { response: 400ms }'));
+  const certs = await testCerts();
+  const big = Buffer.alloc(16 * 1024 * 1024, 'u');
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, method: 'POST', path: '/', servername: 'localhost', ca: certs.caPem, agent: false, headers: { host: 'localhost' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end(big);
+  });
+  t.equal(status, 504);
+  t.match(String((await logs.next((l) => l.status === 504))?.err), /took no request body/);
+});
+
+t.test('an upstream that stops mid-response: the client connection is cut after timeouts.response', async (t) => {
+  const up = await rawUpstream(t, (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst part'));
+  const { port, logs } = await startEdge(t, basicConfig([up.address], 'timeouts: { response: 300ms }'));
+  const started = Date.now();
+  const raw = await rawTls(port, 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n', { waitMs: 5000 });
+  t.ok(Date.now() - started < 3000, 'closed by the edge, not by the client giving up');
+  const reply = parseRaw(raw);
+  t.equal(reply.status, 200);
+  t.equal(reply.body, 'first part', 'the client can tell: fewer bytes than Content-Length');
+  t.match(String((await logs.next((l) => l.msg === 'request'))?.err), /mid-response/);
+});
+
+t.test('a client that reads slowly is not a slow upstream', async (t) => {
+  const payload = Buffer.alloc(8 * 1024 * 1024, 'r');
+  const backend = await startBackend(t, (_req, res) => res.end(payload));
+  const { port } = await startEdge(t, basicConfig([backend.address], 'timeouts: { response: 300ms }'));
+  const certs = await testCerts();
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem });
+  await once(socket, 'secureConnect');
+  socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  socket.pause(); // read nothing for a second: the edge must hold off, not time out
+  await new Promise((r) => setTimeout(r, 1000));
+  let received = 0;
+  socket.on('data', (d: Buffer) => { received += d.length; });
+  socket.resume();
+  await once(socket, 'end');
+  t.ok(received > payload.length, `all ${payload.length} bytes and the head arrived (${received})`);
+});
