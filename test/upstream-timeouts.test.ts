@@ -101,3 +101,26 @@ t.test('a client that reads slowly is not a slow upstream', async (t) => {
   await once(socket, 'end');
   t.ok(received > payload.length, `all ${payload.length} bytes and the head arrived (${received})`);
 });
+
+t.test('a client that stops reading is cut after timeouts.idle (nginx send_timeout); the target is not blamed', async (t) => {
+  const payload = Buffer.alloc(8 * 1024 * 1024, 's');
+  const backend = await startBackend(t, (_req, res) => res.end(payload));
+  const config = basicConfig([backend.address], 'timeouts: { idle: 300ms }')
+    .replace(/app: \{ targets: \[([^\]]*)\] \}/, 'app: { targets: [$1], maxFails: 1 }');
+  const { port, logs } = await startEdge(t, config);
+  const certs = await testCerts();
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem });
+  await once(socket, 'secureConnect');
+  socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  socket.pause();
+  const line = await logs.next((l) => l.msg === 'request', 5000);
+  t.equal(line?.code, 'EDGE_ERR_REQUEST_TIMEOUT', 'logged as the client\'s timeout');
+  t.equal(line?.aborted, true);
+  let received = 0;
+  socket.on('data', (d: Buffer) => { received += d.length; });
+  socket.resume();
+  await Promise.race([once(socket, 'close'), once(socket, 'end')]);
+  t.ok(received < payload.length, `cut short (${received} of ${payload.length} bytes)`);
+  t.notOk(logs.find((l) => l.event === 'health'), 'no target marked down (maxFails: 1)');
+  t.equal((await get(port, '/')).status, 200, 'and the next client is served');
+});

@@ -21,7 +21,7 @@ export interface Exchange {
   readonly connectTimeout: number;
   /** The longest the upstream may keep us waiting: for its head once the request is sent, between body reads, or to take body bytes. */
   readonly responseTimeout: number;
-  /** The longest the client may pause while sending its body (timeouts.idle). */
+  /** The longest the client may pause while sending its body, or stop reading the response (timeouts.idle). */
   readonly bodyTimeout: number;
   readonly body: BodyFraming;
   /** The request-target exactly as received (never normalised: "//" and escapes stay). */
@@ -57,7 +57,7 @@ const LAST_CHUNK = '0\r\n\r\n';
 const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'HPE_INCOMPLETE']);
 
 /** What an UpstreamCall is waiting for: its one timer's meaning (cf. nginx proxy_connect/send/read_timeout, client_body_timeout). */
-const enum Wait { None, Connect, ClientBody, UpstreamDrain, Head, Body }
+const enum Wait { None, Connect, ClientBody, UpstreamDrain, Head, Body, ClientDrain }
 
 /**
  * Proxies HTTP/1.1 over pooled keep-alive connections to each target, with its own response
@@ -227,9 +227,9 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
     if (this.#finished) return;
     this.exchange.bytes += chunk.length;
     if (!this.res.write(chunk) && !this.#paused) {
-      // The client is the slow one now: not the upstream's fault, so no read timer meanwhile.
+      // The client is the slow one now: its clock runs, not the upstream's (nginx's send_timeout).
       this.#paused = true;
-      this.#stopTimer();
+      this.#expect(Wait.ClientDrain, this.exchange.bodyTimeout);
       this.#conn.socket.pause();
       this.res.once('drain', this.#resume);
     } else if (!this.#paused) {
@@ -326,6 +326,9 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
         break;
       case Wait.Body:
         this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', `upstream sent nothing for ${ms} ms mid-response`));
+        break;
+      case Wait.ClientDrain:
+        this.#fail(new EdgeError('EDGE_ERR_REQUEST_TIMEOUT', `the client read nothing for ${ms} ms`));
         break;
       case Wait.None:
         break;
