@@ -144,3 +144,12 @@ t.test('a client that stops reading is cut after timeouts.idle (nginx send_timeo
   t.notOk(logs.find((l) => l.event === 'health'), 'no target marked down (maxFails: 1)');
   t.equal((await get(port, '/')).status, 200, 'and the next client is served');
 });
+
+t.test('a timeout past Node\'s timer limit (30d) is held to 24d, not fired at once', async (t) => {
+  const backend = await startBackend(t, (_req, res) => setTimeout(() => res.end('late but fine'), 200));
+  const { port } = await startEdge(t, basicConfig([backend.address], 'timeouts: { response: 30d, idle: 30d }'));
+  const reply = await get(port, '/');
+  t.equal(reply.status, 200);
+  t.equal(reply.body, 'late but fine');
+  t.match(await trickle(port, ['a', 'b'], 100), /^200 .* late but fine$/, 'and a body with a 30d client clock');
+});

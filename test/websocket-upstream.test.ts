@@ -128,6 +128,18 @@ t.test('when the upstream closes, the client is closed too; idle tunnels close a
   t.equal(running.edge.tunnels.size, 0, 'no tunnel left registered');
 });
 
+t.test('websocketIdle 0 never closes an idle tunnel, and one past Node\'s timer limit (30d) is held to 24d, not fired at once', async (t) => {
+  const backend = await startWsBackend(t, 'w');
+  for (const idle of ['0', '30d']) {
+    const running = await startEdge(t, config(backend.address, `timeouts: { websocketIdle: ${idle} }`));
+    const ws = await openWs(running.port, '/', { origin: 'https://localhost' });
+    await new Promise((r) => setTimeout(r, 300));
+    t.equal(ws.readyState, ws.OPEN, `websocketIdle: ${idle}: still open after an idle pause`);
+    t.equal(await roundTrip(ws, 'still there'), 'w:still there');
+    ws.terminate();
+  }
+});
+
 t.test('shutdown: open tunnels get timeouts.drain, then a 1001 close frame', async (t) => {
   const backend = await startWsBackend(t, 'd');
   const running = await startEdge(t, config(backend.address, 'timeouts: { drain: 300ms }'));

@@ -123,8 +123,8 @@ function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {
   });
   const w = r.object(o.watch, ['tls', 'watch'], ['settle', 'recheck']) ?? {};
   const watch = {
-    settle: r.duration(w.settle ?? DEFAULTS.tls.watch.settle, ['tls', 'watch', 'settle']) ?? 250,
-    recheck: r.duration(w.recheck ?? DEFAULTS.tls.watch.recheck, ['tls', 'watch', 'recheck']) ?? 300_000,
+    settle: r.timer(w.settle ?? DEFAULTS.tls.watch.settle, ['tls', 'watch', 'settle'], 0) ?? 250,
+    recheck: r.timer(w.recheck ?? DEFAULTS.tls.watch.recheck, ['tls', 'watch', 'recheck'], 1000) ?? 300_000,
   };
   if (watch.recheck < 1000) r.error(['tls', 'watch', 'recheck'], 'a re-check more often than every second would only burn CPU');
   return { minVersion, ciphers, certificates, watch };
@@ -186,8 +186,8 @@ function readUpstreams(r: Reader, raw: unknown, dir: string): Map<string, Upstre
       if (!probePath.startsWith('/')) r.error([...hp, 'path'], 'a health check path starts with "/"');
       healthCheck = {
         path: probePath,
-        interval: r.duration(hc.interval ?? d.healthCheck.interval, [...hp, 'interval']) ?? 5000,
-        timeout: r.duration(hc.timeout ?? d.healthCheck.timeout, [...hp, 'timeout']) ?? 2000,
+        interval: r.timer(hc.interval ?? d.healthCheck.interval, [...hp, 'interval'], 100) ?? 5000,
+        timeout: r.timer(hc.timeout ?? d.healthCheck.timeout, [...hp, 'timeout'], 1) ?? 2000,
         type: r.oneOf(hc.type ?? d.healthCheck.type, [...hp, 'type'], ['http', 'websocket'] as const) ?? 'http',
       };
     }
@@ -327,7 +327,9 @@ function readTimeouts(r: Reader, raw: unknown): Config['timeouts'] {
   const o = r.object(raw, ['timeouts'], keys) ?? {};
   const out = {} as Record<keyof typeof d, number>;
   for (const key of keys) {
-    out[key] = r.duration(o[key] ?? d[key], ['timeouts', key]) ?? (parseDuration(d[key]) as number);
+    // 0 is meaningful only for these two: tunnels never idle out, drain closes at once.
+    const min = key === 'websocketIdle' || key === 'drain' ? 0 : 1;
+    out[key] = r.timer(o[key] ?? d[key], ['timeouts', key], min) ?? (parseDuration(d[key]) as number);
   }
   return out;
 }

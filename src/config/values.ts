@@ -76,6 +76,21 @@ export class Reader {
     return this.error(path, 'expected a duration such as 500ms, 30s, 5m, 1h, 2d, 1y, or a number of seconds');
   }
 
+  /**
+   * A duration that drives a timer: at least `min` ms. Longer than 2^31-1 ms (~24.8 days) Node's
+   * timers would fire at once, so such a value is held to that, with a warning.
+   */
+  timer(value: unknown, path: Path, min: number): number | undefined {
+    const ms = this.duration(value, path);
+    if (ms === undefined) return undefined;
+    if (ms < min) return this.error(path, min === 1 ? 'expected a positive duration (0 would fire at once)' : `expected at least ${min < 1000 ? `${min}ms` : `${min / 1000}s`}`);
+    if (ms > MAX_TIMER_MS) {
+      this.warn(path, 'longer than 24d, the most a Node timer can wait: 24d it is');
+      return MAX_TIMER_MS;
+    }
+    return ms;
+  }
+
   /** A number of bytes, or nginx-style "16k", "10m", "1g" (powers of 1024) → bytes within [min, max]. */
   size(value: unknown, path: Path, min: number, max: number): number | undefined {
     const bytes = parseSize(value);
@@ -104,6 +119,9 @@ export class Reader {
     return this.error(path, 'expected "host:port" or "http(s)://host:port" (no path)');
   }
 }
+
+/** The longest delay Node's setTimeout honours (a signed 32-bit number of ms). */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 const UNITS: Readonly<Record<string, number>> = {
   ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, y: 365 * 86_400_000,
