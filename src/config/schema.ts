@@ -124,7 +124,7 @@ function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {
   const w = r.object(o.watch, ['tls', 'watch'], ['settle', 'recheck']) ?? {};
   const watch = {
     settle: r.timer(w.settle ?? DEFAULTS.tls.watch.settle, ['tls', 'watch', 'settle'], 0) ?? 250,
-    recheck: r.timer(w.recheck ?? DEFAULTS.tls.watch.recheck, ['tls', 'watch', 'recheck'], 1000) ?? 300_000,
+    recheck: r.timer(w.recheck ?? DEFAULTS.tls.watch.recheck, ['tls', 'watch', 'recheck'], 0) ?? 300_000,
   };
   if (watch.recheck < 1000) r.error(['tls', 'watch', 'recheck'], 'a re-check more often than every second would only burn CPU');
   return { minVersion, ciphers, certificates, watch };
@@ -205,13 +205,9 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
   if (raw === undefined || raw === null) return null;
   const o = r.object(raw, path, ['ca', 'servername']) ?? {};
   let ca: string | null = null;
-  let caPath: string | null = null;
   if (o.ca !== undefined) {
     const given = r.string(o.ca, [...path, 'ca']);
-    if (given !== undefined) {
-      caPath = resolve(dir, given);
-      ca = readCa(r, caPath, [...path, 'ca']);
-    }
+    if (given !== undefined) ca = readCa(r, resolve(dir, given), [...path, 'ca']);
   }
   let servername: string | null = null;
   if (o.servername !== undefined) {
@@ -222,7 +218,7 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
       servername = name.toLowerCase();
     }
   }
-  return { ca, caPath, servername };
+  return { ca, servername };
 }
 
 function readCa(r: Reader, file: string, path: Path): string | null {

@@ -68,7 +68,6 @@ export interface TargetConfig {
 export interface UpstreamTls {
   /** PEM of the CA certificate(s) trusted instead of the system store, read at load; null: system store. */
   readonly ca: string | null;
-  readonly caPath: string | null;
   /** Name sent as SNI and checked against the certificate; null: the target's host (when it is a name). */
   readonly servername: string | null;
 }

@@ -161,12 +161,13 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
     this.#conn = conn;
     this.reused = conn.uses > 0;
     const socket = conn.socket;
-    if (socket.connecting || socket.pending) this.#expect(Wait.Connect, exchange.connectTimeout);
+    const connecting = socket.connecting || socket.pending;
+    if (connecting) this.#expect(Wait.Connect, exchange.connectTimeout);
     else if (this.#bodySent) this.#expect(Wait.Head, exchange.responseTimeout);
     // latin1: Node decoded the client's header bytes one byte per character; this writes them
     // back byte for byte (UTF-8 would double-encode anything above 0x7f).
     socket.write(requestHead(exchange), 'latin1');
-    if (!socket.connecting && !socket.pending) this.#sendBody();
+    if (!connecting) this.#sendBody();
   }
 
   /** True until a byte of the response arrived. */

@@ -21,10 +21,9 @@ export const realClock: Clock = {
 export function probe(target: TargetState, path: string, type: 'http' | 'websocket', timeout: number): Promise<boolean> {
   return new Promise((resolve) => {
     const host = target.config.host.includes(':') ? `[${target.config.host}]` : target.config.host;
-    const tls = target.tls;
     if (type === 'websocket') {
       const scheme = target.config.protocol === 'https:' ? 'wss' : 'ws';
-      const ws = new WebSocket(`${scheme}://${host}:${target.config.port}${path}`, { handshakeTimeout: timeout, headers: { 'user-agent': 'gatehouse-health' }, ...tls });
+      const ws = new WebSocket(`${scheme}://${host}:${target.config.port}${path}`, { handshakeTimeout: timeout, headers: { 'user-agent': 'gatehouse-health' }, ...target.tls });
       ws.on('open', () => { ws.terminate(); resolve(true); });
       ws.on('error', () => resolve(false));
       ws.on('unexpected-response', (_req, res) => { res.resume(); ws.terminate(); resolve(false); });
@@ -32,7 +31,7 @@ export function probe(target: TargetState, path: string, type: 'http' | 'websock
     }
     const send = target.config.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = send({
-      host: target.config.host, port: target.config.port, path, method: 'GET', agent: false, timeout, ...tls,
+      host: target.config.host, port: target.config.port, path, method: 'GET', agent: false, timeout, ...target.tls,
       headers: { 'user-agent': 'gatehouse-health', connection: 'close' },
     }, (res) => {
       res.resume();

@@ -22,9 +22,9 @@ export class TargetState {
   /** Verdict of the active probe; true until a probe says otherwise. */
   activeUp = true;
 
-  constructor(config: TargetConfig) {
+  constructor(config: TargetConfig, key: string) {
     this.id = config.id;
-    this.key = stateKey(config);
+    this.key = key;
     this.config = config;
     this.tls = config.protocol === 'https:' ? targetTls(config) : {};
     this.pool = new ConnectionPool(config, this.tls);
@@ -73,7 +73,7 @@ export class TargetRegistry {
     const key = stateKey(config);
     let state = this.#targets.get(key);
     if (state === undefined) {
-      state = new TargetState(config);
+      state = new TargetState(config, key);
       this.#targets.set(key, state);
     }
     return state;
