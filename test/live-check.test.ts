@@ -3,14 +3,16 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { WebSocketServer } from 'ws';
 import { makeLeaf } from '../scripts/certs.mjs';
 import { startEdge, tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
-import { startBackend } from './helpers/net.js';
+import { deadPort, startBackend } from './helpers/net.js';
 import { CLI } from './helpers/process.js';
+import { startWsBackend } from './helpers/ws.js';
 
 type Tap = Parameters<typeof tempDir>[0];
 
@@ -163,3 +165,64 @@ t.test('usage errors exit 2', async (t) => {
   t.equal(ca.code, 2);
   t.match(ca.stderr, 'cannot read --ca /nonexistent/ca.pem: ENOENT');
 });
+
+const NGINX = '/usr/sbin/nginx';
+
+t.test('against nginx (TLS 1.3 only, HSTS always, redirect): what it reports', { skip: existsSync(NGINX) ? false : `${NGINX} is not installed` }, async (t) => {
+  const certs = await testCerts();
+  const dir = tempDir(t);
+  const ws = await startWsBackend(t);
+  const [https, http] = [await deadPort(), await deadPort()];
+  mkdirSync(join(dir, 'tmp'));
+  writeFileSync(join(dir, 'nginx.conf'), `
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path ${dir}/tmp; proxy_temp_path ${dir}/tmp; fastcgi_temp_path ${dir}/tmp; uwsgi_temp_path ${dir}/tmp; scgi_temp_path ${dir}/tmp;
+  server {
+    listen 127.0.0.1:${https} ssl;
+    server_name localhost;
+    ssl_certificate ${certs.a.cert};
+    ssl_certificate_key ${certs.a.key};
+    ssl_protocols TLSv1.3;
+    add_header Strict-Transport-Security "max-age=31536000" always;
+    location / { return 200 "hello\\n"; }
+    location /ws {
+      proxy_pass http://${ws.address};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+    }
+  }
+  server {
+    listen 127.0.0.1:${http};
+    server_name localhost;
+    return 301 https://$host:${https}$request_uri;
+  }
+}
+`);
+  const nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off; master_process off;'], { stdio: 'ignore' });
+  t.teardown(() => { if (nginx.exitCode === null) nginx.kill('SIGKILL'); });
+  await until(() => nginx.exitCode !== null || existsSync(join(dir, 'nginx.pid')));
+  if (nginx.exitCode !== null) {
+    t.fail(`nginx did not start: ${readFileSync(join(dir, 'error.log'), 'utf8')}`);
+    return;
+  }
+  const r = await live(`https://localhost:${https}/`, '--http', `http://localhost:${http}/`, '--ca', certs.ca.cert, '--ws', '/ws', '--connect', '127.0.0.1');
+  t.comment(r.stdout);
+  t.equal(r.code, 1, 'nginx fails exactly one check');
+  t.strictSame(lines(r.stdout, 'FAIL'), ["foreign-Origin WebSocket upgrade on /ws was accepted (101): any web page can open it with the user's cookies"],
+    'nginx has no Origin check: it relays any upgrade');
+  t.match(lines(r.stdout, 'ok'), [
+    'TLS 1.3 handshake works', 'TLS 1.2 refused', 'certificate is valid for localhost', /^certificate chain is trusted/, /^certificate expires/,
+    'HSTS on /: max-age=31536000 (200)', /^HSTS on a generated error \(Host: .*\): max-age=31536000 \(200\)/,
+    `plain HTTP redirects with path and query kept: 301 to https://localhost:${https}/gatehouse-check/a%20b?q=1&next=%2Fx`, 'no HSTS over plain HTTP',
+  ]);
+  t.equal(ws.upgrades.length, 1, 'the foreign-Origin upgrade reached the backend');
+});
+
+async function until(pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 50));
+}
