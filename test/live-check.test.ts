@@ -136,6 +136,20 @@ t.test('a short max-age and a WebSocket path that is no route are warnings: exit
   ]);
 });
 
+t.test('a redirect that loses the query is a FAIL, one to another port a warning', async (t) => {
+  const certs = await testCerts();
+  const hsts = (_req: IncomingMessage, res: ServerResponse): void => { res.setHeader('strict-transport-security', 'max-age=31536000').end(); };
+  const port = await badEdge(t, { minVersion: 'TLSv1.3', cert: readFileSync(certs.a.cert), key: readFileSync(certs.a.key) }, hsts);
+  const dropsQuery = await plainServer(t, (req, res) => res.writeHead(308, { location: `https://localhost:${port}${(req.url ?? '').split('?')[0] ?? ''}` }).end());
+  const r = await live(`https://localhost:${port}/`, '--http', `http://localhost:${dropsQuery}/`, '--ca', certs.ca.cert, '--connect', '127.0.0.1');
+  t.equal(r.code, 1, r.stdout + r.stderr);
+  t.strictSame(lines(r.stdout, 'FAIL'), [`plain HTTP redirect drops the scheme, host, path or query: 308 to https://localhost:${port}/gatehouse-check/a%20b`]);
+  const otherPort = await plainServer(t, (req, res) => res.writeHead(301, { location: `https://localhost${req.url ?? ''}` }).end());
+  const moved = await live(`https://localhost:${port}/`, '--http', `http://localhost:${otherPort}/`, '--ca', certs.ca.cert, '--connect', '127.0.0.1');
+  t.equal(moved.code, 0, moved.stdout + moved.stderr);
+  t.strictSame(lines(moved.stdout, 'warn'), [`plain HTTP redirect keeps path and query but names port 443, not ${port}: 301 to https://localhost/gatehouse-check/a%20b?q=1&next=%2Fx`]);
+});
+
 t.test('every probe is bounded: a silent peer gets FAIL lines after --timeout, exit 1', async (t) => {
   const sockets = new Set<Socket>();
   const server = createNetServer((s) => { sockets.add(s); s.on('error', () => undefined); });
@@ -164,6 +178,16 @@ t.test('usage errors exit 2', async (t) => {
   const ca = await live('https://localhost/', '--ca', '/nonexistent/ca.pem');
   t.equal(ca.code, 2);
   t.match(ca.stderr, 'cannot read --ca /nonexistent/ca.pem: ENOENT');
+  const certs = await testCerts();
+  const garbage = await live('https://localhost/', '--ca', certs.garbage);
+  t.equal(garbage.code, 2);
+  t.match(garbage.stderr, `--ca ${certs.garbage} holds no PEM certificate`);
+  const ws = await live('https://localhost/', '--ws', '/a b');
+  t.equal(ws.code, 2);
+  t.match(ws.stderr, '--ws "/a b" must be a path like /ws');
+  const unknown = await live('https://localhost/', '--config', 'x.yaml');
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, "Unknown option '--config'");
 });
 
 const NGINX = '/usr/sbin/nginx';

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '../config/values.js';
 import { UsageError, type CommandResult } from './command.js';
@@ -65,7 +65,15 @@ export async function liveCommand(flags: LiveFlags): Promise<CommandResult> {
     } catch (err) {
       throw new UsageError(`cannot read --ca ${flags.ca}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
+    // Node skips what does not parse as a certificate, which would quietly mean "trust nothing".
+    try {
+      new X509Certificate(ca.pem);
+    } catch {
+      throw new UsageError(`--ca ${flags.ca} holds no PEM certificate`);
+    }
   }
+  // RFC 9112 §3.2.1 origin-form: what an HTTP client can put on its request line unescaped.
+  if (flags.ws !== undefined && !/^\/[\x21-\x7e]*$/.test(flags.ws)) throw new UsageError(`--ws "${flags.ws}" must be a path like /ws (spaces and non-ASCII percent-encoded)`);
   const options: LiveOptions = { url: flags.live, http: flags.http, ws: flags.ws, connect: flags.connect, timeoutMs, ca };
   const targets = parseTargets(options);
   if (!targets.ok) throw new UsageError(targets.reason);

@@ -1,7 +1,7 @@
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type SecureVersion } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type SecureVersion, type TLSSocket } from 'node:tls';
 
 /*
  * The network side of `gatehouse check --live`: single-shot probes, each under one deadline
@@ -65,10 +65,16 @@ function timedOut<T>(ms: number): Outcome<T> {
  */
 export function handshake(dial: Dial, port: number, version: SecureVersion): Promise<Outcome<Handshake>> {
   return new Promise((resolve) => {
-    const socket = tlsConnect({
-      host: dial.address, port, ...sni(dial.name), minVersion: version, maxVersion: version,
-      ALPNProtocols: ['http/1.1'], rejectUnauthorized: false, ...(dial.ca === undefined ? {} : { ca: dial.ca }),
-    });
+    let socket: TLSSocket;
+    try {
+      socket = tlsConnect({
+        host: dial.address, port, ...sni(dial.name), minVersion: version, maxVersion: version,
+        ALPNProtocols: ['http/1.1'], rejectUnauthorized: false, ...(dial.ca === undefined ? {} : { ca: dial.ca }),
+      });
+    } catch (err) { // options Node refuses up front (a malformed --ca)
+      resolve({ ok: false, error: describe(err), timedOut: false });
+      return;
+    }
     const timer = setTimeout(() => { socket.destroy(); resolve(timedOut(dial.timeoutMs)); }, dial.timeoutMs);
     socket.once('secureConnect', () => {
       clearTimeout(timer);
@@ -108,12 +114,18 @@ export interface Ask {
 export function ask(dial: Dial, q: Ask): Promise<Outcome<Answer>> {
   return new Promise((resolve) => {
     const common = { host: dial.address, port: q.port, path: q.path, method: 'GET', headers: q.headers, agent: false } as const;
-    const req: ClientRequest = q.secure
-      ? httpsRequest({
-        ...common, ...sni(dial.name), ...(dial.ca === undefined ? {} : { ca: dial.ca }),
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(dial.name, cert),
-      })
-      : httpRequest(common);
+    let req: ClientRequest;
+    try {
+      req = q.secure
+        ? httpsRequest({
+          ...common, ...sni(dial.name), ...(dial.ca === undefined ? {} : { ca: dial.ca }),
+          checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(dial.name, cert),
+        })
+        : httpRequest(common);
+    } catch (err) { // options Node refuses up front (a malformed --ca, a bad address)
+      resolve({ ok: false, error: describe(err), timedOut: false });
+      return;
+    }
     let settled = false;
     const settle = (outcome: Outcome<Answer>): void => {
       if (settled) return;
