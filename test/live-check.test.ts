@@ -166,28 +166,21 @@ t.test('every probe is bounded: a silent peer gets FAIL lines after --timeout, e
 });
 
 t.test('usage errors exit 2', async (t) => {
-  const notHttps = await live('http://localhost/');
-  t.equal(notHttps.code, 2);
-  t.match(notHttps.stderr, '--live needs an https:// URL, got "http://localhost/"');
-  const badHttp = await live('https://localhost/', '--http', 'https://localhost/');
-  t.equal(badHttp.code, 2);
-  t.match(badHttp.stderr, '--http needs an http:// URL');
-  const timeout = await live('https://localhost/', '--timeout', 'soon');
-  t.equal(timeout.code, 2);
-  t.match(timeout.stderr, '--timeout "soon" is not a duration');
-  const ca = await live('https://localhost/', '--ca', '/nonexistent/ca.pem');
-  t.equal(ca.code, 2);
-  t.match(ca.stderr, 'cannot read --ca /nonexistent/ca.pem: ENOENT');
   const certs = await testCerts();
-  const garbage = await live('https://localhost/', '--ca', certs.garbage);
-  t.equal(garbage.code, 2);
-  t.match(garbage.stderr, `--ca ${certs.garbage} holds no PEM certificate`);
-  const ws = await live('https://localhost/', '--ws', '/a b');
-  t.equal(ws.code, 2);
-  t.match(ws.stderr, '--ws "/a b" must be a path like /ws');
-  const unknown = await live('https://localhost/', '--config', 'x.yaml');
-  t.equal(unknown.code, 2);
-  t.match(unknown.stderr, "Unknown option '--config'");
+  const cases: [string[], string][] = [
+    [['http://localhost/'], '--live needs an https:// URL, got "http://localhost/"'],
+    [['https://localhost/', '--http', 'https://localhost/'], '--http needs an http:// URL'],
+    [['https://localhost/', '--timeout', 'soon'], '--timeout "soon" is not a duration'],
+    [['https://localhost/', '--ca', '/nonexistent/ca.pem'], 'cannot read --ca /nonexistent/ca.pem: ENOENT'],
+    [['https://localhost/', '--ca', certs.garbage], `--ca ${certs.garbage} holds no PEM certificate`],
+    [['https://localhost/', '--ws', '/a b'], '--ws "/a b" must be a path like /ws'],
+    [['https://localhost/', '--config', 'x.yaml'], "Unknown option '--config'"],
+  ];
+  const results = await Promise.all(cases.map(([args]) => live(...args)));
+  cases.forEach(([, message], i) => {
+    t.equal(results[i]?.code, 2, message);
+    t.match(results[i]?.stderr, message);
+  });
 });
 
 const NGINX = '/usr/sbin/nginx';
