@@ -5,6 +5,7 @@ import { createServer as createHttpsServer, type ServerOptions } from 'node:http
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import t from 'tap';
 import { WebSocketServer } from 'ws';
 import { makeLeaf } from '../scripts/certs.mjs';
@@ -12,18 +13,38 @@ import { startEdge, tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { deadPort, startBackend } from './helpers/net.js';
 import { CLI } from './helpers/process.js';
+import { UsageError } from '../src/tools/command.js';
+import { liveCommand, LIVE_OPTIONS } from '../src/tools/live-check.js';
 import { startWsBackend } from './helpers/ws.js';
 
 type Tap = Parameters<typeof tempDir>[0];
 
+/**
+ * The command in process, argv parsed as cli.ts does; a usage error is code 2. Spawning node for
+ * every case costs seconds each on a busy machine; `cli` below proves the wiring a few times.
+ */
+async function live(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  try {
+    return await liveCommand(parseArgs({ args: withLive(args), options: LIVE_OPTIONS, strict: true }).values);
+  } catch (err) {
+    if (err instanceof UsageError || (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return { code: 2, stdout: '', stderr: (err as Error).message };
+    throw err;
+  }
+}
+
 /** The built CLI, asynchronously: the edge under test runs in this process and must keep answering. */
-export function live(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, 'check', '--live', ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, 'check', ...withLive(args)], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   return once(child, 'close').then(([code]) => ({ code: code as number | null, stdout, stderr }));
+}
+
+/** --live first, as a user types it. */
+function withLive(args: readonly string[]): string[] {
+  return ['--live', ...args];
 }
 
 /** The lines starting with `level`, without it. */
@@ -63,7 +84,7 @@ sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }, { path: /ws, 
 `);
   const https = addresses.https.port;
   const http = addresses.http?.port ?? 0;
-  const r = await live(`https://localhost:${https}/`, '--http', `http://localhost:${http}/`, '--ca', certs.ca.cert, '--ws', '/ws', '--connect', '127.0.0.1');
+  const r = await cli(`https://localhost:${https}/`, '--http', `http://localhost:${http}/`, '--ca', certs.ca.cert, '--ws', '/ws', '--connect', '127.0.0.1');
   t.equal(r.code, 0, r.stdout + r.stderr);
   t.strictSame(lines(r.stdout, 'warn').concat(lines(r.stdout, 'FAIL')), [], 'nothing but ok');
   const expected = [
@@ -90,7 +111,7 @@ t.test('a plain Node https server without HSTS that takes TLS 1.2: FAIL lines an
   const certs = await testCerts();
   const port = await badEdge(t, { cert: readFileSync(certs.a.cert), key: readFileSync(certs.a.key) }, (_req, res) => res.end('hello'));
   const plain = await plainServer(t, (_req, res) => res.setHeader('strict-transport-security', 'max-age=31536000').end('no redirect'));
-  const r = await live(`https://localhost:${port}/`, '--http', `http://localhost:${plain}/`, '--ca', certs.ca.cert, '--ws', '/', '--connect', '127.0.0.1');
+  const r = await cli(`https://localhost:${port}/`, '--http', `http://localhost:${plain}/`, '--ca', certs.ca.cert, '--ws', '/', '--connect', '127.0.0.1');
   t.equal(r.code, 1, r.stdout + r.stderr);
   t.match(lines(r.stdout, 'ok'), ['TLS 1.3 handshake works (TLS_AES_256_GCM_SHA384)', 'certificate is valid for localhost']);
   t.match(lines(r.stdout, 'FAIL'), [
@@ -176,11 +197,14 @@ t.test('usage errors exit 2', async (t) => {
     [['https://localhost/', '--ws', '/a b'], '--ws "/a b" must be a path like /ws'],
     [['https://localhost/', '--config', 'x.yaml'], "Unknown option '--config'"],
   ];
-  const results = await Promise.all(cases.map(([args]) => live(...args)));
-  cases.forEach(([, message], i) => {
-    t.equal(results[i]?.code, 2, message);
-    t.match(results[i]?.stderr, message);
-  });
+  for (const [args, message] of cases) {
+    const r = await live(...args);
+    t.equal(r.code, 2, message);
+    t.match(r.stderr, message);
+  }
+  const viaCli = await cli('http://localhost/');
+  t.equal(viaCli.code, 2, 'the CLI exits 2 on a usage error');
+  t.match(viaCli.stderr, /--live needs an https:\/\/ URL[^]*Usage:/);
 });
 
 const NGINX = '/usr/sbin/nginx';
