@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
-import { stripHopByHop } from './hop-by-hop.js';
+import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
 
@@ -48,7 +48,7 @@ export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: Serv
   const body = bodyFraming(req);
   // Node already answered "100 Continue" to the client; the upstream must not wait for one.
   delete headers.expect;
-  stripHopByHop(headers);
+  sanitiseClientHeaders(headers);
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const exchange: Exchange = {
     method: req.method ?? '',
