@@ -22,6 +22,8 @@ export function resolve(runtime: Runtime, req: IncomingMessage): Resolution {
   if (url.charCodeAt(0) !== 47 /* '/' */) {
     return { ok: false, status: 400, reason: 'request-target must be origin-form ("/path")', host: parsed ?? '' };
   }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (Node's own answer would lack HSTS).
+  if (parsed === undefined && req.httpVersionMinor !== 0) return { ok: false, status: 400, reason: 'missing Host header', host: '' };
   // HTTP/1.0 without Host: the SNI's site is the only honest answer.
   const site = parsed === undefined ? sniSite : runtime.sites.match(parsed);
   const host = parsed ?? '';
