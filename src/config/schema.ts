@@ -43,6 +43,8 @@ const YEAR_SECONDS = 31_536_000;
 export interface Validated {
   readonly config: Config | undefined;
   readonly issues: readonly Issue[];
+  /** The tls section as far as it could be read, even when other keys are wrong: `check` still tests its files. */
+  readonly tls: Config['tls'];
 }
 
 /** Validate a parsed YAML value; `file` anchors relative paths. Returns a config only when no issue is an error. */
@@ -81,7 +83,7 @@ export function validate(raw: unknown, file: string): Validated {
     file, listen, tls, hsts, redirect, upstreams, sites, trustedProxies, timeouts, limits,
     workers: workers as number | 'auto', log,
   };
-  return { config, issues: r.issues };
+  return { config, issues: r.issues, tls };
 }
 
 function readListen(r: Reader, raw: unknown): Config['listen'] {
