@@ -5,7 +5,7 @@ import { parseRaw, rawTls, rawUpstream } from './helpers/net.js';
 
 const HSTS = 'max-age=31536000';
 
-t.test('routingPath removes dot segments as RFC 3986 §5.2.4 does, %2e included', async (t) => {
+t.test('routingPath decodes unreserved characters and removes dot segments (RFC 3986 §6.2.2.2, §5.2.4)', async (t) => {
   const cases: [string, string | null][] = [
     ['/widget', '/widget'],
     ['/a/b.c/d?x=..', '/a/b.c/d'],
@@ -19,7 +19,11 @@ t.test('routingPath removes dot segments as RFC 3986 §5.2.4 does, %2e included'
     ['/a/..', '/'],
     ['/a//../b', '/a/b'],
     ['/a/...', '/a/...'],
-    ['/a/%2e%2e%2e', '/a/%2e%2e%2e'],
+    ['/a/%2e%2e%2e', '/a/...'],
+    ['/admin%2Dws', '/admin-ws'],
+    ['/a%2Fb/%2e%2e/c', '/c'],
+    ['/a/%zz/%41', '/a/%zz/A'],
+    ['/%252e%252e/x', '/%252e%252e/x'],
     ['/..', null],
     ['/a/../..', null],
     ['/%2e%2e/x', null],
@@ -37,7 +41,7 @@ sites:
     routes:
       - { path: /widget, upstream: app, websocket: { origins: ["https://widget.test"] } }
       - { path: /admin-ws, upstream: app, websocket: { origins: ["https://admin.test"] } }
-      - { path: /, upstream: app }
+      - { path: /, upstream: app, websocket: { origins: ["https://widget.test"] } }
 `;
 
 function handshake(path: string, origin: string): string {
@@ -52,7 +56,7 @@ t.test('an upgrade through dot segments is judged by the Origin policy of the ro
     socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   });
   const { port, logs } = await startEdge(t, config(upstream.address));
-  for (const path of ['/widget/../admin-ws', '/widget/%2e%2e/admin-ws', '/widget/.%2E/admin-ws']) {
+  for (const path of ['/widget/../admin-ws', '/widget/%2e%2e/admin-ws', '/widget/.%2E/admin-ws', '/admin%2Dws', '/%61dmin-ws']) {
     const refused = parseRaw(await rawTls(port, handshake(path, 'https://widget.test')));
     t.equal(refused.status, 403, `${path} with /widget's Origin`);
     t.strictSame(refused.headers.get('strict-transport-security'), [HSTS]);
