@@ -63,25 +63,34 @@ function version(): string {
   return pkg.version;
 }
 
-/** `gatehouse check`: every config problem as FILE:LINE:COL, then each certificate's state. Exit 0 when usable. */
+/**
+ * `gatehouse check`: every config problem as FILE:LINE:COL, then each certificate's state, in
+ * one run: a config error does not hide a missing certificate (like `nginx -t`). Exit 0 when usable.
+ */
 async function check(path: string): Promise<number> {
-  const { config, problems } = await loadConfig(path);
+  const { config, problems, tls } = await loadConfig(path);
   for (const p of problems) console.log(formatProblem(p));
-  if (config === undefined) return 1;
-  let ok = true;
-  for (const paths of config.tls.certificates) {
+  const certErrors = tls === undefined ? 0 : await checkCertificates(tls);
+  const file = config?.file ?? resolvePath(path);
+  const usable = config !== undefined && certErrors === 0;
+  console.log(usable ? `${file}: configuration is usable` : `${file}: configuration has errors`);
+  return usable ? 0 : 1;
+}
+
+/** One line per certificate pair; returns how many are unusable. */
+async function checkCertificates(tls: Config['tls']): Promise<number> {
+  let errors = 0;
+  for (const paths of tls.certificates) {
     try {
-      const pair = await readPair(paths, { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers });
+      const pair = await readPair(paths, { minVersion: tls.minVersion, ciphers: tls.ciphers });
       const days = Math.floor((pair.notAfter.getTime() - Date.now()) / 86_400_000);
       console.log(`${paths.cert}: ok, serves ${pair.names.join(', ') || '(no DNS names)'}; expires ${pair.notAfter.toISOString()} (in ${days} days)${days < 14 ? ' warning: renew soon' : ''}`);
     } catch (err) {
-      ok = false;
+      errors++;
       console.log(err instanceof EdgeError ? err.message : String(err));
     }
   }
-  const errors = problems.filter((p) => p.severity === 'error').length + (ok ? 0 : 1);
-  console.log(errors === 0 ? `${config.file}: configuration is usable` : `${config.file}: configuration has errors`);
-  return errors === 0 ? 0 : 1;
+  return errors;
 }
 
 async function run(path: string): Promise<number> {
