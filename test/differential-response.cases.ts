@@ -112,23 +112,33 @@ export const CASES: readonly Case[] = [
   { name: 'chunk size with 17 hex digits (overflow)', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '10000000000000005\r\nhello\r\n0\r\n\r\n') },
   { name: 'chunk size FFFFFFFFFFFFFFFF', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', 'FFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n') },
   { name: 'chunk size with 0x prefix', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '0x5\r\nhello\r\n0\r\n\r\n') },
+  { name: 'chunk size with leading spaces', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '  5\r\nhello\r\n0\r\n\r\n') },
+  { name: 'chunk size with trailing spaces', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5  \r\nhello\r\n0\r\n\r\n') },
   { name: 'chunk size with leading junk', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', 'x5\r\nhello\r\n0\r\n\r\n') },
   { name: 'chunk size with trailing junk', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5x\r\nhello\r\n0\r\n\r\n') },
   { name: 'chunk size plus-signed', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '+5\r\nhello\r\n0\r\n\r\n') },
   { name: 'chunk size negative', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '-5\r\nhello\r\n0\r\n\r\n') },
   { name: 'chunk size empty', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '\r\nhello\r\n0\r\n\r\n') },
+  { name: 'chunk size line ended by bare LF', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\nhello\r\n0\r\n\r\n') },
   { name: 'chunk data longer than its size', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '3\r\nhello\r\n0\r\n\r\n') },
   { name: 'chunk data not followed by CRLF', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello0\r\n\r\n') },
+  { name: 'chunk data followed by bare LF', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\n0\r\n\r\n') },
 
   // Chunk extensions.
   { name: 'chunk extension name=value', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5;name=value\r\nhello\r\n0;last\r\n\r\n') },
   { name: 'chunk extension with a quoted string', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5;name="a; b \\" c"\r\nhello\r\n0\r\n\r\n') },
   { name: 'chunk extensions with BWS', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5 ; a = b\r\nhello\r\n0\r\n\r\n'), deliberate: { reason: 'the chunk-ext grammar has BWS around ; and = (RFC 9112 §7.1.1)', gatehouse: ok(200, 'hello') } },
+  { name: 'chunk extension without a name', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5;\r\nhello\r\n0\r\n\r\n') },
+  { name: 'chunk extension with a bare CR', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5;a=b\rc\r\nhello\r\n0\r\n\r\n') },
+  { name: 'chunk extension ended by bare LF', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5;a=b\nhello\r\n0\r\n\r\n') },
+  { name: 'chunk extension with a NUL', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5;a=\0\r\nhello\r\n0\r\n\r\n') },
+  { name: 'chunk extension with an unterminated quoted string', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5;a="b\r\nhello\r\n0\r\n\r\n') },
 
   // Trailers.
   { name: 'trailer field', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked|Trailer: X-T', '5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n') },
   { name: 'two trailer fields', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n') },
   { name: 'trailer section never ended before close', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\nX-T: 1\r\n') },
+  { name: 'trailers ended by bare LF', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\nX-T: 1\n\n') },
 
   // Interim responses.
   { name: '100 then 200', bytes: h('HTTP/1.1 100 Continue') + h('HTTP/1.1 200 OK|Content-Length: 5', 'hello') },
@@ -157,4 +167,5 @@ export const CASES: readonly Case[] = [
   { name: 'Content-Length 0, then the next response', bytes: h('HTTP/1.1 200 OK|Content-Length: 0') + NEXT },
   { name: 'CL and TE together, then the next response', bytes: h('HTTP/1.1 200 OK|Content-Length: 3|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\n\r\n') + NEXT },
   { name: 'bare LF head, then the next response', bytes: 'HTTP/1.1 200 OK\nContent-Length: 5\n\nhello' + NEXT, deliberate: { reason: 'a bare LF ends a head line (RFC 9112 §2.2 MAY)', gatehouse: ok(200, 'hello') } },
+  { name: 'bare LF chunked, then the next response', bytes: 'HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5\nhello\n0\n\n' + NEXT },
 ];

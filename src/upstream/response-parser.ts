@@ -49,6 +49,11 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 const CRLF = 0x0a;
 const MAX_CHUNK_LINE = 1024;
+// chunk-size [ chunk-ext ] (RFC 9112 §7.1, §7.1.1): hex digits, then `;name` or `;name=value`
+// (a token or a quoted-string), with BWS around `;` and `=`. Nothing else: a space before the
+// size, a bare CR or a NUL inside an extension is where parsers disagree about where a chunk
+// ends (the chunk-extension smuggling class), so it is refused, as llhttp does.
+const CHUNK_HEADER = /^([0-9a-fA-F]+)(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"))?)*$/;
 
 export class ResponseParser {
   readonly #events: ResponseEvents;
@@ -259,7 +264,10 @@ export class ResponseParser {
       return undefined;
     }
     this.#pending = undefined;
-    const line = trimCr(buffer.toString('latin1', 0, lf));
+    // Chunked framing lines end in CRLF (RFC 9112 §7.1): the bare-LF leniency of §2.2 covers
+    // the head only, and a lone LF here is read differently by different parsers.
+    if (buffer[lf - 1] !== 0x0d) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream ended a chunk line with a bare LF');
+    const line = buffer.toString('latin1', 0, lf - 1);
     const rest = buffer.subarray(lf + 1);
     if (this.#state === State.ChunkDataEnd) {
       if (line !== '') throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream chunk data longer than its size');
@@ -274,9 +282,8 @@ export class ResponseParser {
       }
       return rest;
     }
-    const semicolon = line.indexOf(';');
-    const hex = trimOws(semicolon === -1 ? line : line.slice(0, semicolon));
-    if (!/^[0-9a-fA-F]{1,15}$/.test(hex)) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an invalid chunk size');
+    const hex = CHUNK_HEADER.exec(line)?.[1];
+    if (hex === undefined || hex.length > 15) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an invalid chunk size');
     const size = parseInt(hex, 16);
     if (size === 0) {
       this.#state = State.Trailers;
