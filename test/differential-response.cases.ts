@@ -137,6 +137,10 @@ export const CASES: readonly Case[] = [
   // Trailers.
   { name: 'trailer field', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked|Trailer: X-T', '5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n') },
   { name: 'two trailer fields', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n') },
+  { name: 'trailer without a colon', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\nnot a field\r\n\r\n') },
+  { name: 'trailer with a space before the colon', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\nX-T : 1\r\n\r\n') },
+  { name: 'trailer with a NUL in its value', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\nX-T: a\0b\r\n\r\n') },
+  { name: 'trailer with obs-fold', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\nX-T: a\r\n b\r\n\r\n') },
   { name: 'trailer section never ended before close', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\nX-T: 1\r\n') },
   { name: 'trailers ended by bare LF', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\nX-T: 1\n\n') },
 

@@ -194,13 +194,7 @@ export class ResponseParser {
     for (let i = 1; i < lines.length; i++) {
       const line = trimCr(lines[i] as string);
       if (line === '') break;
-      const first = line.charCodeAt(0);
-      if (first === 0x20 || first === 0x09) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream used obsolete header line folding');
-      const colon = line.indexOf(':');
-      const name = colon > 0 ? line.slice(0, colon) : '';
-      if (!TOKEN.test(name)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream sent an invalid header name');
-      const value = trimOws(line.slice(colon + 1));
-      if (BAD_VALUE.test(value)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
+      const [name, value] = field(line);
       switch (name.toLowerCase()) {
         case 'content-length': {
           const seen = length !== -1;
@@ -280,6 +274,9 @@ export class ResponseParser {
         this.#complete(rest);
         return undefined;
       }
+      // Still checked like head fields (RFC 9112 §7.1.2): a line that is not a field means the
+      // chunk framing before it was read differently from how the upstream meant it.
+      field(line);
       return rest;
     }
     const hex = CHUNK_HEADER.exec(line)?.[1];
@@ -299,6 +296,18 @@ export class ResponseParser {
     if (rest.length > 0) this.#extra = true;
     this.#events.onComplete(!this.#close && !this.#extra, tail);
   }
+}
+
+/** One field line (no CRLF) as [name, value]: no obs-fold, a token name, a clean value (RFC 9112 §5). */
+function field(line: string): [string, string] {
+  const first = line.charCodeAt(0);
+  if (first === 0x20 || first === 0x09) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream used obsolete header line folding');
+  const colon = line.indexOf(':');
+  const name = colon > 0 ? line.slice(0, colon) : '';
+  if (!TOKEN.test(name)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream sent an invalid header name');
+  const value = trimOws(line.slice(colon + 1));
+  if (BAD_VALUE.test(value)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
+  return [name, value];
 }
 
 /** A Connection header's names, lower-cased (hop-by-hop for this message). */
