@@ -279,8 +279,9 @@ export class ResponseParser {
       field(line);
       return rest;
     }
-    const hex = CHUNK_HEADER.exec(line)?.[1];
-    if (hex === undefined || hex.length > 15) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an invalid chunk size');
+    const hex = significant(CHUNK_HEADER.exec(line)?.[1]);
+    // 13 hex digits (under 2^52) keep the count exact in a double; leading zeros do not count.
+    if (hex === undefined || hex.length > 13) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an invalid chunk size');
     const size = parseInt(hex, 16);
     if (size === 0) {
       this.#state = State.Trailers;
@@ -340,6 +341,14 @@ function trimOws(text: string): string {
   return start === 0 && end === text.length ? text : text.slice(start, end);
 }
 
+/** Digits without their leading zeros ("0" stays "0"). */
+function significant(digits: string | undefined): string | undefined {
+  if (digits === undefined) return undefined;
+  let start = 0;
+  while (start < digits.length - 1 && digits.charCodeAt(start) === 0x30) start++;
+  return digits.slice(start);
+}
+
 function trimCr(line: string): string {
   return line.charCodeAt(line.length - 1) === 0x0d ? line.slice(0, -1) : line;
 }
@@ -348,8 +357,9 @@ function contentLength(value: string, previous: number): number {
   // "5, 5" (a list of identical values) is one length (RFC 9110 §8.6); anything else is ambiguous.
   let length = previous;
   for (const part of value.split(',')) {
-    const text = trimOws(part);
-    if (!/^\d{1,15}$/.test(text)) throw new ParseError('HPE_INVALID_CONTENT_LENGTH', 'upstream sent an invalid Content-Length');
+    const text = significant(/^\d+$/.exec(trimOws(part))?.[0]);
+    // 15 digits stay below 2^53, exact in a double; leading zeros do not count (as llhttp).
+    if (text === undefined || text.length > 15) throw new ParseError('HPE_INVALID_CONTENT_LENGTH', 'upstream sent an invalid Content-Length');
     const n = Number(text);
     if (length !== -1 && length !== n) throw new ParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'upstream sent conflicting Content-Length values');
     length = n;
