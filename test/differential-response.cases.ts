@@ -95,6 +95,9 @@ export const CASES: readonly Case[] = [
   { name: 'non-token byte in a header name', bytes: h('HTTP/1.1 200 OK|X(A): b|Content-Length: 5', 'hello') },
 
   // Transfer codings.
+  { name: 'TE folded onto a second line', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: gzip,| chunked', '2\r\nzz\r\n0\r\n\r\n') },
+  { name: 'TE with a tab before the colon', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding\t: chunked', '2\r\nzz\r\n0\r\n\r\n') },
+  { name: 'TE chunked with CL 0', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked|Content-Length: 0', '2\r\nzz\r\n0\r\n\r\n') },
   { name: 'TE gzip, chunked', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: gzip, chunked', '2\r\nzz\r\n0\r\n\r\n') },
   { name: 'TE chunked, gzip', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked, gzip', '2\r\nzz\r\n0\r\n\r\n') },
   { name: 'TE chunked, chunked', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked, chunked', '2\r\nzz\r\n0\r\n\r\n') },
@@ -153,6 +156,8 @@ export const CASES: readonly Case[] = [
   { name: '1xx only, then close', bytes: h('HTTP/1.1 100 Continue') },
 
   // Bodies where none may be.
+  { name: '101 to a plain request', bytes: h('HTTP/1.1 101 Switching Protocols|Connection: Upgrade|Upgrade: websocket', 'frames') },
+  { name: '100 with a Content-Length, then 200', bytes: h('HTTP/1.1 100 Continue|Content-Length: 5') + h('HTTP/1.1 200 OK|Content-Length: 5', 'hello') },
   { name: 'HEAD with Content-Length and no body', method: 'HEAD', bytes: h('HTTP/1.1 200 OK|Content-Length: 5') },
   { name: 'HEAD answered with a body anyway', method: 'HEAD', bytes: h('HTTP/1.1 200 OK|Content-Length: 5', 'hello') },
   { name: 'HEAD answered chunked with no body', method: 'HEAD', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked') },
