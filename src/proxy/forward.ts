@@ -224,6 +224,10 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
     }
   }
 
+  onUpgrade(): void {
+    this.#fail(Object.assign(new Error('upstream switched protocols on a plain request'), { code: 'HPE_UNEXPECTED_UPGRADE' }));
+  }
+
   onBody(chunk: Buffer): void {
     if (this.#finished) return;
     this.exchange.bytes += chunk.length;
