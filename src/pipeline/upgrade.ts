@@ -4,6 +4,7 @@ import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import { openTunnel, type TunnelHooks, type TunnelRegistry } from '../proxy/tunnel.js';
 import type { Runtime } from '../runtime.js';
+import type { UpstreamClient } from '../upstream/attempt.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
 import { stripHopByHop } from './hop-by-hop.js';
 import { respondRaw } from './respond.js';
@@ -12,6 +13,7 @@ import type { Route } from './sites.js';
 
 export interface UpgradeDeps {
   runtime(): Runtime;
+  readonly upstreams: UpstreamClient;
   readonly tunnels: TunnelRegistry;
   readonly hooks: TunnelHooks;
   readonly log: Logger;
@@ -98,10 +100,13 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   stripHopByHop(headers);
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const { timeouts } = runtime.config;
-  openTunnel(socket, head, {
-    upstream: route.upstream, key: route.upstream.keyOf(clientIp), hsts,
-    connectTimeout: timeouts.connect, responseTimeout: timeouts.response, idleTimeout: timeouts.websocketIdle,
-    headers, path: req.url as string, wsKey: req.headers['sec-websocket-key'] as string,
+  openTunnel(deps.upstreams, socket, head, {
+    method: 'GET', path: req.url as string, headers, body: 'none',
+    upstream: route.upstream, key: route.upstream.keyOf(clientIp),
+    connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
+    upgradeKey: req.headers['sec-websocket-key'] as string,
+    target: undefined, tried: undefined, call: undefined,
+    hsts, idleTimeout: timeouts.websocketIdle,
     info: { host: resolution.host, path: req.url as string, clientIp, origin: req.headers.origin ?? null },
   }, deps.tunnels, deps.hooks);
 }
