@@ -2,8 +2,10 @@
  * A streaming HTTP/1.x response parser for upstream connections (RFC 9112). It replaces Node's
  * ClientRequest + IncomingMessage on the hot path: one object per pooled connection, reset per
  * request, no streams, raw header pairs handed over as-is. Framing follows RFC 9112 §6.3 in
- * order: no body for HEAD, 1xx, 204 and 304; chunked when it is the final transfer coding;
- * read-until-close for any other transfer coding; Content-Length; otherwise until close.
+ * order: no body for HEAD, 1xx, 204 and 304; `chunked` when it is the only transfer coding (any
+ * other coding is refused, as nginx does: relaying it decoded would hand the client bytes still
+ * gzipped under headers that no longer say so); Content-Length; otherwise until close.
+ * A 101 is an event of its own (`onUpgrade`) when the request asked for one, as in undici.
  * Anything ambiguous (Transfer-Encoding with Content-Length, differing lengths, obs-fold,
  * bad tokens) is an error: a proxy must not guess where a response ends.
  */
@@ -38,9 +40,11 @@ export interface ResponseEvents {
    * `tail` is the body's last piece when it arrived with the end (so it can go out with it).
    */
   onComplete(reusable: boolean, tail: Buffer | undefined): void;
+  /** A 101 to a request that asked to upgrade; `rest` is what followed the head (the new protocol's first bytes). */
+  onUpgrade(head: ResponseHead, rest: Buffer): void;
 }
 
-const enum State { Head, Length, ChunkSize, ChunkData, ChunkDataEnd, Trailers, UntilClose, Done }
+const enum State { Head, Length, ChunkSize, ChunkData, ChunkDataEnd, Trailers, UntilClose, Done, Upgraded }
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -60,6 +64,9 @@ export class ResponseParser {
   readonly #maxHeaderSize: number;
   #state = State.Done;
   #noBody = false;
+  #upgrade = false;
+  /** Some byte of an answer (an interim 1xx included) arrived for the current request. */
+  #received = false;
   #pending: Buffer | undefined;
   #remaining = 0;
   #close = false;
@@ -71,24 +78,27 @@ export class ResponseParser {
     this.#maxHeaderSize = maxHeaderSize;
   }
 
-  /** Start reading the response to a new request (`noBody`: it was a HEAD request). */
-  reset(noBody: boolean): void {
+  /** Start reading the response to a new request (`noBody`: it was a HEAD request; `upgrade`: it asked to switch protocols). */
+  reset(noBody: boolean, upgrade = false): void {
     this.#state = State.Head;
     this.#noBody = noBody;
+    this.#upgrade = upgrade;
+    this.#received = false;
     this.#pending = undefined;
     this.#remaining = 0;
     this.#close = false;
     this.#extra = false;
   }
 
-  /** True until the first byte of the response has been seen. */
+  /** True until the first byte of an answer has been seen (a 1xx counts: RFC 9110 §9.2.2 retries stop there). */
   get untouched(): boolean {
-    return this.#state === State.Head && this.#pending === undefined;
+    return !this.#received;
   }
 
   /** Feed bytes from the socket; throws ParseError on a malformed response. */
   execute(chunk: Buffer): void {
     let data = chunk;
+    if (data.length > 0) this.#received = true;
     while (data.length > 0) {
       switch (this.#state) {
         case State.Head: {
@@ -136,6 +146,8 @@ export class ResponseParser {
         case State.Done:
           this.#extra = true;
           return;
+        case State.Upgraded:
+          return; // the connection's new owner reads the socket from now on
       }
     }
   }
@@ -170,6 +182,10 @@ export class ResponseParser {
     const rest = buffer.subarray(end);
     const head = this.#parseHead(buffer.toString('latin1', 0, end));
     if (head === undefined) return rest; // an interim 1xx: read the next head
+    if (this.#state === State.Upgraded) {
+      this.#events.onUpgrade(head, rest);
+      return undefined;
+    }
     this.#events.onHead(head);
     if (this.#state === State.Done) this.#complete(rest);
     else if (this.#state === State.Length && this.#remaining === 0) this.#complete(rest);
@@ -217,25 +233,24 @@ export class ResponseParser {
       headers.push(name, value);
     }
 
+    const connectionTokens = tokensOf(connection);
     if (status >= 100 && status < 200) {
-      if (status === 101) throw new ParseError('HPE_UNEXPECTED_UPGRADE', 'upstream switched protocols on a plain request');
-      return undefined; // 100 Continue, 102, 103 Early Hints: not passed on (as nginx)
+      if (status !== 101) return undefined; // 100 Continue, 102, 103 Early Hints: not passed on (as nginx)
+      if (!this.#upgrade) throw new ParseError('HPE_UNEXPECTED_UPGRADE', 'upstream switched protocols on a plain request');
+      this.#state = State.Upgraded;
+      return { status, reason, headers, close: false, connectionTokens };
     }
 
-    const connectionTokens = tokensOf(connection);
     this.#close = minor === 0 ? !connectionTokens.includes('keep-alive') : connectionTokens.includes('close');
 
     if (this.#noBody || status === 204 || status === 304) {
       this.#state = State.Done;
     } else if (transferEncoding !== undefined) {
       if (length !== -1) throw new ParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'upstream sent both Transfer-Encoding and Content-Length');
-      const codings = transferEncoding.toLowerCase().split(',');
-      if (trimOws(codings.at(-1) as string) === 'chunked') {
-        this.#state = State.ChunkSize;
-      } else {
-        this.#state = State.UntilClose;
-        this.#close = true;
-      }
+      // RFC 9112 §6.1 allows more codings before chunked, but a proxy that does not decode them
+      // cannot relay them honestly (the headers would lie about the bytes): 502, as nginx.
+      if (transferEncoding.toLowerCase() !== 'chunked') throw new ParseError('HPE_INVALID_TRANSFER_ENCODING', `upstream sent Transfer-Encoding: ${transferEncoding}, not chunked alone`);
+      this.#state = State.ChunkSize;
     } else if (length !== -1) {
       this.#state = State.Length;
       this.#remaining = length;
