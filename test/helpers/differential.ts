@@ -102,6 +102,8 @@ function feed(bytes: Buffer, cuts: readonly number[], noBody: boolean): Feed {
       if (tail !== undefined) body.push(tail);
       done = true;
     },
+    // No case asks to upgrade, so the parser never reports one; a 101 to a plain request is a protocol error.
+    onUpgrade: () => { done = true; },
   }, 64 * 1024);
   parser.reset(noBody);
   try {
@@ -125,7 +127,7 @@ function feed(bytes: Buffer, cuts: readonly number[], noBody: boolean): Feed {
 function startsResponse(rest: Buffer): boolean {
   if (rest.length === 0) return true;
   let head = false;
-  const parser = new ResponseParser({ onHead: () => { head = true; }, onBody: () => undefined, onComplete: () => undefined }, 64 * 1024);
+  const parser = new ResponseParser({ onHead: () => { head = true; }, onBody: () => undefined, onComplete: () => undefined, onUpgrade: () => undefined }, 64 * 1024);
   parser.reset(false);
   try {
     parser.execute(rest);
