@@ -91,6 +91,8 @@ t.test('route follows the longest route prefix, another host and the upstream ha
     spread.add(answer.chosen);
   }
   t.equal(spread.size, 1, 'a /24 hashes as one client');
+  const climbed = JSON.parse((await route({ config: file, ip: '127.0.0.20', path: '/api/%2e%2e/items', json: true })).stdout) as Answer;
+  t.match(climbed, { route: '/', upstream: 'app' }, 'dot segments are removed before matching, as on the request path');
   const mapped = JSON.parse((await route({ config: file, ip: '::ffff:127.0.0.20', json: true })).stdout) as Answer;
   t.equal(mapped.key, '127.0.0.20', 'an IPv4-mapped address is the IPv4 client');
   const v6 = JSON.parse((await route({ config: file, ip: '2001:db8:1:2:3:4:5:6', json: true })).stdout) as Answer;
@@ -118,6 +120,7 @@ t.test('route errors: bad address, unserved host, unmatched path, bad config, mi
     [{ ip: '127.0.0.1', host: 'nobody.test' }, 'no site serves host "nobody.test" (a live request would get 421)'],
     [{ ip: '127.0.0.1', host: 'other.test', path: '/elsewhere' }, 'no route of site "other.test" matches path "/elsewhere" (routes: /only; a live request would get 404)'],
     [{ ip: '127.0.0.1', path: 'api' }, '--path "api" must start with "/"'],
+    [{ ip: '127.0.0.1', path: '/a/../../etc' }, '--path "/a/../../etc" climbs above "/" with dot segments (a live request would get 400)'],
     [{ ip: '127.0.0.1', config: join(dir, 'absent.yaml') }, 'absent.yaml'],
   ];
   for (const [flags, message] of failures) {
