@@ -6,6 +6,7 @@ import { openTunnel, type TunnelHooks, type TunnelRegistry } from '../proxy/tunn
 import type { Runtime } from '../runtime.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
 import { stripHopByHop } from './hop-by-hop.js';
+import type { ClientRequest } from './protocol.js';
 import { respondRaw } from './respond.js';
 import { resolve } from './resolve.js';
 import type { Route } from './sites.js';
@@ -23,7 +24,7 @@ export interface UpgradeDeps {
 const MAX_UPGRADE_HEADERS = 100;
 const KEY = /^[A-Za-z0-9+/]{22}==$/; // base64 of 16 bytes (RFC 6455 §4.1)
 
-interface Refusal {
+export interface Refusal {
   readonly status: number;
   readonly reason: string;
   readonly extra?: string;
@@ -43,7 +44,7 @@ function checkHandshake(req: IncomingMessage): Refusal | undefined {
 }
 
 /** Every Origin the client sent, from the raw header list (Node would join duplicates into one string). */
-function originsOf(req: IncomingMessage): string[] {
+function originsOf(req: ClientRequest): string[] {
   const found: string[] = [];
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -54,7 +55,7 @@ function originsOf(req: IncomingMessage): string[] {
 }
 
 /** The Origin gate (RFC 6455 §10.2): decided before any upstream connection exists. */
-function checkOrigin(req: IncomingMessage, route: Route): { refusal: Refusal; origin: string | null } | undefined {
+export function checkOrigin(req: ClientRequest, route: Route): { refusal: Refusal; origin: string | null } | undefined {
   const origins = originsOf(req);
   if (origins.length > 1) return { refusal: { status: 403, reason: 'more than one Origin header' }, origin: origins.join(' | ') };
   const origin = origins[0];
@@ -83,7 +84,7 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   const refuse = (refusal: Refusal, origin: string | null | undefined, host: string): void => {
     respondRaw(socket, refusal.status, hsts, refusal.reason, refusal.extra ?? '');
     deps.metrics.websocketRefusals.labels(refusal.status === 403 ? 'origin' : String(refusal.status)).inc();
-    deps.log.warn({ event: 'websocket-refused', status: refusal.status, reason: refusal.reason, origin: origin ?? null, host, path: req.url, clientIp: peer }, 'websocket refused');
+    deps.log.warn({ event: 'websocket-refused', protocol: 'http/1.1', status: refusal.status, reason: refusal.reason, origin: origin ?? null, host, path: req.url, clientIp: peer }, 'websocket refused');
   };
   if (deps.draining()) return refuse({ status: 503, reason: 'shutting down' }, undefined, '');
   const resolution = resolve(runtime, req);
@@ -102,6 +103,6 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
     upstream: route.upstream, key: route.upstream.keyOf(clientIp), hsts,
     connectTimeout: timeouts.connect, responseTimeout: timeouts.response, idleTimeout: timeouts.websocketIdle,
     headers, path: req.url as string, wsKey: req.headers['sec-websocket-key'] as string,
-    info: { host: resolution.host, path: req.url as string, clientIp, origin: req.headers.origin ?? null },
+    info: { host: resolution.host, path: req.url as string, clientIp, origin: req.headers.origin ?? null, protocol: 'http/1.1' },
   }, deps.tunnels, deps.hooks);
 }

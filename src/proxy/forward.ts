@@ -1,6 +1,7 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { EdgeError, isConnectFailure } from '../errors.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
+import { headerObject, isH2, responseGone, type ClientRequest as IncomingMessage, type ClientResponse as ServerResponse, type Protocol } from '../pipeline/protocol.js';
 import type { ConnectionUser, UpstreamConnection } from '../upstream/connections.js';
 import type { TargetState, Upstream } from '../upstream/pool.js';
 import { ResponseParser, type ResponseEvents, type ResponseHead } from '../upstream/response-parser.js';
@@ -11,6 +12,7 @@ export type BodyFraming = 'none' | 'length' | 'chunked';
 /** Everything the proxy step needs about one request, decided by the pipeline before it. */
 export interface Exchange {
   readonly method: string;
+  readonly protocol: Protocol;
   readonly host: string;
   readonly clientIp: string;
   /** Route label for metrics ("host/path"). */
@@ -97,7 +99,7 @@ export class Forwarder {
     const { req, res, exchange, target } = call;
     if (exchange.call !== call) return;
     exchange.call = undefined;
-    if (res.destroyed || req.socket.destroyed) return; // the client is gone; nothing to answer, nobody to blame
+    if (responseGone(res) || req.socket.destroyed) return; // the client is gone; nothing to answer, nobody to blame
     const connectFailure = isConnectFailure(err);
     // A reused keep-alive connection the upstream closed just before our request: the request
     // never reached it (RFC 9112 §9.3.1 lets clients retry idempotent requests here).
@@ -211,13 +213,16 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
     this.#expect(Wait.Body, exchange.responseTimeout);
     exchange.headersAt = performance.now();
     this.target.recordSuccess();
-    if (res.destroyed) {
+    if (responseGone(res)) {
       this.abort();
       return;
     }
     const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient);
     try {
-      if (head.reason === '') res.writeHead(head.status, headers);
+      // RFC 9113 §8.3.2: h2 has no reason phrase; responseHeaders() already dropped every
+      // connection-specific field (§8.2.2), which Node would otherwise refuse with a throw.
+      if (isH2(res)) res.writeHead(head.status, headerObject(headers));
+      else if (head.reason === '') res.writeHead(head.status, headers);
       else res.writeHead(head.status, head.reason, headers);
     } catch (err) {
       this.#fail(Object.assign(err as Error, { code: 'HPE_INVALID_HEADER_TOKEN' }));
@@ -227,7 +232,7 @@ export class UpstreamCall implements ConnectionUser, ResponseEvents {
   onBody(chunk: Buffer): void {
     if (this.#finished) return;
     this.exchange.bytes += chunk.length;
-    if (!this.res.write(chunk) && !this.#paused) {
+    if (!(this.res as { write(chunk: Buffer): boolean }).write(chunk) && !this.#paused) {
       // The client is the slow one now: its clock runs, not the upstream's (nginx's send_timeout).
       this.#paused = true;
       this.#expect(Wait.ClientDrain, this.exchange.bodyTimeout);

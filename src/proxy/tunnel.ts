@@ -65,6 +65,35 @@ export interface TunnelRequest {
   readonly path: string;
   readonly wsKey: string;
   readonly info: TunnelInfo;
+  /** How the client hears the outcome; HTTP/1.1 bytes on the upgraded socket when absent. */
+  readonly answer?: UpgradeAnswer;
+}
+
+/**
+ * The client side of a handshake. An h1 client gets raw HTTP/1.1 on its upgraded socket; an
+ * h2 client (RFC 8441 §5) gets HEADERS on its CONNECT stream: 200 instead of 101, never a
+ * Connection, Upgrade or Sec-WebSocket-Accept field.
+ */
+export interface UpgradeAnswer {
+  /** Gatehouse's own refusal (502, 504…), then the client is closed. */
+  refuse(status: number, body: string): void;
+  /** The upstream's answer when it was not a 101; its body is piped after this, then the client ends. */
+  relay(status: number, reason: string, headers: readonly string[]): void;
+  /** The tunnel opens: the upstream's end-to-end headers and HSTS. */
+  accept(headers: readonly string[]): void;
+}
+
+/** The HTTP/1.1 answer on an upgraded socket. */
+function h1Answer(client: Duplex, hsts: string): UpgradeAnswer {
+  return {
+    refuse: (status, body) => respondRaw(client, status, hsts, body),
+    relay: (status, reason, headers) => {
+      client.write(`HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, '')}\r\n${headerText(headers)}Connection: close\r\n\r\n`, 'latin1');
+    },
+    accept: (headers) => {
+      client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${headerText(headers)}\r\n`, 'latin1');
+    },
+  };
 }
 
 /** What logs say about a tunnel. */
@@ -73,6 +102,7 @@ export interface TunnelInfo {
   readonly path: string;
   readonly clientIp: string;
   readonly origin: string | null;
+  readonly protocol: 'http/1.1' | 'h2';
 }
 
 export interface TunnelHooks {
@@ -94,12 +124,13 @@ function expectedAccept(key: string): string {
  */
 export function openTunnel(client: Duplex, head: Buffer, req: TunnelRequest, registry: TunnelRegistry, hooks: TunnelHooks): void {
   client.pause();
+  const answer = req.answer ?? h1Answer(client, req.hsts);
   const tried = new Set<TargetState>();
   const attempt = (): void => {
     const target = req.upstream.choose(req.key, Date.now(), tried);
     if (target === undefined) {
       const error = new EdgeError('EDGE_ERR_NO_HEALTHY_TARGET', `no healthy target in upstream ${req.upstream.name}`);
-      respondRaw(client, error.status, req.hsts, 'no upstream available');
+      answer.refuse(error.status, 'no upstream available');
       hooks.failed(error, error.status, null, req.info);
       return;
     }
@@ -127,7 +158,7 @@ export function openTunnel(client: Duplex, head: Buffer, req: TunnelRequest, reg
         return;
       }
       const error = classify(err);
-      respondRaw(client, error.status, req.hsts, 'upstream failed');
+      answer.refuse(error.status, 'upstream failed');
       hooks.failed(error, error.status, target.id, req.info);
     });
     upReq.on('response', (res: IncomingMessage) => {
@@ -135,7 +166,7 @@ export function openTunnel(client: Duplex, head: Buffer, req: TunnelRequest, reg
       clearTimeout(timer);
       client.off('close', closeEarly);
       target.recordSuccess();
-      client.write(statusLine(res.statusCode ?? 502, res.statusMessage) + relayHeaders(res, req.hsts) + 'Connection: close\r\n\r\n', 'latin1');
+      answer.relay(res.statusCode ?? 502, res.statusMessage ?? '', relayHeaders(res, req.hsts));
       res.pipe(client);
       res.on('error', () => client.destroy());
       hooks.failed(new EdgeError('EDGE_ERR_UPSTREAM_PROTOCOL', `upstream answered the upgrade with ${res.statusCode ?? '?'}`), res.statusCode ?? 0, target.id, req.info);
@@ -151,20 +182,20 @@ export function openTunnel(client: Duplex, head: Buffer, req: TunnelRequest, reg
         // tunnel the client never asked for: request smuggling to internal paths.
         upstream.destroy();
         const error = new EdgeError('EDGE_ERR_UPSTREAM_PROTOCOL', 'upstream 101 without a valid Sec-WebSocket-Accept');
-        respondRaw(client, 502, req.hsts, 'upstream sent an invalid WebSocket handshake');
+        answer.refuse(502, 'upstream sent an invalid WebSocket handshake');
         hooks.failed(error, 502, target.id, req.info);
         return;
       }
       target.recordSuccess();
-      splice(client, head, upstream, upHead, res, req, target.id, registry, hooks);
+      splice(client, head, upstream, upHead, relayHeaders(res, req.hsts), answer, req, target.id, registry, hooks);
     });
     upReq.end();
   };
   attempt();
 }
 
-function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, res: IncomingMessage, req: TunnelRequest,
-  target: string, registry: TunnelRegistry, hooks: TunnelHooks): void {
+function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, headers: readonly string[], answer: UpgradeAnswer,
+  req: TunnelRequest, target: string, registry: TunnelRegistry, hooks: TunnelHooks): void {
   if (client.destroyed) {
     upstream.destroy();
     return;
@@ -190,7 +221,7 @@ function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, 
   (client as Socket).setTimeout(req.idleTimeout, close);
   (client as Socket).setNoDelay?.(true);
   upstream.setNoDelay(true);
-  client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${relayHeaders(res, req.hsts)}\r\n`, 'latin1');
+  answer.accept(headers);
   if (upHead.length > 0) {
     boundary.feed(upHead);
     client.write(upHead);
@@ -221,18 +252,14 @@ function destroySelf(this: Duplex): void {
   this.destroy();
 }
 
-function statusLine(status: number, message: string | undefined): string {
-  const reason = (message ?? '').replace(/[\r\n]/g, '');
-  return `HTTP/1.1 ${status} ${reason}\r\n`;
+/** The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS, as raw pairs. */
+function relayHeaders(res: IncomingMessage, hsts: string): string[] {
+  const connection = res.headers.connection;
+  return responseHeaders(res.rawHeaders, tokensOf(typeof connection === 'string' ? connection : ''), hsts, false);
 }
 
-/**
- * The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS,
- * as latin1 text: Node decoded them a byte per character, so they go out written as 'latin1'.
- */
-function relayHeaders(res: IncomingMessage, hsts: string): string {
-  const connection = res.headers.connection;
-  const pairs = responseHeaders(res.rawHeaders, tokensOf(typeof connection === 'string' ? connection : ''), hsts, false);
+/** Pairs as latin1 header lines: Node decoded them a byte per character, so they go out written as 'latin1'. */
+function headerText(pairs: readonly string[]): string {
   let out = '';
   for (let i = 0; i < pairs.length; i += 2) out += `${pairs[i] as string}: ${pairs[i + 1] as string}\r\n`;
   return out;
