@@ -30,6 +30,8 @@ function dispatch(handler: (req: Http2ServerRequest, res: Http2ServerResponse) =
  */
 const RESET_BURST = 200;
 const RESET_WINDOW_MS = 10_000;
+/** How long an abusive connection's open streams get after its GOAWAY. */
+const ABUSER_GRACE_MS = 1000;
 /** Header fields per request: far above any browser (~30), below what a 16k header list could carry as empty names. */
 const MAX_HEADER_PAIRS = 512;
 
@@ -74,7 +76,7 @@ export class H2Front {
     const sessionError = rateLimited(deps.log, 1000);
     this.server.on('session', (session: ServerHttp2Session) => this.#track(session));
     this.server.on('sessionError', (err: NodeJS.ErrnoException, session: ServerHttp2Session) => {
-      sessionError({ event: 'h2-session-error', code: err.code, clientIp: session.socket?.remoteAddress, msg: err.message }, 'HTTP/2 session error');
+      sessionError({ event: 'h2-session-error', code: err.code, clientIp: session.socket?.remoteAddress, err: err.message }, 'HTTP/2 session error');
     });
     this.server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => setImmediate(dispatch, deps.onRequest, req, res));
     this.server.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) => setImmediate(dispatch, deps.onConnect, req, res));
@@ -123,20 +125,25 @@ export class H2Front {
       state.streams++;
       stream.once('close', () => {
         state.streams--;
-        if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.writableFinished) this.#reset(session, state);
+        // A stream that ended in RST_STREAM, whoever sent it: a completed exchange ends with NO_ERROR.
+        if (stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.#reset(session, state);
       });
     });
   }
 
-  /** A stream ended by reset before its response was complete: rapid reset is counted per connection. */
+  /** A stream ended by reset: rapid reset is counted per connection. */
   #reset(session: ServerHttp2Session, state: SessionState): void {
     const now = Date.now();
     if (now - state.windowStart > RESET_WINDOW_MS) {
       state.windowStart = now;
       state.resets = 0;
     }
-    if (++state.resets > RESET_BURST && !session.destroyed) {
-      session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    if (++state.resets > RESET_BURST && !session.closed && !session.destroyed) {
+      // GOAWAY first and on its own (RFC 9113 §6.8), so the client reads why; destroying at once
+      // would reset every open stream and drop the socket before that frame is out.
+      session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      session.close();
+      setTimeout(() => session.destroy(), ABUSER_GRACE_MS).unref();
     }
   }
 }

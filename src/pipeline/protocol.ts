@@ -34,6 +34,14 @@ export function upstreamHeaders(req: Http2ServerRequest): IncomingHttpHeaders {
   return out;
 }
 
+/**
+ * The response went out whole. A reset h2 stream reports writableFinished too, so its
+ * RST_STREAM code is what tells (RFC 9113 §8.1: a complete exchange closes with NO_ERROR).
+ */
+export function responseComplete(res: ClientResponse): boolean {
+  return res.writableFinished && (!isH2(res) || res.stream.rstCode === 0);
+}
+
 /** Node's Http2ServerResponse has no `destroyed` of its own: its stream's is the truth. */
 export function responseGone(res: ClientResponse): boolean {
   return isH2(res) ? res.stream.destroyed : res.destroyed;

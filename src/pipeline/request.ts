@@ -6,7 +6,7 @@ import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
 import { stripHopByHop } from './hop-by-hop.js';
-import { isH2, protocolOf, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
+import { isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
 
@@ -129,7 +129,7 @@ export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange
   const fields = {
     method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.path, status, durationMs: round(performance.now() - exchange.start),
     clientIp: exchange.clientIp, target: exchange.target?.id ?? null, bytes: exchange.bytes,
-    ...(res.writableFinished ? {} : { aborted: true }),
+    ...(responseComplete(res) ? {} : { aborted: true }),
     ...(error === undefined ? {} : { err: error.message, code: error.code }),
   };
   if (error !== undefined) deps.log.warn(fields, 'request');

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { EdgeError, isConnectFailure } from '../errors.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
-import { headerObject, isH2, responseGone, type ClientRequest as IncomingMessage, type ClientResponse as ServerResponse, type Protocol } from '../pipeline/protocol.js';
+import { headerObject, isH2, responseComplete, responseGone, type ClientRequest as IncomingMessage, type ClientResponse as ServerResponse, type Protocol } from '../pipeline/protocol.js';
 import type { ConnectionUser, UpstreamConnection } from '../upstream/connections.js';
 import type { TargetState, Upstream } from '../upstream/pool.js';
 import { ResponseParser, type ResponseEvents, type ResponseHead } from '../upstream/response-parser.js';
@@ -78,7 +78,7 @@ export class Forwarder {
   web(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
     res.once('close', () => {
       // The client left before the response finished: abort upstream at once.
-      if (!res.writableFinished) exchange.call?.abort();
+      if (!responseComplete(res)) exchange.call?.abort();
       this.#hooks.done(exchange, res);
     });
     this.#attempt(req, res, exchange);
