@@ -12,20 +12,19 @@ import { createLogger, type Logger } from './log.js';
 import { createRedirectListener } from './listeners/redirect.js';
 import { H2Front } from './listeners/h2.js';
 import { createSecureListener } from './listeners/secure.js';
-import { handleRequest, logExchange } from './pipeline/request.js';
-import { respond } from './pipeline/respond.js';
+import { createHooks, type EdgeHooks } from './hooks.js';
 import { handleConnect } from './pipeline/connect.js';
+import { handleRequest } from './pipeline/request.js';
+import { respond } from './pipeline/respond.js';
 import { handleUpgrade } from './pipeline/upgrade.js';
 import { Forwarder } from './proxy/forward.js';
 import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
 import { buildRuntime, targetKeys, type Runtime } from './runtime.js';
 import { CertStore } from './tls/cert-store.js';
 import { watchCertificates } from './tls/cert-watcher.js';
-import { startHealthChecks } from './upstream/health.js';
-import { TargetRegistry, type TargetState } from './upstream/pool.js';
-
-/** Bodies of the responses Gatehouse writes when an exchange fails (408 also closes: the body was left half-read). */
-const FAILURE_TEXT: Readonly<Record<number, string>> = { 408: 'request body timed out', 504: 'upstream timed out' };
+import { UpstreamClient } from './upstream/attempt.js';
+import { HealthChecks } from './upstream/health.js';
+import { TargetRegistry } from './upstream/pool.js';
 
 export type EdgeState = 'created' | 'running' | 'draining' | 'closed';
 
@@ -56,13 +55,16 @@ export class Edge {
   readonly metrics = new Metrics();
   readonly #targets = new TargetRegistry();
   readonly #tunnels = new TunnelRegistry();
+  readonly #hooks: EdgeHooks;
+  /** The one upstream client: requests, upgrades and health probes. */
+  readonly upstreams: UpstreamClient;
   readonly forwarder: Forwarder;
   readonly hooks: TunnelHooks;
   #https: HttpsServer | undefined;
   #h2: H2Front | undefined;
   #http: HttpServer | undefined;
   #admin: HttpServer | undefined;
-  #stopHealth: (() => void)[] = [];
+  #health: HealthChecks | undefined;
   #stopCertWatch: (() => Promise<void>) | undefined;
   #closing: Promise<void> | undefined;
 
@@ -75,12 +77,10 @@ export class Edge {
     this.log = log;
     this.#runtime = buildRuntime(config, this.#targets);
     this.metrics.watchPools(() => Array.from(this.#targets.all(), (t) => ({ target: t.id, opened: t.pool.opened, idle: t.pool.idle })));
-    this.forwarder = new Forwarder({
-      done: (exchange, res) => logExchange(this, exchange, res),
-      fail: (res, error) => respond(res, error.status, this.#runtime.hsts, FAILURE_TEXT[error.status] ?? 'upstream unavailable', error.status === 408),
-      targetDown: (target, err) => this.#targetDown(target, err),
-    });
-    this.hooks = this.#tunnelHooks();
+    this.#hooks = createHooks(log, this.metrics, () => this.#runtime.hsts);
+    this.upstreams = new UpstreamClient(this.#hooks.upstream);
+    this.forwarder = new Forwarder(this.upstreams, this.#hooks.forward);
+    this.hooks = this.#hooks.tunnels;
   }
 
   /** Load certificates and build everything; throws EdgeError(EDGE_ERR_CERT) when a pair is unusable. */
@@ -182,7 +182,7 @@ export class Edge {
     }
     const runtime = buildRuntime(config, this.#targets);
     // Swap: everything was built; from here on nothing can fail half-way.
-    this.#stopHealth.forEach((stop) => stop());
+    this.#health?.stop();
     this.#config = config;
     this.#runtime = runtime;
     if (certs !== this.#certs) {
@@ -213,8 +213,7 @@ export class Edge {
   async #drain(): Promise<void> {
     const wasRunning = this.#state === 'running';
     this.#state = 'draining';
-    this.#stopHealth.forEach((stop) => stop());
-    this.#stopHealth = [];
+    this.#health?.stop();
     await this.#stopCertWatch?.();
     const deadline = this.#config.timeouts.drain;
     this.log.info({ event: 'drain', openWebSockets: this.#tunnels.size, deadlineMs: deadline }, 'draining');
@@ -263,10 +262,11 @@ export class Edge {
   }
 
   #startHealth(): void {
+    const now = Date.now();
     for (const upstream of this.#runtime.upstreams.values()) {
-      for (const t of upstream.targets) this.metrics.targetUp.labels(upstream.name, t.id).set(t.healthy(Date.now()) ? 1 : 0);
-      this.#stopHealth.push(startHealthChecks(upstream, this.log, (t, up) => this.metrics.targetUp.labels(upstream.name, t.id).set(up ? 1 : 0)));
+      for (const t of upstream.targets) this.metrics.targetUp.labels(upstream.name, t.id).set(t.healthy(now) ? 1 : 0);
     }
+    this.#health = new HealthChecks(this.#runtime.upstreams.values(), this.upstreams, this.log, this.#hooks.health);
   }
 
   #observeCertificates(): void {
@@ -274,27 +274,6 @@ export class Edge {
       this.metrics.certExpiry.labels(pair.paths.cert).set(Math.round((pair.notAfter.getTime() - Date.now()) / 1000));
       this.metrics.certReload.labels(pair.paths.cert).set(1);
     }
-  }
-
-  #targetDown(target: TargetState, err: unknown): void {
-    this.log.warn({ event: 'health', target: target.id, up: false, err: (err as Error)?.message }, 'target marked down after repeated failures');
-  }
-
-  #tunnelHooks(): TunnelHooks {
-    return {
-      opened: (t) => {
-        this.metrics.websockets.inc();
-        this.log.info({ event: 'websocket-open', ...t.info, target: t.target }, 'websocket open');
-      },
-      closed: (t, bytesIn, bytesOut) => {
-        this.metrics.websockets.dec();
-        this.log.info({ event: 'websocket-close', ...t.info, target: t.target, durationMs: Math.round(performance.now() - t.start), bytesIn, bytesOut }, 'websocket close');
-      },
-      failed: (error, status, target, info) => {
-        this.log.warn({ event: 'websocket-failed', ...info, status, target, code: error.code, err: error.message }, 'websocket handshake failed');
-      },
-      targetDown: (target, err) => this.#targetDown(target, err),
-    };
   }
 }
 

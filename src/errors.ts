@@ -1,28 +1,44 @@
 /**
- * Stable error codes. Tests assert `err.code`, never message text, and the one mapping below
- * is the only place that decides which HTTP status a failure becomes (cf. Caddy's statusError).
+ * Stable error codes: the ONE table of code → HTTP status → body text. Tests assert `err.code`,
+ * never message text, and `classifyUpstream` below is the only place that decides which status an
+ * upstream failure becomes (cf. Caddy's statusError, undici's lib/core/errors.js).
+ * Status 0: the error never reaches a client (startup, config).
  */
-export const ERROR_STATUS = {
-  EDGE_ERR_CONFIG: 0,
-  EDGE_ERR_CERT: 0,
-  EDGE_ERR_LISTEN: 0,
-  EDGE_ERR_BAD_REQUEST: 400,
-  EDGE_ERR_FORBIDDEN_ORIGIN: 403,
-  EDGE_ERR_NO_ROUTE: 404,
-  EDGE_ERR_REQUEST_TIMEOUT: 408,
-  EDGE_ERR_BODY_TOO_LARGE: 413,
-  EDGE_ERR_MISDIRECTED: 421,
-  EDGE_ERR_UPGRADE_REQUIRED: 426,
-  EDGE_ERR_HEADERS_TOO_LARGE: 431,
-  EDGE_ERR_UPSTREAM_CONNECT: 502,
-  EDGE_ERR_UPSTREAM_RESET: 502,
-  EDGE_ERR_UPSTREAM_PROTOCOL: 502,
-  EDGE_ERR_NO_HEALTHY_TARGET: 502,
-  EDGE_ERR_SHUTTING_DOWN: 503,
-  EDGE_ERR_UPSTREAM_TIMEOUT: 504,
-} as const;
+export const ERRORS = {
+  EDGE_ERR_CONFIG: { status: 0, text: 'configuration error' },
+  EDGE_ERR_CERT: { status: 0, text: 'certificate error' },
+  EDGE_ERR_LISTEN: { status: 0, text: 'cannot listen' },
+  EDGE_ERR_BAD_REQUEST: { status: 400, text: 'bad request' },
+  EDGE_ERR_FORBIDDEN_ORIGIN: { status: 403, text: 'origin not allowed' },
+  EDGE_ERR_NO_ROUTE: { status: 404, text: 'no route' },
+  /** The client paused its body, or stopped reading the answer, past timeouts.idle. */
+  EDGE_ERR_REQUEST_TIMEOUT: { status: 408, text: 'request body timed out' },
+  EDGE_ERR_BODY_TOO_LARGE: { status: 413, text: 'request body too large' },
+  /** An Expect other than 100-continue (RFC 9110 §10.1.1). */
+  EDGE_ERR_EXPECTATION_FAILED: { status: 417, text: 'expectation failed' },
+  EDGE_ERR_MISDIRECTED: { status: 421, text: 'misdirected request' },
+  EDGE_ERR_UPGRADE_REQUIRED: { status: 426, text: 'upgrade required' },
+  EDGE_ERR_HEADERS_TOO_LARGE: { status: 431, text: 'request headers too large' },
+  /** A client Transfer-Encoding other than `chunked` alone (DESIGN 14). */
+  EDGE_ERR_NOT_IMPLEMENTED: { status: 501, text: 'transfer coding not implemented' },
+  /** Refused, unreachable, DNS: nothing was sent, so another target may be tried. */
+  EDGE_ERR_UPSTREAM_CONNECT: { status: 502, text: 'upstream unavailable' },
+  /** The connection broke after the request (or part of it) went out. */
+  EDGE_ERR_UPSTREAM_RESET: { status: 502, text: 'upstream unavailable' },
+  /** The upstream's answer broke HTTP/1.1 framing rules (RFC 9112). */
+  EDGE_ERR_UPSTREAM_PROTOCOL: { status: 502, text: 'upstream sent an invalid response' },
+  /** A Transfer-Encoding other than `chunked` alone (DESIGN 14; nginx answers 502 too). */
+  EDGE_ERR_UPSTREAM_CODING: { status: 502, text: 'upstream sent an unsupported transfer coding' },
+  /** A 101 without Connection: upgrade, Upgrade: websocket and the right Sec-WebSocket-Accept (RFC 6455 §4.1). */
+  EDGE_ERR_UPSTREAM_HANDSHAKE: { status: 502, text: 'upstream sent an invalid WebSocket handshake' },
+  EDGE_ERR_NO_HEALTHY_TARGET: { status: 502, text: 'no upstream available' },
+  EDGE_ERR_SHUTTING_DOWN: { status: 503, text: 'shutting down' },
+  /** Connect took longer than timeouts.connect: retried elsewhere like any connect failure, 504 when none is left. */
+  EDGE_ERR_UPSTREAM_CONNECT_TIMEOUT: { status: 504, text: 'upstream timed out' },
+  EDGE_ERR_UPSTREAM_TIMEOUT: { status: 504, text: 'upstream timed out' },
+} as const satisfies Record<string, { readonly status: number; readonly text: string }>;
 
-export type EdgeErrorCode = keyof typeof ERROR_STATUS;
+export type EdgeErrorCode = keyof typeof ERRORS;
 
 export class EdgeError extends Error {
   readonly code: EdgeErrorCode;
@@ -37,20 +53,47 @@ export class EdgeError extends Error {
 
   /** The HTTP status this failure is answered with (0 for errors that never reach a client). */
   get status(): number {
-    return ERROR_STATUS[this.code];
+    return ERRORS[this.code].status;
+  }
+
+  /** The body text of the answer Gatehouse writes for it. */
+  get text(): string {
+    return ERRORS[this.code].text;
   }
 }
 
 export const REASONS: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Content Too Large',
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Content Too Large', 417: 'Expectation Failed',
   421: 'Misdirected Request', 426: 'Upgrade Required', 431: 'Request Header Fields Too Large',
-  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EEDGE_CONNECT_TIMEOUT']);
+/** Socket errors that mean the connection was never made: nothing reached the upstream. */
+const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 
-/** True when the error happened before the upstream could have seen a byte: safe to try another target. */
-export function isConnectFailure(err: unknown): boolean {
+/** True when the failure happened before the upstream could have seen a byte: safe to try another target. */
+export function isConnectFailure(error: EdgeError): boolean {
+  return error.code === 'EDGE_ERR_UPSTREAM_CONNECT' || error.code === 'EDGE_ERR_UPSTREAM_CONNECT_TIMEOUT';
+}
+
+/** The one mapping from whatever an upstream connection threw (errno, parser code) to an EdgeError. */
+export function classifyUpstream(err: unknown): EdgeError {
+  if (err instanceof EdgeError) return err;
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && CONNECT_CODES.has(code);
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof code === 'string') {
+    if (CONNECT_ERRNOS.has(code)) return new EdgeError('EDGE_ERR_UPSTREAM_CONNECT', `upstream connect failed: ${message}`, err);
+    if (code === 'HPE_INVALID_TRANSFER_ENCODING') return new EdgeError('EDGE_ERR_UPSTREAM_CODING', message, err);
+    if (code.startsWith('HPE_') && code !== 'HPE_INCOMPLETE') return new EdgeError('EDGE_ERR_UPSTREAM_PROTOCOL', `upstream sent an invalid response: ${message}`, err);
+  }
+  return new EdgeError('EDGE_ERR_UPSTREAM_RESET', `upstream failed: ${message}`, err);
+}
+
+/**
+ * A reused keep-alive connection the upstream closed just before our request arrived: the
+ * request never reached it (RFC 9112 §9.3.1), so an idempotent one may be sent again.
+ */
+export function isStaleConnection(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'HPE_INCOMPLETE';
 }

@@ -13,6 +13,7 @@ function run(text: string, split: number, noBody = false, close = false): Seen {
       if (tail !== undefined) seen.body += tail.toString('latin1');
       seen.complete.push(reusable);
     },
+    onUpgrade: () => { throw new Error('no upgrade was asked for'); },
   }, 1024);
   parser.reset(noBody);
   const bytes = Buffer.from(text, 'latin1');
@@ -24,7 +25,7 @@ function run(text: string, split: number, noBody = false, close = false): Seen {
 const CASES: Array<[string, string, string, boolean]> = [
   ['content-length', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello', 'hello', true],
   ['chunked with extension and trailer', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1\r\n!\r\n0\r\nX-T: 1\r\n\r\n', 'hello!', true],
-  ['gzip then chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nzz\r\n0\r\n\r\n', 'zz', true],
+  ['chunked in another case', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nzz\r\n0\r\n\r\n', 'zz', true],
   ['bare LF line endings', 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok', 'ok', true],
   ['1xx first', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx', 'x', true],
   ['empty reason', 'HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx', 'x', true],
@@ -43,7 +44,7 @@ for (const [name, text, body, reusable] of CASES) {
 }
 
 t.test('read until close: complete (not reusable) only when finish() is called', async (t) => {
-  for (const text of ['HTTP/1.1 200 OK\r\n\r\nabc', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc']) {
+  for (const text of ['HTTP/1.1 200 OK\r\n\r\nabc', 'HTTP/1.1 200 OK\r\nX-Other: 1\r\n\r\nabc']) {
     t.same(run(text, 4).complete, []);
     const seen = run(text, 4, false, true);
     t.equal(seen.body, 'abc');
@@ -87,9 +88,29 @@ t.test('errors carry HPE_ codes', async (t) => {
     [`HTTP/1.1 200 OK\r\nX: ${'a'.repeat(2000)}`, 'HPE_HEADER_OVERFLOW'],
     ['SPDY/3 200 OK\r\n\r\n', 'HPE_INVALID_STATUS'],
     ['HTTP/1.1 200 OK\r\nContent-Length: 2\xa0\r\n\r\nok', 'HPE_INVALID_CONTENT_LENGTH'],
+    // Only chunked alone is relayed (DESIGN 14): other codings would reach the client undecoded but unlabelled.
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nzz\r\n0\r\n\r\n', 'HPE_INVALID_TRANSFER_ENCODING'],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc', 'HPE_INVALID_TRANSFER_ENCODING'],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'HPE_INVALID_TRANSFER_ENCODING'],
+    ['HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n', 'HPE_UNEXPECTED_UPGRADE'],
   ];
   for (const [text, code] of bad) {
     t.throws(() => run(text, 5), { name: 'ParseError', code }, code);
   }
   t.throws(() => run('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab', 5, false, true), { code: 'HPE_INCOMPLETE' }, 'closed mid-body');
+});
+
+t.test('a 101 to an upgrade request is an upgrade event with the bytes after it; a 1xx before it counts as an answer', async (t) => {
+  const upgrades: Array<[number, string]> = [];
+  const parser = new ResponseParser({
+    onHead: () => t.fail('no final head'), onBody: () => t.fail('no body'), onComplete: () => t.fail('no completion'),
+    onUpgrade: (head, rest) => upgrades.push([head.status, rest.toString('latin1')]),
+  }, 1024);
+  parser.reset(false, true);
+  t.equal(parser.untouched, true);
+  parser.execute(Buffer.from('HTTP/1.1 103 Early Hints\r\n\r\n'));
+  t.equal(parser.untouched, false, 'an interim answer is an answer');
+  parser.execute(Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00', 'latin1'));
+  parser.execute(Buffer.from('ignored: the tunnel reads the socket now'));
+  t.same(upgrades, [[101, '\x81\x00']]);
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { openTunnel, type UpgradeAnswer } from '../proxy/tunnel.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
-import { stripHopByHop } from './hop-by-hop.js';
+import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { headerObject, upstreamHeaders } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
@@ -43,15 +43,19 @@ export function handleConnect(deps: UpgradeDeps, req: Http2ServerRequest, res: H
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 
   const headers = upstreamHeaders(req);
-  stripHopByHop(headers);
+  sanitiseClientHeaders(headers);
   const wsKey = randomBytes(16).toString('base64');
   headers['sec-websocket-key'] = wsKey;
+  headers['sec-websocket-version'] = '13';
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const { timeouts } = runtime.config;
-  openTunnel(res.stream, Buffer.alloc(0), {
-    upstream: route.upstream, key: route.upstream.keyOf(clientIp), hsts,
-    connectTimeout: timeouts.connect, responseTimeout: timeouts.response, idleTimeout: timeouts.websocketIdle,
-    headers, path, wsKey, answer: h2Answer(res, hsts),
+  openTunnel(deps.upstreams, res.stream, Buffer.alloc(0), {
+    method: 'GET', path, headers, body: 'none',
+    upstream: route.upstream, key: route.upstream.keyOf(clientIp),
+    connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
+    upgradeKey: wsKey,
+    target: undefined, tried: undefined, call: undefined,
+    hsts, idleTimeout: timeouts.websocketIdle, answer: h2Answer(res, hsts),
     info: { host: resolution.host, path, clientIp, origin: req.headers.origin ?? null, protocol: 'h2' },
   }, deps.tunnels, deps.hooks);
 }

@@ -1,11 +1,12 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
-import { stripHopByHop } from './hop-by-hop.js';
+import { bodyFraming, framingRefusal } from './framing.js';
+import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
@@ -20,18 +21,13 @@ export interface RequestDeps {
 }
 
 /**
- * Node's parser already refused ambiguous framing (both headers, bad codings): one of three
- * remains. An h2 body is DATA frames (RFC 9113 §8.1): Content-Length when the client sent one
- * (nghttp2 holds the frames to it), none when HEADERS ended the stream, else re-chunked.
+ * An h2 body is DATA frames (RFC 9113 §8.1): Content-Length when the client sent one (nghttp2
+ * holds the frames to it), none when HEADERS ended the stream, else re-chunked for the upstream.
  */
-function bodyFraming(req: ClientRequest, h2: boolean): BodyFraming {
+function h2BodyFraming(req: Http2ServerRequest): BodyFraming {
   const length = req.headers['content-length'];
-  if (h2) {
-    if (length !== undefined) return length === '0' ? 'none' : 'length';
-    return (req as Http2ServerRequest).stream.endAfterHeaders ? 'none' : 'chunked';
-  }
-  if (req.headers['transfer-encoding'] !== undefined) return 'chunked';
-  return length !== undefined && length !== '0' ? 'length' : 'none';
+  if (length !== undefined) return length === '0' ? 'none' : 'length';
+  return req.stream.endAfterHeaders ? 'none' : 'chunked';
 }
 
 /** The HTTPS request pipeline: HSTS first, then resolve, forwarded headers, proxy. */
@@ -49,7 +45,15 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     logLocal(deps, req, res, start, resolution.host, resolution.reason);
     return;
   }
-  const body = bodyFraming(req, h2);
+  // Before anything reaches an upstream; the connection closes, as the body's framing is unknown.
+  // (nghttp2 already refused Transfer-Encoding on h2, and Node answered its Expect.)
+  const refused = h2 ? undefined : framingRefusal(req as IncomingMessage);
+  if (refused !== undefined) {
+    respond(res, refused.status, runtime.hsts, refused.reason, true);
+    logLocal(deps, req, res, start, resolution.host, refused.reason);
+    return;
+  }
+  const body = h2 ? h2BodyFraming(req as Http2ServerRequest) : bodyFraming(req as IncomingMessage);
   const bodyLimit = runtime.config.limits.bodySize;
   if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime.hsts, bodyLimit, body)) {
     logLocal(deps, req, res, start, resolution.host, 'request body too large');
@@ -58,9 +62,13 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   const { route } = resolution;
   const peer = normaliseIp(req.socket.remoteAddress ?? '');
   const headers: IncomingHttpHeaders = h2 ? upstreamHeaders(req as Http2ServerRequest) : (req.headers as IncomingHttpHeaders);
-  // Node already answered "100 Continue" to the client; the upstream must not wait for one.
-  delete headers.expect;
-  stripHopByHop(headers);
+  // RFC 9110 §10.1.1: the 100 goes out only now that the request is accepted (a refusal above
+  // answers instead), and the upstream must not wait for a 100 of its own. (h2: Node sent it.)
+  if (headers.expect !== undefined) {
+    if (!h2 && req.httpVersionMinor !== 0) (res as ServerResponse).writeContinue();
+    delete headers.expect;
+  }
+  sanitiseClientHeaders(headers);
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const exchange: Exchange = {
     method: req.method ?? '',

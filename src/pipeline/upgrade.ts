@@ -1,11 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Metrics } from '../admin/metrics.js';
+import { ERRORS, type EdgeErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openTunnel, type TunnelHooks, type TunnelRegistry } from '../proxy/tunnel.js';
 import type { Runtime } from '../runtime.js';
+import type { UpstreamClient } from '../upstream/attempt.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
-import { stripHopByHop } from './hop-by-hop.js';
+import { sanitiseClientHeaders } from './hop-by-hop.js';
 import type { ClientRequest } from './protocol.js';
 import { respondRaw } from './respond.js';
 import { resolve } from './resolve.js';
@@ -13,6 +15,7 @@ import type { Route } from './sites.js';
 
 export interface UpgradeDeps {
   runtime(): Runtime;
+  readonly upstreams: UpstreamClient;
   readonly tunnels: TunnelRegistry;
   readonly hooks: TunnelHooks;
   readonly log: Logger;
@@ -24,22 +27,27 @@ export interface UpgradeDeps {
 const MAX_UPGRADE_HEADERS = 100;
 const KEY = /^[A-Za-z0-9+/]{22}==$/; // base64 of 16 bytes (RFC 6455 §4.1)
 
+/** An upgrade refused before any upstream is contacted: its status comes from the errors.ts table, its reason is the body. */
 export interface Refusal {
   readonly status: number;
   readonly reason: string;
   readonly extra?: string;
 }
 
+function refusal(code: EdgeErrorCode, reason: string, extra?: string): Refusal {
+  return { status: ERRORS[code].status, reason, ...(extra === undefined ? {} : { extra }) };
+}
+
 /** RFC 6455 §4.2.1 checks on the client's handshake; no upstream is contacted when one fails. */
 function checkHandshake(req: IncomingMessage): Refusal | undefined {
-  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return { status: 400, reason: 'only WebSocket upgrades are supported' };
-  if (req.method !== 'GET') return { status: 400, reason: 'a WebSocket handshake must be a GET' };
-  if (req.rawHeaders.length / 2 > MAX_UPGRADE_HEADERS) return { status: 431, reason: 'too many headers in a WebSocket handshake' };
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refusal('EDGE_ERR_BAD_REQUEST', 'only WebSocket upgrades are supported');
+  if (req.method !== 'GET') return refusal('EDGE_ERR_BAD_REQUEST', 'a WebSocket handshake must be a GET');
+  if (req.rawHeaders.length / 2 > MAX_UPGRADE_HEADERS) return refusal('EDGE_ERR_HEADERS_TOO_LARGE', 'too many headers in a WebSocket handshake');
   if (req.headers['sec-websocket-version'] !== '13') {
-    return { status: 426, reason: 'unsupported Sec-WebSocket-Version', extra: 'Sec-WebSocket-Version: 13\r\n' };
+    return refusal('EDGE_ERR_UPGRADE_REQUIRED', 'unsupported Sec-WebSocket-Version', 'Sec-WebSocket-Version: 13\r\n');
   }
   const key = req.headers['sec-websocket-key'];
-  if (typeof key !== 'string' || !KEY.test(key)) return { status: 400, reason: 'missing or malformed Sec-WebSocket-Key' };
+  if (typeof key !== 'string' || !KEY.test(key)) return refusal('EDGE_ERR_BAD_REQUEST', 'missing or malformed Sec-WebSocket-Key');
   return undefined;
 }
 
@@ -57,13 +65,13 @@ function originsOf(req: ClientRequest): string[] {
 /** The Origin gate (RFC 6455 §10.2): decided before any upstream connection exists. */
 export function checkOrigin(req: ClientRequest, route: Route): { refusal: Refusal; origin: string | null } | undefined {
   const origins = originsOf(req);
-  if (origins.length > 1) return { refusal: { status: 403, reason: 'more than one Origin header' }, origin: origins.join(' | ') };
+  if (origins.length > 1) return { refusal: refusal('EDGE_ERR_FORBIDDEN_ORIGIN', 'more than one Origin header'), origin: origins.join(' | ') };
   const origin = origins[0];
   if (origin === undefined) {
-    return route.allowMissingOrigin ? undefined : { refusal: { status: 403, reason: 'missing Origin (set websocket.allowMissingOrigin for non-browser clients)' }, origin: null };
+    return route.allowMissingOrigin ? undefined : { refusal: refusal('EDGE_ERR_FORBIDDEN_ORIGIN', 'missing Origin (set websocket.allowMissingOrigin for non-browser clients)'), origin: null };
   }
-  if (origin === 'null') return { refusal: { status: 403, reason: 'opaque Origin "null"' }, origin };
-  if (!route.origins.allows(origin)) return { refusal: { status: 403, reason: 'Origin not allowed on this route' }, origin };
+  if (origin === 'null') return { refusal: refusal('EDGE_ERR_FORBIDDEN_ORIGIN', 'opaque Origin "null"'), origin };
+  if (!route.origins.allows(origin)) return { refusal: refusal('EDGE_ERR_FORBIDDEN_ORIGIN', 'Origin not allowed on this route'), origin };
   return undefined;
 }
 
@@ -86,7 +94,7 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
     deps.metrics.websocketRefusals.labels(refusal.status === 403 ? 'origin' : String(refusal.status)).inc();
     deps.log.warn({ event: 'websocket-refused', protocol: 'http/1.1', status: refusal.status, reason: refusal.reason, origin: origin ?? null, host, path: req.url, clientIp: peer }, 'websocket refused');
   };
-  if (deps.draining()) return refuse({ status: 503, reason: 'shutting down' }, undefined, '');
+  if (deps.draining()) return refuse(refusal('EDGE_ERR_SHUTTING_DOWN', ERRORS.EDGE_ERR_SHUTTING_DOWN.text), undefined, '');
   const resolution = resolve(runtime, req);
   if (!resolution.ok) return refuse({ status: resolution.status, reason: resolution.reason }, undefined, resolution.host);
   const bad = checkHandshake(req);
@@ -96,13 +104,16 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 
   const headers = { ...req.headers };
-  stripHopByHop(headers);
+  sanitiseClientHeaders(headers);
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const { timeouts } = runtime.config;
-  openTunnel(socket, head, {
-    upstream: route.upstream, key: route.upstream.keyOf(clientIp), hsts,
-    connectTimeout: timeouts.connect, responseTimeout: timeouts.response, idleTimeout: timeouts.websocketIdle,
-    headers, path: req.url as string, wsKey: req.headers['sec-websocket-key'] as string,
+  openTunnel(deps.upstreams, socket, head, {
+    method: 'GET', path: req.url as string, headers, body: 'none',
+    upstream: route.upstream, key: route.upstream.keyOf(clientIp),
+    connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
+    upgradeKey: req.headers['sec-websocket-key'] as string,
+    target: undefined, tried: undefined, call: undefined,
+    hsts, idleTimeout: timeouts.websocketIdle,
     info: { host: resolution.host, path: req.url as string, clientIp, origin: req.headers.origin ?? null, protocol: 'http/1.1' },
   }, deps.tunnels, deps.hooks);
 }

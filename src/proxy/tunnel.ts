@@ -1,17 +1,12 @@
-import { createHash } from 'node:crypto';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { classify } from './forward.js';
-import { EdgeError, isConnectFailure } from '../errors.js';
+import { EdgeError } from '../errors.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
-import { tokensOf } from '../upstream/response-parser.js';
 import { respondRaw } from '../pipeline/respond.js';
-import type { TargetState, Upstream } from '../upstream/pool.js';
+import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
+import type { TargetState } from '../upstream/pool.js';
+import type { ResponseHead } from '../upstream/response-parser.js';
 import { FrameBoundary, CLOSE_GOING_AWAY } from './frames.js';
-
-const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** One open WebSocket tunnel, as the registry and the logs see it. */
 export interface Tunnel {
@@ -27,6 +22,8 @@ export interface Tunnel {
 /** Open tunnels, so shutdown can wait for them and then close them (server.close() ignores upgraded sockets). */
 export class TunnelRegistry {
   readonly #open = new Set<Tunnel>();
+  #idle: Promise<void> | undefined;
+  #resolveIdle: (() => void) | undefined;
 
   get size(): number {
     return this.#open.size;
@@ -34,12 +31,20 @@ export class TunnelRegistry {
 
   add(tunnel: Tunnel): () => void {
     this.#open.add(tunnel);
-    return () => this.#open.delete(tunnel);
+    return () => {
+      if (!this.#open.delete(tunnel) || this.#open.size > 0) return;
+      const resolve = this.#resolveIdle;
+      this.#idle = undefined;
+      this.#resolveIdle = undefined;
+      resolve?.();
+    };
   }
 
-  /** Resolves when every tunnel has closed by itself. */
-  async idle(): Promise<void> {
-    while (this.#open.size > 0) await new Promise((r) => setTimeout(r, 50));
+  /** Resolves when every tunnel has closed by itself: at once when none is open, else as the last one goes. */
+  idle(): Promise<void> {
+    if (this.#open.size === 0) return Promise.resolve();
+    this.#idle ??= new Promise((resolve) => { this.#resolveIdle = resolve; });
+    return this.#idle;
   }
 
   /** Going away (RFC 6455 §7.4.1, 1001): a close frame where one can be written between frames, then close. */
@@ -53,17 +58,11 @@ export class TunnelRegistry {
   }
 }
 
-export interface TunnelRequest {
-  readonly upstream: Upstream;
-  readonly key: string;
+/** A WebSocket handshake to send upstream, and what the tunnel after it needs. */
+export interface TunnelRequest extends UpstreamRequest {
+  readonly upgradeKey: string;
   readonly hsts: string;
-  readonly connectTimeout: number;
-  readonly responseTimeout: number;
   readonly idleTimeout: number;
-  /** Request headers already filtered and carrying the forwarded set. */
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly path: string;
-  readonly wsKey: string;
   readonly info: TunnelInfo;
   /** How the client hears the outcome; HTTP/1.1 bytes on the upgraded socket when absent. */
   readonly answer?: UpgradeAnswer;
@@ -77,22 +76,19 @@ export interface TunnelRequest {
 export interface UpgradeAnswer {
   /** Gatehouse's own refusal (502, 504…), then the client is closed. */
   refuse(status: number, body: string): void;
-  /** The upstream's answer when it was not a 101; its body is piped after this, then the client ends. */
+  /** The upstream's answer when it was not a 101 (header pairs with HSTS); its body follows, then the client ends. */
   relay(status: number, reason: string, headers: readonly string[]): void;
   /** The tunnel opens: the upstream's end-to-end headers and HSTS. */
   accept(headers: readonly string[]): void;
 }
 
-/** The HTTP/1.1 answer on an upgraded socket. */
+/** The HTTP/1.1 answer on an upgraded socket, as latin1 text: the parser read the headers a byte per character. */
 function h1Answer(client: Duplex, hsts: string): UpgradeAnswer {
   return {
     refuse: (status, body) => respondRaw(client, status, hsts, body),
-    relay: (status, reason, headers) => {
-      client.write(`HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, '')}\r\n${headerText(headers)}Connection: close\r\n\r\n`, 'latin1');
-    },
-    accept: (headers) => {
-      client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${headerText(headers)}\r\n`, 'latin1');
-    },
+    // The parser refused CR, LF and controls in the reason.
+    relay: (status, reason, headers) => { client.write(`HTTP/1.1 ${status} ${reason}\r\n${headerText(headers)}Connection: close\r\n\r\n`, 'latin1'); },
+    accept: (headers) => { client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${headerText(headers)}\r\n`, 'latin1'); },
   };
 }
 
@@ -110,92 +106,89 @@ export interface TunnelHooks {
   closed(tunnel: Tunnel, bytesIn: number, bytesOut: number): void;
   /** The handshake failed before a tunnel existed; the client was answered with `status`. */
   failed(error: EdgeError, status: number, target: string | null, info: TunnelInfo): void;
-  targetDown(target: TargetState, error: unknown): void;
-}
-
-function expectedAccept(key: string): string {
-  return createHash('sha1').update(key + WS_GUID).digest('base64');
 }
 
 /**
- * Dial the client's ranked targets until one answers the handshake, verify its 101 (status,
- * Upgrade, Sec-WebSocket-Accept) before any byte flows, then pipe both ways. Client bytes sent
- * after its handshake stay buffered in the paused client socket until that moment.
+ * Send the client's handshake through the one attempt path; only a checked 101 opens a tunnel
+ * (the attempt path checks it). Client bytes sent after its handshake stay buffered in the
+ * paused client socket until then.
  */
-export function openTunnel(client: Duplex, head: Buffer, req: TunnelRequest, registry: TunnelRegistry, hooks: TunnelHooks): void {
-  client.pause();
-  const answer = req.answer ?? h1Answer(client, req.hsts);
-  const tried = new Set<TargetState>();
-  const attempt = (): void => {
-    const target = req.upstream.choose(req.key, Date.now(), tried);
-    if (target === undefined) {
-      const error = new EdgeError('EDGE_ERR_NO_HEALTHY_TARGET', `no healthy target in upstream ${req.upstream.name}`);
-      answer.refuse(error.status, 'no upstream available');
-      hooks.failed(error, error.status, null, req.info);
+export function openTunnel(upstreams: UpstreamClient, client: Duplex, head: Buffer, req: TunnelRequest, registry: TunnelRegistry, hooks: TunnelHooks): void {
+  upstreams.send(req, new UpgradeExchange(client, head, req, registry, hooks));
+}
+
+/**
+ * The sink of one handshake. A refusal (any final status but a checked 101: 404, 426, 401…) is
+ * relayed with HSTS and `Connection: close` under the same timeouts as any response, and
+ * abandoned when the client leaves; once a byte of it went out, a failure only closes.
+ */
+class UpgradeExchange implements UpstreamSink {
+  readonly source = undefined;
+  readonly #client: Duplex;
+  readonly #head: Buffer;
+  readonly #req: TunnelRequest;
+  readonly #registry: TunnelRegistry;
+  readonly #hooks: TunnelHooks;
+  readonly #answer: UpgradeAnswer;
+  #relaying = false;
+
+  constructor(client: Duplex, head: Buffer, req: TunnelRequest, registry: TunnelRegistry, hooks: TunnelHooks) {
+    this.#client = client;
+    this.#head = head;
+    this.#req = req;
+    this.#registry = registry;
+    this.#hooks = hooks;
+    this.#answer = req.answer ?? h1Answer(client, req.hsts);
+    client.pause();
+    client.once('close', this.#left);
+  }
+
+  readonly #left = (): void => this.#req.call?.abort();
+
+  readonly #drained = (): void => this.#req.call?.resume();
+
+  gone(): boolean {
+    return this.#client.destroyed;
+  }
+
+  head(head: ResponseHead): void {
+    this.#relaying = true;
+    const req = this.#req;
+    this.#answer.relay(head.status, head.reason, relayHeaders(head, req.hsts));
+    this.#hooks.failed(new EdgeError('EDGE_ERR_UPSTREAM_PROTOCOL', `upstream answered the upgrade with ${head.status}`), head.status, req.target?.id ?? null, req.info);
+  }
+
+  body(chunk: Buffer): boolean {
+    if (this.#client.write(chunk)) return true;
+    this.#client.once('drain', this.#drained);
+    return false;
+  }
+
+  end(tail: Buffer | undefined): void {
+    this.#client.off('close', this.#left);
+    this.#client.end(tail);
+  }
+
+  upgrade(socket: Socket, head: ResponseHead, rest: Buffer, target: TargetState): void {
+    this.#client.off('close', this.#left);
+    splice(this.#client, this.#head, socket, rest, relayHeaders(head, this.#req.hsts), this.#answer, this.#req, target.id, this.#registry, this.#hooks);
+  }
+
+  fail(error: EdgeError): void {
+    this.#client.off('close', this.#left);
+    const req = this.#req;
+    if (this.#relaying) {
+      this.#client.destroy();
       return;
     }
-    const headers = { ...req.headers, connection: 'Upgrade', upgrade: 'websocket' };
-    const send = target.config.protocol === 'https:' ? httpsRequest : httpRequest;
-    const upReq = send({
-      host: target.config.host, port: target.config.port, method: 'GET', path: req.path, headers,
-      agent: false, setHost: false, ...target.tls,
-    });
-    let timer = setTimeout(() => upReq.destroy(Object.assign(new Error('connect timeout'), { code: 'EEDGE_CONNECT_TIMEOUT' })), req.connectTimeout);
-    upReq.once('socket', (s: Socket) => s.once('connect', () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => upReq.destroy(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', 'no handshake answer in time')), req.responseTimeout);
-    }));
-    const closeEarly = (): void => { upReq.destroy(); };
-    client.once('close', closeEarly);
-    upReq.on('error', (err) => {
-      clearTimeout(timer);
-      client.off('close', closeEarly);
-      if (client.destroyed) return;
-      if (req.upstream.recordFailure(target, Date.now())) hooks.targetDown(target, err);
-      if (isConnectFailure(err)) {
-        tried.add(target);
-        attempt();
-        return;
-      }
-      const error = classify(err);
-      answer.refuse(error.status, 'upstream failed');
-      hooks.failed(error, error.status, target.id, req.info);
-    });
-    upReq.on('response', (res: IncomingMessage) => {
-      // Not a 101: the upstream refused the upgrade (404, 426, 401…). Relay its answer and close.
-      clearTimeout(timer);
-      client.off('close', closeEarly);
-      target.recordSuccess();
-      answer.relay(res.statusCode ?? 502, res.statusMessage ?? '', relayHeaders(res, req.hsts));
-      res.pipe(client);
-      res.on('error', () => client.destroy());
-      hooks.failed(new EdgeError('EDGE_ERR_UPSTREAM_PROTOCOL', `upstream answered the upgrade with ${res.statusCode ?? '?'}`), res.statusCode ?? 0, target.id, req.info);
-    });
-    upReq.on('upgrade', (res: IncomingMessage, upstream: Socket, upHead: Buffer) => {
-      clearTimeout(timer);
-      client.off('close', closeEarly);
-      upstream.on('error', destroySelf);
-      const accept = res.headers['sec-websocket-accept'];
-      const upgrade = res.headers.upgrade;
-      if (res.statusCode !== 101 || typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket' || accept !== expectedAccept(req.wsKey)) {
-        // An unverified 101 would let the upstream (or whoever answered) turn this into a raw
-        // tunnel the client never asked for: request smuggling to internal paths.
-        upstream.destroy();
-        const error = new EdgeError('EDGE_ERR_UPSTREAM_PROTOCOL', 'upstream 101 without a valid Sec-WebSocket-Accept');
-        answer.refuse(502, 'upstream sent an invalid WebSocket handshake');
-        hooks.failed(error, 502, target.id, req.info);
-        return;
-      }
-      target.recordSuccess();
-      splice(client, head, upstream, upHead, relayHeaders(res, req.hsts), answer, req, target.id, registry, hooks);
-    });
-    upReq.end();
-  };
-  attempt();
+    this.#answer.refuse(error.status, error.text);
+    this.#hooks.failed(error, error.status, req.target?.id ?? null, req.info);
+  }
 }
 
 function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, headers: readonly string[], answer: UpgradeAnswer,
   req: TunnelRequest, target: string, registry: TunnelRegistry, hooks: TunnelHooks): void {
+  upstream.on('error', destroySelf);
   if (client.destroyed) {
     upstream.destroy();
     return;
@@ -204,13 +197,16 @@ function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, 
   const tunnel: Tunnel = { client, upstream, target, start: performance.now(), boundary, info: req.info };
   const remove = registry.add(tunnel);
   let closed = false;
+  // The socket may have carried keep-alive requests before: count the tunnel's bytes only.
+  const written = upstream.bytesWritten;
+  const read = upstream.bytesRead - upHead.length;
   const close = (): void => {
     if (closed) return;
     closed = true;
     remove();
     client.destroy();
     upstream.destroy();
-    hooks.closed(tunnel, upstream.bytesWritten, upstream.bytesRead);
+    hooks.closed(tunnel, upstream.bytesWritten - written, upstream.bytesRead - read);
   };
   client.on('close', close);
   upstream.on('close', close);
@@ -253,12 +249,10 @@ function destroySelf(this: Duplex): void {
 }
 
 /** The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS, as raw pairs. */
-function relayHeaders(res: IncomingMessage, hsts: string): string[] {
-  const connection = res.headers.connection;
-  return responseHeaders(res.rawHeaders, tokensOf(typeof connection === 'string' ? connection : ''), hsts, false);
+function relayHeaders(res: ResponseHead, hsts: string): string[] {
+  return responseHeaders(res.headers, res.connectionTokens, hsts, false);
 }
 
-/** Pairs as latin1 header lines: Node decoded them a byte per character, so they go out written as 'latin1'. */
 function headerText(pairs: readonly string[]): string {
   let out = '';
   for (let i = 0; i < pairs.length; i += 2) out += `${pairs[i] as string}: ${pairs[i + 1] as string}\r\n`;

@@ -1,28 +1,33 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { TargetConfig } from '../config/types.js';
+import { ResponseParser, type ResponseEvents, type ResponseHead } from './response-parser.js';
 import type { TargetTlsOptions } from './target-tls.js';
 
+/** Largest upstream response head accepted (nginx's proxy_buffer_size is 4–8 KB; Node's 16 KB). */
+const UPSTREAM_HEAD_LIMIT = 64 * 1024;
+
 /** Whoever is using a pooled connection right now (one request at a time, no pipelining). */
-export interface ConnectionUser {
+export interface ConnectionUser extends ResponseEvents {
   /** TCP (and for https targets, TLS) is up. */
   onConnect(): void;
-  onData(chunk: Buffer): void;
-  /** The upstream closed its side. */
-  onEnd(): void;
-  onError(err: Error): void;
+  /** A socket error, a malformed answer, or the upstream closing before its answer ended. */
+  onError(err: unknown): void;
   /** The socket is gone; always the last call. */
   onClose(): void;
 }
 
 /**
- * One upstream socket. Its listeners are attached once, at open, and dispatch to the current
+ * One upstream socket and its one response parser (undici's shape: a parser per connection,
+ * reset per request). Its listeners are attached once, at open, and dispatch to the current
  * user, so carrying a request costs no listener churn. Idle, it belongs to its pool: bytes or
- * a close from the upstream then just retire it.
+ * a close from the upstream then just retire it. An upgrade detaches the socket for a tunnel.
  */
-export class UpstreamConnection {
+export class UpstreamConnection implements ResponseEvents {
   readonly socket: Socket;
+  readonly parser: ResponseParser;
   readonly #pool: ConnectionPool;
+  readonly #connectEvent: string;
   user: ConnectionUser | undefined;
   /** Requests carried before the current one (> 0: the upstream may have closed it meanwhile). */
   uses = 0;
@@ -32,27 +37,89 @@ export class UpstreamConnection {
   constructor(socket: Socket, pool: ConnectionPool, secure: boolean) {
     this.socket = socket;
     this.#pool = pool;
+    this.parser = new ResponseParser(this, UPSTREAM_HEAD_LIMIT);
     socket.setNoDelay(true);
-    socket.once(secure ? 'secureConnect' : 'connect', () => this.user?.onConnect());
-    socket.on('data', (chunk: Buffer) => {
-      if (this.user === undefined) socket.destroy(); // unsolicited bytes on an idle connection
-      else this.user.onData(chunk);
-    });
-    socket.on('end', () => this.user?.onEnd());
-    socket.on('error', (err: Error) => this.user?.onError(err));
-    socket.on('close', () => {
-      this.#pool.forget(this);
-      const user = this.user;
-      this.user = undefined;
-      user?.onClose();
-    });
+    this.#connectEvent = secure ? 'secureConnect' : 'connect';
+    socket.once(this.#connectEvent, this.#onConnect);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+  }
+
+  readonly #onConnect = (): void => this.user?.onConnect();
+
+  readonly #onData = (chunk: Buffer): void => {
+    const user = this.user;
+    if (user === undefined) {
+      this.socket.destroy(); // unsolicited bytes on an idle connection
+      return;
+    }
+    try {
+      this.parser.execute(chunk);
+    } catch (err) {
+      user.onError(err);
+    }
+  };
+
+  readonly #onEnd = (): void => {
+    const user = this.user;
+    if (user === undefined) {
+      this.socket.destroy();
+      return;
+    }
+    try {
+      this.parser.finish();
+    } catch (err) {
+      user.onError(err);
+    }
+  };
+
+  readonly #onError = (err: Error): void => this.user?.onError(err);
+
+  readonly #onClose = (): void => {
+    this.#pool.forget(this);
+    const user = this.user;
+    this.user = undefined;
+    user?.onClose();
+  };
+
+  onHead(head: ResponseHead): void {
+    this.user?.onHead(head);
+  }
+
+  onBody(chunk: Buffer): void {
+    this.user?.onBody(chunk);
+  }
+
+  onComplete(reusable: boolean, tail: Buffer | undefined): void {
+    this.user?.onComplete(reusable, tail);
+  }
+
+  onUpgrade(head: ResponseHead, rest: Buffer): void {
+    this.user?.onUpgrade(head, rest);
+  }
+
+  /** Hand the socket over to a tunnel: the pool and parser let go of it (the caller attaches its own listeners). */
+  detach(): Socket {
+    const socket = this.socket;
+    this.user = undefined;
+    socket.off(this.#connectEvent, this.#onConnect);
+    socket.off('data', this.#onData);
+    socket.off('end', this.#onEnd);
+    socket.off('error', this.#onError);
+    socket.off('close', this.#onClose);
+    this.#pool.forget(this);
+    return socket;
   }
 }
 
 /**
  * Keep-alive connections to one target: LIFO reuse (the warmest socket first), at most
  * `maxIdle` kept, idle ones closed after `idleTimeout` ms. Active connections are not capped,
- * as with Node's default agent: concurrency is bounded by the clients'.
+ * as with Node's default agent: concurrency is bounded by the clients' (one request in flight
+ * per client connection). Once closed (its target retired by a reload), every connection still
+ * carrying a request is closed as that work ends instead of coming back.
  */
 export class ConnectionPool {
   readonly #target: TargetConfig;
@@ -61,6 +128,7 @@ export class ConnectionPool {
   readonly #maxIdle: number;
   readonly #idleTimeout: number;
   readonly #sweep: NodeJS.Timeout;
+  #closed = false;
   /** Connections opened over the pool's life (reuse shows as this staying flat). */
   opened = 0;
 
@@ -89,7 +157,7 @@ export class ConnectionPool {
   release(conn: UpstreamConnection): void {
     conn.user = undefined;
     conn.uses++;
-    if (conn.socket.destroyed || this.#idle.length >= this.#maxIdle) {
+    if (this.#closed || conn.socket.destroyed || this.#idle.length >= this.#maxIdle) {
       conn.socket.destroy();
       return;
     }
@@ -106,7 +174,9 @@ export class ConnectionPool {
     return this.#idle.length;
   }
 
-  destroy(): void {
+  /** Retire: idle connections close now, busy ones when their request ends. Idempotent. */
+  close(): void {
+    this.#closed = true;
     clearInterval(this.#sweep);
     for (const conn of this.#idle.splice(0)) conn.socket.destroy();
   }

@@ -1,8 +1,76 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import WebSocket from 'ws';
+import { randomBytes } from 'node:crypto';
+import type { HealthCheckConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
+import type { UpstreamClient, UpstreamRequest, UpstreamSink } from './attempt.js';
 import type { TargetState, Upstream } from './pool.js';
+import type { ResponseHead } from './response-parser.js';
+
+/** The verdict of one probe. */
+type Verdict = (up: boolean) => void;
+
+/** A probe's sink: it only needs the status (or the checked 101), never the body. */
+class ProbeSink implements UpstreamSink {
+  readonly source = undefined;
+  readonly #done: Verdict;
+  /** A WebSocket probe: only a checked 101 is healthy. */
+  readonly #upgrade: boolean;
+  #status = 0;
+
+  constructor(done: Verdict, upgrade: boolean) {
+    this.#done = done;
+    this.#upgrade = upgrade;
+  }
+
+  gone(): boolean {
+    return false;
+  }
+
+  head(head: ResponseHead): void {
+    this.#status = head.status;
+  }
+
+  body(): boolean {
+    return true;
+  }
+
+  end(): void {
+    this.#done(!this.#upgrade && this.#status >= 200 && this.#status < 400);
+  }
+
+  upgrade(socket: { destroy(): void }): void {
+    socket.destroy();
+    this.#done(true);
+  }
+
+  fail(): void {
+    this.#done(false);
+  }
+}
+
+/**
+ * One probe through the one attempt path (same pool, parser, timeouts and 101 check as client
+ * traffic), pinned to `target`: an HTTP GET expecting 2xx/3xx, or for `type: websocket` a
+ * handshake that must end in a checked 101. `timeout` bounds the connect and then the answer.
+ * Returns the request, so a stop can abort it (`call?.abort()`).
+ */
+export function probe(client: UpstreamClient, upstream: Upstream, target: TargetState, check: HealthCheckConfig, done: Verdict): UpstreamRequest {
+  const { host, port } = target.config;
+  const headers: Record<string, string> = { host: `${host.includes(':') ? `[${host}]` : host}:${port}`, 'user-agent': 'gatehouse-health' };
+  let upgradeKey: string | undefined;
+  if (check.type === 'websocket') {
+    upgradeKey = randomBytes(16).toString('base64');
+    headers['sec-websocket-key'] = upgradeKey;
+    headers['sec-websocket-version'] = '13';
+  }
+  const request: UpstreamRequest = {
+    method: 'GET', path: check.path, headers, body: 'none', upstream, key: '', pinned: target,
+    connectTimeout: check.timeout, responseTimeout: check.timeout, bodyTimeout: check.timeout,
+    ...(upgradeKey === undefined ? {} : { upgradeKey }),
+    target: undefined, tried: undefined, call: undefined,
+  };
+  client.send(request, new ProbeSink(done, upgradeKey !== undefined));
+  return request;
+}
 
 /** Injectable time so tests can drive probes without waiting. */
 export interface Clock {
@@ -17,60 +85,46 @@ export const realClock: Clock = {
   },
 };
 
-/** One probe: HTTP GET expecting 2xx/3xx, or a WebSocket handshake. Resolves true when healthy. */
-export function probe(target: TargetState, path: string, type: 'http' | 'websocket', timeout: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const host = target.config.host.includes(':') ? `[${target.config.host}]` : target.config.host;
-    if (type === 'websocket') {
-      const scheme = target.config.protocol === 'https:' ? 'wss' : 'ws';
-      const ws = new WebSocket(`${scheme}://${host}:${target.config.port}${path}`, { handshakeTimeout: timeout, headers: { 'user-agent': 'gatehouse-health' }, ...target.tls });
-      ws.on('open', () => { ws.terminate(); resolve(true); });
-      ws.on('error', () => resolve(false));
-      ws.on('unexpected-response', (_req, res) => { res.resume(); ws.terminate(); resolve(false); });
-      return;
-    }
-    const send = target.config.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send({
-      host: target.config.host, port: target.config.port, path, method: 'GET', agent: false, timeout, ...target.tls,
-      headers: { 'user-agent': 'gatehouse-health', connection: 'close' },
-    }, (res) => {
-      res.resume();
-      const status = res.statusCode ?? 0;
-      resolve(status >= 200 && status < 400);
-    });
-    req.on('timeout', () => req.destroy(new Error('health check timed out')));
-    req.on('error', () => resolve(false));
-    req.end();
-  });
-}
-
 /**
- * Active health checks for one upstream: every `interval`, probe each target and flip its
- * `activeUp`. State lives on the TargetState (keyed by address), so a reload that keeps an
- * address keeps its verdict. Returns the stopper.
+ * Active health checks of every upstream of one runtime, with one owner and one stop(): every
+ * `interval`, probe each target. A failed probe takes it out; a good one brings it back at once,
+ * even from passive failures inside failTimeout (DESIGN 15). State lives on the TargetState
+ * (keyed by address), so a reload that keeps an address keeps its verdict.
  */
-export function startHealthChecks(upstream: Upstream, log: Logger, onChange: (t: TargetState, up: boolean) => void, clock: Clock = realClock): () => void {
-  const check = upstream.config.healthCheck;
-  if (check === null) return () => undefined;
-  let stopped = false;
-  const inFlight = new Set<TargetState>();
-  const round = (): void => {
-    for (const target of upstream.targets) {
-      if (inFlight.has(target)) continue;
-      inFlight.add(target);
-      void probe(target, check.path, check.type, check.timeout).then((up) => {
-        inFlight.delete(target);
-        if (stopped || up === target.activeUp) return;
-        target.activeUp = up;
-        log[up ? 'info' : 'warn']({ event: 'health', upstream: upstream.name, target: target.id, up }, up ? 'target recovered' : 'target failed its health check');
-        onChange(target, up);
-      });
+export class HealthChecks {
+  readonly #stops: (() => void)[] = [];
+  readonly #inFlight = new Map<TargetState, UpstreamRequest>();
+  #stopped = false;
+
+  constructor(upstreams: Iterable<Upstream>, client: UpstreamClient, log: Logger, onChange: (u: Upstream, t: TargetState, up: boolean) => void, clock: Clock = realClock) {
+    for (const upstream of upstreams) {
+      const check = upstream.config.healthCheck;
+      if (check === null) continue;
+      const round = (): void => {
+        for (const target of upstream.targets) {
+          if (this.#inFlight.has(target)) continue;
+          this.#inFlight.set(target, probe(client, upstream, target, check, (up) => {
+            this.#inFlight.delete(target);
+            if (this.#stopped) return;
+            const changed = up ? target.probedUp(Date.now()) : target.activeUp;
+            if (!up) target.activeUp = false;
+            if (!changed) return;
+            log[up ? 'info' : 'warn']({ event: 'health', upstream: upstream.name, target: target.id, up }, up ? 'target recovered' : 'target failed its health check');
+            onChange(upstream, target, up);
+          }));
+        }
+      };
+      round();
+      this.#stops.push(clock.setInterval(round, check.interval));
     }
-  };
-  round();
-  const stop = clock.setInterval(round, check.interval);
-  return () => {
-    stopped = true;
-    stop();
-  };
+  }
+
+  /** Stop every timer and abort probes in flight. Idempotent. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const stop of this.#stops) stop();
+    for (const request of this.#inFlight.values()) request.call?.abort();
+    this.#inFlight.clear();
+  }
 }

@@ -49,8 +49,17 @@ export class TargetState {
     if (this.#failures.length > 0) this.#failures = [];
   }
 
+  /** Its active probe got an answer: passive failures no longer hold it down (DESIGN 15). Returns true if that changed its health. */
+  probedUp(now: number): boolean {
+    const wasHealthy = this.healthy(now);
+    this.activeUp = true;
+    this.#failures = [];
+    this.#downUntil = 0;
+    return !wasHealthy;
+  }
+
   destroy(): void {
-    this.pool.destroy();
+    this.pool.close();
   }
 }
 

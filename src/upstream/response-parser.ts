@@ -2,8 +2,10 @@
  * A streaming HTTP/1.x response parser for upstream connections (RFC 9112). It replaces Node's
  * ClientRequest + IncomingMessage on the hot path: one object per pooled connection, reset per
  * request, no streams, raw header pairs handed over as-is. Framing follows RFC 9112 §6.3 in
- * order: no body for HEAD, 1xx, 204 and 304; chunked when it is the final transfer coding;
- * read-until-close for any other transfer coding; Content-Length; otherwise until close.
+ * order: no body for HEAD, 1xx, 204 and 304; `chunked` when it is the only transfer coding (any
+ * other coding is refused, as nginx does: relaying it decoded would hand the client bytes still
+ * gzipped under headers that no longer say so); Content-Length; otherwise until close.
+ * A 101 is an event of its own (`onUpgrade`) when the request asked for one, as in undici.
  * Anything ambiguous (Transfer-Encoding with Content-Length, differing lengths, obs-fold,
  * bad tokens) is an error: a proxy must not guess where a response ends.
  */
@@ -38,9 +40,11 @@ export interface ResponseEvents {
    * `tail` is the body's last piece when it arrived with the end (so it can go out with it).
    */
   onComplete(reusable: boolean, tail: Buffer | undefined): void;
+  /** A 101 to a request that asked to upgrade; `rest` is what followed the head (the new protocol's first bytes). */
+  onUpgrade(head: ResponseHead, rest: Buffer): void;
 }
 
-const enum State { Head, Length, ChunkSize, ChunkData, ChunkDataEnd, Trailers, UntilClose, Done }
+const enum State { Head, Length, ChunkSize, ChunkData, ChunkDataEnd, Trailers, UntilClose, Done, Upgraded }
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -49,12 +53,20 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 const CRLF = 0x0a;
 const MAX_CHUNK_LINE = 1024;
+// chunk-size [ chunk-ext ] (RFC 9112 §7.1, §7.1.1): hex digits, then `;name` or `;name=value`
+// (a token or a quoted-string), with BWS around `;` and `=`. Nothing else: a space before the
+// size, a bare CR or a NUL inside an extension is where parsers disagree about where a chunk
+// ends (the chunk-extension smuggling class), so it is refused, as llhttp does.
+const CHUNK_HEADER = /^([0-9a-fA-F]+)(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"))?)*$/;
 
 export class ResponseParser {
   readonly #events: ResponseEvents;
   readonly #maxHeaderSize: number;
   #state = State.Done;
   #noBody = false;
+  #upgrade = false;
+  /** Some byte of an answer (an interim 1xx included) arrived for the current request. */
+  #received = false;
   #pending: Buffer | undefined;
   #remaining = 0;
   #close = false;
@@ -66,24 +78,27 @@ export class ResponseParser {
     this.#maxHeaderSize = maxHeaderSize;
   }
 
-  /** Start reading the response to a new request (`noBody`: it was a HEAD request). */
-  reset(noBody: boolean): void {
+  /** Start reading the response to a new request (`noBody`: it was a HEAD request; `upgrade`: it asked to switch protocols). */
+  reset(noBody: boolean, upgrade = false): void {
     this.#state = State.Head;
     this.#noBody = noBody;
+    this.#upgrade = upgrade;
+    this.#received = false;
     this.#pending = undefined;
     this.#remaining = 0;
     this.#close = false;
     this.#extra = false;
   }
 
-  /** True until the first byte of the response has been seen. */
+  /** True until the first byte of an answer has been seen (a 1xx counts: RFC 9110 §9.2.2 retries stop there). */
   get untouched(): boolean {
-    return this.#state === State.Head && this.#pending === undefined;
+    return !this.#received;
   }
 
   /** Feed bytes from the socket; throws ParseError on a malformed response. */
   execute(chunk: Buffer): void {
     let data = chunk;
+    if (data.length > 0) this.#received = true;
     while (data.length > 0) {
       switch (this.#state) {
         case State.Head: {
@@ -131,6 +146,8 @@ export class ResponseParser {
         case State.Done:
           this.#extra = true;
           return;
+        case State.Upgraded:
+          return; // the connection's new owner reads the socket from now on
       }
     }
   }
@@ -165,6 +182,10 @@ export class ResponseParser {
     const rest = buffer.subarray(end);
     const head = this.#parseHead(buffer.toString('latin1', 0, end));
     if (head === undefined) return rest; // an interim 1xx: read the next head
+    if (this.#state === State.Upgraded) {
+      this.#events.onUpgrade(head, rest);
+      return undefined;
+    }
     this.#events.onHead(head);
     if (this.#state === State.Done) this.#complete(rest);
     else if (this.#state === State.Length && this.#remaining === 0) this.#complete(rest);
@@ -189,13 +210,7 @@ export class ResponseParser {
     for (let i = 1; i < lines.length; i++) {
       const line = trimCr(lines[i] as string);
       if (line === '') break;
-      const first = line.charCodeAt(0);
-      if (first === 0x20 || first === 0x09) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream used obsolete header line folding');
-      const colon = line.indexOf(':');
-      const name = colon > 0 ? line.slice(0, colon) : '';
-      if (!TOKEN.test(name)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream sent an invalid header name');
-      const value = trimOws(line.slice(colon + 1));
-      if (BAD_VALUE.test(value)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
+      const [name, value] = field(line);
       switch (name.toLowerCase()) {
         case 'content-length': {
           const seen = length !== -1;
@@ -218,25 +233,24 @@ export class ResponseParser {
       headers.push(name, value);
     }
 
+    const connectionTokens = tokensOf(connection);
     if (status >= 100 && status < 200) {
-      if (status === 101) throw new ParseError('HPE_UNEXPECTED_UPGRADE', 'upstream switched protocols on a plain request');
-      return undefined; // 100 Continue, 102, 103 Early Hints: not passed on (as nginx)
+      if (status !== 101) return undefined; // 100 Continue, 102, 103 Early Hints: not passed on (as nginx)
+      if (!this.#upgrade) throw new ParseError('HPE_UNEXPECTED_UPGRADE', 'upstream switched protocols on a plain request');
+      this.#state = State.Upgraded;
+      return { status, reason, headers, close: false, connectionTokens };
     }
 
-    const connectionTokens = tokensOf(connection);
     this.#close = minor === 0 ? !connectionTokens.includes('keep-alive') : connectionTokens.includes('close');
 
     if (this.#noBody || status === 204 || status === 304) {
       this.#state = State.Done;
     } else if (transferEncoding !== undefined) {
       if (length !== -1) throw new ParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'upstream sent both Transfer-Encoding and Content-Length');
-      const codings = transferEncoding.toLowerCase().split(',');
-      if (trimOws(codings.at(-1) as string) === 'chunked') {
-        this.#state = State.ChunkSize;
-      } else {
-        this.#state = State.UntilClose;
-        this.#close = true;
-      }
+      // RFC 9112 §6.1 allows more codings before chunked, but a proxy that does not decode them
+      // cannot relay them honestly (the headers would lie about the bytes): 502, as nginx.
+      if (transferEncoding.toLowerCase() !== 'chunked') throw new ParseError('HPE_INVALID_TRANSFER_ENCODING', `upstream sent Transfer-Encoding: ${transferEncoding}, not chunked alone`);
+      this.#state = State.ChunkSize;
     } else if (length !== -1) {
       this.#state = State.Length;
       this.#remaining = length;
@@ -259,7 +273,10 @@ export class ResponseParser {
       return undefined;
     }
     this.#pending = undefined;
-    const line = trimCr(buffer.toString('latin1', 0, lf));
+    // Chunked framing lines end in CRLF (RFC 9112 §7.1): the bare-LF leniency of §2.2 covers
+    // the head only, and a lone LF here is read differently by different parsers.
+    if (buffer[lf - 1] !== 0x0d) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream ended a chunk line with a bare LF');
+    const line = buffer.toString('latin1', 0, lf - 1);
     const rest = buffer.subarray(lf + 1);
     if (this.#state === State.ChunkDataEnd) {
       if (line !== '') throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream chunk data longer than its size');
@@ -272,11 +289,14 @@ export class ResponseParser {
         this.#complete(rest);
         return undefined;
       }
+      // Still checked like head fields (RFC 9112 §7.1.2): a line that is not a field means the
+      // chunk framing before it was read differently from how the upstream meant it.
+      field(line);
       return rest;
     }
-    const semicolon = line.indexOf(';');
-    const hex = trimOws(semicolon === -1 ? line : line.slice(0, semicolon));
-    if (!/^[0-9a-fA-F]{1,15}$/.test(hex)) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an invalid chunk size');
+    const hex = significant(CHUNK_HEADER.exec(line)?.[1]);
+    // 13 hex digits (under 2^52) keep the count exact in a double; leading zeros do not count.
+    if (hex === undefined || hex.length > 13) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an invalid chunk size');
     const size = parseInt(hex, 16);
     if (size === 0) {
       this.#state = State.Trailers;
@@ -292,6 +312,18 @@ export class ResponseParser {
     if (rest.length > 0) this.#extra = true;
     this.#events.onComplete(!this.#close && !this.#extra, tail);
   }
+}
+
+/** One field line (no CRLF) as [name, value]: no obs-fold, a token name, a clean value (RFC 9112 §5). */
+function field(line: string): [string, string] {
+  const first = line.charCodeAt(0);
+  if (first === 0x20 || first === 0x09) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream used obsolete header line folding');
+  const colon = line.indexOf(':');
+  const name = colon > 0 ? line.slice(0, colon) : '';
+  if (!TOKEN.test(name)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream sent an invalid header name');
+  const value = trimOws(line.slice(colon + 1));
+  if (BAD_VALUE.test(value)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
+  return [name, value];
 }
 
 /** A Connection header's names, lower-cased (hop-by-hop for this message). */
@@ -324,6 +356,14 @@ function trimOws(text: string): string {
   return start === 0 && end === text.length ? text : text.slice(start, end);
 }
 
+/** Digits without their leading zeros ("0" stays "0"). */
+function significant(digits: string | undefined): string | undefined {
+  if (digits === undefined) return undefined;
+  let start = 0;
+  while (start < digits.length - 1 && digits.charCodeAt(start) === 0x30) start++;
+  return digits.slice(start);
+}
+
 function trimCr(line: string): string {
   return line.charCodeAt(line.length - 1) === 0x0d ? line.slice(0, -1) : line;
 }
@@ -332,8 +372,9 @@ function contentLength(value: string, previous: number): number {
   // "5, 5" (a list of identical values) is one length (RFC 9110 §8.6); anything else is ambiguous.
   let length = previous;
   for (const part of value.split(',')) {
-    const text = trimOws(part);
-    if (!/^\d{1,15}$/.test(text)) throw new ParseError('HPE_INVALID_CONTENT_LENGTH', 'upstream sent an invalid Content-Length');
+    const text = significant(/^\d+$/.exec(trimOws(part))?.[0]);
+    // 15 digits stay below 2^53, exact in a double; leading zeros do not count (as llhttp).
+    if (text === undefined || text.length > 15) throw new ParseError('HPE_INVALID_CONTENT_LENGTH', 'upstream sent an invalid Content-Length');
     const n = Number(text);
     if (length !== -1 && length !== n) throw new ParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'upstream sent conflicting Content-Length values');
     length = n;

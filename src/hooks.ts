@@ -1,0 +1,48 @@
+import type { Metrics } from './admin/metrics.js';
+import type { Logger } from './log.js';
+import { logExchange } from './pipeline/request.js';
+import { respond } from './pipeline/respond.js';
+import type { ForwardHooks } from './proxy/forward.js';
+import type { TunnelHooks } from './proxy/tunnel.js';
+import type { UpstreamHooks } from './upstream/attempt.js';
+import type { TargetState, Upstream } from './upstream/pool.js';
+
+/** Where the request path reports what happened: logs and metrics, nothing else. */
+export interface EdgeHooks {
+  readonly forward: ForwardHooks;
+  readonly tunnels: TunnelHooks;
+  readonly upstream: UpstreamHooks;
+  /** An active probe changed a target's health. */
+  health(upstream: Upstream, target: TargetState, up: boolean): void;
+}
+
+/** Log and metric hooks of one edge; `hsts()` is read per answer (a reload can change it). */
+export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): EdgeHooks {
+  const deps = { log, metrics };
+  return {
+    forward: {
+      done: (exchange, res) => logExchange(deps, exchange, res),
+      // 408 also closes: the request body was left half-read.
+      fail: (res, error) => respond(res, error.status, hsts(), error.text, error.status === 408),
+    },
+    tunnels: {
+      opened: (t) => {
+        metrics.websockets.inc();
+        log.info({ event: 'websocket-open', ...t.info, target: t.target }, 'websocket open');
+      },
+      closed: (t, bytesIn, bytesOut) => {
+        metrics.websockets.dec();
+        log.info({ event: 'websocket-close', ...t.info, target: t.target, durationMs: Math.round(performance.now() - t.start), bytesIn, bytesOut }, 'websocket close');
+      },
+      failed: (error, status, target, info) => {
+        log.warn({ event: 'websocket-failed', ...info, status, target, code: error.code, err: error.message }, 'websocket handshake failed');
+      },
+    },
+    upstream: {
+      targetDown: (target, error) => {
+        log.warn({ event: 'health', target: target.id, up: false, code: error.code, err: error.message }, 'target marked down after repeated failures');
+      },
+    },
+    health: (upstream, target, up) => metrics.targetUp.labels(upstream.name, target.id).set(up ? 1 : 0),
+  };
+}
