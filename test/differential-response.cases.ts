@@ -16,6 +16,8 @@ export interface Case {
 
 /** A second response right behind the first: where it starts is where the first one ended. */
 export const NEXT = 'HTTP/1.1 299 Next\r\nContent-Length: 0\r\n\r\n';
+/** DESIGN 14 (issue 10 item 7): `chunked` alone is the only transfer coding relayed; else 502. */
+const CODING = { reason: 'a transfer coding other than chunked alone is a 502 (DESIGN 14)', gatehouse: REJECT };
 const ok = (status: number, body: string): Outcome => ({ accept: true, status, body, after: 'clean' });
 const h = (head: string, body = ''): string => `${head.replaceAll('|', '\r\n')}\r\n\r\n${body}`;
 
@@ -98,19 +100,19 @@ export const CASES: readonly Case[] = [
   { name: 'TE folded onto a second line', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: gzip,| chunked', '2\r\nzz\r\n0\r\n\r\n') },
   { name: 'TE with a tab before the colon', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding\t: chunked', '2\r\nzz\r\n0\r\n\r\n') },
   { name: 'TE chunked with CL 0', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked|Content-Length: 0', '2\r\nzz\r\n0\r\n\r\n') },
-  { name: 'TE gzip, chunked', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: gzip, chunked', '2\r\nzz\r\n0\r\n\r\n') },
-  { name: 'TE chunked, gzip', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked, gzip', '2\r\nzz\r\n0\r\n\r\n') },
-  { name: 'TE chunked, chunked', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked, chunked', '2\r\nzz\r\n0\r\n\r\n') },
-  { name: 'TE identity', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: identity', 'hello') },
-  { name: 'TE gzip alone', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: gzip', 'hello') },
-  { name: 'TE in two lines, gzip then chunked', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: gzip|Transfer-Encoding: chunked', '2\r\nzz\r\n0\r\n\r\n') },
-  { name: 'TE in two lines, chunked then gzip', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked|Transfer-Encoding: gzip', '2\r\nzz\r\n0\r\n\r\n') },
+  { name: 'TE gzip, chunked', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: gzip, chunked', '2\r\nzz\r\n0\r\n\r\n'), deliberate: CODING },
+  { name: 'TE chunked, gzip', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked, gzip', '2\r\nzz\r\n0\r\n\r\n'), deliberate: CODING },
+  { name: 'TE chunked, chunked', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked, chunked', '2\r\nzz\r\n0\r\n\r\n'), deliberate: CODING },
+  { name: 'TE identity', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: identity', 'hello'), deliberate: CODING },
+  { name: 'TE gzip alone', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: gzip', 'hello'), deliberate: CODING },
+  { name: 'TE in two lines, gzip then chunked', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: gzip|Transfer-Encoding: chunked', '2\r\nzz\r\n0\r\n\r\n'), deliberate: CODING },
+  { name: 'TE in two lines, chunked then gzip', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked|Transfer-Encoding: gzip', '2\r\nzz\r\n0\r\n\r\n'), deliberate: CODING },
   { name: 'TE CHUNKED upper case', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: CHUNKED', '2\r\nzz\r\n0\r\n\r\n') },
   { name: 'TE Chunked mixed case', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: Chunked', '2\r\nzz\r\n0\r\n\r\n') },
   { name: 'TE name in mixed case', bytes: h('HTTP/1.1 200 OK|TRANSFER-encoding: chunked', '2\r\nzz\r\n0\r\n\r\n') },
-  { name: 'TE xchunked', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: xchunked', '2\r\nzz\r\n0\r\n\r\n') },
-  { name: 'TE chunked with a trailing comma', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked,', '2\r\nzz\r\n0\r\n\r\n') },
-  { name: 'TE empty', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding:', 'hello') },
+  { name: 'TE xchunked', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: xchunked', '2\r\nzz\r\n0\r\n\r\n'), deliberate: CODING },
+  { name: 'TE chunked with a trailing comma', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding: chunked,', '2\r\nzz\r\n0\r\n\r\n'), deliberate: CODING },
+  { name: 'TE empty', bytes: h('HTTP/1.1 200 OK|Transfer-Encoding:', 'hello'), deliberate: CODING },
   { name: 'TE on HTTP/1.0', bytes: h('HTTP/1.0 200 OK|Transfer-Encoding: chunked', '2\r\nzz\r\n0\r\n\r\n') },
 
   // Chunk sizes.

@@ -1,6 +1,11 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
+import { loadConfig } from '../src/config/load.js';
 import { routingPath } from '../src/pipeline/path.js';
-import { startEdge } from './helpers/edge.js';
+import { explainRoute } from '../src/tools/route.js';
+import { testCerts } from './helpers/certs.js';
+import { startEdge, tempDir } from './helpers/edge.js';
 import { parseRaw, rawTls, rawUpstream } from './helpers/net.js';
 
 const HSTS = 'max-age=31536000';
@@ -85,4 +90,17 @@ t.test('a path climbing above "/" is 400 with HSTS, never proxied; others are fo
   const ok = parseRaw(await rawTls(port, 'GET /a/./b/%2e%2e/c?x=/../.. HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
   t.equal(ok.status, 200);
   t.strictSame(lines, ['GET /a/./b/%2e%2e/c?x=/../.. HTTP/1.1']);
+});
+
+t.test('gatehouse route answers by the same normalised path', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  const certs = await testCerts();
+  writeFileSync(file, config('127.0.0.1:9').replace('{{cert}}', certs.a.cert).replace('{{key}}', certs.a.key));
+  const { config: loaded } = await loadConfig(file);
+  if (loaded === undefined) throw new Error('test config invalid');
+  const via = explainRoute(loaded, { ip: '127.0.0.1', host: 'localhost', path: '/widget/%2e%2e/admin-ws' });
+  t.equal(via.ok && via.answer.route, '/admin-ws');
+  const above = explainRoute(loaded, { ip: '127.0.0.1', host: 'localhost', path: '/../x' });
+  t.equal(above.ok, false);
 });

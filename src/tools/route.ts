@@ -3,6 +3,7 @@ import { formatProblem, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { normaliseIp } from '../pipeline/forwarded.js';
 import { hostOf } from '../pipeline/host.js';
+import { routingPath } from '../pipeline/path.js';
 import { matchRoute } from '../pipeline/sites.js';
 import { buildRuntime } from '../runtime.js';
 import { rank } from '../upstream/rendezvous.js';
@@ -81,7 +82,10 @@ export function explainRoute(config: Config, question: RouteQuestion): RouteResu
     if (site === undefined) return { ok: false, reason: `no site serves host "${host}" (a live request would get 421)` };
     const path = question.path ?? '/';
     if (!path.startsWith('/')) return { ok: false, reason: `--path "${path}" must start with "/"` };
-    const route = matchRoute(site, path);
+    // The path a live request is routed by: dot segments and encoded unreserved characters resolved.
+    const routed = routingPath(path);
+    if (routed === null) return { ok: false, reason: `--path "${path}" climbs above "/" (a live request would get 400)` };
+    const route = matchRoute(site, routed);
     if (route === undefined) {
       return { ok: false, reason: `no route of site "${site.hosts[0] ?? ''}" matches path "${path}" (routes: ${site.routes.map((r) => r.path).join(', ')}; a live request would get 404)` };
     }
