@@ -10,9 +10,12 @@ import type { Config, ListenAddress } from './config/types.js';
 import { EdgeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { createRedirectListener } from './listeners/redirect.js';
+import { H2Front } from './listeners/h2.js';
 import { createSecureListener } from './listeners/secure.js';
 import { createHooks, type EdgeHooks } from './hooks.js';
+import { handleConnect } from './pipeline/connect.js';
 import { handleRequest } from './pipeline/request.js';
+import { respond } from './pipeline/respond.js';
 import { handleUpgrade } from './pipeline/upgrade.js';
 import { Forwarder } from './proxy/forward.js';
 import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
@@ -58,6 +61,7 @@ export class Edge {
   readonly forwarder: Forwarder;
   readonly hooks: TunnelHooks;
   #https: HttpsServer | undefined;
+  #h2: H2Front | undefined;
   #http: HttpServer | undefined;
   #admin: HttpServer | undefined;
   #health: HealthChecks | undefined;
@@ -116,7 +120,16 @@ export class Edge {
   async start(): Promise<BoundAddresses> {
     if (this.#state !== 'created') throw new Error(`cannot start an edge that is ${this.#state}`);
     const config = this.#config;
+    if (config.http2.enabled) {
+      this.#h2 = new H2Front(config, {
+        log: this.log,
+        onRequest: (req, res) => handleRequest(this, req, res),
+        onConnect: (req, res) => handleConnect(this, req, res),
+        refuse: (res, status, reason) => respond(res, status, this.#runtime.hsts, reason, true),
+      });
+    }
     this.#https = createSecureListener(config, {
+      h2: this.#h2,
       certs: () => this.#certs,
       log: this.log,
       metrics: this.metrics,
@@ -157,6 +170,7 @@ export class Edge {
       if (!sameAddress(old.listen[key], config.listen[key])) notes.push(`listen.${key} changed: restart gatehouse to move listeners`);
     }
     if (old.workers !== config.workers) notes.push('workers changed: restart gatehouse to apply');
+    if (old.http2.enabled !== config.http2.enabled) notes.push('http2.enabled changed: restart gatehouse to apply (ALPN is fixed at start)');
     let certs = this.#certs;
     if (JSON.stringify(old.tls) !== JSON.stringify(config.tls)) {
       try {
@@ -178,6 +192,7 @@ export class Edge {
       await this.#watchCertificates();
     }
     this.#targets.retain(targetKeys(runtime));
+    this.#h2?.update(config);
     this.#startHealth();
     this.#observeCertificates();
     for (const note of notes) this.log.warn({ event: 'reload' }, note);
@@ -206,6 +221,7 @@ export class Edge {
     const servers = [this.#https, this.#http].filter((s): s is HttpServer => s !== undefined);
     const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     for (const s of servers) s.closeIdleConnections();
+    this.#h2?.close();
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<'expired'>((resolve) => { timer = setTimeout(() => resolve('expired'), deadline); });
     const outcome = await Promise.race([Promise.all([closed, this.#tunnels.idle()]).then(() => 'clean' as const), expired]);
@@ -213,6 +229,7 @@ export class Edge {
     if (outcome === 'expired') {
       this.#tunnels.closeAll();
       for (const s of servers) s.closeAllConnections();
+      this.#h2?.destroyAll();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
     }
     if (this.#admin !== undefined) {

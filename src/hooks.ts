@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import type { Metrics } from './admin/metrics.js';
 import type { Logger } from './log.js';
 import { logExchange } from './pipeline/request.js';
@@ -22,7 +21,7 @@ export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): 
   const deps = { log, metrics };
   return {
     forward: {
-      done: (exchange, res: ServerResponse) => logExchange(deps, exchange, res),
+      done: (exchange, res) => logExchange(deps, exchange, res),
       // 408 also closes: the request body was left half-read.
       fail: (res, error) => respond(res, error.status, hsts(), error.text, error.status === 408),
     },

@@ -29,10 +29,10 @@ t.test('/healthz and Prometheus /metrics on the admin listener', async (t) => {
   await get(port, '/');
   const metrics = await plain(admin, '/metrics');
   t.equal(metrics.status, 200);
-  t.match(metrics.body, /gatehouse_requests_total\{route="localhost\/",status="200"\} 3/);
+  t.match(metrics.body, /gatehouse_requests_total\{route="localhost\/",status="200",protocol="http\/1.1"\} 3/);
   t.match(metrics.body, new RegExp(`gatehouse_upstream_connections_opened_total\\{target="http://${backend.address}"\\} 1\n`), 'three requests, one upstream connection');
   t.match(metrics.body, new RegExp(`gatehouse_upstream_connections_idle\\{target="http://${backend.address}"\\} 1\n`));
-  t.match(metrics.body, /gatehouse_requests_total\{route="-",status="421"\} 1/);
+  t.match(metrics.body, /gatehouse_requests_total\{route="-",status="421",protocol="http\/1.1"\} 1/);
   t.match(metrics.body, /gatehouse_upstream_response_seconds_count\{upstream="app"\} 3/);
   t.match(metrics.body, /gatehouse_open_connections \d/);
   t.match(metrics.body, /gatehouse_open_websockets 0/);

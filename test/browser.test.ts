@@ -15,6 +15,7 @@ import { deadPort } from './helpers/net.js';
  * CA through an NSS database, loads a page through Gatehouse, opens wss:// and echoes; a page
  * from a disallowed origin is refused; and after one HTTPS visit, a ws:// URL to the same host is
  * upgraded by the browser's HSTS and still works (the same ws:// fails in a fresh profile).
+ * Page and WebSocket go over HTTP/2 (RFC 8441 extended CONNECT), as Chromium does by default.
  */
 const CHROMIUM = ['chromium', 'chromium-browser'].find((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
 const CERTUTIL = spawnSync('sh', ['-c', 'command -v certutil']).status === 0;
@@ -146,6 +147,10 @@ sites:
   const { cdp } = browser;
   const echoed = await evaluateAt(cdp, `https://app.test:${port}/`, tryWs(`wss://app.test:${port}/ws`));
   t.equal(echoed, `echo app:hi via wss://app.test:${port}/ws`, 'a page served through Gatehouse opens wss:// and echoes');
+  // HTTP/2 end to end (DESIGN 16): the page came over h2, and the WebSocket rode an RFC 8441
+  // extended CONNECT stream (the server side says so: these lines come from the h2 front door).
+  t.ok(running.logs.find((l) => l.msg === 'request' && l.path === '/' && l.protocol === 'h2'), 'Chromium loaded the page over h2');
+  t.ok(running.logs.find((l) => l.event === 'websocket-open' && l.protocol === 'h2'), 'the WebSocket arrived as an extended CONNECT stream');
 
   const refused = await evaluateAt(cdp, `https://x.wild.test:${port}/`, tryWs(`wss://app.test:${port}/ws`));
   t.equal(refused, 'closed 1006', 'a page from a disallowed origin is refused');

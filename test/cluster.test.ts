@@ -52,7 +52,7 @@ workers: 2
   t.equal(resumed, 11, 'every reconnection resumed its TLS session, whichever worker took it');
 
   const metrics = await fetchText(admin, '/metrics');
-  t.match(metrics, /gatehouse_requests_total\{route="localhost\/",status="200"\} 72/, "admin aggregates both workers (60 + 12 requests)");
+  t.match(metrics, /gatehouse_requests_total\{route="localhost\/",status="200",protocol="http\/1.1"\} 72/, "admin aggregates both workers (60 + 12 requests)");
 
   // A crashed worker is replaced and logged; service continues.
   const victim = Number([...pids][0]);

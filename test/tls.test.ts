@@ -46,7 +46,7 @@ t.test('TLS 1.3 only by default; TLS 1.2 clients are refused at the handshake', 
   const { port } = await startEdge(t, twoCerts());
   const ok = await handshake(port, { servername: 'localhost' });
   t.equal(ok.protocol, 'TLSv1.3');
-  t.equal(ok.alpn, 'http/1.1', 'ALPN offers http/1.1 only');
+  t.equal(ok.alpn, 'h2', 'ALPN offers h2 first (DESIGN 1, 16)');
   await t.rejects(handshake(port, { servername: 'localhost', maxVersion: 'TLSv1.2' }), /protocol version|unsupported protocol|alert/i);
 });
 

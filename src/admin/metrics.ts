@@ -9,7 +9,7 @@ export interface PoolStats {
 /** Prometheus metrics of one edge (a registry per edge: no module-level state across tests or reloads). */
 export class Metrics {
   readonly registry = new Registry();
-  readonly #requests = new Counter({ name: 'gatehouse_requests_total', help: 'HTTPS requests answered, by route and status', labelNames: ['route', 'status'] as const, registers: [this.registry] });
+  readonly #requests = new Counter({ name: 'gatehouse_requests_total', help: 'HTTPS requests answered, by route, status and protocol (http/1.1 or h2)', labelNames: ['route', 'status', 'protocol'] as const, registers: [this.registry] });
   readonly #upstreamLatency = new Histogram({
     name: 'gatehouse_upstream_response_seconds', help: 'Time from request start to upstream response headers', labelNames: ['upstream'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry],
@@ -34,11 +34,11 @@ export class Metrics {
   }
 
   /** Per request: cached label children, so the hot path does a Map lookup, not label hashing. */
-  request(route: string, status: number): void {
-    const key = `${status} ${route}`;
+  request(route: string, status: number, protocol: string): void {
+    const key = `${status} ${protocol} ${route}`;
     let child = this.#requestChildren.get(key);
     if (child === undefined) {
-      child = this.#requests.labels(route, String(status));
+      child = this.#requests.labels(route, String(status), protocol);
       this.#requestChildren.set(key, child);
     }
     child.inc();

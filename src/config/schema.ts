@@ -18,6 +18,7 @@ const TLS12_CIPHERS =
 /** Every default in one place; README's config reference mirrors this literal. */
 export const DEFAULTS = {
   listen: { http: 80, https: 443, admin: false },
+  http2: { enabled: true, maxConcurrentStreams: 128, websocket: true },
   tls: { minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, watch: { settle: '250ms', recheck: '5m' } },
   hsts: { maxAge: '1y', includeSubDomains: false, preload: false },
   redirect: { status: 301, acmeWebroot: null },
@@ -43,7 +44,7 @@ function ms(duration: string): number {
   return parseDuration(duration) as number;
 }
 
-const TOP_KEYS = ['listen', 'tls', 'hsts', 'redirect', 'upstreams', 'sites', 'trustedProxies', 'timeouts', 'limits', 'workers', 'log'];
+const TOP_KEYS = ['listen', 'http2', 'tls', 'hsts', 'redirect', 'upstreams', 'sites', 'trustedProxies', 'timeouts', 'limits', 'workers', 'log'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const YEAR_SECONDS = 31_536_000;
 
@@ -61,6 +62,7 @@ export function validate(raw: unknown, file: string): Validated {
   const top = r.object(raw, [], TOP_KEYS) ?? {};
 
   const listen = readListen(r, top.listen);
+  const http2 = readHttp2(r, top.http2);
   const tls = readTls(r, top.tls, dir);
   const hsts = readHsts(r, top.hsts);
   const redirect = readRedirect(r, top.redirect, dir);
@@ -87,7 +89,7 @@ export function validate(raw: unknown, file: string): Validated {
 
   const failed = r.issues.some((i) => i.severity === 'error');
   const config: Config | undefined = failed ? undefined : {
-    file, listen, tls, hsts, redirect, upstreams, sites, trustedProxies, timeouts, limits,
+    file, listen, http2, tls, hsts, redirect, upstreams, sites, trustedProxies, timeouts, limits,
     workers: workers as number | 'auto', log,
   };
   return { config, issues: r.issues, tls };
@@ -101,6 +103,17 @@ function readListen(r: Reader, raw: unknown): Config['listen'] {
   // A bare admin port binds loopback: metrics are not for the internet unless asked for by address.
   if (admin && admin.host === undefined) admin = { host: '127.0.0.1', port: admin.port };
   return { http: http ?? null, https: https as ListenAddress, admin: admin ?? null };
+}
+
+function readHttp2(r: Reader, raw: unknown): Config['http2'] {
+  const o = r.object(raw, ['http2'], ['enabled', 'maxConcurrentStreams', 'websocket']) ?? {};
+  const d = DEFAULTS.http2;
+  return {
+    enabled: r.boolean(o.enabled ?? d.enabled, ['http2', 'enabled']) ?? d.enabled,
+    // RFC 9113 §6.5.2: below 100 is not recommended, but 1 is a legal (if odd) choice.
+    maxConcurrentStreams: r.integer(o.maxConcurrentStreams ?? d.maxConcurrentStreams, ['http2', 'maxConcurrentStreams'], 1, 10_000) ?? d.maxConcurrentStreams,
+    websocket: r.boolean(o.websocket ?? d.websocket, ['http2', 'websocket']) ?? d.websocket,
+  };
 }
 
 function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {

@@ -3,6 +3,7 @@ export interface Config {
   /** Absolute path of the file this came from; relative paths in it were resolved against its folder. */
   readonly file: string;
   readonly listen: ListenConfig;
+  readonly http2: Http2Config;
   readonly tls: TlsConfig;
   readonly hsts: HstsConfig;
   readonly redirect: RedirectConfig;
@@ -25,6 +26,15 @@ export interface ListenConfig {
   readonly http: ListenAddress | null;
   readonly https: ListenAddress;
   readonly admin: ListenAddress | null;
+}
+
+export interface Http2Config {
+  /** ALPN offers h2 before http/1.1 (never h2c). */
+  readonly enabled: boolean;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per client connection. */
+  readonly maxConcurrentStreams: number;
+  /** RFC 8441 extended CONNECT (WebSockets over h2), bridged to an HTTP/1.1 upgrade upstream. */
+  readonly websocket: boolean;
 }
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';

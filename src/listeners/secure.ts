@@ -2,11 +2,13 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/types.js';
 import { rateLimited, type Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
 import { respondRaw } from '../pipeline/respond.js';
 import type { CertStore } from '../tls/cert-store.js';
+import type { H2Front } from './h2.js';
 
 export interface SecureListenerDeps {
   /** The store as it is now (a reload may replace it). */
@@ -17,6 +19,8 @@ export interface SecureListenerDeps {
   hsts(): string;
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** The HTTP/2 front door, when http2.enabled: sockets whose ALPN chose h2 go there. */
+  readonly h2: H2Front | undefined;
 }
 
 /** Node's HTTP parser errors → the status Gatehouse answers with (Node's own replies lack HSTS). */
@@ -42,6 +46,23 @@ function parserStatus(err: NodeJS.ErrnoException & { reason?: string }): number 
 }
 
 /**
+ * One TLS server for both protocols, so SNI, the certificate store, session tickets, the
+ * connection caps and PROXY-protocol sockets handed in with emit('connection') stay one path.
+ * https.Server serves HTTP/1.1 from its 'secureConnection' listener; that listener is taken
+ * out and called only for sockets that did not choose h2. (http2.createSecureServer with
+ * allowHTTP1 was tried: on Node 20 its HTTP/1.1 fallback drops the options http.Server takes,
+ * maxHeaderSize, keepAliveTimeout and headersTimeout among them, so h1 would change.)
+ */
+function routeAlpn(server: Server, h2: H2Front): void {
+  const h1 = server.listeners('secureConnection')[0] as (socket: TLSSocket) => void;
+  server.removeListener('secureConnection', h1);
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') h2.accept(socket);
+    else h1.call(server, socket);
+  });
+}
+
+/**
  * The :443 listener. TLS settings come from the certificate store (the single owner of
  * SecureContexts); SNI is answered from it on every handshake, so swaps reach new handshakes
  * only (the edge re-applies the no-SNI default with setSecureContext). Every socket gets an
@@ -59,7 +80,9 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
         cb(err as Error, undefined);
       }
     },
-    ALPNProtocols: ['http/1.1'],
+    // RFC 7301: the server picks from the client's list in the server's order, so h2 wins
+    // whenever the client offers it. No h2c: h2 exists only inside TLS here.
+    ALPNProtocols: deps.h2 === undefined ? ['http/1.1'] : ['h2', 'http/1.1'],
     handshakeTimeout: timeouts.handshake,
     headersTimeout: timeouts.headers,
     requestTimeout: 0, // long uploads and slow upstreams are bounded by timeouts.response instead
@@ -83,6 +106,7 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     socket.once('close', () => deps.metrics.connections.dec());
   });
   server.on('secureConnection', (socket: Socket) => socket.on('error', () => socket.destroy()));
+  if (deps.h2 !== undefined) routeAlpn(server, deps.h2);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     tlsError({ event: 'tls-error', code: err.code, clientIp: socket.remoteAddress, msg: err.message }, 'TLS handshake failed');
     socket.destroy();

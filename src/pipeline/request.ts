@@ -1,11 +1,13 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
-import type { Exchange, Forwarder } from '../proxy/forward.js';
+import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
 import { bodyFraming, framingRefusal } from './framing.js';
 import { sanitiseClientHeaders } from './hop-by-hop.js';
+import { isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
 
@@ -18,12 +20,24 @@ export interface RequestDeps {
   draining(): boolean;
 }
 
+/**
+ * An h2 body is DATA frames (RFC 9113 §8.1): Content-Length when the client sent one (nghttp2
+ * holds the frames to it), none when HEADERS ended the stream, else re-chunked for the upstream.
+ */
+function h2BodyFraming(req: Http2ServerRequest): BodyFraming {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length === '0' ? 'none' : 'length';
+  return req.stream.endAfterHeaders ? 'none' : 'chunked';
+}
+
 /** The HTTPS request pipeline: HSTS first, then resolve, forwarded headers, proxy. */
-export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: ServerResponse): void {
+export function handleRequest(deps: RequestDeps, req: ClientRequest, res: ClientResponse): void {
   const start = performance.now();
   const runtime = deps.runtime();
+  const h2 = isH2(res);
   // HSTS is on every answer: respond() sets it on generated ones, the forwarder on proxied ones.
-  const draining = deps.draining();
+  // Draining h2 connections got GOAWAY instead (RFC 9113 §6.8): Connection is not an h2 header.
+  const draining = deps.draining() && !h2;
   if (draining) res.setHeader('connection', 'close');
   const resolution = resolve(runtime, req);
   if (!resolution.ok) {
@@ -32,31 +46,33 @@ export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: Serv
     return;
   }
   // Before anything reaches an upstream; the connection closes, as the body's framing is unknown.
-  const refused = framingRefusal(req);
+  // (nghttp2 already refused Transfer-Encoding on h2, and Node answered its Expect.)
+  const refused = h2 ? undefined : framingRefusal(req as IncomingMessage);
   if (refused !== undefined) {
     respond(res, refused.status, runtime.hsts, refused.reason, true);
     logLocal(deps, req, res, start, resolution.host, refused.reason);
     return;
   }
+  const body = h2 ? h2BodyFraming(req as Http2ServerRequest) : bodyFraming(req as IncomingMessage);
   const bodyLimit = runtime.config.limits.bodySize;
-  if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime.hsts, bodyLimit)) {
+  if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime.hsts, bodyLimit, body)) {
     logLocal(deps, req, res, start, resolution.host, 'request body too large');
     return;
   }
   const { route } = resolution;
   const peer = normaliseIp(req.socket.remoteAddress ?? '');
-  const headers = req.headers;
-  const body = bodyFraming(req);
+  const headers: IncomingHttpHeaders = h2 ? upstreamHeaders(req as Http2ServerRequest) : (req.headers as IncomingHttpHeaders);
   // RFC 9110 §10.1.1: the 100 goes out only now that the request is accepted (a refusal above
-  // answers instead), and the upstream must not wait for a 100 of its own.
+  // answers instead), and the upstream must not wait for a 100 of its own. (h2: Node sent it.)
   if (headers.expect !== undefined) {
-    if (req.httpVersionMinor !== 0) res.writeContinue();
+    if (!h2 && req.httpVersionMinor !== 0) (res as ServerResponse).writeContinue();
     delete headers.expect;
   }
   sanitiseClientHeaders(headers);
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const exchange: Exchange = {
     method: req.method ?? '',
+    protocol: h2 ? 'h2' : 'http/1.1',
     host: resolution.host,
     clientIp,
     label: route.label,
@@ -82,13 +98,13 @@ export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: Serv
 }
 
 /** 413 before anything reaches an upstream when Content-Length says too much; chunked bodies are counted as they stream. */
-function withinBodyLimit(req: IncomingMessage, res: ServerResponse, hsts: string, limit: number): boolean {
+function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string, limit: number, body: BodyFraming): boolean {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) {
     respond(res, 413, hsts, `request body larger than ${limit} bytes`, true);
     return false;
   }
-  if (req.headers['transfer-encoding'] !== undefined) {
+  if (body === 'chunked') {
     let seen = 0;
     // Paused first, so counting does not start the flow: the body waits for its upstream connection.
     req.pause();
@@ -103,24 +119,25 @@ function withinBodyLimit(req: IncomingMessage, res: ServerResponse, hsts: string
   return true;
 }
 
-function logLocal(deps: RequestDeps, req: IncomingMessage, res: ServerResponse, start: number, host: string, reason: string): void {
-  deps.metrics.request('-', res.statusCode);
+function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, start: number, host: string, reason: string): void {
+  const protocol = protocolOf(req);
+  deps.metrics.request('-', res.statusCode, protocol);
   deps.log.info({
-    method: req.method, host, path: req.url, status: res.statusCode, durationMs: round(performance.now() - start),
+    method: req.method, protocol, host, path: req.url, status: res.statusCode, durationMs: round(performance.now() - start),
     clientIp: normaliseIp(req.socket.remoteAddress ?? ''), target: null, bytes: 0, reason,
   }, 'request');
 }
 
 /** The one log line per proxied request (DESIGN §12), written when the client's response closes. */
-export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange: Exchange, res: ServerResponse): void {
+export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange: Exchange, res: ClientResponse): void {
   const error = exchange.error;
   const status = res.headersSent ? res.statusCode : error?.status ?? 0;
-  deps.metrics.request(exchange.label, status);
+  deps.metrics.request(exchange.label, status, exchange.protocol);
   if (exchange.headersAt > 0) deps.metrics.upstreamLatency(exchange.upstream.name, (exchange.headersAt - exchange.start) / 1000);
   const fields = {
-    method: exchange.method, host: exchange.host, path: exchange.path, status, durationMs: round(performance.now() - exchange.start),
+    method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.path, status, durationMs: round(performance.now() - exchange.start),
     clientIp: exchange.clientIp, target: exchange.target?.id ?? null, bytes: exchange.bytes,
-    ...(res.writableFinished ? {} : { aborted: true }),
+    ...(responseComplete(res) ? {} : { aborted: true }),
     ...(error === undefined ? {} : { err: error.message, code: error.code }),
   };
   if (error !== undefined) deps.log.warn(fields, 'request');

@@ -1,8 +1,8 @@
-import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
 import type { Runtime } from '../runtime.js';
 import { hostOf } from './host.js';
 import { routingPath } from './path.js';
+import type { ClientRequest } from './protocol.js';
 import { matchRoute, type Route, type Site } from './sites.js';
 
 /** Where a request is going, or the status that stops it; shared by plain requests and upgrades. */
@@ -11,15 +11,18 @@ export type Resolution =
   | { readonly ok: false; readonly status: number; readonly reason: string; readonly host: string };
 
 /**
- * Host → site → route, with the domain-fronting check: when the TLS SNI named a configured
- * site, Host must name the same one (RFC 9110 §7.4 lets us answer 421 Misdirected Request).
+ * Host (or :authority) → site → route, with the domain-fronting check: when the TLS SNI named a
+ * configured site and the request names another, it is served only if the certificate this
+ * connection presented covers that host — what a browser checks before it reuses a connection
+ * (RFC 9113 §9.1.1) — else 421 Misdirected Request (RFC 9110 §15.5.20). Same rule on h1 and h2.
  */
-export function resolve(runtime: Runtime, req: IncomingMessage): Resolution {
+export function resolve(runtime: Runtime, req: ClientRequest): Resolution {
   const url = req.url ?? '';
-  const servername = (req.socket as TLSSocket).servername;
+  const socket = req.socket as TLSSocket;
+  const servername = socket.servername;
   const sniSite = typeof servername === 'string' ? runtime.sites.match(servername.toLowerCase()) : undefined;
-  const parsed = hostOf(req.headers.host);
-  if (parsed === null || hostCount(req.rawHeaders) > 1) return { ok: false, status: 400, reason: 'malformed or repeated Host header', host: '' };
+  const parsed = req.httpVersionMajor === 2 ? authorityOf(req) : hostCount(req.rawHeaders) > 1 ? null : hostOf(req.headers.host);
+  if (parsed === null) return { ok: false, status: 400, reason: 'malformed or repeated Host header', host: '' };
   if (url.charCodeAt(0) !== 47 /* '/' */) {
     return { ok: false, status: 400, reason: 'request-target must be origin-form ("/path")', host: parsed ?? '' };
   }
@@ -29,7 +32,7 @@ export function resolve(runtime: Runtime, req: IncomingMessage): Resolution {
   const site = parsed === undefined ? sniSite : runtime.sites.match(parsed);
   const host = parsed ?? '';
   if (site === undefined) return { ok: false, status: 421, reason: `no site serves host "${host}"`, host };
-  if (sniSite !== undefined && sniSite !== site) {
+  if (sniSite !== undefined && sniSite !== site && !presentedCertificateCovers(socket, host)) {
     return { ok: false, status: 421, reason: `host "${host}" is not served under TLS name "${servername as string}"`, host };
   }
   const path = routingPath(url);
@@ -39,6 +42,23 @@ export function resolve(runtime: Runtime, req: IncomingMessage): Resolution {
   return { ok: true, site, route, host };
 }
 
+/** RFC 9113 §8.3.1: :authority wins; a Host that names something else makes the request malformed. */
+function authorityOf(req: ClientRequest): string | null | undefined {
+  const authority = req.headers[':authority'];
+  const fromAuthority = typeof authority === 'string' ? hostOf(authority) : undefined;
+  const host = req.headers.host;
+  if (host === undefined) return fromAuthority;
+  const fromHost = typeof host === 'string' ? hostOf(host) : null;
+  if (fromAuthority === undefined) return fromHost;
+  return fromHost === fromAuthority ? fromAuthority : null;
+}
+
+/** The rare cross-site request only: reads the certificate this TLS connection sent. */
+function presentedCertificateCovers(socket: TLSSocket, host: string): boolean {
+  const cert = socket.getCertificate?.();
+  if (cert === null || cert === undefined || !('subject' in cert)) return false;
+  return checkServerIdentity(host, cert as PeerCertificate) === undefined;
+}
 
 /** RFC 9112 §3.2: more than one Host is a 400 (Node keeps the first and drops the rest silently). */
 function hostCount(raw: readonly string[]): number {

@@ -1,12 +1,14 @@
-import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { REASONS } from '../errors.js';
+import { isH2, type ClientResponse } from './protocol.js';
 
 /**
  * A response Gatehouse writes itself: short plain-text body, HSTS when on HTTPS (`hsts`
- * non-null), and `Connection: close` when the connection cannot be trusted any further.
+ * non-null), and `Connection: close` when the connection cannot be trusted any further — on h2,
+ * where the connection is not in question, the stream is closed instead (RFC 9113 §8.1: a
+ * response may end the exchange before the request body did).
  */
-export function respond(res: ServerResponse, status: number, hsts: string | null, body: string, close = false): void {
+export function respond(res: ClientResponse, status: number, hsts: string | null, body: string, close = false): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -17,8 +19,15 @@ export function respond(res: ServerResponse, status: number, hsts: string | null
   res.setHeader('content-length', Buffer.byteLength(text));
   res.setHeader('cache-control', 'no-store');
   if (hsts !== null) res.setHeader('strict-transport-security', hsts);
-  if (close) res.setHeader('connection', 'close');
-  res.end(text);
+  if (!isH2(res)) {
+    if (close) res.setHeader('connection', 'close');
+    res.end(text);
+  } else if (close) {
+    const stream = res.stream;
+    res.end(text, () => stream.close());
+  } else {
+    res.end(text);
+  }
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime.js';
 import type { UpstreamClient } from '../upstream/attempt.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
 import { sanitiseClientHeaders } from './hop-by-hop.js';
+import type { ClientRequest } from './protocol.js';
 import { respondRaw } from './respond.js';
 import { resolve } from './resolve.js';
 import type { Route } from './sites.js';
@@ -27,7 +28,7 @@ const MAX_UPGRADE_HEADERS = 100;
 const KEY = /^[A-Za-z0-9+/]{22}==$/; // base64 of 16 bytes (RFC 6455 §4.1)
 
 /** An upgrade refused before any upstream is contacted: its status comes from the errors.ts table, its reason is the body. */
-interface Refusal {
+export interface Refusal {
   readonly status: number;
   readonly reason: string;
   readonly extra?: string;
@@ -51,7 +52,7 @@ function checkHandshake(req: IncomingMessage): Refusal | undefined {
 }
 
 /** Every Origin the client sent, from the raw header list (Node would join duplicates into one string). */
-function originsOf(req: IncomingMessage): string[] {
+function originsOf(req: ClientRequest): string[] {
   const found: string[] = [];
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -62,7 +63,7 @@ function originsOf(req: IncomingMessage): string[] {
 }
 
 /** The Origin gate (RFC 6455 §10.2): decided before any upstream connection exists. */
-function checkOrigin(req: IncomingMessage, route: Route): { refusal: Refusal; origin: string | null } | undefined {
+export function checkOrigin(req: ClientRequest, route: Route): { refusal: Refusal; origin: string | null } | undefined {
   const origins = originsOf(req);
   if (origins.length > 1) return { refusal: refusal('EDGE_ERR_FORBIDDEN_ORIGIN', 'more than one Origin header'), origin: origins.join(' | ') };
   const origin = origins[0];
@@ -91,7 +92,7 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   const refuse = (refusal: Refusal, origin: string | null | undefined, host: string): void => {
     respondRaw(socket, refusal.status, hsts, refusal.reason, refusal.extra ?? '');
     deps.metrics.websocketRefusals.labels(refusal.status === 403 ? 'origin' : String(refusal.status)).inc();
-    deps.log.warn({ event: 'websocket-refused', status: refusal.status, reason: refusal.reason, origin: origin ?? null, host, path: req.url, clientIp: peer }, 'websocket refused');
+    deps.log.warn({ event: 'websocket-refused', protocol: 'http/1.1', status: refusal.status, reason: refusal.reason, origin: origin ?? null, host, path: req.url, clientIp: peer }, 'websocket refused');
   };
   if (deps.draining()) return refuse(refusal('EDGE_ERR_SHUTTING_DOWN', ERRORS.EDGE_ERR_SHUTTING_DOWN.text), undefined, '');
   const resolution = resolve(runtime, req);
@@ -113,6 +114,6 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
     upgradeKey: req.headers['sec-websocket-key'] as string,
     target: undefined, tried: undefined, call: undefined,
     hsts, idleTimeout: timeouts.websocketIdle,
-    info: { host: resolution.host, path: req.url as string, clientIp, origin: req.headers.origin ?? null },
+    info: { host: resolution.host, path: req.url as string, clientIp, origin: req.headers.origin ?? null, protocol: 'http/1.1' },
   }, deps.tunnels, deps.hooks);
 }

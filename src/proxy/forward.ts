@@ -1,7 +1,11 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { EdgeError } from '../errors.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
+import {
+  headerObject, isH2, responseComplete, responseGone,
+  type ClientRequest as IncomingMessage, type ClientResponse as ServerResponse, type Protocol,
+} from '../pipeline/protocol.js';
 import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 
@@ -9,6 +13,7 @@ export type { BodyFraming } from '../upstream/attempt.js';
 
 /** Everything the proxy step needs about one request, decided by the pipeline before it. */
 export interface Exchange extends UpstreamRequest {
+  readonly protocol: Protocol;
   readonly host: string;
   readonly clientIp: string;
   /** Route label for metrics ("host/path"). */
@@ -50,7 +55,8 @@ class ClientLine {
 export class Forwarder {
   readonly #hooks: ForwardHooks;
   readonly #client: UpstreamClient;
-  readonly #lines = new WeakMap<Socket, ClientLine>();
+  /** Keyed by req.socket: the TCP socket on h1; on h2 a per-stream proxy, so streams stay multiplexed. */
+  readonly #lines = new WeakMap<object, ClientLine>();
 
   constructor(client: UpstreamClient, hooks: ForwardHooks) {
     this.#client = client;
@@ -101,7 +107,7 @@ class HttpExchange implements UpstreamSink {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly exchange: Exchange;
-  readonly source: IncomingMessage | undefined;
+  readonly source: Readable | undefined;
   started = false;
   #drained: (() => void) | undefined;
 
@@ -117,29 +123,32 @@ class HttpExchange implements UpstreamSink {
   readonly closed = (): void => {
     if (!this.started) return; // dropped unsent from a connection that closed
     // The client left before the response finished: abort upstream at once.
-    if (!this.res.writableFinished) this.exchange.call?.abort();
+    if (!responseComplete(this.res)) this.exchange.call?.abort();
     this.#forwarder.finished(this);
   };
 
   gone(): boolean {
-    return this.res.destroyed || this.req.socket.destroyed;
+    return responseGone(this.res) || this.req.socket.destroyed;
   }
 
   head(head: ResponseHead): void {
     const { exchange, res } = this;
     exchange.headersAt = performance.now();
-    if (res.destroyed) {
+    if (responseGone(res)) {
       exchange.call?.abort();
       return;
     }
     const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient);
-    if (head.reason === '') res.writeHead(head.status, headers);
+    // RFC 9113 §8.3.2: h2 has no reason phrase; responseHeaders() already dropped every
+    // connection-specific field (§8.2.2), which Node would otherwise refuse with a throw.
+    if (isH2(res)) res.writeHead(head.status, headerObject(headers));
+    else if (head.reason === '') res.writeHead(head.status, headers);
     else res.writeHead(head.status, head.reason, headers);
   }
 
   body(chunk: Buffer): boolean {
     this.exchange.bytes += chunk.length;
-    if (this.res.write(chunk)) return true;
+    if ((this.res as { write(chunk: Buffer): boolean }).write(chunk)) return true;
     this.#drained ??= () => this.exchange.call?.resume();
     this.res.once('drain', this.#drained);
     return false;

@@ -64,6 +64,32 @@ export interface TunnelRequest extends UpstreamRequest {
   readonly hsts: string;
   readonly idleTimeout: number;
   readonly info: TunnelInfo;
+  /** How the client hears the outcome; HTTP/1.1 bytes on the upgraded socket when absent. */
+  readonly answer?: UpgradeAnswer;
+}
+
+/**
+ * The client side of a handshake. An h1 client gets raw HTTP/1.1 on its upgraded socket; an
+ * h2 client (RFC 8441 §5) gets HEADERS on its CONNECT stream: 200 instead of 101, never a
+ * Connection, Upgrade or Sec-WebSocket-Accept field.
+ */
+export interface UpgradeAnswer {
+  /** Gatehouse's own refusal (502, 504…), then the client is closed. */
+  refuse(status: number, body: string): void;
+  /** The upstream's answer when it was not a 101 (header pairs with HSTS); its body follows, then the client ends. */
+  relay(status: number, reason: string, headers: readonly string[]): void;
+  /** The tunnel opens: the upstream's end-to-end headers and HSTS. */
+  accept(headers: readonly string[]): void;
+}
+
+/** The HTTP/1.1 answer on an upgraded socket, as latin1 text: the parser read the headers a byte per character. */
+function h1Answer(client: Duplex, hsts: string): UpgradeAnswer {
+  return {
+    refuse: (status, body) => respondRaw(client, status, hsts, body),
+    // The parser refused CR, LF and controls in the reason.
+    relay: (status, reason, headers) => { client.write(`HTTP/1.1 ${status} ${reason}\r\n${headerText(headers)}Connection: close\r\n\r\n`, 'latin1'); },
+    accept: (headers) => { client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${headerText(headers)}\r\n`, 'latin1'); },
+  };
 }
 
 /** What logs say about a tunnel. */
@@ -72,6 +98,7 @@ export interface TunnelInfo {
   readonly path: string;
   readonly clientIp: string;
   readonly origin: string | null;
+  readonly protocol: 'http/1.1' | 'h2';
 }
 
 export interface TunnelHooks {
@@ -102,6 +129,7 @@ class UpgradeExchange implements UpstreamSink {
   readonly #req: TunnelRequest;
   readonly #registry: TunnelRegistry;
   readonly #hooks: TunnelHooks;
+  readonly #answer: UpgradeAnswer;
   #relaying = false;
 
   constructor(client: Duplex, head: Buffer, req: TunnelRequest, registry: TunnelRegistry, hooks: TunnelHooks) {
@@ -110,6 +138,7 @@ class UpgradeExchange implements UpstreamSink {
     this.#req = req;
     this.#registry = registry;
     this.#hooks = hooks;
+    this.#answer = req.answer ?? h1Answer(client, req.hsts);
     client.pause();
     client.once('close', this.#left);
   }
@@ -125,7 +154,7 @@ class UpgradeExchange implements UpstreamSink {
   head(head: ResponseHead): void {
     this.#relaying = true;
     const req = this.#req;
-    this.#client.write(statusLine(head.status, head.reason) + relayHeaders(head, req.hsts) + 'Connection: close\r\n\r\n', 'latin1');
+    this.#answer.relay(head.status, head.reason, relayHeaders(head, req.hsts));
     this.#hooks.failed(new EdgeError('EDGE_ERR_UPSTREAM_PROTOCOL', `upstream answered the upgrade with ${head.status}`), head.status, req.target?.id ?? null, req.info);
   }
 
@@ -142,7 +171,7 @@ class UpgradeExchange implements UpstreamSink {
 
   upgrade(socket: Socket, head: ResponseHead, rest: Buffer, target: TargetState): void {
     this.#client.off('close', this.#left);
-    splice(this.#client, this.#head, socket, rest, head, this.#req, target.id, this.#registry, this.#hooks);
+    splice(this.#client, this.#head, socket, rest, relayHeaders(head, this.#req.hsts), this.#answer, this.#req, target.id, this.#registry, this.#hooks);
   }
 
   fail(error: EdgeError): void {
@@ -152,13 +181,13 @@ class UpgradeExchange implements UpstreamSink {
       this.#client.destroy();
       return;
     }
-    respondRaw(this.#client, error.status, req.hsts, error.text);
+    this.#answer.refuse(error.status, error.text);
     this.#hooks.failed(error, error.status, req.target?.id ?? null, req.info);
   }
 }
 
-function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, res: ResponseHead, req: TunnelRequest,
-  target: string, registry: TunnelRegistry, hooks: TunnelHooks): void {
+function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, headers: readonly string[], answer: UpgradeAnswer,
+  req: TunnelRequest, target: string, registry: TunnelRegistry, hooks: TunnelHooks): void {
   upstream.on('error', destroySelf);
   if (client.destroyed) {
     upstream.destroy();
@@ -188,7 +217,7 @@ function splice(client: Duplex, head: Buffer, upstream: Socket, upHead: Buffer, 
   (client as Socket).setTimeout(req.idleTimeout, close);
   (client as Socket).setNoDelay?.(true);
   upstream.setNoDelay(true);
-  client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${relayHeaders(res, req.hsts)}\r\n`, 'latin1');
+  answer.accept(headers);
   if (upHead.length > 0) {
     boundary.feed(upHead);
     client.write(upHead);
@@ -219,16 +248,12 @@ function destroySelf(this: Duplex): void {
   this.destroy();
 }
 
-function statusLine(status: number, reason: string): string {
-  return `HTTP/1.1 ${status} ${reason}\r\n`; // the parser refused CR, LF and controls in it
+/** The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS, as raw pairs. */
+function relayHeaders(res: ResponseHead, hsts: string): string[] {
+  return responseHeaders(res.headers, res.connectionTokens, hsts, false);
 }
 
-/**
- * The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS,
- * as latin1 text: the parser read them a byte per character, so they go out written as 'latin1'.
- */
-function relayHeaders(res: ResponseHead, hsts: string): string {
-  const pairs = responseHeaders(res.headers, res.connectionTokens, hsts, false);
+function headerText(pairs: readonly string[]): string {
   let out = '';
   for (let i = 0; i < pairs.length; i += 2) out += `${pairs[i] as string}: ${pairs[i + 1] as string}\r\n`;
   return out;

@@ -1,0 +1,62 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+
+/** A client request as the pipeline sees it: HTTP/1.1 from http.Server, h2 from Node's compatibility API. */
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
+
+/** The `protocol` field of logs and the metrics label. */
+export type Protocol = 'http/1.1' | 'h2';
+
+export function protocolOf(req: ClientRequest): Protocol {
+  return req.httpVersionMajor === 2 ? 'h2' : 'http/1.1';
+}
+
+/** An h2 response: no status text, no connection-level headers (RFC 9113 §8.2.2), streams end instead of connections. */
+export function isH2(res: ClientResponse): res is Http2ServerResponse {
+  return 'stream' in res;
+}
+
+/**
+ * The headers an h2 request goes upstream with as HTTP/1.1: pseudo-header fields dropped and
+ * Host taken from :authority (RFC 9113 §8.3.1: it replaces Host). Node already joined split
+ * Cookie fields with "; " (§8.2.3).
+ */
+export function upstreamHeaders(req: Http2ServerRequest): IncomingHttpHeaders {
+  const source = req.headers;
+  const authority = source[':authority'];
+  const out: IncomingHttpHeaders = {};
+  if (typeof authority === 'string') out.host = authority;
+  for (const name in source) {
+    if (name.charCodeAt(0) === 58 /* ':' */ || (name === 'host' && out.host !== undefined)) continue;
+    out[name] = source[name];
+  }
+  return out;
+}
+
+/**
+ * The response went out whole. A reset h2 stream reports writableFinished too, so its
+ * RST_STREAM code is what tells (RFC 9113 §8.1: a complete exchange closes with NO_ERROR).
+ */
+export function responseComplete(res: ClientResponse): boolean {
+  return res.writableFinished && (!isH2(res) || res.stream.rstCode === 0);
+}
+
+/** Node's Http2ServerResponse has no `destroyed` of its own: its stream's is the truth. */
+export function responseGone(res: ClientResponse): boolean {
+  return isH2(res) ? res.stream.destroyed : res.destroyed;
+}
+
+/** Raw header pairs as the header object h2's writeHead takes; repeated names become arrays (Set-Cookie). */
+export function headerObject(pairs: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < pairs.length; i += 2) {
+    const name = (pairs[i] as string).toLowerCase();
+    const value = pairs[i + 1] as string;
+    const seen = out[name];
+    if (seen === undefined) out[name] = value;
+    else if (typeof seen === 'string') out[name] = [seen, value];
+    else seen.push(value);
+  }
+  return out;
+}

@@ -1,0 +1,153 @@
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { testCerts } from './certs.js';
+
+type Tap = { teardown(fn: () => unknown): void };
+
+/** RFC 9113 §6 frame types and the error codes tests look for (§7). */
+export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+export const ERROR = { NO_ERROR: 0, PROTOCOL_ERROR: 1, REFUSED_STREAM: 7, CANCEL: 8, ENHANCE_YOUR_CALM: 11 } as const;
+const END_STREAM = 0x1;
+const END_HEADERS = 0x4;
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+export interface Frame {
+  readonly type: number;
+  readonly flags: number;
+  readonly stream: number;
+  readonly payload: Buffer;
+}
+
+/** One frame: 9-byte header (RFC 9113 §4.1) and payload. */
+export function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(stream & 0x7fffffff, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/** An HPACK string literal without Huffman (RFC 7541 §5.2), length as a 7-bit-prefix integer. */
+function literal(text: string | Buffer): Buffer {
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
+  return Buffer.concat([integer(bytes.length, 7, 0x00), bytes]);
+}
+
+/** RFC 7541 §5.1 integer with an N-bit prefix; `high` holds the bits above the prefix. */
+export function integer(value: number, prefix: number, high: number): Buffer {
+  const max = (1 << prefix) - 1;
+  if (value < max) return Buffer.from([high | value]);
+  const out = [high | max];
+  let rest = value - max;
+  while (rest >= 128) {
+    out.push((rest % 128) + 128);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+  return Buffer.from(out);
+}
+
+/** A literal field without indexing, new name (RFC 7541 §6.2.2). */
+export function field(name: string, value: string | Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x00]), literal(name), literal(value)]);
+}
+
+/** A literal field WITH incremental indexing, new name (§6.2.1): it enters the dynamic table at index 62. */
+export function indexedField(name: string, value: string | Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x40]), literal(name), literal(value)]);
+}
+
+/** A reference to table entry `index` (§6.1). */
+export function ref(index: number): Buffer {
+  return integer(index, 7, 0x80);
+}
+
+/** GET / on https for localhost: static-table :method GET (2), :scheme https (7), :path / (4), then :authority. */
+export function getBlock(extra: Buffer[] = []): Buffer {
+  return Buffer.concat([ref(2), ref(7), ref(4), field(':authority', 'localhost'), ...extra]);
+}
+
+export function headers(stream: number, block: Buffer, { endStream = true, endHeaders = true } = {}): Buffer {
+  return frame(FRAME.HEADERS, (endStream ? END_STREAM : 0) | (endHeaders ? END_HEADERS : 0), stream, block);
+}
+
+export function rstStream(stream: number, code: number): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(code);
+  return frame(FRAME.RST_STREAM, 0, stream, payload);
+}
+
+export function settings(entries: readonly [number, number][] = []): Buffer {
+  const payload = Buffer.alloc(entries.length * 6);
+  entries.forEach(([id, value], i) => { payload.writeUInt16BE(id, i * 6); payload.writeUInt32BE(value, i * 6 + 2); });
+  return frame(FRAME.SETTINGS, 0, 0, payload);
+}
+
+export const SETTINGS_ACK = frame(FRAME.SETTINGS, 0x1, 0);
+
+export function ping(data = Buffer.alloc(8)): Buffer {
+  return frame(FRAME.PING, 0, 0, data);
+}
+
+/** A raw h2 client: TLS with ALPN h2 only, the preface and an empty SETTINGS sent, every server frame parsed. */
+export class RawH2 {
+  readonly socket: TLSSocket;
+  readonly frames: Frame[] = [];
+  closed = false;
+  #buffer = Buffer.alloc(0);
+
+  private constructor(socket: TLSSocket) {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => this.#parse(chunk));
+    socket.on('close', () => { this.closed = true; });
+    socket.on('error', () => undefined);
+  }
+
+  static async open(t: Tap, port: number): Promise<RawH2> {
+    const certs = await testCerts();
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem, ALPNProtocols: ['h2'] });
+    const raw = new RawH2(socket);
+    t.teardown(() => socket.destroy());
+    await new Promise<void>((resolve, reject) => { socket.once('secureConnect', () => resolve()); socket.once('error', reject); });
+    if (socket.alpnProtocol !== 'h2') throw new Error(`ALPN chose ${String(socket.alpnProtocol)}`);
+    socket.write(Buffer.concat([PREFACE, settings()]));
+    await raw.until((f) => f.type === FRAME.SETTINGS && (f.flags & 1) === 0, 'server SETTINGS');
+    socket.write(SETTINGS_ACK);
+    return raw;
+  }
+
+  write(data: Buffer): boolean {
+    return this.socket.write(data);
+  }
+
+  /** The first frame matching `pred`, waiting up to `ms`; throws saying what it waited for. */
+  async until(pred: (f: Frame) => boolean, what: string, ms = 5000): Promise<Frame> {
+    for (const start = Date.now(); Date.now() - start < ms; await new Promise((r) => setTimeout(r, 20))) {
+      const found = this.frames.find(pred);
+      if (found !== undefined) return found;
+      if (this.closed) break;
+    }
+    const found = this.frames.find(pred);
+    if (found !== undefined) return found;
+    throw new Error(`no ${what} (closed: ${this.closed}, frames: ${this.frames.map((f) => f.type).join(',')})`);
+  }
+
+  /** The GOAWAY's error code, waiting for it. */
+  async goaway(ms = 5000): Promise<number> {
+    const f = await this.until((x) => x.type === FRAME.GOAWAY, 'GOAWAY', ms);
+    return f.payload.readUInt32BE(4);
+  }
+
+  #parse(chunk: Buffer): void {
+    this.#buffer = Buffer.concat([this.#buffer, chunk]);
+    while (this.#buffer.length >= 9) {
+      const length = this.#buffer.readUIntBE(0, 3);
+      if (this.#buffer.length < 9 + length) return;
+      this.frames.push({
+        type: this.#buffer[3] as number, flags: this.#buffer[4] as number,
+        stream: this.#buffer.readUInt32BE(5) & 0x7fffffff, payload: this.#buffer.subarray(9, 9 + length),
+      });
+      this.#buffer = this.#buffer.subarray(9 + length);
+    }
+  }
+}

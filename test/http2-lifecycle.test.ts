@@ -1,0 +1,53 @@
+import { once } from 'node:events';
+import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/load.js';
+import { basicConfig, startEdge } from './helpers/edge.js';
+import { h2Request, h2Session } from './helpers/h2.js';
+import { startBackend } from './helpers/net.js';
+
+t.test('shutdown sends GOAWAY and lets an in-flight h2 stream finish within timeouts.drain', async (t) => {
+  let release: (() => void) | undefined;
+  const backend = await startBackend(t, (_req, res) => { release = () => res.end('finished'); });
+  const { port, edge } = await startEdge(t, basicConfig([backend.address], 'timeouts: { drain: 5s }'));
+  const session = await h2Session(t, port);
+  const pending = h2Request(session, { ':path': '/slow' });
+  for (let i = 0; i < 100 && release === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+  const goaway = once(session, 'goaway');
+  const closing = edge.close();
+  await goaway;
+  t.pass('GOAWAY received while a stream is in flight');
+  release?.();
+  const reply = await pending;
+  t.equal(reply.status, 200);
+  t.equal(reply.body, 'finished', 'the in-flight stream completed after GOAWAY');
+  await closing;
+  t.equal(edge.state, 'closed');
+});
+
+t.test('timeouts.idle closes an h2 connection with no open stream', async (t) => {
+  const backend = await startBackend(t);
+  const { port } = await startEdge(t, basicConfig([backend.address], 'timeouts: { idle: 300ms }'));
+  const session = await h2Session(t, port);
+  t.equal((await h2Request(session)).status, 200);
+  await once(session, 'close');
+  t.pass('the idle session was closed by the edge');
+});
+
+t.test('a reload keeps open h2 connections serving; new settings reach new connections', async (t) => {
+  const backend = await startBackend(t);
+  const running = await startEdge(t, basicConfig([backend.address]));
+  const session = await h2Session(t, running.port);
+  t.equal((await h2Request(session)).status, 200);
+  const file = join(running.dir, 'gatehouse.yaml');
+  writeFileSync(file, basicConfig([backend.address], 'http2: { maxConcurrentStreams: 7 }')
+    .replaceAll('{{cert}}', running.certs.a.cert).replaceAll('{{key}}', running.certs.a.key));
+  const { config } = await loadConfig(file);
+  t.ok((await running.edge.reload(config!)).applied);
+  t.equal((await h2Request(session)).status, 200, 'the open connection still serves');
+  t.notOk(session.closed || session.destroyed);
+  const fresh = await h2Session(t, running.port);
+  if (fresh.remoteSettings.maxConcurrentStreams !== 7) await once(fresh, 'remoteSettings');
+  t.equal(fresh.remoteSettings.maxConcurrentStreams, 7);
+});
