@@ -84,7 +84,7 @@ export function explainRoute(config: Config, question: RouteQuestion): RouteResu
     if (!path.startsWith('/')) return { ok: false, reason: `--path "${path}" must start with "/"` };
     // The path a live request is routed by: dot segments and encoded unreserved characters resolved.
     const routed = routingPath(path);
-    if (routed === null) return { ok: false, reason: `--path "${path}" climbs above "/" (a live request would get 400)` };
+    if (routed === null) return { ok: false, reason: `--path "${path}" climbs above "/" with dot segments (a live request would get 400)` };
     const route = matchRoute(site, routed);
     if (route === undefined) {
       return { ok: false, reason: `no route of site "${site.hosts[0] ?? ''}" matches path "${path}" (routes: ${site.routes.map((r) => r.path).join(', ')}; a live request would get 404)` };
