@@ -8,6 +8,7 @@ import type { Config } from './config/types.js';
 import { exposeWorkerMetrics, supervise, ticketKeysFromEnv, workerCount } from './cluster.js';
 import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
+import { describeAcme } from './tls/acme/report.js';
 import { readPair } from './tls/cert-store.js';
 import { watchSettled } from './watch.js';
 
@@ -64,6 +65,7 @@ async function check(path: string): Promise<number> {
       console.log(err instanceof EdgeError ? err.message : String(err));
     }
   }
+  if (config.tls.acme !== null) for (const line of await describeAcme(config.tls.acme)) console.log(line);
   const errors = problems.filter((p) => p.severity === 'error').length + (ok ? 0 : 1);
   console.log(errors === 0 ? `${config.file}: configuration is usable` : `${config.file}: configuration has errors`);
   return errors === 0 ? 0 : 1;
@@ -79,7 +81,7 @@ async function run(path: string): Promise<number> {
   try {
     // In a worker the primary owns the admin listener (it aggregates every worker's metrics).
     const own = worker ? { ...config, listen: { ...config.listen, admin: null } } : config;
-    edge = await Edge.create(own, { ticketKeys: ticketKeysFromEnv(process.env) });
+    edge = await Edge.create(own, { ticketKeys: ticketKeysFromEnv(process.env), orderCertificates: !worker });
     if (worker) exposeWorkerMetrics(edge.metrics.registry);
     await edge.start();
   } catch (err) {

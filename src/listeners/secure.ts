@@ -6,6 +6,8 @@ import type { Config } from '../config/types.js';
 import { rateLimited, type Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
 import { respondRaw } from '../pipeline/respond.js';
+import type { TLSSocket, TlsOptions } from 'node:tls';
+import type { AlpnChallengeHook } from '../tls/acme/responders.js';
 import type { CertStore } from '../tls/cert-store.js';
 
 export interface SecureListenerDeps {
@@ -17,6 +19,8 @@ export interface SecureListenerDeps {
   hsts(): string;
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** tls.acme with tls-alpn-01: ALPN selection and the challenge certificate for validators. */
+  readonly acmeAlpn?: AlpnChallengeHook | undefined;
 }
 
 /** Node's HTTP parser errors → the status Gatehouse answers with (Node's own replies lack HSTS). */
@@ -34,17 +38,26 @@ const PARSER_STATUS: Readonly<Record<string, number>> = {
  */
 export function createSecureListener(config: Config, deps: SecureListenerDeps): Server {
   const { timeouts, limits } = config;
-  const first = deps.certs().defaultPair;
-  const server = createServer({
-    ...first.options,
-    SNICallback: (servername, cb) => {
+  const store = deps.certs();
+  // Before ACME's first issuance there may be no pair at all: handshakes fail until one is stored.
+  const first = store.defaultPair?.options ?? { minVersion: store.settings.minVersion, ciphers: store.settings.ciphers };
+  const protocols = ['http/1.1'];
+  const acme = deps.acmeAlpn;
+  const handshake: Pick<TlsOptions, 'SNICallback' | 'ALPNProtocols' | 'ALPNCallback'> = {
+    SNICallback(this: TLSSocket, servername, cb) {
+      const challenge = acme?.context(this, servername);
+      if (challenge !== undefined) return void challenge.then((ctx) => cb(null, ctx), (err: Error) => cb(err, undefined));
       try {
         cb(null, deps.certs().contextFor(servername));
       } catch (err) {
         cb(err as Error, undefined);
       }
     },
-    ALPNProtocols: ['http/1.1'],
+    ...(acme === undefined ? { ALPNProtocols: protocols } : acme.alpn(protocols)),
+  };
+  const server = createServer({
+    ...first,
+    ...handshake,
     handshakeTimeout: timeouts.handshake,
     headersTimeout: timeouts.headers,
     requestTimeout: 0, // long uploads and slow upstreams are bounded by timeouts.response instead
@@ -65,7 +78,11 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     deps.metrics.connections.inc();
     socket.once('close', () => deps.metrics.connections.dec());
   });
-  server.on('secureConnection', (socket: Socket) => socket.on('error', () => socket.destroy()));
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.on('error', () => socket.destroy());
+    // RFC 8737 §3: an acme-tls/1 connection ends after its handshake; it never carries HTTP.
+    if (socket.alpnProtocol === 'acme-tls/1') socket.destroy();
+  });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     tlsError({ event: 'tls-error', code: err.code, clientIp: socket.remoteAddress, msg: err.message }, 'TLS handshake failed');
     socket.destroy();
