@@ -1,12 +1,11 @@
 import { X509Certificate } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { startEdge, tempDir, type RunningEdge } from './helpers/edge.js';
 import { deadPort } from './helpers/net.js';
-import { pebbleMissing, startPebble, type Pebble } from './helpers/pebble.js';
+import { acmeConfig, HOST_A, HOST_B, pebbleMissing, servedSerial, stack, until } from './helpers/pebble.js';
 import { startWsBackend } from './helpers/ws.js';
 
 /*
@@ -15,70 +14,97 @@ import { startWsBackend } from './helpers/ws.js';
  */
 if (pebbleMissing !== false && process.env.CI !== undefined) t.fail(`CI must have pebble (.ci/run installs it): ${pebbleMissing}`);
 const skip = pebbleMissing;
-const A = 'a.gatehouse.test';
-const B = 'b.gatehouse.test';
-
-/** The serial a TLS client verifying against `root` is served for `servername`; rejects on a bad chain. */
-export function servedSerial(port: number, servername: string, root: string, alpn?: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: '127.0.0.1', port, servername, ca: root, ...(alpn ? { ALPNProtocols: alpn } : {}) }, () => {
-      resolve(new X509Certificate(s.getPeerX509Certificate()?.raw ?? Buffer.alloc(0)).serialNumber);
-      s.end();
-    });
-    s.on('error', reject);
-  });
-}
-
-async function until<T>(probe: () => Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
-  for (const start = Date.now(); Date.now() - start < ms; await new Promise((r) => setTimeout(r, 100))) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-interface Stack {
-  readonly pebble: Pebble;
-  readonly http: number;
-  readonly https: number;
-}
-
-async function stack(t: { teardown(fn: () => unknown): void }, dir: string, validitySeconds?: number): Promise<Stack> {
-  const [http, https] = await Promise.all([deadPort(), deadPort()]);
-  const pebble = await startPebble(t, dir, { httpPort: http, tlsPort: https, ...(validitySeconds === undefined ? {} : { validitySeconds }) });
-  return { pebble, http, https };
-}
-
-function acmeConfig(s: Stack, backend: string, storage: string, extra = '', challenge = 'http-01'): string {
-  return `
-listen: { http: "127.0.0.1:${s.http}", https: "127.0.0.1:${s.https}" }
-tls:
-  watch: { settle: 100ms, recheck: 1h }
-  acme: { directory: "${s.pebble.directory}", ca: "${s.pebble.caFile}", storage: "${storage}", challenge: ${challenge} }
-${extra}
-upstreams: { app: { targets: ["${backend}"] } }
-sites: [{ hosts: [${A}, ${B}], routes: [{ path: /, upstream: app }] }]
-`;
-}
+const A = HOST_A;
+const B = HOST_B;
 
 t.test('a config with only tls.acme gets certificates for two hosts through HTTP-01 on :80', { skip, timeout: 120_000 }, async (t) => {
   const dir = tempDir(t, 'gatehouse-acme-');
   const s = await stack(t, dir);
   const backend = await startWsBackend(t, 'app');
   const storage = join(dir, 'acme');
-  const edge: RunningEdge = await startEdge(t, acmeConfig(s, backend.address, storage));
+  const edge: RunningEdge = await startEdge(t, acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: s.http, https: s.https }));
   const root = await s.pebble.root();
-  const serialA = await until(() => servedSerial(s.https, A, root), `a pebble certificate for ${A}\n${s.pebble.output()}`);
+  const serialA = await until(() => servedSerial(s.https, A, root), () => `a pebble certificate for ${A}\n${s.pebble.output()}`);
   const serialB = await until(() => servedSerial(s.https, B, root), `a pebble certificate for ${B}`);
   t.not(serialA, serialB, 'one certificate per host');
-  const stored = new X509Certificate(await import('node:fs').then((fs) => fs.readFileSync(join(storage, 'certs', A, 'fullchain.pem'))));
+  const stored = new X509Certificate(readFileSync(join(storage, 'certs', A, 'fullchain.pem')));
   t.equal(stored.serialNumber, serialA, 'the served certificate is the one in storage');
   t.equal(statSync(join(storage, 'certs', A, 'privkey.pem')).mode & 0o777, 0o600, 'the key is mode 0600');
   t.equal(s.pebble.orders(), 2, 'two orders');
-  t.ok(edge.logs.find((l) => l.event === 'acme-issued' && l.host === A), 'issuance logged');
+  const issued = edge.logs.find((l) => l.event === 'acme-issued' && l.host === A);
+  t.ok(issued, 'issuance logged');
+  t.comment(`issued in ${String(issued?.tookMs)} ms`);
   // Still a redirect for everything else on :80.
   const status = await new Promise<number>((resolve, reject) => {
     request({ host: '127.0.0.1', port: s.http, path: '/x', headers: { host: A } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject).end();
   });
   t.equal(status, 301);
+});
+
+t.test('TLS-ALPN-01 is answered on :443 only for acme-tls/1 clients; everyone else gets the real certificate', { skip, timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t, 'gatehouse-acme-');
+  const s = await stack(t, dir);
+  const backend = await startWsBackend(t, 'app');
+  const storage = join(dir, 'acme');
+  // No :80 at all: tls-alpn-01 needs only the HTTPS listener.
+  const edge = await startEdge(t, acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: false, https: s.https, challenge: 'tls-alpn-01' }));
+  const root = await s.pebble.root();
+  const serial = await until(() => servedSerial(s.https, A, root), () => `a pebble certificate for ${A}\n${s.pebble.output()}\n${JSON.stringify(edge.logs.lines)}`);
+  await until(() => servedSerial(s.https, B, root), `a pebble certificate for ${B}`);
+  t.equal(new X509Certificate(readFileSync(join(storage, 'certs', A, 'fullchain.pem'))).serialNumber, serial);
+  t.equal(await servedSerial(s.https, A, root, ['h2', 'http/1.1']), serial, 'a browser-like ALPN list gets the issued certificate');
+  t.ok(edge.logs.find((l) => l.event === 'acme-order' && l.challenge === 'tls-alpn-01'), 'ordered with tls-alpn-01 (there is no :80 to validate through)');
+  t.same(readdirSync(join(storage, 'challenges', 'tls-alpn-01')), [], 'challenge certificates are removed after validation');
+  // With no challenge pending, an acme-tls/1 client gets no certificate at all, not the real one.
+  await t.rejects(servedSerial(s.https, A, root, ['acme-tls/1']), 'acme-tls/1 without a pending challenge fails the handshake');
+});
+
+t.test('a restart reuses the stored account and certificates, also while the CA is down', { skip, timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t, 'gatehouse-acme-');
+  const s = await stack(t, dir);
+  const backend = await startWsBackend(t, 'app');
+  const storage = join(dir, 'acme');
+  const yaml = acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: s.http, https: s.https });
+  const first = await startEdge(t, yaml);
+  const root = await s.pebble.root();
+  const serialA = await until(() => servedSerial(s.https, A, root), `a certificate for ${A}`);
+  const serialB = await until(() => servedSerial(s.https, B, root), `a certificate for ${B}`);
+  await until(async () => (first.logs.find((l) => l.event === 'acme-issued' && l.host === B) ? true : undefined), 'both issued');
+  await first.edge.close();
+  const account = readFileSync(join(storage, 'account.key'), 'utf8');
+  t.equal(s.pebble.orders(), 2, 'two orders the first time');
+
+  const second = await startEdge(t, yaml);
+  t.equal(await servedSerial(s.https, A, root), serialA, 'the stored certificate serves at once after a restart');
+  await new Promise((r) => setTimeout(r, 1500)); // the manager's first round runs at start
+  t.equal(s.pebble.orders(), 2, 'no new order: the stored certificates are valid and not due');
+  t.notOk(second.logs.find((l) => l.event === 'acme-order'), 'no order attempted');
+  t.equal(readFileSync(join(storage, 'account.key'), 'utf8'), account, 'the account key is kept');
+  await second.edge.close();
+
+  await s.pebble.stop();
+  const third = await startEdge(t, yaml);
+  t.equal(await servedSerial(s.https, B, root), serialB, 'with the CA down a restart still serves what is stored');
+  await new Promise((r) => setTimeout(r, 1500));
+  t.notOk(third.logs.find((l) => l.event === 'acme-failed'), 'and does not even try the CA: nothing is due');
+});
+
+t.test('two instances on one storage order once, and either answers the CA from the stored token', { skip, timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t, 'gatehouse-acme-');
+  const s = await stack(t, dir);
+  const backend = await startWsBackend(t, 'app');
+  const storage = join(dir, 'acme');
+  const [http2, https2] = await Promise.all([deadPort(), deadPort()]);
+  // The second instance starts first and so usually orders, yet pebble only dials the first one's :80.
+  const two = await startEdge(t, acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: http2, https: https2 }));
+  const one = await startEdge(t, acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: s.http, https: s.https }));
+  const root = await s.pebble.root();
+  for (const host of [A, B]) {
+    const serial = await until(() => servedSerial(s.https, host, root), () => `${host} on instance one\n${s.pebble.output()}`);
+    t.equal(await until(() => servedSerial(https2, host, root).then((x) => (x === serial ? x : undefined)), `${host} on instance two`), serial, `both instances serve the same certificate for ${host}`);
+  }
+  await new Promise((r) => setTimeout(r, 6000)); // past the lock retry of the instance that waited
+  t.equal(s.pebble.orders(), 2, 'one order per host, not one per instance');
+  const ordered = [one, two].map((e) => e.logs.lines.filter((l) => l.event === 'acme-issued').length);
+  t.equal(ordered[0] + ordered[1], 2, `issued by: one ${ordered[0]}, two ${ordered[1]}`);
 });

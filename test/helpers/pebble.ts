@@ -1,7 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { makeCa, makeLeaf } from '../../scripts/certs.mjs';
 import { deadPort } from './net.js';
 
@@ -13,6 +15,10 @@ export const pebbleMissing: string | false = ((): string | false => {
   const missing = ['pebble', 'pebble-challtestsrv'].filter((c) => !have(c));
   return missing.length === 0 ? false : `not installed: ${missing.join(', ')}`;
 })();
+
+/** Test host names: challtestsrv resolves every name to 127.0.0.1. */
+export const HOST_A = 'a.gatehouse.test';
+export const HOST_B = 'b.gatehouse.test';
 
 export interface Pebble {
   /** The ACME directory URL. */
@@ -97,4 +103,60 @@ export async function startPebble(t: Tap, dir: string, options: PebbleOptions): 
       await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise<void>((resolve) => { c.once('exit', () => resolve()); c.kill('SIGTERM'); }))));
     },
   };
+}
+
+/** The serial a TLS client verifying against `root` is served for `servername`; rejects on a bad chain. */
+export function servedSerial(port: number, servername: string, root: string, alpn?: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, servername, ca: root, ...(alpn ? { ALPNProtocols: alpn } : {}) }, () => {
+      resolve(new X509Certificate(s.getPeerX509Certificate()?.raw ?? Buffer.alloc(0)).serialNumber);
+      s.end();
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Poll `probe` every 100 ms until it gives a value; `what` is evaluated on timeout (so it can show logs). */
+export async function until<T>(probe: () => Promise<T | undefined>, what: string | (() => string), ms = 30_000): Promise<T> {
+  for (const start = Date.now(); Date.now() - start < ms; await new Promise((r) => setTimeout(r, 100))) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+  }
+  throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+}
+
+export interface Stack {
+  readonly pebble: Pebble;
+  readonly http: number;
+  readonly https: number;
+}
+
+export async function stack(t: { teardown(fn: () => unknown): void }, dir: string, validitySeconds?: number): Promise<Stack> {
+  const [http, https] = await Promise.all([deadPort(), deadPort()]);
+  const pebble = await startPebble(t, dir, { httpPort: http, tlsPort: https, ...(validitySeconds === undefined ? {} : { validitySeconds }) });
+  return { pebble, http, https };
+}
+
+export interface AcmeYaml {
+  readonly pebble: Pebble;
+  readonly backend: string;
+  readonly storage: string;
+  readonly http: number | false;
+  readonly https: number;
+  readonly challenge?: 'http-01' | 'tls-alpn-01';
+  /** YAML appended at the top level (e.g. `workers: 2`). */
+  readonly extra?: string;
+}
+
+/** A Gatehouse config with tls.acme and no certificate files, serving HOST_A and HOST_B. */
+export function acmeConfig(o: AcmeYaml): string {
+  return `
+listen: { http: ${o.http === false ? 'false' : `"127.0.0.1:${o.http}"`}, https: "127.0.0.1:${o.https}" }
+tls:
+  watch: { settle: 100ms, recheck: 1h }
+  acme: { directory: "${o.pebble.directory}", ca: "${o.pebble.caFile}", storage: "${o.storage}", challenge: ${o.challenge ?? 'http-01'} }
+upstreams: { app: { targets: ["${o.backend}"] } }
+sites: [{ hosts: [${HOST_A}, ${HOST_B}], routes: [{ path: /, upstream: app }] }]
+${o.extra ?? ''}
+`;
 }

@@ -77,14 +77,13 @@ export class AcmeCa {
         if (wanted === 'http-01') await this.#storage.write(this.#storage.httpTokenPath(challenge.token), keyAuthorization);
         else {
           const [alpnKey, alpnCert] = await acmeCrypto.createAlpnCertificate(authz, keyAuthorization, newKey());
-          await this.#storage.write(this.#storage.alpnPath(authz.identifier.value), `${alpnCert.toString()}${alpnKey.toString()}`, 0o600);
+          await this.#storage.write(this.#storage.alpnPath(authz.identifier.value), `${alpnCert.toString().trim()}\n${alpnKey.toString().trim()}\n`, 0o600);
         }
       },
       challengeRemoveFn: async (authz, challenge) => {
         await this.#storage.remove(wanted === 'http-01' ? this.#storage.httpTokenPath(challenge.token) : this.#storage.alpnPath(authz.identifier.value));
       },
     });
-    await this.#saveAccount(client);
     return { fullchain, key };
   }
 
@@ -104,16 +103,30 @@ export class AcmeCa {
     } catch {
       accountUrl = undefined; // unreadable: newAccount with the same key finds the account again (RFC 8555 §7.3.1)
     }
-    return new Client({
+    const client = new Client({
       directoryUrl: this.#config.directory, accountKey,
       ...(accountUrl === undefined ? {} : { accountUrl }),
       // Poll order and challenge status every 1-10 s rather than 5-30 s: validation takes seconds.
       backoffMin: 1000, backoffMax: 10_000, backoffAttempts: 12,
     });
+    if (accountUrl === undefined) {
+      try {
+        await client.createAccount({ termsOfServiceAgreed: true, ...(this.#config.email === null ? {} : { contact: [`mailto:${this.#config.email}`] }) });
+      } catch (err) {
+        // A known key without account.json: the CA answers 200 with the account URL, and acme-client's
+        // follow-up empty update may be refused (RFC 8555 §7.3.1 allows POST-as-GET only). The URL is what we need.
+        if (!hasAccountUrl(client)) throw err;
+      }
+      await s.write(s.accountPath, `${JSON.stringify({ directory: this.#config.directory, url: client.getAccountUrl() })}\n`);
+    }
+    return client;
   }
+}
 
-  async #saveAccount(client: Client): Promise<void> {
-    const url = client.getAccountUrl();
-    await this.#storage.write(this.#storage.accountPath, `${JSON.stringify({ directory: this.#config.directory, url })}\n`);
+function hasAccountUrl(client: Client): boolean {
+  try {
+    return client.getAccountUrl() !== '';
+  } catch {
+    return false;
   }
 }
