@@ -144,6 +144,8 @@ export interface AcmeYaml {
   readonly http: number | false;
   readonly https: number;
   readonly challenge?: 'http-01' | 'tls-alpn-01';
+  /** Also listen.admin on a free loopback port (for /metrics). */
+  readonly admin?: boolean;
   /** YAML appended at the top level (e.g. `workers: 2`). */
   readonly extra?: string;
 }
@@ -151,7 +153,7 @@ export interface AcmeYaml {
 /** A Gatehouse config with tls.acme and no certificate files, serving HOST_A and HOST_B. */
 export function acmeConfig(o: AcmeYaml): string {
   return `
-listen: { http: ${o.http === false ? 'false' : `"127.0.0.1:${o.http}"`}, https: "127.0.0.1:${o.https}" }
+listen: { http: ${o.http === false ? 'false' : `"127.0.0.1:${o.http}"`}, https: "127.0.0.1:${o.https}"${o.admin === true ? ', admin: "127.0.0.1:0"' : ''} }
 tls:
   watch: { settle: 100ms, recheck: 1h }
   acme: { directory: "${o.pebble.directory}", ca: "${o.pebble.caFile}", storage: "${o.storage}", challenge: ${o.challenge ?? 'http-01'} }
