@@ -51,8 +51,9 @@ export function readAcme(r: Reader, raw: unknown, ctx: AcmeContext): AcmeConfig 
     const given = r.string(o.ca, [...path, 'ca']);
     if (given !== undefined) ca = readCaFile(r, resolve(ctx.dir, given), [...path, 'ca'], 'point tls.acme.ca at the PEM file of the CA that signed the ACME directory\'s HTTPS certificate');
   }
-  const challenge = r.oneOf(o.challenge ?? d.challenge, [...path, 'challenge'], CHALLENGES) ?? 'http-01';
-  if (challenge === 'http-01' && ctx.listen.http === null) {
+  const given = r.oneOf(o.challenge ?? d.challenge, [...path, 'challenge'], CHALLENGES);
+  const challenge = given ?? 'http-01';
+  if (given === 'http-01' && ctx.listen.http === null) {
     r.error([...path, 'challenge'], 'http-01 is answered on listen.http, which is disabled: enable listen.http or use challenge: tls-alpn-01');
   }
   const siteHosts = ctx.sites.flatMap((s) => s.hosts);
@@ -73,9 +74,9 @@ export function readAcme(r: Reader, raw: unknown, ctx: AcmeContext): AcmeConfig 
     if (hosts.length === 0) r.error([...path, 'hosts'], 'list at least one host, or leave hosts out to order for every site host');
   }
   if (ctx.certificates === 0) {
-    for (const host of siteHosts) {
-      if (!hosts.includes(host)) r.warn(['sites'], `${host} has no certificate: tls.certificates is empty and tls.acme does not order ${host}`);
-    }
+    ctx.sites.forEach((site, i) => site.hosts.forEach((host, j) => {
+      if (!hosts.includes(host)) r.warn(['sites', i, 'hosts', j], `${host} has no certificate: tls.certificates is empty and tls.acme does not order it (clients get a handshake failure)`);
+    }));
   }
   return { directory, email, storage, hosts, ca, challenge };
 }
