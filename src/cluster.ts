@@ -40,7 +40,7 @@ export function supervise(config: Config, configPath: string): Promise<number> {
   let stopping = false;
   const crashes: number[] = [];
 
-  const acme = startPrimaryAcme(config, log);
+  const acme = startPrimaryAcme(config, log, count);
   const fork = (): Worker => cluster.fork({ [WORKER_ENV]: '1', [TICKET_KEYS_ENV]: keys.toString('base64'), GATEHOUSE_CONFIG: configPath });
   for (let i = 0; i < count; i++) fork();
   log.info({ event: 'cluster', workers: count, pid: process.pid }, 'starting workers');
@@ -112,11 +112,26 @@ export function supervise(config: Config, configPath: string): Promise<number> {
  * With workers, the primary alone talks to the CA (workers are built with orderCertificates
  * false and serve what it stores). Names the configured certificates cover are left to them.
  */
-function startPrimaryAcme(config: Config, log: Logger): Promise<AcmeManager> | undefined {
+function startPrimaryAcme(config: Config, log: Logger, workers: number): Promise<AcmeManager> | undefined {
   const acme = config.tls.acme;
   if (acme === null) return undefined;
   const settings = { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers };
   return (async () => {
+    // The CA validates at once: order only when every worker listens on :443 (and :80), or after 30 s.
+    const wanted = workers * (config.listen.http === null ? 1 : 2);
+    await new Promise<void>((resolve) => {
+      let listening = 0;
+      const onListening = (): void => {
+        if (++listening >= wanted) done();
+      };
+      const timer = setTimeout(() => done(), 30_000);
+      const done = (): void => {
+        clearTimeout(timer);
+        cluster.off('listening', onListening);
+        resolve();
+      };
+      cluster.on('listening', onListening);
+    });
     await prepareAcme(acme).catch((err: unknown) => log.error({ event: 'acme', err: (err as Error).message }, 'acme storage unusable'));
     const pairs = await Promise.all(config.tls.certificates.map((p) => readPair(p, settings).catch(() => undefined)));
     const covered = pairs.flatMap((p) => p?.names ?? []);

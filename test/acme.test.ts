@@ -1,10 +1,11 @@
 import { X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { startEdge, tempDir, type RunningEdge } from './helpers/edge.js';
 import { deadPort } from './helpers/net.js';
+import { spawnGatehouse } from './helpers/process.js';
 import { acmeConfig, HOST_A, HOST_B, pebbleMissing, servedSerial, stack, until } from './helpers/pebble.js';
 import { startWsBackend } from './helpers/ws.js';
 
@@ -108,4 +109,24 @@ t.test('two instances on one storage order once, and either answers the CA from 
   const [byOne, byTwo] = [one, two].map((e) => e.logs.lines.filter((l) => l.event === 'acme-issued').length);
   t.equal((byOne ?? 0) + (byTwo ?? 0), 2, `issued by: one ${byOne}, two ${byTwo}`);
   t.ok([one, two].some((e) => e.logs.find((l) => l.event === 'acme-locked')), 'the other instance waited for the lock');
+});
+
+t.test('with workers: 2 only the primary talks to the CA; both workers serve what it stores', { skip, timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t, 'gatehouse-acme-');
+  const s = await stack(t, dir);
+  const backend = await startWsBackend(t, 'app');
+  const storage = join(dir, 'acme');
+  const file = join(dir, 'gatehouse.yaml');
+  writeFileSync(file, acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: s.http, https: s.https, admin: true, extra: 'workers: 2' }));
+  const gh = await spawnGatehouse(t, file, 2);
+  const root = await s.pebble.root();
+  for (const host of [A, B]) await until(() => servedSerial(s.https, host, root), () => `${host}\n${gh.output()}`);
+  // Many handshakes, so both workers (each accepting on its own) answer some of them.
+  const serials = new Set<string>();
+  for (let i = 0; i < 20; i++) serials.add(await servedSerial(s.https, A, root));
+  t.equal(serials.size, 1, 'every worker serves the one stored certificate');
+  await new Promise((r) => setTimeout(r, 1500));
+  t.equal(s.pebble.orders(), 2, 'one order per host, not per worker');
+  const orderPids = new Set([...gh.output().matchAll(/"pid":(\d+),[^\n]*"event":"acme-order"/g)].map((m) => m[1]));
+  t.same([...orderPids], [String(gh.child.pid)], 'the orders came from the primary');
 });

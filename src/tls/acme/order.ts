@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { Agent } from 'node:https';
-import { axios as acmeAxios, Client, crypto as acmeCrypto } from 'acme-client';
+import type { Client } from 'acme-client';
 import type { AcmeConfig } from '../../config/types.js';
 import { getJson } from './ari.js';
 import type { AcmeStorage } from './storage.js';
@@ -9,6 +9,8 @@ import type { AcmeStorage } from './storage.js';
 export interface Directory {
   readonly renewalInfo: string | undefined;
 }
+
+type AcmeLib = typeof import('acme-client');
 
 /** One P-256 key as PKCS#8 PEM: the account key and every certificate key (small, fast, accepted by every public CA). */
 export function newKey(): string {
@@ -24,29 +26,38 @@ export class AcmeCa {
   readonly #config: AcmeConfig;
   readonly #storage: AcmeStorage;
   readonly agent: Agent;
-  readonly #eject: () => void;
+  #lib: Promise<AcmeLib> | undefined;
+  #eject: () => void = () => undefined;
 
   constructor(config: AcmeConfig, storage: AcmeStorage) {
     this.#config = config;
     this.#storage = storage;
     this.agent = new Agent(config.ca === null ? {} : { ca: config.ca });
-    // acme-client sends through one shared axios instance: an interceptor gives requests to our
-    // CA's origin our trust, and comes off again in close(), so other configs are untouched.
-    const origin = new URL(config.directory).origin;
-    const agent = this.agent;
-    const id = acmeAxios.interceptors.request.use((request) => {
-      if (request.url !== undefined && new URL(request.url).origin === origin) request.httpsAgent = agent;
-      return request;
-    });
-    this.#eject = () => acmeAxios.interceptors.request.eject(id);
-    // One try per request: Gatehouse's own backoff (1 min doubling to 1 d) decides when to come back.
-    const settings = (acmeAxios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings;
-    if (settings !== undefined) settings.retryMaxAttempts = 1;
   }
 
   close(): void {
     this.#eject();
     this.agent.destroy();
+  }
+
+  /** acme-client is loaded on the first order: workers and restarts with nothing due never pay its start-up cost. */
+  #load(): Promise<AcmeLib> {
+    this.#lib ??= import('acme-client').then((lib) => {
+      // acme-client sends through one shared axios instance: an interceptor gives requests to our
+      // CA's origin our trust, and comes off again in close(), so other configs are untouched.
+      const origin = new URL(this.#config.directory).origin;
+      const agent = this.agent;
+      const id = lib.axios.interceptors.request.use((request) => {
+        if (request.url !== undefined && new URL(request.url).origin === origin) request.httpsAgent = agent;
+        return request;
+      });
+      this.#eject = () => lib.axios.interceptors.request.eject(id);
+      // One try per request: Gatehouse's own backoff (1 min doubling to 1 d) decides when to come back.
+      const settings = (lib.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings;
+      if (settings !== undefined) settings.retryMaxAttempts = 1;
+      return lib;
+    });
+    return this.#lib;
   }
 
   /** Fetch the directory: proves the CA answers, and says whether it offers ARI (RFC 9773 §3). */
@@ -61,9 +72,10 @@ export class AcmeCa {
 
   /** Order a certificate for `host`; resolves with the PEM chain and its key. */
   async order(host: string): Promise<{ fullchain: string; key: string }> {
-    const client = await this.#client();
+    const lib = await this.#load();
+    const client = await this.#client(lib);
     const key = newKey();
-    const [, csr] = await acmeCrypto.createCsr({ commonName: host, altNames: [host] }, key);
+    const [, csr] = await lib.crypto.createCsr({ commonName: host, altNames: [host] }, key);
     const wanted = this.#config.challenge;
     const fullchain = await client.auto({
       csr,
@@ -76,7 +88,7 @@ export class AcmeCa {
         if (challenge.type !== wanted) throw new Error(`the CA does not offer ${wanted} for ${authz.identifier.value}`);
         if (wanted === 'http-01') await this.#storage.write(this.#storage.httpTokenPath(challenge.token), keyAuthorization);
         else {
-          const [alpnKey, alpnCert] = await acmeCrypto.createAlpnCertificate(authz, keyAuthorization, newKey());
+          const [alpnKey, alpnCert] = await lib.crypto.createAlpnCertificate(authz, keyAuthorization, newKey());
           await this.#storage.write(this.#storage.alpnPath(authz.identifier.value), `${alpnCert.toString().trim()}\n${alpnKey.toString().trim()}\n`, 0o600);
         }
       },
@@ -88,7 +100,7 @@ export class AcmeCa {
   }
 
   /** The stored account key (made once, mode 0600) and, for the same directory, the account URL. */
-  async #client(): Promise<Client> {
+  async #client(lib: AcmeLib): Promise<Client> {
     const s = this.#storage;
     let accountKey = (await s.read(s.accountKeyPath))?.toString();
     if (accountKey === undefined) {
@@ -103,7 +115,7 @@ export class AcmeCa {
     } catch {
       accountUrl = undefined; // unreadable: newAccount with the same key finds the account again (RFC 8555 §7.3.1)
     }
-    const client = new Client({
+    const client = new lib.Client({
       directoryUrl: this.#config.directory, accountKey,
       ...(accountUrl === undefined ? {} : { accountUrl }),
       // Poll order and challenge status every 1-10 s rather than 5-30 s: validation takes seconds.
