@@ -63,10 +63,13 @@ t.test('with the CA gone, the stored certificate keeps serving and the next atte
   const failed = await until(async () => edge.logs.find((l) => l.event === 'acme-failed' && l.host === HOST_A), 'a failed renewal', 20_000);
   t.match(String(failed.err), /ECONNREFUSED/, 'the failure says why');
   t.equal(await servedSerial(s.https, HOST_A, root), serial, 'the stored certificate keeps serving');
-  const state = JSON.parse(readFileSync(join(storage, 'state.json'), 'utf8')) as Record<string, { failures: number; nextAttempt: number; lastAttempt: number }>;
-  const a = state[HOST_A];
-  t.equal(a?.failures, 1);
-  const wait = (a?.nextAttempt ?? 0) - (a?.lastAttempt ?? 0);
+  // The log line comes first; state.json is written right after it.
+  const a = await until(async () => {
+    const state = JSON.parse(readFileSync(join(storage, 'state.json'), 'utf8')) as Record<string, { failures: number; nextAttempt: number; lastAttempt: number }>;
+    return state[HOST_A]?.failures === 1 ? state[HOST_A] : undefined;
+  }, 'the failure in state.json', 5000);
+  t.equal(a.failures, 1);
+  const wait = a.nextAttempt - a.lastAttempt;
   t.ok(wait >= 55_000 && wait <= 65_000, `next attempt about a minute later (${wait} ms)`);
   await new Promise((r) => setTimeout(r, 2000));
   t.equal(edge.logs.lines.filter((l) => l.event === 'acme-failed' && l.host === HOST_A).length, 1, 'no retry before the backoff is over');
@@ -79,7 +82,7 @@ t.test('with the CA gone, the stored certificate keeps serving and the next atte
     }).on('error', reject);
   });
   t.match(metrics, new RegExp(`gatehouse_acme_failures_total\\{host="${HOST_A}"\\} 1\\n`), 'failures counted in metrics');
-  t.match(metrics, new RegExp(`gatehouse_acme_next_renewal_timestamp_seconds\\{host="${HOST_A}"\\} ${Math.round((a?.nextAttempt ?? 0) / 1000)}\\n`), 'the next attempt in metrics');
+  t.match(metrics, new RegExp(`gatehouse_acme_next_renewal_timestamp_seconds\\{host="${HOST_A}"\\} ${Math.round(a.nextAttempt / 1000)}\\n`), 'the next attempt in metrics');
   t.match(metrics, new RegExp(`gatehouse_acme_last_success_timestamp_seconds\\{host="${HOST_A}"\\} \\d+`), 'the last success in metrics');
 
   const { stdout } = await run(process.execPath, [CLI, 'check', '--config', join(edge.dir, 'gatehouse.yaml')]);
