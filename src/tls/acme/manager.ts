@@ -58,12 +58,15 @@ export class AcmeManager {
     this.#schedule(0);
   }
 
-  /** Idempotent; waits for a round in progress (an order is not abandoned half-written). */
+  /** Idempotent; waits up to 5 s for a round in progress (each file it writes is atomic either way). */
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
     clearTimeout(this.#timer);
-    await this.#round;
+    // A slow CA must not hold a drain: wait up to 5 s; an order finishing later still only writes files.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#round, new Promise((r) => { timer = setTimeout(r, 5000); })]);
+    clearTimeout(timer);
     this.#ca.close();
   }
 
