@@ -9,6 +9,7 @@ import type { Config } from './config/types.js';
 import { exposeWorkerMetrics, supervise, ticketKeysFromEnv, workerCount } from './cluster.js';
 import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
+import { describeAcme } from './tls/acme/report.js';
 import { readPair } from './tls/cert-store.js';
 import { liveCommand, LIVE_OPTIONS } from './tools/live-check.js';
 import { routeCommand, ROUTE_OPTIONS } from './tools/route.js';
@@ -90,6 +91,7 @@ async function checkCertificates(tls: Config['tls']): Promise<number> {
       console.log(err instanceof EdgeError ? err.message : String(err));
     }
   }
+  if (tls.acme !== null) for (const line of await describeAcme(tls.acme)) console.log(line);
   return errors;
 }
 
@@ -103,7 +105,7 @@ async function run(path: string): Promise<number> {
   try {
     // In a worker the primary owns the admin listener (it aggregates every worker's metrics).
     const own = worker ? { ...config, listen: { ...config.listen, admin: null } } : config;
-    edge = await Edge.create(own, { ticketKeys: ticketKeysFromEnv(process.env) });
+    edge = await Edge.create(own, { ticketKeys: ticketKeysFromEnv(process.env), orderCertificates: !worker });
     if (worker) exposeWorkerMetrics(edge.metrics.registry);
     await edge.start();
   } catch (err) {

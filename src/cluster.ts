@@ -4,7 +4,10 @@ import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { createServer } from 'node:http';
 import type { Config } from './config/types.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
+import { AcmeManager } from './tls/acme/manager.js';
+import { prepareAcme } from './tls/acme/wiring.js';
+import { readPair } from './tls/cert-store.js';
 
 /** Environment a worker reads: the shared session-ticket keys, base64. */
 export const TICKET_KEYS_ENV = 'GATEHOUSE_TICKET_KEYS';
@@ -37,6 +40,7 @@ export function supervise(config: Config, configPath: string): Promise<number> {
   let stopping = false;
   const crashes: number[] = [];
 
+  const acme = startPrimaryAcme(config, log, count);
   const fork = (): Worker => cluster.fork({ [WORKER_ENV]: '1', [TICKET_KEYS_ENV]: keys.toString('base64'), GATEHOUSE_CONFIG: configPath });
   for (let i = 0; i < count; i++) fork();
   log.info({ event: 'cluster', workers: count, pid: process.pid }, 'starting workers');
@@ -89,6 +93,7 @@ export function supervise(config: Config, configPath: string): Promise<number> {
       log.info({ event: 'signal', signal }, 'draining workers');
       const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
       for (const w of workers) w.process.kill('SIGTERM');
+      void acme?.then((m) => m.stop());
       const deadline = setTimeout(() => { for (const w of workers) w.process.kill('SIGKILL'); }, config.timeouts.drain + 5000);
       void Promise.all(workers.map((w) => (w.isDead() ? undefined : new Promise((r) => w.once('exit', r))))).then(() => {
         clearTimeout(deadline);
@@ -101,6 +106,39 @@ export function supervise(config: Config, configPath: string): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/**
+ * With workers, the primary alone talks to the CA (workers are built with orderCertificates
+ * false and serve what it stores). Names the configured certificates cover are left to them.
+ */
+function startPrimaryAcme(config: Config, log: Logger, workers: number): Promise<AcmeManager> | undefined {
+  const acme = config.tls.acme;
+  if (acme === null) return undefined;
+  const settings = { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers };
+  return (async () => {
+    // The CA validates at once: order only when every worker listens on :443 (and :80), or after 30 s.
+    const wanted = workers * (config.listen.http === null ? 1 : 2);
+    await new Promise<void>((resolve) => {
+      let listening = 0;
+      const onListening = (): void => {
+        if (++listening >= wanted) done();
+      };
+      const timer = setTimeout(() => done(), 30_000);
+      const done = (): void => {
+        clearTimeout(timer);
+        cluster.off('listening', onListening);
+        resolve();
+      };
+      cluster.on('listening', onListening);
+    });
+    await prepareAcme(acme).catch((err: unknown) => log.error({ event: 'acme', err: (err as Error).message }, 'acme storage unusable'));
+    const pairs = await Promise.all(config.tls.certificates.map((p) => readPair(p, settings).catch(() => undefined)));
+    const covered = pairs.flatMap((p) => p?.names ?? []);
+    const manager = new AcmeManager(acme, log, { covered: () => covered });
+    manager.start();
+    return manager;
+  })();
 }
 
 /** In a worker: let the primary's AggregatorRegistry collect this edge's metrics. */

@@ -20,6 +20,8 @@ import { handleUpgrade } from './pipeline/upgrade.js';
 import { Forwarder } from './proxy/forward.js';
 import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
 import { buildRuntime, targetKeys, type Runtime } from './runtime.js';
+import { acmePaths, acmeResponders, prepareAcme, type AcmeResponders } from './tls/acme/wiring.js';
+import { AcmeManager } from './tls/acme/manager.js';
 import { CertStore } from './tls/cert-store.js';
 import { watchCertificates } from './tls/cert-watcher.js';
 import { UpstreamClient } from './upstream/attempt.js';
@@ -33,6 +35,8 @@ export interface EdgeOptions {
   readonly logDestination?: DestinationStream;
   /** Session-ticket keys shared across workers (48 bytes); each process makes its own otherwise. */
   readonly ticketKeys?: Buffer | undefined;
+  /** With tls.acme: talk to the CA (default true). Workers set false: the primary orders, they serve from storage. */
+  readonly orderCertificates?: boolean;
 }
 
 export interface BoundAddresses {
@@ -67,11 +71,17 @@ export class Edge {
   #health: HealthChecks | undefined;
   #stopCertWatch: (() => Promise<void>) | undefined;
   #closing: Promise<void> | undefined;
+  #acme: AcmeManager | undefined;
+  #responders: AcmeResponders;
+  readonly #orderCertificates: boolean;
 
   readonly #ticketKeys: Buffer | undefined;
 
-  private constructor(config: Config, certs: CertStore, log: Logger, ticketKeys: Buffer | undefined) {
+  private constructor(config: Config, certs: CertStore, log: Logger, ticketKeys: Buffer | undefined, orderCertificates: boolean) {
     this.#ticketKeys = ticketKeys;
+    this.#orderCertificates = orderCertificates;
+    this.#responders = acmeResponders(config.tls.acme, certs.settings);
+    this.metrics.watchAcme(() => this.#responders.metrics());
     this.#config = config;
     this.#certs = certs;
     this.log = log;
@@ -88,8 +98,9 @@ export class Edge {
     const log = createLogger(config.log, options.logDestination);
     // One key set for every context this process builds, so sessions resume across SNI names and certificate swaps.
     const ticketKeys = options.ticketKeys ?? randomBytes(48);
-    const certs = await CertStore.load(config.tls, ticketKeys);
-    return new Edge(config, certs, log, ticketKeys);
+    await prepareAcme(config.tls.acme);
+    const certs = await CertStore.load(config.tls, ticketKeys, acmePaths(config.tls.acme));
+    return new Edge(config, certs, log, ticketKeys, options.orderCertificates ?? true);
   }
 
   get state(): EdgeState {
@@ -136,13 +147,14 @@ export class Edge {
       hsts: () => this.#runtime.hsts,
       onRequest: (req, res) => handleRequest(this, req, res),
       onUpgrade: (req, socket, head) => handleUpgrade(this, req, socket, head),
+      acmeAlpn: this.#responders.alpn,
     });
     this.#certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]?.options));
     const https = await listen(this.#https, config.listen.https, 'listen.https');
     let http: AddressInfo | null = null;
     let admin: AddressInfo | null = null;
     if (config.listen.http !== null) {
-      this.#http = createRedirectListener(() => this.#runtime, this.log, () => https.port);
+      this.#http = createRedirectListener(() => this.#runtime, this.log, () => https.port, () => this.#responders.http);
       http = await listen(this.#http, config.listen.http, 'listen.http');
     }
     if (config.listen.admin !== null) {
@@ -152,6 +164,7 @@ export class Edge {
     this.#startHealth();
     this.#observeCertificates();
     await this.#watchCertificates();
+    this.#startAcme();
     this.#state = 'running';
     this.log.info({ event: 'start', https: https.port, http: http?.port ?? null, admin: admin?.port ?? null, tls: config.tls.minVersion }, 'gatehouse is serving');
     return { https, http, admin };
@@ -174,7 +187,8 @@ export class Edge {
     let certs = this.#certs;
     if (JSON.stringify(old.tls) !== JSON.stringify(config.tls)) {
       try {
-        certs = await CertStore.load(config.tls, this.#ticketKeys);
+        await prepareAcme(config.tls.acme);
+        certs = await CertStore.load(config.tls, this.#ticketKeys, acmePaths(config.tls.acme));
       } catch (err) {
         this.log.error({ event: 'reload', err: (err as Error).message }, 'config reload refused: certificates unusable; old config keeps serving');
         return { applied: false, notes: [(err as Error).message] };
@@ -188,13 +202,20 @@ export class Edge {
     if (certs !== this.#certs) {
       this.#certs = certs;
       certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]?.options));
-      this.#applyDefaultContext(certs.defaultPair.options);
+      this.#applyDefaultContext(certs.defaultPair?.options);
       await this.#watchCertificates();
     }
     this.#targets.retain(targetKeys(runtime));
     this.#h2?.update(config);
     this.#startHealth();
     this.#observeCertificates();
+    if (JSON.stringify(old.tls.acme) !== JSON.stringify(config.tls.acme)) {
+      if (old.tls.acme?.challenge !== config.tls.acme?.challenge) notes.push('tls.acme.challenge changed: restart gatehouse to change what :443 answers');
+      this.#responders = acmeResponders(config.tls.acme, certs.settings, this.#responders);
+      await this.#acme?.stop();
+      this.#acme = undefined;
+      this.#startAcme();
+    }
     for (const note of notes) this.log.warn({ event: 'reload' }, note);
     this.log.info({ event: 'reload', sites: config.sites.length, upstreams: config.upstreams.size }, 'config reloaded');
     return { applied: true, notes };
@@ -214,6 +235,7 @@ export class Edge {
     const wasRunning = this.#state === 'running';
     this.#state = 'draining';
     this.#health?.stop();
+    await this.#acme?.stop();
     await this.#stopCertWatch?.();
     const deadline = this.#config.timeouts.drain;
     this.log.info({ event: 'drain', openWebSockets: this.#tunnels.size, deadlineMs: deadline }, 'draining');
@@ -259,6 +281,13 @@ export class Edge {
     const watch = watchCertificates(this.#certs, this.log, this.metrics, { settleMs: settle, recheckMs: recheck });
     this.#stopCertWatch = () => watch.stop();
     await Promise.race([watch.ready, new Promise((r) => setTimeout(r, 5000).unref())]);
+  }
+
+  #startAcme(): void {
+    const acme = this.#config.tls.acme;
+    if (acme === null || !this.#orderCertificates) return;
+    this.#acme = new AcmeManager(acme, this.log, { covered: () => this.#certs.configuredNames });
+    this.#acme.start();
   }
 
   #startHealth(): void {

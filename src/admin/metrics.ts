@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AcmeHostMetric } from '../tls/acme/wiring.js';
 
 export interface PoolStats {
   readonly target: string;
@@ -26,6 +27,20 @@ export class Metrics {
     collect: () => this.#collectPools(),
   });
   readonly #upstreamIdle = new Gauge({ name: 'gatehouse_upstream_connections_idle', help: 'Idle keep-alive connections pooled, by target', labelNames: ['target'] as const, registers: [this.registry] });
+  #acme: () => Promise<readonly AcmeHostMetric[]> = async () => [];
+  // Every worker and instance reads the same state.json: 'max', not the default sum, across workers.
+  readonly #acmeSuccess: Gauge<'host'> = new Gauge({
+    name: 'gatehouse_acme_last_success_timestamp_seconds', help: 'When the last ACME order for the host succeeded (unix seconds)', labelNames: ['host'] as const,
+    aggregator: 'max', registers: [this.registry], collect: (): Promise<void> => this.#collectAcme((m) => m.lastSuccess, this.#acmeSuccess),
+  });
+  readonly #acmeFailures: Counter<'host'> = new Counter({
+    name: 'gatehouse_acme_failures_total', help: 'Failed ACME orders for the host', labelNames: ['host'] as const,
+    aggregator: 'max', registers: [this.registry], collect: (): Promise<void> => this.#collectAcme((m) => m.failuresTotal, this.#acmeFailures),
+  });
+  readonly #acmeNext: Gauge<'host'> = new Gauge({
+    name: 'gatehouse_acme_next_renewal_timestamp_seconds', help: 'When the next ACME order for the host is due: its renewal time, or the next retry after a failure (unix seconds)', labelNames: ['host'] as const,
+    aggregator: 'max', registers: [this.registry], collect: (): Promise<void> => this.#collectAcme((m) => m.nextRenewal, this.#acmeNext),
+  });
   readonly #requestChildren = new Map<string, { inc(): void }>();
   readonly #latencyChildren = new Map<string, { observe(v: number): void }>();
 
@@ -55,6 +70,22 @@ export class Metrics {
     for (const pool of this.#pools()) {
       this.#upstreamOpened.labels(pool.target).inc(pool.opened);
       this.#upstreamIdle.labels(pool.target).set(pool.idle);
+    }
+  }
+
+  /** ACME figures are read from storage at scrape time. */
+  watchAcme(source: () => Promise<readonly AcmeHostMetric[]>): void {
+    this.#acme = source;
+  }
+
+  async #collectAcme(pick: (m: AcmeHostMetric) => number | null, metric: Gauge<'host'> | Counter<'host'>): Promise<void> {
+    const hosts = await this.#acme().catch(() => []);
+    metric.reset();
+    for (const m of hosts) {
+      const value = pick(m);
+      if (value === null) continue;
+      if (metric instanceof Gauge) metric.labels(m.host).set(value);
+      else metric.labels(m.host).inc(value);
     }
   }
 

@@ -1,5 +1,3 @@
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -7,7 +5,8 @@ import type {
   CertificatePaths, Cidr, Config, HealthCheckConfig, ListenAddress, LogLevel, RouteConfig,
   SiteConfig, TargetConfig, UpstreamConfig, UpstreamTls, WebSocketPolicy,
 } from './types.js';
-import { isSiteHost, parseDuration, Reader, type Issue, type Path } from './values.js';
+import { readAcme } from '../tls/acme/config.js';
+import { isSiteHost, parseDuration, readCaFile, Reader, type Issue, type Path } from './values.js';
 
 const TLS13_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
 /** Added for TLS 1.2 clients only when `minVersion: TLSv1.2` and no `ciphers` were given (Mozilla "intermediate"). */
@@ -19,7 +18,10 @@ const TLS12_CIPHERS =
 export const DEFAULTS = {
   listen: { http: 80, https: 443, admin: false },
   http2: { enabled: true, maxConcurrentStreams: 128, websocket: true },
-  tls: { minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, watch: { settle: '250ms', recheck: '5m' } },
+  tls: {
+    minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, watch: { settle: '250ms', recheck: '5m' },
+    acme: { directory: 'https://acme-v02.api.letsencrypt.org/directory', email: null, storage: 'acme', ca: null, challenge: 'http-01' },
+  },
   hsts: { maxAge: '1y', includeSubDomains: false, preload: false },
   redirect: { status: 301, acmeWebroot: null },
   upstream: {
@@ -63,11 +65,12 @@ export function validate(raw: unknown, file: string): Validated {
 
   const listen = readListen(r, top.listen);
   const http2 = readHttp2(r, top.http2);
-  const tls = readTls(r, top.tls, dir);
+  const tlsNoAcme = readTls(r, top.tls, dir);
   const hsts = readHsts(r, top.hsts);
   const redirect = readRedirect(r, top.redirect, dir);
   const upstreams = readUpstreams(r, top.upstreams, dir);
   const sites = readSites(r, top.sites, upstreams, listen.https.port);
+  const tls = { ...tlsNoAcme, acme: readAcme(r, (top.tls as Record<string, unknown> | undefined)?.acme, { dir, sites, listen, certificates: tlsNoAcme.certificates.length, defaults: DEFAULTS.tls.acme }) };
   const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? DEFAULTS.trustedProxies)
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))
     .filter((c): c is Cidr => c !== undefined);
@@ -116,8 +119,9 @@ function readHttp2(r: Reader, raw: unknown): Config['http2'] {
   };
 }
 
-function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {
-  const o = r.object(raw, ['tls'], ['minVersion', 'ciphers', 'certificates', 'watch']) ?? {};
+/** Everything of `tls` but `acme`, which needs the sites (its default hosts) and is read after them. */
+function readTls(r: Reader, raw: unknown, dir: string): Omit<Config['tls'], 'acme'> {
+  const o = r.object(raw, ['tls'], ['minVersion', 'ciphers', 'certificates', 'watch', 'acme']) ?? {};
   const minVersion = r.oneOf(o.minVersion ?? DEFAULTS.tls.minVersion, ['tls', 'minVersion'], ['TLSv1.3', 'TLSv1.2'] as const) ?? DEFAULTS.tls.minVersion;
   if (minVersion === 'TLSv1.2') {
     r.warn(['tls', 'minVersion'], 'TLSv1.2 is allowed: clients may negotiate TLS 1.2; the default TLSv1.3 refuses it');
@@ -134,7 +138,8 @@ function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {
     ciphers = `${TLS13_CIPHERS}:${TLS12_CIPHERS}`;
   }
   const list = r.list(o.certificates, ['tls', 'certificates']) ?? [];
-  if (list.length === 0) r.error(['tls', 'certificates'], 'at least one certificate is needed: - { cert: fullchain.pem, key: privkey.pem }', o.certificates === undefined ? 'key' : 'value');
+  const acme = o.acme !== undefined && o.acme !== null && o.acme !== false;
+  if (list.length === 0 && !acme) r.error(['tls', 'certificates'], 'at least one certificate is needed: - { cert: fullchain.pem, key: privkey.pem }, or a tls.acme block', o.certificates === undefined ? 'key' : 'value');
   const certificates: CertificatePaths[] = [];
   list.forEach((entry, i) => {
     const path = ['tls', 'certificates', i];
@@ -229,7 +234,7 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
   let ca: string | null = null;
   if (o.ca !== undefined) {
     const given = r.string(o.ca, [...path, 'ca']);
-    if (given !== undefined) ca = readCa(r, resolve(dir, given), [...path, 'ca']);
+    if (given !== undefined) ca = readCaFile(r, resolve(dir, given), [...path, 'ca'], 'point tls.ca at the PEM file of the CA that signed the upstream\'s certificate');
   }
   let servername: string | null = null;
   if (o.servername !== undefined) {
@@ -241,25 +246,6 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
     }
   }
   return { ca, servername };
-}
-
-function readCa(r: Reader, file: string, path: Path): string | null {
-  let pem: string;
-  try {
-    pem = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    r.error(path, `cannot read ${file} (${code}): point tls.ca at the PEM file of the CA that signed the upstream's certificate`);
-    return null;
-  }
-  try {
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no certificate');
-    new X509Certificate(pem);
-  } catch {
-    r.error(path, `${file} holds no PEM certificate: tls.ca needs the CA certificate ("-----BEGIN CERTIFICATE-----"), not a key`);
-    return null;
-  }
-  return pem;
 }
 
 function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPort: number): SiteConfig[] {

@@ -50,6 +50,23 @@ export interface TlsConfig {
   readonly certificates: readonly CertificatePaths[];
   /** Certificate file watching: quiet time before reading, and the slow periodic re-check (ms). */
   readonly watch: { readonly settle: number; readonly recheck: number };
+  /** Certificates Gatehouse obtains itself (RFC 8555); null when the block is absent. */
+  readonly acme: AcmeConfig | null;
+}
+
+export type AcmeChallengeType = 'http-01' | 'tls-alpn-01';
+
+/** `tls.acme`: the CA to order from, where its files live, and which names it covers. */
+export interface AcmeConfig {
+  readonly directory: string;
+  readonly email: string | null;
+  /** Absolute folder holding the account key, certificates, challenge tokens, state and lock. */
+  readonly storage: string;
+  /** Lower-case DNS names, one certificate each. */
+  readonly hosts: readonly string[];
+  /** PEM trusted for the directory's own TLS instead of the system store; null: system store. */
+  readonly ca: string | null;
+  readonly challenge: AcmeChallengeType;
 }
 
 export interface HstsConfig {

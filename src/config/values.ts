@@ -1,3 +1,5 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Cidr, ListenAddress, TargetConfig } from './types.js';
 
@@ -221,4 +223,24 @@ function distance(a: string, b: string): number {
     }
   }
   return row[b.length] as number;
+}
+
+/** Read a CA certificate file named by a config key; `hint` says what it is for when it cannot be read. */
+export function readCaFile(r: Reader, file: string, path: Path, hint: string): string | null {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    r.error(path, `cannot read ${file} (${code}): ${hint}`);
+    return null;
+  }
+  try {
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no certificate');
+    new X509Certificate(pem);
+  } catch {
+    r.error(path, `${file} holds no PEM certificate: ${path.join('.')} needs the CA certificate ("-----BEGIN CERTIFICATE-----"), not a key`);
+    return null;
+  }
+  return pem;
 }

@@ -10,14 +10,17 @@ import type { Runtime } from '../runtime.js';
 const CHALLENGE = '/.well-known/acme-challenge/';
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
+/** tls.acme's HTTP-01 responder: the key authorization stored for a token, if any. */
+export type AcmeChallenge = (token: string) => Promise<Buffer | undefined>;
+
 /**
  * The :80 listener: ACME HTTP-01 challenges from a webroot, everything else redirected to
  * https on a configured host. Location is built from known parts only — never from the
  * request-target's authority — so "//evil.example/" or "http://evil/" cannot move it.
  */
-export function createRedirectListener(runtime: () => Runtime, log: Logger, httpsPort: () => number): Server {
+export function createRedirectListener(runtime: () => Runtime, log: Logger, httpsPort: () => number, acmeChallenge?: () => AcmeChallenge | undefined): Server {
   const server = createServer((req, res) => {
-    void handle(runtime(), req, res, log, httpsPort()).catch((err: unknown) => {
+    void handle(runtime(), req, res, log, httpsPort(), acmeChallenge?.()).catch((err: unknown) => {
       log.error({ err }, 'redirect listener failed');
       respond(res, 500, null, 'internal error', true);
     });
@@ -31,12 +34,16 @@ export function createRedirectListener(runtime: () => Runtime, log: Logger, http
   return server;
 }
 
-async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse, log: Logger, port: number): Promise<void> {
+async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse, log: Logger, port: number, acme: AcmeChallenge | undefined): Promise<void> {
   const url = req.url ?? '/';
   const { config } = runtime;
   const webroot = config.redirect.acmeWebroot;
-  if (webroot !== null && url.startsWith(CHALLENGE)) {
-    await serveChallenge(webroot, url.slice(CHALLENGE.length), req, res);
+  if ((webroot !== null || acme !== undefined) && url.startsWith(CHALLENGE)) {
+    // Gatehouse's own tokens first (RFC 8555 §8.3: the CA follows no redirect to https here), then certbot's webroot.
+    const body = acme !== undefined && (req.method === 'GET' || req.method === 'HEAD') ? await acme(url.slice(CHALLENGE.length)) : undefined;
+    if (body !== undefined) sendToken(body, req, res);
+    else if (webroot !== null) await serveChallenge(webroot, url.slice(CHALLENGE.length), req, res);
+    else respond(res, 404, null, 'not found');
     log.info({ method: req.method, path: url, status: res.statusCode, clientIp: normaliseIp(req.socket.remoteAddress ?? ''), listener: 'http' }, 'acme challenge');
     return;
   }
@@ -62,12 +69,15 @@ async function serveChallenge(webroot: string, token: string, req: IncomingMessa
     // Resolve links and insist the file is still inside the webroot: a symlink must not escape it.
     const [root, file] = await Promise.all([realpath(webroot), realpath(join(dir, token))]);
     if (!file.startsWith(root + sep)) return respond(res, 404, null, 'not found');
-    const body = await readFile(file);
-    res.statusCode = 200;
-    res.setHeader('content-type', 'application/octet-stream');
-    res.setHeader('content-length', body.length);
-    res.end(req.method === 'HEAD' ? undefined : body);
+    sendToken(await readFile(file), req, res);
   } catch {
     respond(res, 404, null, 'not found');
   }
+}
+
+function sendToken(body: Buffer, req: IncomingMessage, res: ServerResponse): void {
+  res.statusCode = 200;
+  res.setHeader('content-type', 'application/octet-stream');
+  res.setHeader('content-length', body.length);
+  res.end(req.method === 'HEAD' ? undefined : body);
 }

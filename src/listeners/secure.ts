@@ -2,11 +2,12 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/types.js';
 import { rateLimited, type Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
 import { respondRaw } from '../pipeline/respond.js';
+import type { TLSSocket, TlsOptions } from 'node:tls';
+import type { AlpnChallengeHook } from '../tls/acme/responders.js';
 import type { CertStore } from '../tls/cert-store.js';
 import type { H2Front } from './h2.js';
 
@@ -21,6 +22,8 @@ export interface SecureListenerDeps {
   onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** The HTTP/2 front door, when http2.enabled: sockets whose ALPN chose h2 go there. */
   readonly h2: H2Front | undefined;
+  /** tls.acme with tls-alpn-01: ALPN selection and the challenge certificate for validators. */
+  readonly acmeAlpn?: AlpnChallengeHook | undefined;
 }
 
 /** Node's HTTP parser errors → the status Gatehouse answers with (Node's own replies lack HSTS). */
@@ -70,19 +73,28 @@ function routeAlpn(server: Server, h2: H2Front): void {
  */
 export function createSecureListener(config: Config, deps: SecureListenerDeps): Server {
   const { timeouts, limits } = config;
-  const first = deps.certs().defaultPair;
-  const server = createServer({
-    ...first.options,
-    SNICallback: (servername, cb) => {
+  const store = deps.certs();
+  // Before ACME's first issuance there may be no pair at all: handshakes fail until one is stored.
+  const first = store.defaultPair?.options ?? { minVersion: store.settings.minVersion, ciphers: store.settings.ciphers };
+  // RFC 7301: the server picks from the client's list in the server's order, so h2 wins
+  // whenever the client offers it. No h2c: h2 exists only inside TLS here.
+  const protocols = deps.h2 === undefined ? ['http/1.1'] : ['h2', 'http/1.1'];
+  const acme = deps.acmeAlpn;
+  const handshake: Pick<TlsOptions, 'SNICallback' | 'ALPNProtocols' | 'ALPNCallback'> = {
+    SNICallback(this: TLSSocket, servername, cb) {
+      const challenge = acme?.context(this, servername);
+      if (challenge !== undefined) return void challenge.then((ctx) => cb(null, ctx), (err: Error) => cb(err, undefined));
       try {
         cb(null, deps.certs().contextFor(servername));
       } catch (err) {
         cb(err as Error, undefined);
       }
     },
-    // RFC 7301: the server picks from the client's list in the server's order, so h2 wins
-    // whenever the client offers it. No h2c: h2 exists only inside TLS here.
-    ALPNProtocols: deps.h2 === undefined ? ['http/1.1'] : ['h2', 'http/1.1'],
+    ...(acme === undefined ? { ALPNProtocols: protocols } : acme.alpn(protocols)),
+  };
+  const server = createServer({
+    ...first,
+    ...handshake,
     handshakeTimeout: timeouts.handshake,
     headersTimeout: timeouts.headers,
     requestTimeout: 0, // long uploads and slow upstreams are bounded by timeouts.response instead
@@ -105,7 +117,11 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     deps.metrics.connections.inc();
     socket.once('close', () => deps.metrics.connections.dec());
   });
-  server.on('secureConnection', (socket: Socket) => socket.on('error', () => socket.destroy()));
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.on('error', () => socket.destroy());
+    // RFC 8737 §3: an acme-tls/1 connection ends after its handshake; it never carries HTTP.
+    if (socket.alpnProtocol === 'acme-tls/1') socket.destroy();
+  });
   if (deps.h2 !== undefined) routeAlpn(server, deps.h2);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     tlsError({ event: 'tls-error', code: err.code, clientIp: socket.remoteAddress, msg: err.message }, 'TLS handshake failed');

@@ -18,9 +18,18 @@ export interface CertPair {
 }
 
 export type RefreshResult =
-  | { readonly outcome: 'swapped'; readonly previous: CertPair; readonly current: CertPair; readonly lostNames: readonly string[] }
+  | { readonly outcome: 'swapped'; readonly previous: CertPair | undefined; readonly current: CertPair; readonly lostNames: readonly string[] }
   | { readonly outcome: 'unchanged'; readonly current: CertPair }
-  | { readonly outcome: 'failed'; readonly current: CertPair; readonly error: EdgeError };
+  | { readonly outcome: 'failed'; readonly current: CertPair | undefined; readonly error: EdgeError }
+  /** A stored (ACME) slot whose files do not exist yet: nothing to serve, nothing wrong. */
+  | { readonly outcome: 'absent'; readonly current: undefined };
+
+/** One certificate the store serves: configured ones must load; stored (ACME) ones may not exist yet. */
+interface Slot {
+  readonly paths: CertificatePaths;
+  readonly stored: boolean;
+  readonly pair: CertPair | undefined;
+}
 
 /** TLS settings every context gets, so a swap can never lower the floor the config set. */
 export interface ContextSettings {
@@ -106,48 +115,72 @@ export async function readPair(paths: CertificatePaths, settings: ContextSetting
   };
 }
 
+function missing(err: EdgeError): boolean {
+  return (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
 /**
- * The single owner of SecureContexts. Holds the last good pair per configured certificate,
- * answers SNI by exact name then one-label wildcard (RFC 6125 §6.4.3), and falls back to the
- * first certificate for clients without SNI or with a name nobody serves.
+ * The single owner of SecureContexts. Holds the last good pair per certificate slot — the
+ * configured ones first, then those ACME stores — and answers SNI by exact name then one-label
+ * wildcard (RFC 6125 §6.4.3), the first slot winning a shared name, so configured certificates
+ * win over stored ones. Clients without SNI, or with a name nobody serves, get the first pair.
  */
 export class CertStore {
-  #pairs: CertPair[];
+  #slots: Slot[];
   #exact = new Map<string, CertPair>();
   #wildcard = new Map<string, CertPair>();
   readonly #settings: ContextSettings;
   readonly #listeners = new Set<(pairs: readonly CertPair[]) => void>();
 
-  private constructor(pairs: CertPair[], settings: ContextSettings) {
-    this.#pairs = pairs;
+  private constructor(slots: Slot[], settings: ContextSettings) {
+    this.#slots = slots;
     this.#settings = settings;
     this.#index();
   }
 
-  /** Load every configured pair; any failure rejects (at startup there is no old pair to keep). */
-  static async load(tls: TlsConfig, ticketKeys?: Buffer): Promise<CertStore> {
+  /**
+   * Load every configured pair (any failure rejects: at startup there is no old pair to keep),
+   * then the `stored` ones (ACME's), which may be missing or unusable: they are retried on change.
+   */
+  static async load(tls: TlsConfig, ticketKeys?: Buffer, stored: readonly CertificatePaths[] = []): Promise<CertStore> {
     const settings: ContextSettings = { minVersion: tls.minVersion, ciphers: tls.ciphers, ...(ticketKeys ? { ticketKeys } : {}) };
     const pairs = await Promise.all(tls.certificates.map((p) => readPair(p, settings)));
-    return new CertStore(pairs, settings);
+    const extra = await Promise.all(stored.map((p) => readPair(p, settings).catch(() => undefined)));
+    const slots: Slot[] = [
+      ...pairs.map((pair) => ({ paths: pair.paths, stored: false, pair })),
+      ...stored.map((paths, i) => ({ paths, stored: true, pair: extra[i] })),
+    ];
+    return new CertStore(slots, settings);
   }
 
+  /** Every pair being served, in slot order. */
   get pairs(): readonly CertPair[] {
-    return this.#pairs;
+    return this.#slots.flatMap((s) => (s.pair === undefined ? [] : [s.pair]));
+  }
+
+  /** Every slot's files, served or not yet (what the watcher watches; refresh() takes these indexes). */
+  get paths(): readonly CertificatePaths[] {
+    return this.#slots.map((s) => s.paths);
+  }
+
+  /** Names the configured certificates cover (ACME does not order for these). */
+  get configuredNames(): readonly string[] {
+    return this.#slots.flatMap((s) => (s.stored || s.pair === undefined ? [] : s.pair.names));
   }
 
   get settings(): ContextSettings {
     return this.#settings;
   }
 
-  /** Options for the listener's own (no-SNI) context: the first certificate. */
-  get defaultPair(): CertPair {
-    return this.#pairs[0] as CertPair;
+  /** The listener's own (no-SNI) pair: the first one served; undefined before ACME's first issuance. */
+  get defaultPair(): CertPair | undefined {
+    return this.pairs[0];
   }
 
-  contextFor(servername: string): SecureContext {
+  contextFor(servername: string): SecureContext | undefined {
     const name = servername.toLowerCase();
-    const pair = this.#exact.get(name) ?? this.#wildcard.get(name.slice(name.indexOf('.') + 1)) ?? this.#pairs[0];
-    return (pair as CertPair).context;
+    const pair = this.#exact.get(name) ?? this.#wildcard.get(name.slice(name.indexOf('.') + 1)) ?? this.defaultPair;
+    return pair?.context;
   }
 
   /** Called with the new list after every swap; returns the remover. */
@@ -156,33 +189,36 @@ export class CertStore {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Re-read pair `index` from disk; swap only if it changed and passes every check. */
+  /** Re-read slot `index` from disk; swap only if it changed and passes every check. */
   async refresh(index: number, now = Date.now()): Promise<RefreshResult> {
-    const previous = this.#pairs[index];
-    if (previous === undefined) throw new RangeError(`no certificate #${index}`);
+    const slot = this.#slots[index];
+    if (slot === undefined) throw new RangeError(`no certificate #${index}`);
     let next: CertPair;
     try {
-      next = await readPair(previous.paths, this.#settings, now);
+      next = await readPair(slot.paths, this.#settings, now);
     } catch (err) {
       const error = err instanceof EdgeError ? err : new EdgeError('EDGE_ERR_CERT', String(err), err);
-      return { outcome: 'failed', current: this.#pairs[index] as CertPair, error };
+      const current = this.#slots[index]?.pair;
+      if (current === undefined && slot.stored && missing(error)) return { outcome: 'absent', current };
+      return { outcome: 'failed', current, error };
     }
-    const current = this.#pairs[index] as CertPair;
-    if (next.fingerprint256 === current.fingerprint256) return { outcome: 'unchanged', current };
-    this.#pairs = this.#pairs.map((p, i) => (i === index ? next : p));
+    const current = this.#slots[index]?.pair;
+    if (current !== undefined && next.fingerprint256 === current.fingerprint256) return { outcome: 'unchanged', current };
+    this.#slots = this.#slots.map((s, i) => (i === index ? { ...s, pair: next } : s));
     this.#index();
-    for (const listener of this.#listeners) listener(this.#pairs);
-    return { outcome: 'swapped', previous: current, current: next, lostNames: current.names.filter((n) => !next.names.includes(n)) };
+    const pairs = this.pairs;
+    for (const listener of this.#listeners) listener(pairs);
+    return { outcome: 'swapped', previous: current, current: next, lostNames: current?.names.filter((n) => !next.names.includes(n)) ?? [] };
   }
 
   #index(): void {
     const exact = new Map<string, CertPair>();
     const wildcard = new Map<string, CertPair>();
-    for (const pair of this.#pairs) {
+    for (const pair of this.pairs) {
       for (const name of pair.names) {
         const table = name.startsWith('*.') ? wildcard : exact;
         const key = name.startsWith('*.') ? name.slice(2) : name;
-        if (!table.has(key)) table.set(key, pair); // first configured certificate wins a shared name
+        if (!table.has(key)) table.set(key, pair); // the first slot wins a shared name: configured before stored
       }
     }
     this.#exact = exact;

@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Metrics } from '../admin/metrics.js';
+import type { CertificatePaths } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { watchSettled, type SettledWatcher } from '../watch.js';
 import type { CertStore } from './cert-store.js';
@@ -52,7 +53,7 @@ function relevantNames(paths: readonly string[]): Set<string> {
  * serving and is logged once per distinct problem. Returns the stopper.
  */
 export function watchCertificates(store: CertStore, log: Logger, metrics: Metrics, options: CertWatchOptions): { ready: Promise<void>; stop(): Promise<void> } {
-  const paths = (): string[] => store.pairs.flatMap((p) => [p.paths.cert, p.paths.key]);
+  const paths = (): string[] => store.paths.flatMap((p) => [p.cert, p.key]);
   const lastError = new Map<number, string>();
   let running = false;
   let again = false;
@@ -65,14 +66,15 @@ export function watchCertificates(store: CertStore, log: Logger, metrics: Metric
     running = true;
     const started = firstEventAt;
     try {
-      for (let i = 0; i < store.pairs.length; i++) {
+      for (let i = 0; i < store.paths.length; i++) {
         const result = await store.refresh(i);
-        const label = result.current.paths.cert;
+        const label = (store.paths[i] as CertificatePaths).cert;
+        if (result.outcome === 'absent') continue; // an ACME slot not issued yet
         if (result.outcome === 'failed') {
           metrics.certReload.labels(label).set(0);
           if (lastError.get(i) !== result.error.message) {
             lastError.set(i, result.error.message);
-            log.error({ event: 'cert-reload', cert: label, trigger, err: result.error.message, serving: result.current.serial }, 'certificate change rejected; the previous certificate keeps serving');
+            log.error({ event: 'cert-reload', cert: label, trigger, err: result.error.message, serving: result.current?.serial ?? null }, result.current === undefined ? 'certificate unusable; nothing served for it yet' : 'certificate change rejected; the previous certificate keeps serving');
           }
           continue;
         }
@@ -82,7 +84,7 @@ export function watchCertificates(store: CertStore, log: Logger, metrics: Metric
         if (result.outcome === 'swapped') {
           log.info({
             event: 'cert-swap', cert: label, trigger, tookMs: Math.round(performance.now() - started),
-            old: { serial: result.previous.serial, fingerprint256: result.previous.fingerprint256, notAfter: result.previous.notAfter.toISOString() },
+            old: result.previous === undefined ? null : { serial: result.previous.serial, fingerprint256: result.previous.fingerprint256, notAfter: result.previous.notAfter.toISOString() },
             new: { serial: result.current.serial, fingerprint256: result.current.fingerprint256, notAfter: result.current.notAfter.toISOString() },
           }, 'certificate swapped for new handshakes');
           if (result.lostNames.length > 0) log.warn({ event: 'cert-swap', cert: label, lostNames: result.lostNames }, 'the new certificate no longer covers some names the old one served');

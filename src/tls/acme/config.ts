@@ -1,0 +1,82 @@
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import type { AcmeChallengeType, AcmeConfig, ListenConfig, SiteConfig } from '../../config/types.js';
+import { isSiteHost, readCaFile, type Reader } from '../../config/values.js';
+
+const KEYS = ['directory', 'email', 'storage', 'hosts', 'ca', 'challenge'];
+const CHALLENGES: readonly AcmeChallengeType[] = ['http-01', 'tls-alpn-01'];
+
+export interface AcmeContext {
+  /** Folder of the config file: storage and ca are relative to it. */
+  readonly dir: string;
+  readonly sites: readonly SiteConfig[];
+  readonly listen: ListenConfig;
+  /** How many tls.certificates are configured (0: acme must cover every site host). */
+  readonly certificates: number;
+  readonly defaults: { readonly directory: string; readonly email: null; readonly storage: string; readonly ca: null; readonly challenge: AcmeChallengeType };
+}
+
+/**
+ * A name a public CA can issue for: a DNS name with a dot, no wildcard (those need DNS-01,
+ * which Gatehouse does not do), no IP address, nothing under .localhost (RFC 6761 §6.3).
+ */
+export function isOrderableName(host: string): boolean {
+  return isIP(host) === 0 && !host.includes('*') && host.includes('.') && host !== 'localhost' && !host.endsWith('.localhost') && isSiteHost(host);
+}
+
+/** `tls.acme`; null when absent. Defaults: Let's Encrypt production, storage "acme" next to the config, http-01. */
+export function readAcme(r: Reader, raw: unknown, ctx: AcmeContext): AcmeConfig | null {
+  if (raw === undefined || raw === null || raw === false) return null;
+  const path = ['tls', 'acme'];
+  const o = r.object(raw, path, KEYS) ?? {};
+  const d = ctx.defaults;
+  const directory = r.string(o.directory ?? d.directory, [...path, 'directory']) ?? d.directory;
+  let url: URL | undefined;
+  try {
+    url = new URL(directory);
+  } catch {
+    url = undefined;
+  }
+  // RFC 8555 §6.1: ACME runs over HTTPS only.
+  if (url?.protocol !== 'https:') r.error([...path, 'directory'], 'expected the https:// URL of an ACME directory, e.g. https://acme-v02.api.letsencrypt.org/directory');
+  let email: string | null = null;
+  if (o.email !== undefined && o.email !== null) {
+    const given = r.string(o.email, [...path, 'email']);
+    if (given !== undefined && !/^[^@\s:]+@[^@\s:]+\.[^@\s:]+$/.test(given)) r.error([...path, 'email'], 'expected an e-mail address such as ops@example.com');
+    else if (given !== undefined) email = given;
+  }
+  const storage = resolve(ctx.dir, r.string(o.storage ?? d.storage, [...path, 'storage']) ?? d.storage);
+  let ca: string | null = null;
+  if (o.ca !== undefined && o.ca !== null) {
+    const given = r.string(o.ca, [...path, 'ca']);
+    if (given !== undefined) ca = readCaFile(r, resolve(ctx.dir, given), [...path, 'ca'], 'point tls.acme.ca at the PEM file of the CA that signed the ACME directory\'s HTTPS certificate');
+  }
+  const given = r.oneOf(o.challenge ?? d.challenge, [...path, 'challenge'], CHALLENGES);
+  const challenge = given ?? 'http-01';
+  if (given === 'http-01' && ctx.listen.http === null) {
+    r.error([...path, 'challenge'], 'http-01 is answered on listen.http, which is disabled: enable listen.http or use challenge: tls-alpn-01');
+  }
+  const siteHosts = ctx.sites.flatMap((s) => s.hosts);
+  let hosts: string[];
+  if (o.hosts === undefined) {
+    hosts = siteHosts.filter(isOrderableName);
+    if (hosts.length === 0) r.error(path, 'no site host is a public DNS name to order a certificate for: list them in tls.acme.hosts');
+  } else {
+    hosts = [];
+    (r.list(o.hosts, [...path, 'hosts']) ?? []).forEach((h, i) => {
+      const host = r.string(h, [...path, 'hosts', i])?.toLowerCase();
+      if (host === undefined) return;
+      if (!isOrderableName(host)) return void r.error([...path, 'hosts', i], `"${host}" cannot be ordered: expected a DNS name such as app.example.com (no wildcard, IP or localhost)`);
+      if (hosts.includes(host)) return void r.error([...path, 'hosts', i], `host ${host} is listed twice`);
+      if (!siteHosts.includes(host)) r.warn([...path, 'hosts', i], `no site serves ${host}: its certificate would only be stored`);
+      hosts.push(host);
+    });
+    if (hosts.length === 0) r.error([...path, 'hosts'], 'list at least one host, or leave hosts out to order for every site host');
+  }
+  if (ctx.certificates === 0) {
+    ctx.sites.forEach((site, i) => site.hosts.forEach((host, j) => {
+      if (!hosts.includes(host)) r.warn(['sites', i, 'hosts', j], `${host} has no certificate: tls.certificates is empty and tls.acme does not order it (clients get a handshake failure)`);
+    }));
+  }
+  return { directory, email, storage, hosts, ca, challenge };
+}

@@ -1,0 +1,164 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { makeCa, makeLeaf } from '../../scripts/certs.mjs';
+import { deadPort } from './net.js';
+
+type Tap = { teardown(fn: () => unknown): void };
+
+const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+/** Why the pebble tests cannot run here, or false. In CI a missing tool is a failure, not a skip. */
+export const pebbleMissing: string | false = ((): string | false => {
+  const missing = ['pebble', 'pebble-challtestsrv'].filter((c) => !have(c));
+  return missing.length === 0 ? false : `not installed: ${missing.join(', ')}`;
+})();
+
+/** Test host names: challtestsrv resolves every name to 127.0.0.1. */
+export const HOST_A = 'a.gatehouse.test';
+export const HOST_B = 'b.gatehouse.test';
+
+export interface Pebble {
+  /** The ACME directory URL. */
+  readonly directory: string;
+  /** PEM file of the CA behind pebble's own HTTPS (for tls.acme.ca). */
+  readonly caFile: string;
+  readonly caPem: string;
+  /** Pebble's issuing root this run (it makes a new one per start): what clients of Gatehouse trust. */
+  root(): Promise<string>;
+  /** pebble's and challtestsrv's output so far. */
+  output(): string;
+  /** New orders pebble saw (POST to its newOrder URL). */
+  orders(): number;
+  stop(): Promise<void>;
+}
+
+export interface PebbleOptions {
+  /** Where pebble dials for HTTP-01 and TLS-ALPN-01: Gatehouse's test :80 and :443. */
+  readonly httpPort: number;
+  readonly tlsPort: number;
+  /** Certificate lifetime in seconds (pebble's certificateValidityPeriod); default pebble's 5 years. */
+  readonly validitySeconds?: number;
+  /** Reuse this port (restart tests); default a free one. */
+  readonly port?: number;
+}
+
+export function getText(url: string, ca: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request(url, { ca, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject).end();
+  });
+}
+
+/** Start challtestsrv (DNS: every name is 127.0.0.1) and pebble on free loopback ports; both stopped by PID at teardown. */
+export async function startPebble(t: Tap, dir: string, options: PebbleOptions): Promise<Pebble> {
+  const [acmePort, mgmtPort, dnsPort, challMgmt] = await Promise.all([options.port ?? deadPort(), deadPort(), deadPort(), deadPort()]);
+  const pki = join(dir, 'pebble-pki');
+  const ca = makeCa(pki, { name: 'pebble-https test CA' });
+  const leaf = makeLeaf(pki, { ca, basename: 'pebble', sans: ['localhost', '127.0.0.1'] });
+  const caPem = readFileSync(ca.cert, 'utf8');
+  const configFile = join(dir, `pebble-${acmePort}.json`);
+  writeFileSync(configFile, JSON.stringify({
+    pebble: {
+      listenAddress: `127.0.0.1:${acmePort}`, managementListenAddress: `127.0.0.1:${mgmtPort}`,
+      certificate: leaf.fullchain, privateKey: leaf.key, httpPort: options.httpPort, tlsPort: options.tlsPort,
+      ocspResponderURL: '', externalAccountBindingRequired: false,
+      ...(options.validitySeconds === undefined ? {} : { certificateValidityPeriod: options.validitySeconds }),
+    },
+  }));
+  let out = '';
+  const children: ChildProcess[] = [];
+  const own = (child: ChildProcess): void => {
+    children.push(child);
+    child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+    t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  };
+  own(spawn('pebble-challtestsrv', ['-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challMgmt}`, '-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  own(spawn('pebble', ['-config', configFile, '-dnsserver', `127.0.0.1:${dnsPort}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // No random validation sleeps; nonces always accepted and no authorization reuse, so every order really validates.
+    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
+  }));
+  const directory = `https://127.0.0.1:${acmePort}/dir`;
+  for (let i = 0; ; i++) {
+    const ok = await getText(directory, caPem).then((r) => r.body.includes('newOrder'), () => false);
+    if (ok) break;
+    if (i > 200) throw new Error(`pebble did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const caFile = join(dir, `pebble-https-ca-${acmePort}.pem`);
+  writeFileSync(caFile, caPem);
+  return {
+    directory, caFile, caPem,
+    root: async () => (await getText(`https://127.0.0.1:${mgmtPort}/roots/0`, caPem)).body,
+    output: () => out,
+    orders: () => (out.match(/POST \/order-plz/g) ?? []).length,
+    async stop() {
+      await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise<void>((resolve) => { c.once('exit', () => resolve()); c.kill('SIGTERM'); }))));
+    },
+  };
+}
+
+/** The serial a TLS client verifying against `root` is served for `servername`; rejects on a bad chain. */
+export function servedSerial(port: number, servername: string, root: string, alpn?: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, servername, ca: root, ...(alpn ? { ALPNProtocols: alpn } : {}) }, () => {
+      resolve(new X509Certificate(s.getPeerX509Certificate()?.raw ?? Buffer.alloc(0)).serialNumber);
+      s.end();
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Poll `probe` every 100 ms until it gives a value; `what` is evaluated on timeout (so it can show logs). */
+export async function until<T>(probe: () => Promise<T | undefined>, what: string | (() => string), ms = 30_000): Promise<T> {
+  for (const start = Date.now(); Date.now() - start < ms; await new Promise((r) => setTimeout(r, 100))) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+  }
+  throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+}
+
+export interface Stack {
+  readonly pebble: Pebble;
+  readonly http: number;
+  readonly https: number;
+}
+
+export async function stack(t: { teardown(fn: () => unknown): void }, dir: string, validitySeconds?: number): Promise<Stack> {
+  const [http, https] = await Promise.all([deadPort(), deadPort()]);
+  const pebble = await startPebble(t, dir, { httpPort: http, tlsPort: https, ...(validitySeconds === undefined ? {} : { validitySeconds }) });
+  return { pebble, http, https };
+}
+
+export interface AcmeYaml {
+  readonly pebble: Pebble;
+  readonly backend: string;
+  readonly storage: string;
+  readonly http: number | false;
+  readonly https: number;
+  readonly challenge?: 'http-01' | 'tls-alpn-01';
+  /** Also listen.admin on a free loopback port (for /metrics). */
+  readonly admin?: boolean;
+  /** YAML appended at the top level (e.g. `workers: 2`). */
+  readonly extra?: string;
+}
+
+/** A Gatehouse config with tls.acme and no certificate files, serving HOST_A and HOST_B. */
+export function acmeConfig(o: AcmeYaml): string {
+  return `
+listen: { http: ${o.http === false ? 'false' : `"127.0.0.1:${o.http}"`}, https: "127.0.0.1:${o.https}"${o.admin === true ? ', admin: "127.0.0.1:0"' : ''} }
+tls:
+  watch: { settle: 100ms, recheck: 1h }
+  acme: { directory: "${o.pebble.directory}", ca: "${o.pebble.caFile}", storage: "${o.storage}", challenge: ${o.challenge ?? 'http-01'} }
+upstreams: { app: { targets: ["${o.backend}"] } }
+sites: [{ hosts: [${HOST_A}, ${HOST_B}], routes: [{ path: /, upstream: app }] }]
+${o.extra ?? ''}
+`;
+}
