@@ -9,6 +9,7 @@ import { exposeWorkerMetrics, supervise, ticketKeysFromEnv, workerCount } from '
 import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
 import { readPair } from './tls/cert-store.js';
+import { HYBRID_GROUP, keyExchangeGroups } from './tls/groups.js';
 import { watchSettled } from './watch.js';
 
 const USAGE = `Usage:
@@ -54,9 +55,10 @@ async function check(path: string): Promise<number> {
   for (const p of problems) console.log(formatProblem(p));
   if (config === undefined) return 1;
   let ok = true;
+  const groups = keyExchangeGroups();
   for (const paths of config.tls.certificates) {
     try {
-      const pair = await readPair(paths, { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers });
+      const pair = await readPair(paths, { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers, groups });
       const days = Math.floor((pair.notAfter.getTime() - Date.now()) / 86_400_000);
       console.log(`${paths.cert}: ok, serves ${pair.names.join(', ') || '(no DNS names)'}; expires ${pair.notAfter.toISOString()} (in ${days} days)${days < 14 ? ' warning: renew soon' : ''}`);
     } catch (err) {
@@ -64,6 +66,7 @@ async function check(path: string): Promise<number> {
       console.log(err instanceof EdgeError ? err.message : String(err));
     }
   }
+  console.log(`key exchange: ${groups.join(', ')}${groups[0] === HYBRID_GROUP ? ' (post-quantum hybrid first)' : ` (no post-quantum hybrid: OpenSSL ${process.versions.openssl} lacks ${HYBRID_GROUP})`}`);
   const errors = problems.filter((p) => p.severity === 'error').length + (ok ? 0 : 1);
   console.log(errors === 0 ? `${config.file}: configuration is usable` : `${config.file}: configuration has errors`);
   return errors === 0 ? 0 : 1;

@@ -19,6 +19,7 @@ import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
 import { buildRuntime, targetKeys, type Runtime } from './runtime.js';
 import { CertStore } from './tls/cert-store.js';
 import { watchCertificates } from './tls/cert-watcher.js';
+import { keyExchangeGroups } from './tls/groups.js';
 import { startHealthChecks } from './upstream/health.js';
 import { TargetRegistry, type TargetState } from './upstream/pool.js';
 
@@ -141,7 +142,7 @@ export class Edge {
     this.#observeCertificates();
     await this.#watchCertificates();
     this.#state = 'running';
-    this.log.info({ event: 'start', https: https.port, http: http?.port ?? null, admin: admin?.port ?? null, tls: config.tls.minVersion }, 'gatehouse is serving');
+    this.log.info({ event: 'start', https: https.port, http: http?.port ?? null, admin: admin?.port ?? null, tls: config.tls.minVersion, groups: keyExchangeGroups() }, 'gatehouse is serving');
     return { https, http, admin };
   }
 
