@@ -134,7 +134,8 @@ async function main() {
     for (const b of backends) b.close();
     ref?.cleanup();
   };
-  process.on('SIGINT', () => { cleanup(); process.exit(130); });
+  // Interrupted (Ctrl-C, or `timeout` sending TERM): the proxies must not outlive the bench.
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.on(signal, () => { cleanup(); process.exit(code); });
   const results = {
     date: new Date().toISOString(),
     machine: { cores, benchNode: process.version, nginx: have('nginx') ? spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim() : null },
