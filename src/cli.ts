@@ -3,6 +3,7 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs as parseUtilArgs } from 'node:util';
 import { formatProblem, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
 import { exposeWorkerMetrics, supervise, ticketKeysFromEnv, workerCount } from './cluster.js';
@@ -10,25 +11,39 @@ import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
 import { readPair } from './tls/cert-store.js';
 import { HYBRID_GROUP, keyExchangeGroups } from './tls/groups.js';
+import { liveCommand, LIVE_OPTIONS } from './tools/live-check.js';
+import { routeCommand, ROUTE_OPTIONS } from './tools/route.js';
+import { UsageError } from './tools/command.js';
 import { watchSettled } from './watch.js';
 
 const USAGE = `Usage:
   gatehouse [--config FILE]          run the edge (FILE defaults to $GATEHOUSE_CONFIG)
   gatehouse check [--config FILE]    validate config and certificates, like nginx -t
+  gatehouse route [--config FILE] --ip ADDR [--host HOST] [--path PATH] [--json]
+                                     which site, route, upstream and target a client at ADDR gets
+  gatehouse check --live https://HOST[:PORT]/ [--http http://HOST[:PORT]/] [--ca FILE] [--ws PATH]
+                  [--connect ADDR] [--timeout 5s]
+                                     self-test any running edge from outside; exit 1 on any FAIL
   gatehouse --help | --version
 
 Signals: SIGHUP reloads config and certificates; SIGTERM/SIGINT drain and exit 0.
 Docs: README.md (every config key with its default).`;
 
 interface Args {
-  readonly command: 'run' | 'check' | 'help' | 'version';
+  readonly command: 'run' | 'check' | 'route' | 'live' | 'help' | 'version';
   readonly config: string | undefined;
+  /** What follows `route` / `check` for the tool commands, parsed by their own option tables. */
+  readonly rest?: readonly string[];
   readonly error?: string;
 }
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Args {
   let command: Args['command'] = 'run';
   let config = env.GATEHOUSE_CONFIG !== undefined && env.GATEHOUSE_CONFIG !== '' ? env.GATEHOUSE_CONFIG : undefined;
+  if (argv[0] === 'route' || (argv[0] === 'check' && argv.includes('--live'))) {
+    if (argv.includes('--help') || argv.includes('-h')) return { command: 'help', config };
+    return { command: argv[0] === 'route' ? 'route' : 'live', config, rest: argv.slice(1) };
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--help' || arg === '-h') return { command: 'help', config };
@@ -49,27 +64,36 @@ function version(): string {
   return pkg.version;
 }
 
-/** `gatehouse check`: every config problem as FILE:LINE:COL, then each certificate's state. Exit 0 when usable. */
+/**
+ * `gatehouse check`: every config problem as FILE:LINE:COL, then each certificate's state, in
+ * one run: a config error does not hide a missing certificate (like `nginx -t`). Exit 0 when usable.
+ */
 async function check(path: string): Promise<number> {
-  const { config, problems } = await loadConfig(path);
+  const { config, problems, tls } = await loadConfig(path);
   for (const p of problems) console.log(formatProblem(p));
-  if (config === undefined) return 1;
-  let ok = true;
+  const certErrors = tls === undefined ? 0 : await checkCertificates(tls);
+  const file = config?.file ?? resolvePath(path);
+  const usable = config !== undefined && certErrors === 0;
+  console.log(usable ? `${file}: configuration is usable` : `${file}: configuration has errors`);
+  return usable ? 0 : 1;
+}
+
+/** One line per certificate pair; returns how many are unusable. */
+async function checkCertificates(tls: Config['tls']): Promise<number> {
+  let errors = 0;
   const groups = keyExchangeGroups();
-  for (const paths of config.tls.certificates) {
+  for (const paths of tls.certificates) {
     try {
-      const pair = await readPair(paths, { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers, groups });
+      const pair = await readPair(paths, { minVersion: tls.minVersion, ciphers: tls.ciphers, groups });
       const days = Math.floor((pair.notAfter.getTime() - Date.now()) / 86_400_000);
       console.log(`${paths.cert}: ok, serves ${pair.names.join(', ') || '(no DNS names)'}; expires ${pair.notAfter.toISOString()} (in ${days} days)${days < 14 ? ' warning: renew soon' : ''}`);
     } catch (err) {
-      ok = false;
+      errors++;
       console.log(err instanceof EdgeError ? err.message : String(err));
     }
   }
   console.log(`key exchange: ${groups.join(', ')}${groups[0] === HYBRID_GROUP ? ' (post-quantum hybrid first)' : ` (no post-quantum hybrid: OpenSSL ${process.versions.openssl} lacks ${HYBRID_GROUP})`}`);
-  const errors = problems.filter((p) => p.severity === 'error').length + (ok ? 0 : 1);
-  console.log(errors === 0 ? `${config.file}: configuration is usable` : `${config.file}: configuration has errors`);
-  return errors === 0 ? 0 : 1;
+  return errors;
 }
 
 async function run(path: string): Promise<number> {
@@ -156,6 +180,21 @@ async function main(): Promise<number> {
   if (args.command === 'version') {
     console.log(version());
     return 0;
+  }
+  if (args.command === 'route' || args.command === 'live') {
+    try {
+      const rest = [...(args.rest ?? [])];
+      const result = args.command === 'route'
+        ? await routeCommand(parseUtilArgs({ args: rest, options: ROUTE_OPTIONS, strict: true }).values, args.config)
+        : await liveCommand(parseUtilArgs({ args: rest, options: LIVE_OPTIONS, strict: true }).values);
+      if (result.stdout !== '') console.log(result.stdout);
+      if (result.stderr !== '') console.error(result.stderr);
+      return result.code;
+    } catch (err) {
+      if (!(err instanceof UsageError) && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') !== true) throw err;
+      console.error(`gatehouse: ${(err as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
   }
   if (args.config === undefined) {
     console.error(`gatehouse: no config file: pass --config FILE or set GATEHOUSE_CONFIG (start from config.example.yaml)\n\n${USAGE}`);

@@ -11,9 +11,11 @@ export const ERROR_STATUS = {
   EDGE_ERR_NO_ROUTE: 404,
   EDGE_ERR_REQUEST_TIMEOUT: 408,
   EDGE_ERR_BODY_TOO_LARGE: 413,
+  EDGE_ERR_EXPECTATION_FAILED: 417,
   EDGE_ERR_MISDIRECTED: 421,
   EDGE_ERR_UPGRADE_REQUIRED: 426,
   EDGE_ERR_HEADERS_TOO_LARGE: 431,
+  EDGE_ERR_NOT_IMPLEMENTED: 501,
   EDGE_ERR_UPSTREAM_CONNECT: 502,
   EDGE_ERR_UPSTREAM_RESET: 502,
   EDGE_ERR_UPSTREAM_PROTOCOL: 502,
@@ -42,9 +44,9 @@ export class EdgeError extends Error {
 }
 
 export const REASONS: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Content Too Large',
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Content Too Large', 417: 'Expectation Failed',
   421: 'Misdirected Request', 426: 'Upgrade Required', 431: 'Request Header Fields Too Large',
-  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EEDGE_CONNECT_TIMEOUT']);

@@ -17,6 +17,8 @@ export interface Problem {
 export interface Loaded {
   readonly config: Config | undefined;
   readonly problems: readonly Problem[];
+  /** The certificates and TLS settings, when the YAML parsed at all (so errors elsewhere hide no certificate problem). */
+  readonly tls: Config['tls'] | undefined;
 }
 
 export function formatProblem(p: Problem): string {
@@ -53,22 +55,22 @@ export function parseConfig(text: string, file: string): Loaded {
     const pos = at(e.pos[0]);
     problems.push({ file, ...pos, message: yamlMessage(e.code, e.message), severity: e.name === 'YAMLWarning' ? 'warning' : 'error' });
   }
-  if (doc.errors.length > 0) return { config: undefined, problems };
+  if (doc.errors.length > 0) return { config: undefined, problems, tls: undefined };
 
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: MAX_ALIASES });
   } catch (err) {
-    return { config: undefined, problems: [...problems, { file, line: 1, col: 1, message: `YAML: ${(err as Error).message}`, severity: 'error' }] };
+    return { config: undefined, problems: [...problems, { file, line: 1, col: 1, message: `YAML: ${(err as Error).message}`, severity: 'error' }], tls: undefined };
   }
-  const { config, issues } = validate(raw, file);
+  const { config, issues, tls } = validate(raw, file);
   for (const issue of issues) problems.push({ file, ...at(offsetOf(doc, issue)), message: issue.message, severity: issue.severity });
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
-  return { config: config === undefined ? undefined : deepFreeze(config), problems };
+  return { config: config === undefined ? undefined : deepFreeze(config), problems, tls };
 }
 
 function fail(file: string, line: number, col: number, message: string): Loaded {
-  return { config: undefined, problems: [{ file, line, col, message, severity: 'error' }] };
+  return { config: undefined, problems: [{ file, line, col, message, severity: 'error' }], tls: undefined };
 }
 
 function yamlMessage(code: string, message: string): string {

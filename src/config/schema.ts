@@ -27,6 +27,8 @@ export const DEFAULTS = {
     maxFails: 3,
     failTimeout: '10s',
   },
+  route: { path: '/' },
+  trustedProxies: [],
   websocket: { allowMissingOrigin: false },
   timeouts: {
     connect: '5s', response: '60s', idle: '60s', headers: '10s', handshake: '10s', websocketIdle: '1h', drain: '30s',
@@ -36,6 +38,11 @@ export const DEFAULTS = {
   log: { level: 'info', format: 'json' },
 } as const;
 
+/** A DEFAULTS duration in ms: the value that stands in when a given one is refused (the issue already fails the load). */
+function ms(duration: string): number {
+  return parseDuration(duration) as number;
+}
+
 const TOP_KEYS = ['listen', 'tls', 'hsts', 'redirect', 'upstreams', 'sites', 'trustedProxies', 'timeouts', 'limits', 'workers', 'log'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const YEAR_SECONDS = 31_536_000;
@@ -43,6 +50,8 @@ const YEAR_SECONDS = 31_536_000;
 export interface Validated {
   readonly config: Config | undefined;
   readonly issues: readonly Issue[];
+  /** The tls section as far as it could be read, even when other keys are wrong: `check` still tests its files. */
+  readonly tls: Config['tls'];
 }
 
 /** Validate a parsed YAML value; `file` anchors relative paths. Returns a config only when no issue is an error. */
@@ -57,7 +66,7 @@ export function validate(raw: unknown, file: string): Validated {
   const redirect = readRedirect(r, top.redirect, dir);
   const upstreams = readUpstreams(r, top.upstreams, dir);
   const sites = readSites(r, top.sites, upstreams, listen.https.port);
-  const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? [])
+  const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? DEFAULTS.trustedProxies)
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))
     .filter((c): c is Cidr => c !== undefined);
   const timeouts = readTimeouts(r, top.timeouts);
@@ -66,14 +75,14 @@ export function validate(raw: unknown, file: string): Validated {
     headerSize: limitsRaw.headerSize === undefined ? DEFAULTS.limits.headerSize
       : r.size(limitsRaw.headerSize, ['limits', 'headerSize'], 1024, 1_048_576) ?? DEFAULTS.limits.headerSize,
     bodySize: limitsRaw.bodySize === undefined ? DEFAULTS.limits.bodySize
-      : r.size(limitsRaw.bodySize, ['limits', 'bodySize'], 0, Number.MAX_SAFE_INTEGER) ?? 0,
+      : r.size(limitsRaw.bodySize, ['limits', 'bodySize'], 0, Number.MAX_SAFE_INTEGER) ?? DEFAULTS.limits.bodySize,
   };
   const workers = top.workers === undefined || top.workers === 'auto' ? top.workers ?? DEFAULTS.workers
-    : r.integer(top.workers, ['workers'], 1, 1024) ?? 1;
+    : r.integer(top.workers, ['workers'], 1, 1024) ?? DEFAULTS.workers;
   const logRaw = r.object(top.log, ['log'], ['level', 'format']) ?? {};
   const log = {
-    level: r.oneOf(logRaw.level ?? DEFAULTS.log.level, ['log', 'level'], LOG_LEVELS) ?? 'info',
-    format: r.oneOf(logRaw.format ?? DEFAULTS.log.format, ['log', 'format'], ['json', 'pretty'] as const) ?? 'json',
+    level: r.oneOf(logRaw.level ?? DEFAULTS.log.level, ['log', 'level'], LOG_LEVELS) ?? DEFAULTS.log.level,
+    format: r.oneOf(logRaw.format ?? DEFAULTS.log.format, ['log', 'format'], ['json', 'pretty'] as const) ?? DEFAULTS.log.format,
   };
 
   const failed = r.issues.some((i) => i.severity === 'error');
@@ -81,12 +90,12 @@ export function validate(raw: unknown, file: string): Validated {
     file, listen, tls, hsts, redirect, upstreams, sites, trustedProxies, timeouts, limits,
     workers: workers as number | 'auto', log,
   };
-  return { config, issues: r.issues };
+  return { config, issues: r.issues, tls };
 }
 
 function readListen(r: Reader, raw: unknown): Config['listen'] {
   const o = r.object(raw, ['listen'], ['http', 'https', 'admin']) ?? {};
-  const https = r.listen(o.https ?? DEFAULTS.listen.https, ['listen', 'https'], false) ?? { host: undefined, port: 443 };
+  const https = r.listen(o.https ?? DEFAULTS.listen.https, ['listen', 'https'], false) ?? { host: undefined, port: DEFAULTS.listen.https };
   const http = r.listen(o.http ?? DEFAULTS.listen.http, ['listen', 'http'], true);
   let admin = r.listen(o.admin ?? DEFAULTS.listen.admin, ['listen', 'admin'], true);
   // A bare admin port binds loopback: metrics are not for the internet unless asked for by address.
@@ -96,7 +105,7 @@ function readListen(r: Reader, raw: unknown): Config['listen'] {
 
 function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {
   const o = r.object(raw, ['tls'], ['minVersion', 'ciphers', 'certificates', 'watch']) ?? {};
-  const minVersion = r.oneOf(o.minVersion ?? DEFAULTS.tls.minVersion, ['tls', 'minVersion'], ['TLSv1.3', 'TLSv1.2'] as const) ?? 'TLSv1.3';
+  const minVersion = r.oneOf(o.minVersion ?? DEFAULTS.tls.minVersion, ['tls', 'minVersion'], ['TLSv1.3', 'TLSv1.2'] as const) ?? DEFAULTS.tls.minVersion;
   if (minVersion === 'TLSv1.2') {
     r.warn(['tls', 'minVersion'], 'TLSv1.2 is allowed: clients may negotiate TLS 1.2; the default TLSv1.3 refuses it');
   }
@@ -123,8 +132,8 @@ function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {
   });
   const w = r.object(o.watch, ['tls', 'watch'], ['settle', 'recheck']) ?? {};
   const watch = {
-    settle: r.timer(w.settle ?? DEFAULTS.tls.watch.settle, ['tls', 'watch', 'settle'], 0) ?? 250,
-    recheck: r.timer(w.recheck ?? DEFAULTS.tls.watch.recheck, ['tls', 'watch', 'recheck'], 0) ?? 300_000,
+    settle: r.timer(w.settle ?? DEFAULTS.tls.watch.settle, ['tls', 'watch', 'settle'], 0) ?? ms(DEFAULTS.tls.watch.settle),
+    recheck: r.timer(w.recheck ?? DEFAULTS.tls.watch.recheck, ['tls', 'watch', 'recheck'], 0) ?? ms(DEFAULTS.tls.watch.recheck),
   };
   if (watch.recheck < 1000) r.error(['tls', 'watch', 'recheck'], 'a re-check more often than every second would only burn CPU');
   return { minVersion, ciphers, certificates, watch };
@@ -132,9 +141,9 @@ function readTls(r: Reader, raw: unknown, dir: string): Config['tls'] {
 
 function readHsts(r: Reader, raw: unknown): Config['hsts'] {
   const o = r.object(raw, ['hsts'], ['maxAge', 'includeSubDomains', 'preload']) ?? {};
-  const maxAge = Math.floor((r.duration(o.maxAge ?? DEFAULTS.hsts.maxAge, ['hsts', 'maxAge']) ?? 0) / 1000);
-  const includeSubDomains = r.boolean(o.includeSubDomains ?? DEFAULTS.hsts.includeSubDomains, ['hsts', 'includeSubDomains']) ?? false;
-  const preload = r.boolean(o.preload ?? DEFAULTS.hsts.preload, ['hsts', 'preload']) ?? false;
+  const maxAge = Math.floor((r.duration(o.maxAge ?? DEFAULTS.hsts.maxAge, ['hsts', 'maxAge']) ?? ms(DEFAULTS.hsts.maxAge)) / 1000);
+  const includeSubDomains = r.boolean(o.includeSubDomains ?? DEFAULTS.hsts.includeSubDomains, ['hsts', 'includeSubDomains']) ?? DEFAULTS.hsts.includeSubDomains;
+  const preload = r.boolean(o.preload ?? DEFAULTS.hsts.preload, ['hsts', 'preload']) ?? DEFAULTS.hsts.preload;
   // hstspreload.org refuses submissions without both; a preload flag alone only misleads.
   if (preload && (maxAge < YEAR_SECONDS || !includeSubDomains)) {
     r.warn(['hsts', 'preload'], 'preload lists require maxAge >= 1y and includeSubDomains: true');
@@ -144,7 +153,7 @@ function readHsts(r: Reader, raw: unknown): Config['hsts'] {
 
 function readRedirect(r: Reader, raw: unknown, dir: string): Config['redirect'] {
   const o = r.object(raw, ['redirect'], ['status', 'acmeWebroot']) ?? {};
-  const status = r.oneOf(o.status ?? DEFAULTS.redirect.status, ['redirect', 'status'], [301, 302, 307, 308] as const) ?? 301;
+  const status = r.oneOf(o.status ?? DEFAULTS.redirect.status, ['redirect', 'status'], [301, 302, 307, 308] as const) ?? DEFAULTS.redirect.status;
   const webroot = o.acmeWebroot === undefined || o.acmeWebroot === null ? undefined : r.string(o.acmeWebroot, ['redirect', 'acmeWebroot']);
   return { status, acmeWebroot: webroot === undefined ? null : resolve(dir, webroot) };
 }
@@ -175,26 +184,26 @@ function readUpstreams(r: Reader, raw: unknown, dir: string): Map<string, Upstre
     }
     const h = r.object(o.hash, [...path, 'hash'], ['ipv4Prefix', 'ipv6Prefix']) ?? {};
     const hash = {
-      ipv4Prefix: r.integer(h.ipv4Prefix ?? d.hash.ipv4Prefix, [...path, 'hash', 'ipv4Prefix'], 0, 32) ?? 32,
-      ipv6Prefix: r.integer(h.ipv6Prefix ?? d.hash.ipv6Prefix, [...path, 'hash', 'ipv6Prefix'], 0, 128) ?? 64,
+      ipv4Prefix: r.integer(h.ipv4Prefix ?? d.hash.ipv4Prefix, [...path, 'hash', 'ipv4Prefix'], 0, 32) ?? d.hash.ipv4Prefix,
+      ipv6Prefix: r.integer(h.ipv6Prefix ?? d.hash.ipv6Prefix, [...path, 'hash', 'ipv6Prefix'], 0, 128) ?? d.hash.ipv6Prefix,
     };
     let healthCheck: HealthCheckConfig | null = null;
     if (o.healthCheck !== undefined && o.healthCheck !== null && o.healthCheck !== false) {
       const hp = [...path, 'healthCheck'];
       const hc = r.object(o.healthCheck, hp, ['path', 'interval', 'timeout', 'type']) ?? {};
-      const probePath = r.string(hc.path ?? d.healthCheck.path, [...hp, 'path']) ?? '/';
+      const probePath = r.string(hc.path ?? d.healthCheck.path, [...hp, 'path']) ?? d.healthCheck.path;
       if (!probePath.startsWith('/')) r.error([...hp, 'path'], 'a health check path starts with "/"');
       healthCheck = {
         path: probePath,
-        interval: r.timer(hc.interval ?? d.healthCheck.interval, [...hp, 'interval'], 100) ?? 5000,
-        timeout: r.timer(hc.timeout ?? d.healthCheck.timeout, [...hp, 'timeout'], 1) ?? 2000,
-        type: r.oneOf(hc.type ?? d.healthCheck.type, [...hp, 'type'], ['http', 'websocket'] as const) ?? 'http',
+        interval: r.timer(hc.interval ?? d.healthCheck.interval, [...hp, 'interval'], 100) ?? ms(d.healthCheck.interval),
+        timeout: r.timer(hc.timeout ?? d.healthCheck.timeout, [...hp, 'timeout'], 1) ?? ms(d.healthCheck.timeout),
+        type: r.oneOf(hc.type ?? d.healthCheck.type, [...hp, 'type'], ['http', 'websocket'] as const) ?? d.healthCheck.type,
       };
     }
     result.set(name, {
       name, targets, hash, healthCheck,
-      maxFails: r.integer(o.maxFails ?? d.maxFails, [...path, 'maxFails'], 0, 1_000_000) ?? 3,
-      failTimeout: r.duration(o.failTimeout ?? d.failTimeout, [...path, 'failTimeout']) ?? 10_000,
+      maxFails: r.integer(o.maxFails ?? d.maxFails, [...path, 'maxFails'], 0, 1_000_000) ?? d.maxFails,
+      failTimeout: r.duration(o.failTimeout ?? d.failTimeout, [...path, 'failTimeout']) ?? ms(d.failTimeout),
     });
   }
   return result;
@@ -267,7 +276,7 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
     routeList.forEach((route, j) => {
       const rp = [...path, 'routes', j];
       const ro = r.object(route, rp, ['path', 'upstream', 'websocket']) ?? {};
-      const prefix = r.string(ro.path ?? '/', [...rp, 'path']);
+      const prefix = r.string(ro.path ?? DEFAULTS.route.path, [...rp, 'path']);
       if (prefix !== undefined && !prefix.startsWith('/')) r.error([...rp, 'path'], 'a route path starts with "/"');
       if (prefix !== undefined && routes.some((x) => x.path === prefix)) r.error([...rp, 'path'], `path ${prefix} is routed twice in this site`);
       const upstream = ro.upstream === undefined ? r.error(rp, 'missing "upstream"') : r.string(ro.upstream, [...rp, 'upstream']);
@@ -285,7 +294,7 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
 
 function readWebSocket(r: Reader, raw: unknown, path: Path, hosts: readonly string[], httpsPort: number): WebSocketPolicy {
   const o = r.object(raw, path, ['origins', 'allowMissingOrigin']) ?? {};
-  const allowMissingOrigin = r.boolean(o.allowMissingOrigin ?? DEFAULTS.websocket.allowMissingOrigin, [...path, 'allowMissingOrigin']) ?? false;
+  const allowMissingOrigin = r.boolean(o.allowMissingOrigin ?? DEFAULTS.websocket.allowMissingOrigin, [...path, 'allowMissingOrigin']) ?? DEFAULTS.websocket.allowMissingOrigin;
   if (o.origins === undefined) {
     // Default: the site's own pages, as a browser serialises their origin (RFC 6454 §6.1).
     const suffix = httpsPort === 443 || httpsPort === 0 ? [''] : ['', `:${httpsPort}`];
@@ -325,7 +334,7 @@ function readTimeouts(r: Reader, raw: unknown): Config['timeouts'] {
   for (const key of keys) {
     // 0 is meaningful only for these two: tunnels never idle out, drain closes at once.
     const min = key === 'websocketIdle' || key === 'drain' ? 0 : 1;
-    out[key] = r.timer(o[key] ?? d[key], ['timeouts', key], min) ?? (parseDuration(d[key]) as number);
+    out[key] = r.timer(o[key] ?? d[key], ['timeouts', key], min) ?? ms(d[key]);
   }
   return out;
 }

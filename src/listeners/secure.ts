@@ -24,7 +24,22 @@ const PARSER_STATUS: Readonly<Record<string, number>> = {
   HPE_HEADER_OVERFLOW: 431,
   ERR_HTTP_REQUEST_TIMEOUT: 408,
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  // "chunked, identity", "chunked" twice, a coding after chunked: DESIGN 14 answers every coding but a lone chunked with 501.
+  HPE_INVALID_TRANSFER_ENCODING: 501,
 };
+
+const PARSER_TEXT: Readonly<Record<number, string>> = {
+  408: 'request timeout', 413: 'chunk extensions too large', 431: 'request headers too large', 501: 'only "Transfer-Encoding: chunked" is supported',
+};
+
+/**
+ * llhttp reports Content-Length beside Transfer-Encoding under the coding's code too; that one
+ * is ambiguous framing (RFC 9112 §6.3), a 400 as nginx answers it, not an unsupported coding.
+ */
+function parserStatus(err: NodeJS.ErrnoException & { reason?: string }): number {
+  const status = PARSER_STATUS[err.code ?? ''] ?? 400;
+  return status === 501 && /content-length/i.test(err.reason ?? err.message) ? 400 : status;
+}
 
 /**
  * The :443 listener. TLS settings come from the certificate store (the single owner of
@@ -56,6 +71,8 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     // 0 = no count limit: Node otherwise drops headers past 2000 silently, which could hide a
     // second Origin; the byte limit above still bounds a flood.
     maxHeadersCount: 0,
+    // Node's own 400 for a missing Host lacks HSTS: the pipeline answers it (resolve.ts).
+    requireHostHeader: false,
   } as Parameters<typeof createServer>[0]);
   server.maxHeadersCount = 0;
 
@@ -76,11 +93,15 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
       socket.destroy();
       return;
     }
-    const status = PARSER_STATUS[err.code ?? ''] ?? 400;
-    respondRaw(socket, status, deps.hsts(), status === 431 ? 'request headers too large' : status === 408 ? 'request timeout' : 'bad request');
+    const status = parserStatus(err);
+    respondRaw(socket, status, deps.hsts(), PARSER_TEXT[status] ?? 'bad request');
     deps.log.info({ event: 'client-error', code: err.code, status }, 'malformed request');
   });
   server.on('request', deps.onRequest);
+  // Without these two listeners Node answers by itself (100 before any check, 417 without HSTS):
+  // the pipeline sends the 100 once the request is accepted, or its refusal with HSTS (framing.ts).
+  server.on('checkContinue', deps.onRequest);
+  server.on('checkExpectation', deps.onRequest);
   server.on('upgrade', deps.onUpgrade);
   return server;
 }

@@ -41,3 +41,16 @@ export function stripHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders
   }
   for (const name of HOP_BY_HOP) delete headers[name];
 }
+
+/**
+ * A client's request headers as they may go upstream: hop-by-hop ones removed, and every name
+ * containing "_" dropped (nginx's `underscores_in_headers off`). CGI-style backends (Rack, WSGI,
+ * PHP) map both "X_Forwarded_For" and "X-Forwarded-For" to HTTP_X_FORWARDED_FOR, so an underscore
+ * name would let a client forge the forwarding headers Gatehouse sets (the CVE-2024-45614 class).
+ */
+export function sanitiseClientHeaders(headers: IncomingHttpHeaders): void {
+  for (const name in headers) {
+    if (name.includes('_')) delete headers[name];
+  }
+  stripHopByHop(headers);
+}

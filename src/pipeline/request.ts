@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
-import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
+import type { Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
-import { stripHopByHop } from './hop-by-hop.js';
+import { bodyFraming, framingRefusal } from './framing.js';
+import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
 
@@ -15,13 +16,6 @@ export interface RequestDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   draining(): boolean;
-}
-
-/** Node's parser already refused ambiguous framing (both headers, bad codings): one of three remains. */
-function bodyFraming(req: IncomingMessage): BodyFraming {
-  if (req.headers['transfer-encoding'] !== undefined) return 'chunked';
-  const length = req.headers['content-length'];
-  return length !== undefined && length !== '0' ? 'length' : 'none';
 }
 
 /** The HTTPS request pipeline: HSTS first, then resolve, forwarded headers, proxy. */
@@ -37,6 +31,13 @@ export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: Serv
     logLocal(deps, req, res, start, resolution.host, resolution.reason);
     return;
   }
+  // Before anything reaches an upstream; the connection closes, as the body's framing is unknown.
+  const refused = framingRefusal(req);
+  if (refused !== undefined) {
+    respond(res, refused.status, runtime.hsts, refused.reason, true);
+    logLocal(deps, req, res, start, resolution.host, refused.reason);
+    return;
+  }
   const bodyLimit = runtime.config.limits.bodySize;
   if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime.hsts, bodyLimit)) {
     logLocal(deps, req, res, start, resolution.host, 'request body too large');
@@ -46,9 +47,13 @@ export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: Serv
   const peer = normaliseIp(req.socket.remoteAddress ?? '');
   const headers = req.headers;
   const body = bodyFraming(req);
-  // Node already answered "100 Continue" to the client; the upstream must not wait for one.
-  delete headers.expect;
-  stripHopByHop(headers);
+  // RFC 9110 §10.1.1: the 100 goes out only now that the request is accepted (a refusal above
+  // answers instead), and the upstream must not wait for a 100 of its own.
+  if (headers.expect !== undefined) {
+    if (req.httpVersionMinor !== 0) res.writeContinue();
+    delete headers.expect;
+  }
+  sanitiseClientHeaders(headers);
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const exchange: Exchange = {
     method: req.method ?? '',

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Runtime } from '../runtime.js';
 import { hostOf } from './host.js';
+import { routingPath } from './path.js';
 import { matchRoute, type Route, type Site } from './sites.js';
 
 /** Where a request is going, or the status that stops it; shared by plain requests and upgrades. */
@@ -22,6 +23,8 @@ export function resolve(runtime: Runtime, req: IncomingMessage): Resolution {
   if (url.charCodeAt(0) !== 47 /* '/' */) {
     return { ok: false, status: 400, reason: 'request-target must be origin-form ("/path")', host: parsed ?? '' };
   }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (Node's own answer would lack HSTS).
+  if (parsed === undefined && req.httpVersionMinor !== 0) return { ok: false, status: 400, reason: 'missing Host header', host: '' };
   // HTTP/1.0 without Host: the SNI's site is the only honest answer.
   const site = parsed === undefined ? sniSite : runtime.sites.match(parsed);
   const host = parsed ?? '';
@@ -29,7 +32,9 @@ export function resolve(runtime: Runtime, req: IncomingMessage): Resolution {
   if (sniSite !== undefined && sniSite !== site) {
     return { ok: false, status: 421, reason: `host "${host}" is not served under TLS name "${servername as string}"`, host };
   }
-  const route = matchRoute(site, url);
+  const path = routingPath(url);
+  if (path === null) return { ok: false, status: 400, reason: 'path climbs above "/" with dot segments', host };
+  const route = matchRoute(site, path);
   if (route === undefined) return { ok: false, status: 404, reason: 'no route matches this path', host };
   return { ok: true, site, route, host };
 }

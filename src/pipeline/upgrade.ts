@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import { openTunnel, type TunnelHooks, type TunnelRegistry } from '../proxy/tunnel.js';
 import type { Runtime } from '../runtime.js';
 import { applyForwarded, normaliseIp } from './forwarded.js';
-import { stripHopByHop } from './hop-by-hop.js';
+import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { respondRaw } from './respond.js';
 import { resolve } from './resolve.js';
 import type { Route } from './sites.js';
@@ -95,7 +95,7 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 
   const headers = { ...req.headers };
-  stripHopByHop(headers);
+  sanitiseClientHeaders(headers);
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const { timeouts } = runtime.config;
   openTunnel(socket, head, {

@@ -49,6 +49,11 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 const CRLF = 0x0a;
 const MAX_CHUNK_LINE = 1024;
+// chunk-size [ chunk-ext ] (RFC 9112 §7.1, §7.1.1): hex digits, then `;name` or `;name=value`
+// (a token or a quoted-string), with BWS around `;` and `=`. Nothing else: a space before the
+// size, a bare CR or a NUL inside an extension is where parsers disagree about where a chunk
+// ends (the chunk-extension smuggling class), so it is refused, as llhttp does.
+const CHUNK_HEADER = /^([0-9a-fA-F]+)(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"))?)*$/;
 
 export class ResponseParser {
   readonly #events: ResponseEvents;
@@ -189,13 +194,7 @@ export class ResponseParser {
     for (let i = 1; i < lines.length; i++) {
       const line = trimCr(lines[i] as string);
       if (line === '') break;
-      const first = line.charCodeAt(0);
-      if (first === 0x20 || first === 0x09) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream used obsolete header line folding');
-      const colon = line.indexOf(':');
-      const name = colon > 0 ? line.slice(0, colon) : '';
-      if (!TOKEN.test(name)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream sent an invalid header name');
-      const value = trimOws(line.slice(colon + 1));
-      if (BAD_VALUE.test(value)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
+      const [name, value] = field(line);
       switch (name.toLowerCase()) {
         case 'content-length': {
           const seen = length !== -1;
@@ -259,7 +258,10 @@ export class ResponseParser {
       return undefined;
     }
     this.#pending = undefined;
-    const line = trimCr(buffer.toString('latin1', 0, lf));
+    // Chunked framing lines end in CRLF (RFC 9112 §7.1): the bare-LF leniency of §2.2 covers
+    // the head only, and a lone LF here is read differently by different parsers.
+    if (buffer[lf - 1] !== 0x0d) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream ended a chunk line with a bare LF');
+    const line = buffer.toString('latin1', 0, lf - 1);
     const rest = buffer.subarray(lf + 1);
     if (this.#state === State.ChunkDataEnd) {
       if (line !== '') throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream chunk data longer than its size');
@@ -272,11 +274,14 @@ export class ResponseParser {
         this.#complete(rest);
         return undefined;
       }
+      // Still checked like head fields (RFC 9112 §7.1.2): a line that is not a field means the
+      // chunk framing before it was read differently from how the upstream meant it.
+      field(line);
       return rest;
     }
-    const semicolon = line.indexOf(';');
-    const hex = trimOws(semicolon === -1 ? line : line.slice(0, semicolon));
-    if (!/^[0-9a-fA-F]{1,15}$/.test(hex)) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an invalid chunk size');
+    const hex = significant(CHUNK_HEADER.exec(line)?.[1]);
+    // 13 hex digits (under 2^52) keep the count exact in a double; leading zeros do not count.
+    if (hex === undefined || hex.length > 13) throw new ParseError('HPE_INVALID_CHUNK_SIZE', 'upstream sent an invalid chunk size');
     const size = parseInt(hex, 16);
     if (size === 0) {
       this.#state = State.Trailers;
@@ -292,6 +297,18 @@ export class ResponseParser {
     if (rest.length > 0) this.#extra = true;
     this.#events.onComplete(!this.#close && !this.#extra, tail);
   }
+}
+
+/** One field line (no CRLF) as [name, value]: no obs-fold, a token name, a clean value (RFC 9112 §5). */
+function field(line: string): [string, string] {
+  const first = line.charCodeAt(0);
+  if (first === 0x20 || first === 0x09) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream used obsolete header line folding');
+  const colon = line.indexOf(':');
+  const name = colon > 0 ? line.slice(0, colon) : '';
+  if (!TOKEN.test(name)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream sent an invalid header name');
+  const value = trimOws(line.slice(colon + 1));
+  if (BAD_VALUE.test(value)) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
+  return [name, value];
 }
 
 /** A Connection header's names, lower-cased (hop-by-hop for this message). */
@@ -324,6 +341,14 @@ function trimOws(text: string): string {
   return start === 0 && end === text.length ? text : text.slice(start, end);
 }
 
+/** Digits without their leading zeros ("0" stays "0"). */
+function significant(digits: string | undefined): string | undefined {
+  if (digits === undefined) return undefined;
+  let start = 0;
+  while (start < digits.length - 1 && digits.charCodeAt(start) === 0x30) start++;
+  return digits.slice(start);
+}
+
 function trimCr(line: string): string {
   return line.charCodeAt(line.length - 1) === 0x0d ? line.slice(0, -1) : line;
 }
@@ -332,8 +357,9 @@ function contentLength(value: string, previous: number): number {
   // "5, 5" (a list of identical values) is one length (RFC 9110 §8.6); anything else is ambiguous.
   let length = previous;
   for (const part of value.split(',')) {
-    const text = trimOws(part);
-    if (!/^\d{1,15}$/.test(text)) throw new ParseError('HPE_INVALID_CONTENT_LENGTH', 'upstream sent an invalid Content-Length');
+    const text = significant(/^\d+$/.exec(trimOws(part))?.[0]);
+    // 15 digits stay below 2^53, exact in a double; leading zeros do not count (as llhttp).
+    if (text === undefined || text.length > 15) throw new ParseError('HPE_INVALID_CONTENT_LENGTH', 'upstream sent an invalid Content-Length');
     const n = Number(text);
     if (length !== -1 && length !== n) throw new ParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'upstream sent conflicting Content-Length values');
     length = n;

@@ -1,0 +1,40 @@
+import type { IncomingMessage } from 'node:http';
+import type { BodyFraming } from '../proxy/forward.js';
+
+/** Why a request cannot be forwarded as framed, decided from its head alone. */
+export interface FramingRefusal {
+  readonly status: number;
+  readonly reason: string;
+}
+
+/**
+ * Transfer-Encoding and Expect checks Node's parser leaves to the application. Only a single
+ * `Transfer-Encoding: chunked` is forwarded: any other coding (`gzip, chunked`, `gzip`) is
+ * 501 (RFC 9112 §6.1, as nginx answers), since re-framing it as plain chunked would hand the
+ * upstream still-encoded bytes; Transfer-Encoding on HTTP/1.0 is faulty framing (RFC 9112 §6.1)
+ * and so a 400; an Expect other than 100-continue is 417 (RFC 9110 §10.1.1).
+ */
+export function framingRefusal(req: IncomingMessage): FramingRefusal | undefined {
+  const expect = req.headers.expect;
+  // HTTP/1.0 predates Expect: such a client gets no 100 and no 417 (RFC 9110 §10.1.1).
+  if (expect !== undefined && req.httpVersionMinor !== 0 && expect.toLowerCase() !== '100-continue') return { status: 417, reason: 'only "Expect: 100-continue" is supported' };
+  if (req.headers['transfer-encoding'] === undefined) return undefined;
+  if (req.httpVersionMinor === 0) return { status: 400, reason: 'Transfer-Encoding is not allowed in an HTTP/1.0 request' };
+  let codings = 0;
+  let chunkedOnly = true;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 17 || name.toLowerCase() !== 'transfer-encoding') continue;
+    codings++;
+    if ((raw[i + 1] as string).trim().toLowerCase() !== 'chunked') chunkedOnly = false;
+  }
+  return codings === 1 && chunkedOnly ? undefined : { status: 501, reason: 'only "Transfer-Encoding: chunked" is supported' };
+}
+
+/** After framingRefusal and Node's parser (which refuses Content-Length beside Transfer-Encoding): one of three remains. */
+export function bodyFraming(req: IncomingMessage): BodyFraming {
+  if (req.headers['transfer-encoding'] !== undefined) return 'chunked';
+  const length = req.headers['content-length'];
+  return length !== undefined && length !== '0' ? 'length' : 'none';
+}
