@@ -1,33 +1,22 @@
 // An nginx config equivalent to the bench's Gatehouse config: TLS 1.3 only, the same
 // certificate, HSTS on every response, keep-alive upstream pool, X-Forwarded-* and
-// WebSocket upgrades. Everything (pid, logs, temp paths) lives under bench/out.
+// WebSocket upgrades. Everything (pid, logs, temp paths) lives under bench/out. With `h2Port`,
+// a second server block on that port speaks HTTP/2 (ALPN h2), the first one stays HTTP/1.1.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export function writeNginxConfig({ dir, port, cert, key, backends, workers = 1 }) {
-  mkdirSync(join(dir, 'logs'), { recursive: true });
-  for (const t of ['client', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, 'tmp', t), { recursive: true });
-  const file = join(dir, `nginx-${workers}.conf`);
-  writeFileSync(file, `
-worker_processes ${workers};
-pid ${join(dir, `nginx-${workers}.pid`)};
-error_log ${join(dir, 'logs', 'error.log')} warn;
-events { worker_connections 20000; }
-http {
-  access_log ${join(dir, 'logs', 'access.log')} combined buffer=64k flush=1s;
-  client_body_temp_path ${join(dir, 'tmp', 'client')};
-  proxy_temp_path ${join(dir, 'tmp', 'proxy')};
-  fastcgi_temp_path ${join(dir, 'tmp', 'fastcgi')};
-  uwsgi_temp_path ${join(dir, 'tmp', 'uwsgi')};
-  scgi_temp_path ${join(dir, 'tmp', 'scgi')};
-  upstream app {
-${backends.map((b) => `    server ${b};`).join('\n')}
-    hash $remote_addr consistent;
-    keepalive 64;
-  }
-  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
-  server {
-    listen 127.0.0.1:${port} ssl;
+/** nginx 1.25.1 moved HTTP/2 from a `listen` parameter to the `http2 on` directive. */
+function http2Syntax() {
+  const [major, minor, patch] = (/nginx\/(\d+)\.(\d+)\.(\d+)/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr) ?? []).slice(1).map(Number);
+  const modern = major > 1 || (major === 1 && (minor > 25 || (minor === 25 && patch >= 1)));
+  return modern ? { listen: 'ssl', directive: 'http2 on;' } : { listen: 'ssl http2', directive: '' };
+}
+
+function serverBlock({ listen, extra, cert, key }) {
+  return `  server {
+    listen ${listen};
+    ${extra}
     server_name localhost;
     ssl_certificate ${cert};
     ssl_certificate_key ${key};
@@ -45,7 +34,33 @@ ${backends.map((b) => `    server ${b};`).join('\n')}
       proxy_set_header Connection $connection_upgrade;
       proxy_read_timeout 3600s;
     }
+  }`;
+}
+
+export function writeNginxConfig({ dir, port, h2Port, cert, key, backends, workers = 1 }) {
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  for (const t of ['client', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, 'tmp', t), { recursive: true });
+  const file = join(dir, `nginx-${workers}-${port}.conf`);
+  writeFileSync(file, `
+worker_processes ${workers};
+pid ${join(dir, `nginx-${port}.pid`)};
+error_log ${join(dir, 'logs', 'error.log')} warn;
+events { worker_connections 20000; }
+http {
+  access_log ${join(dir, 'logs', 'access.log')} combined buffer=64k flush=1s;
+  client_body_temp_path ${join(dir, 'tmp', 'client')};
+  proxy_temp_path ${join(dir, 'tmp', 'proxy')};
+  fastcgi_temp_path ${join(dir, 'tmp', 'fastcgi')};
+  uwsgi_temp_path ${join(dir, 'tmp', 'uwsgi')};
+  scgi_temp_path ${join(dir, 'tmp', 'scgi')};
+  upstream app {
+${backends.map((b) => `    server ${b};`).join('\n')}
+    hash $remote_addr consistent;
+    keepalive 64;
   }
+  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+${serverBlock({ listen: `127.0.0.1:${port} ssl`, extra: '', cert, key })}
+${h2Port === undefined ? '' : serverBlock({ listen: `127.0.0.1:${h2Port} ${http2Syntax().listen}`, extra: http2Syntax().directive, cert, key })}
 }
 `);
   return file;

@@ -11,6 +11,7 @@ import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
 import { describeAcme } from './tls/acme/report.js';
 import { readPair } from './tls/cert-store.js';
+import { HYBRID_GROUP, keyExchangeGroups } from './tls/groups.js';
 import { liveCommand, LIVE_OPTIONS } from './tools/live-check.js';
 import { routeCommand, ROUTE_OPTIONS } from './tools/route.js';
 import { UsageError } from './tools/command.js';
@@ -81,9 +82,10 @@ async function check(path: string): Promise<number> {
 /** One line per certificate pair; returns how many are unusable. */
 async function checkCertificates(tls: Config['tls']): Promise<number> {
   let errors = 0;
+  const groups = keyExchangeGroups();
   for (const paths of tls.certificates) {
     try {
-      const pair = await readPair(paths, { minVersion: tls.minVersion, ciphers: tls.ciphers });
+      const pair = await readPair(paths, { minVersion: tls.minVersion, ciphers: tls.ciphers, groups });
       const days = Math.floor((pair.notAfter.getTime() - Date.now()) / 86_400_000);
       console.log(`${paths.cert}: ok, serves ${pair.names.join(', ') || '(no DNS names)'}; expires ${pair.notAfter.toISOString()} (in ${days} days)${days < 14 ? ' warning: renew soon' : ''}`);
     } catch (err) {
@@ -91,6 +93,7 @@ async function checkCertificates(tls: Config['tls']): Promise<number> {
       console.log(err instanceof EdgeError ? err.message : String(err));
     }
   }
+  console.log(`key exchange: ${groups.join(', ')}${groups[0] === HYBRID_GROUP ? ' (post-quantum hybrid first)' : ` (no post-quantum hybrid: OpenSSL ${process.versions.openssl} lacks ${HYBRID_GROUP})`}`);
   if (tls.acme !== null) for (const line of await describeAcme(tls.acme)) console.log(line);
   return errors;
 }

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './log.js';
 import { AcmeManager } from './tls/acme/manager.js';
 import { prepareAcme } from './tls/acme/wiring.js';
 import { readPair } from './tls/cert-store.js';
+import { keyExchangeGroups } from './tls/groups.js';
 
 /** Environment a worker reads: the shared session-ticket keys, base64. */
 export const TICKET_KEYS_ENV = 'GATEHOUSE_TICKET_KEYS';
@@ -115,7 +116,7 @@ export function supervise(config: Config, configPath: string): Promise<number> {
 function startPrimaryAcme(config: Config, log: Logger, workers: number): Promise<AcmeManager> | undefined {
   const acme = config.tls.acme;
   if (acme === null) return undefined;
-  const settings = { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers };
+  const settings = { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers, groups: keyExchangeGroups() };
   return (async () => {
     // The CA validates at once: order only when every worker listens on :443 (and :80), or after 30 s.
     const wanted = workers * (config.listen.http === null ? 1 : 2);

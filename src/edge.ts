@@ -24,6 +24,7 @@ import { acmePaths, acmeResponders, prepareAcme, type AcmeResponders } from './t
 import { AcmeManager } from './tls/acme/manager.js';
 import { CertStore } from './tls/cert-store.js';
 import { watchCertificates } from './tls/cert-watcher.js';
+import { keyExchangeGroups } from './tls/groups.js';
 import { UpstreamClient } from './upstream/attempt.js';
 import { HealthChecks } from './upstream/health.js';
 import { TargetRegistry } from './upstream/pool.js';
@@ -166,7 +167,7 @@ export class Edge {
     await this.#watchCertificates();
     this.#startAcme();
     this.#state = 'running';
-    this.log.info({ event: 'start', https: https.port, http: http?.port ?? null, admin: admin?.port ?? null, tls: config.tls.minVersion }, 'gatehouse is serving');
+    this.log.info({ event: 'start', https: https.port, http: http?.port ?? null, admin: admin?.port ?? null, tls: config.tls.minVersion, groups: keyExchangeGroups() }, 'gatehouse is serving');
     return { https, http, admin };
   }
 

@@ -75,7 +75,7 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
   const { timeouts, limits } = config;
   const store = deps.certs();
   // Before ACME's first issuance there may be no pair at all: handshakes fail until one is stored.
-  const first = store.defaultPair?.options ?? { minVersion: store.settings.minVersion, ciphers: store.settings.ciphers };
+  const first = store.defaultPair?.options ?? { minVersion: store.settings.minVersion, ciphers: store.settings.ciphers, ecdhCurve: store.settings.groups.join(':') };
   // RFC 7301: the server picks from the client's list in the server's order, so h2 wins
   // whenever the client offers it. No h2c: h2 exists only inside TLS here.
   const protocols = deps.h2 === undefined ? ['http/1.1'] : ['h2', 'http/1.1'];

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { CertificatePaths, TlsConfig } from '../config/types.js';
 import { EdgeError } from '../errors.js';
+import { keyExchangeGroups } from './groups.js';
 
 /** A checked key/certificate pair and the SecureContext built from it. */
 export interface CertPair {
@@ -35,6 +36,8 @@ interface Slot {
 export interface ContextSettings {
   readonly minVersion: TlsConfig['minVersion'];
   readonly ciphers: string;
+  /** Key-exchange groups, most preferred first (tls/groups.ts). */
+  readonly groups: readonly string[];
   /** 48 bytes shared by all contexts (and workers) so session tickets resume anywhere. */
   readonly ticketKeys?: Buffer;
 }
@@ -100,7 +103,7 @@ export async function readPair(paths: CertificatePaths, settings: ContextSetting
   if (notAfter.getTime() <= now) throw new EdgeError('EDGE_ERR_CERT', `${paths.cert}: certificate expired on ${notAfter.toISOString()}; renew it`);
   if (notBefore.getTime() > now) throw new EdgeError('EDGE_ERR_CERT', `${paths.cert}: certificate is not valid until ${notBefore.toISOString()} (check the clock)`);
   const options: SecureContextOptions = {
-    cert: certPem, key: keyPem, minVersion: settings.minVersion, ciphers: settings.ciphers,
+    cert: certPem, key: keyPem, minVersion: settings.minVersion, ciphers: settings.ciphers, ecdhCurve: settings.groups.join(':'),
     ...(settings.ticketKeys === undefined ? {} : { ticketKeys: settings.ticketKeys }),
   };
   let context: SecureContext;
@@ -143,7 +146,7 @@ export class CertStore {
    * then the `stored` ones (ACME's), which may be missing or unusable: they are retried on change.
    */
   static async load(tls: TlsConfig, ticketKeys?: Buffer, stored: readonly CertificatePaths[] = []): Promise<CertStore> {
-    const settings: ContextSettings = { minVersion: tls.minVersion, ciphers: tls.ciphers, ...(ticketKeys ? { ticketKeys } : {}) };
+    const settings: ContextSettings = { minVersion: tls.minVersion, ciphers: tls.ciphers, groups: keyExchangeGroups(), ...(ticketKeys ? { ticketKeys } : {}) };
     const pairs = await Promise.all(tls.certificates.map((p) => readPair(p, settings)));
     const extra = await Promise.all(stored.map((p) => readPair(p, settings).catch(() => undefined)));
     const slots: Slot[] = [

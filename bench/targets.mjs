@@ -1,0 +1,88 @@
+// The proxies a bench run compares: Gatehouse builds (the working tree, or another git ref built
+// into a temp dir by --compare) on one or more Node binaries, and nginx. Every target listens on
+// its own 127.0.0.1 port for the whole run so the runs can alternate between them.
+import { execFileSync, execSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { out, pinned, root, sleep, waitTls } from './lib.mjs';
+import { writeNginxConfig } from './nginx.mjs';
+
+/**
+ * `git archive REF` into a temp dir and build it there. node_modules is hard-linked from the
+ * working tree when both lockfiles are byte-identical (nothing writes into it during a build),
+ * `npm ci` otherwise. The caller removes the dir with cleanup().
+ */
+export function buildRef(ref) {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ref-'));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: root, encoding: 'utf8' }).trim();
+    execSync(`git archive ${commit} | tar -x -C ${JSON.stringify(dir)}`, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    const sameLock = readFileSync(join(dir, 'package-lock.json'), 'utf8') === readFileSync(join(root, 'package-lock.json'), 'utf8');
+    if (sameLock) execFileSync('cp', ['-al', join(root, 'node_modules'), join(dir, 'node_modules')]);
+    else execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+    execFileSync(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: dir, stdio: 'inherit', timeout: 300_000 });
+    process.stderr.write(`built ${ref} (${commit}) in ${dir}${sameLock ? ' (node_modules linked: same lockfile)' : ' (npm ci)'}\n`);
+    return { dir, commit, cleanup };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+/** The version a Node binary reports (labels per-Node targets). */
+export function nodeVersion(bin) {
+  return spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
+}
+
+/**
+ * Start one target and wait until it answers TLS. Returns { name, pid, port, h2Port, alpn, stop }.
+ * spec: { name, kind: 'gatehouse'|'nginx', workers: '1'|'auto', dir?, node?, nodeArgs?, log? }.
+ */
+export async function startTarget(spec, { port, h2Port, leaf, backends, children }) {
+  let child;
+  if (spec.kind === 'gatehouse') {
+    // Config and log in separate folders: Gatehouse watches its config file, and a log growing
+    // next to it must not be in the picture.
+    mkdirSync(join(out, 'gatehouse'), { recursive: true });
+    mkdirSync(join(out, 'logs'), { recursive: true });
+    const slug = spec.name.replace(/[^\w.-]+/g, '_');
+    const cfg = join(out, 'gatehouse', `${slug}.yaml`);
+    writeFileSync(cfg, `listen: { http: false, https: "127.0.0.1:${port}" }
+tls: { certificates: [{ cert: "${leaf.fullchain}", key: "${leaf.key}" }] }
+upstreams: { app: { targets: [${backends.map((x) => `"${x}"`).join(', ')}] } }
+sites: [{ hosts: [localhost, 127.0.0.1], routes: [{ path: /, upstream: app }] }]
+workers: ${spec.workers === 'auto' ? 'auto' : 1}
+log: { level: ${spec.log ?? 'info'} }
+`);
+    const logFd = openSync(join(out, 'logs', `${slug}.log`), 'w');
+    const cli = [...(spec.nodeArgs ?? []), join(spec.dir ?? root, 'dist', 'cli.js'), '--config', cfg];
+    const node = spec.node ?? process.execPath;
+    const [cmd, args] = spec.workers === 'auto' ? [node, cli] : pinned(0, node, cli);
+    child = spawn(cmd, args, { stdio: ['ignore', logFd, logFd] });
+  } else {
+    const conf = writeNginxConfig({ dir: out, port, h2Port, cert: leaf.fullchain, key: leaf.key, backends, workers: spec.workers === 'auto' ? 'auto' : 1 });
+    const nginxArgs = ['-c', conf, '-p', out, '-g', 'daemon off;'];
+    const [cmd, args] = spec.workers === 'auto' ? ['nginx', nginxArgs] : pinned(0, 'nginx', nginxArgs);
+    child = spawn(cmd, args, { stdio: 'ignore' });
+  }
+  children.push(child);
+  const alpn = await waitTls(port);
+  const h2 = spec.kind === 'nginx' ? (await waitTls(h2Port)) === 'h2' : alpn === 'h2';
+  await sleep(300);
+  process.stderr.write(`${spec.name} (pid ${child.pid}) on 127.0.0.1:${port}${spec.kind === 'nginx' ? `, h2 on ${h2Port}` : ''}; ALPN offered h2: ${h2 ? 'yes' : 'no'}\n`);
+  return {
+    ...spec,
+    pid: child.pid,
+    port,
+    h2Port: spec.kind === 'nginx' ? h2Port : port,
+    h2,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await Promise.race([new Promise((r) => child.on('exit', r)), sleep(15_000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
