@@ -6,6 +6,7 @@ import type { Config } from '../config/types.js';
 import { rateLimited, type Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
 import { respondRaw } from '../pipeline/respond.js';
+import { clientAddress } from './client-address.js';
 import type { CertStore } from '../tls/cert-store.js';
 
 export interface SecureListenerDeps {
@@ -67,7 +68,7 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
   });
   server.on('secureConnection', (socket: Socket) => socket.on('error', () => socket.destroy()));
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    tlsError({ event: 'tls-error', code: err.code, clientIp: socket.remoteAddress, msg: err.message }, 'TLS handshake failed');
+    tlsError({ event: 'tls-error', code: err.code, clientIp: clientAddress(socket), msg: err.message }, 'TLS handshake failed');
     socket.destroy();
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

@@ -3,7 +3,8 @@ import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
-import { applyForwarded, normaliseIp } from './forwarded.js';
+import { clientAddress } from '../listeners/client-address.js';
+import { applyForwarded } from './forwarded.js';
 import { stripHopByHop } from './hop-by-hop.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
@@ -43,7 +44,7 @@ export function handleRequest(deps: RequestDeps, req: IncomingMessage, res: Serv
     return;
   }
   const { route } = resolution;
-  const peer = normaliseIp(req.socket.remoteAddress ?? '');
+  const peer = clientAddress(req.socket);
   const headers = req.headers;
   const body = bodyFraming(req);
   // Node already answered "100 Continue" to the client; the upstream must not wait for one.
@@ -102,7 +103,7 @@ function logLocal(deps: RequestDeps, req: IncomingMessage, res: ServerResponse, 
   deps.metrics.request('-', res.statusCode);
   deps.log.info({
     method: req.method, host, path: req.url, status: res.statusCode, durationMs: round(performance.now() - start),
-    clientIp: normaliseIp(req.socket.remoteAddress ?? ''), target: null, bytes: 0, reason,
+    clientIp: clientAddress(req.socket), target: null, bytes: 0, reason,
   }, 'request');
 }
 
