@@ -54,6 +54,19 @@ t.test('v2 LOCAL (a balancer health check) keeps the peer address', async (t) =>
   t.equal(body(await requestBehind(port, Buffer.from('PROXY UNKNOWN\r\n'))).realIp, '127.0.0.1', 'so does v1 UNKNOWN');
 });
 
+t.test('a balancer health check (v2 LOCAL, then close or reset) is dropped quietly: no TLS error, no log line', async (t) => {
+  const backend = await echoClient(t);
+  const { port, logs } = await startEdge(t, config([backend.address], '127.0.0.1/32'));
+  for (const leave of ['end', 'reset'] as const) {
+    const { tcp } = prefixedSocket(port, Buffer.alloc(0));
+    tcp.write(v2Local(), () => (leave === 'end' ? tcp.end() : tcp.resetAndDestroy()));
+    await new Promise((resolve) => tcp.once('close', resolve));
+  }
+  await logs.next(() => false, 500);
+  t.same(logs.lines.filter((l) => l.level !== 30), [], 'nothing above info was logged');
+  t.equal(body(await requestBehind(port, v2Local())).realIp, '127.0.0.1', 'a LOCAL connection that goes on is served');
+});
+
 t.test('a listed peer without a header, with a malformed or an oversized one is closed without an answer and logged', async (t) => {
   const backend = await echoClient(t);
   const { port, logs } = await startEdge(t, config([backend.address], '127.0.0.1/32'));

@@ -54,11 +54,20 @@ export function installFrontDoor(server: Server, deps: FrontDoorDeps): () => voi
 
 type Log = (fields: object, message: string) => void;
 
+/**
+ * What an admitted-so-far connection waits for: `sniff` — an unlisted peer's first bytes (a
+ * PROXY signature there is refused); `header` — a listed peer's PROXY header; `first-byte` —
+ * the first byte after a header (a balancer health check closes here, and TLS never hears of it).
+ */
+type Wait = 'sniff' | 'header' | 'first-byte';
+
 function admit(socket: Socket, deps: FrontDoorDeps, dispatch: Dispatch, refusals: Log, malformed: Log): void {
   socket.on('error', () => socket.destroy());
+  // A peer that already reset (a health check that connects and leaves) has no address left.
+  if (socket.remoteAddress === undefined) return void socket.destroy();
   const runtime = deps.runtime();
   const { limits, timeouts } = runtime.config;
-  const peer = normaliseIp(socket.remoteAddress ?? '');
+  const peer = normaliseIp(socket.remoteAddress);
   const refuse = (reason: 'limit' | 'per_ip', clientIp: string): void => {
     socket.destroy();
     deps.metrics.connectionsRefused.labels(reason).inc();
@@ -68,11 +77,18 @@ function admit(socket: Socket, deps: FrontDoorDeps, dispatch: Dispatch, refusals
   if (release === null) return refuse('limit', peer);
   socket.once('close', release);
 
-  const enterAs = (address: string, replay: Buffer): void => {
+  /** Count the connection against its client address; false when that refused it. */
+  const counted = (address: string): boolean => {
     const releaseIp = deps.gate.enterIp(address, limits.connectionsPerIp);
-    if (releaseIp === null) return refuse('per_ip', address);
+    if (releaseIp === null) {
+      refuse('per_ip', address);
+      return false;
+    }
     socket.once('close', releaseIp);
     setClientAddress(socket, address);
+    return true;
+  };
+  const handOver = (replay: Buffer): void => {
     // Bytes read past the header go back in front of the stream: TLS (or the HTTP parser)
     // reads them first, so a header and a ClientHello sharing one segment lose nothing.
     if (replay.length > 0) socket.unshift(replay);
@@ -82,33 +98,48 @@ function admit(socket: Socket, deps: FrontDoorDeps, dispatch: Dispatch, refusals
     if (!deps.tls) socket.resume();
   };
   const proxyPeers = runtime.proxyPeers;
-  if (!proxyPeers.any) return enterAs(peer, Buffer.alloc(0));
+  if (!proxyPeers.any) {
+    if (counted(peer)) handOver(Buffer.alloc(0));
+    return;
+  }
 
-  const listed = isTrusted(proxyPeers, peer);
+  let wait: Wait = isTrusted(proxyPeers, peer) ? 'header' : 'sniff';
   const parser = new ProxyHeaderParser();
   let seen: Buffer = Buffer.alloc(0);
-  const close = (reason: string): void => {
+  const close = (reason: string | null): void => {
     stop();
     socket.destroy();
-    malformed({ event: 'proxy-protocol', reason, peer, listener: deps.listener }, 'connection closed: PROXY protocol');
+    if (reason !== null) malformed({ event: 'proxy-protocol', reason, peer, listener: deps.listener }, 'connection closed: PROXY protocol');
   };
   const onData = (chunk: Buffer): void => {
-    if (!listed) {
+    if (wait === 'first-byte') {
+      stop();
+      return handOver(chunk);
+    }
+    if (wait === 'sniff') {
       seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
       const sniffed = sniffProxy(seen);
       if (sniffed === 'yes') return close('PROXY header from a peer not in listen.proxyProtocol');
-      if (sniffed === 'no') { stop(); enterAs(peer, seen); }
+      if (sniffed === 'maybe') return;
+      stop();
+      if (counted(peer)) handOver(seen);
       return;
     }
     const answer = parser.push(chunk);
     if (answer.kind === 'more') return;
     if (answer.kind === 'none') return close('no PROXY header from a listen.proxyProtocol peer');
     if (answer.kind === 'invalid') return close(answer.reason);
+    // The per-IP cap applies right after the header, before any TLS work (DESIGN 18).
+    if (!counted(answer.header.source === null ? peer : normaliseIp(answer.header.source.address))) return stop();
+    if (answer.rest.length === 0) {
+      wait = 'first-byte';
+      return;
+    }
     stop();
-    enterAs(answer.header.source === null ? peer : normaliseIp(answer.header.source.address), answer.rest);
+    handOver(answer.rest);
   };
-  const onEnd = (): void => { stop(); socket.destroy(); };
-  const timer = setTimeout(() => (listed ? close('no complete PROXY header within timeouts.headers') : onEnd()), timeouts.headers);
+  const onEnd = (): void => close(null);
+  const timer = setTimeout(() => close(wait === 'header' ? 'no complete PROXY header within timeouts.headers' : null), timeouts.headers);
   const stop = (): void => {
     clearTimeout(timer);
     socket.off('data', onData);
