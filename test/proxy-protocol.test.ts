@@ -1,5 +1,8 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:tls';
 import t from 'tap';
+import { loadConfig } from '../src/config/load.js';
 import { testCerts } from './helpers/certs.js';
 import { startEdge } from './helpers/edge.js';
 import { parseRaw, rawTls, startBackend } from './helpers/net.js';
@@ -107,6 +110,19 @@ t.test('on :80 the PROXY source is the client in the redirect log; a balancer ad
   t.equal(parseRaw(answer).status, 301);
   t.match(await logs.next((l) => l.path === '/p?q=1'), { clientIp: '198.51.100.4', listener: 'http' });
   t.equal(await plainBehind(http, Buffer.alloc(0), 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n', 1000), '', 'a balancer address without a header');
+});
+
+t.test('a reload applies a changed listen.proxyProtocol to new connections', async (t) => {
+  const backend = await echoClient(t);
+  const running = await startEdge(t, config([backend.address], '10.0.0.0/8'));
+  const header = v1('TCP4', '203.0.113.70', '127.0.0.1', 1, 443);
+  t.equal(await requestBehind(running.port, header), '', 'not listed yet: refused');
+  const file = join(running.dir, 'gatehouse.yaml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('proxyProtocol: [10.0.0.0/8]', 'proxyProtocol: [127.0.0.1/32]'));
+  const { config: next } = await loadConfig(file);
+  if (next === undefined) throw new Error('reloaded config invalid');
+  t.equal((await running.edge.reload(next)).applied, true);
+  t.equal(body(await requestBehind(running.port, header)).realIp, '203.0.113.70', 'listed now: the source is the client');
 });
 
 t.test('trustedProxies is judged on the PROXY source, not on the balancer', async (t) => {
