@@ -125,6 +125,16 @@ t.test('a reload applies a changed listen.proxyProtocol to new connections', asy
   t.equal(body(await requestBehind(running.port, header)).realIp, '203.0.113.70', 'listed now: the source is the client');
 });
 
+t.test('the admin listener never takes PROXY headers: a listed peer is served there without one', async (t) => {
+  const backend = await echoClient(t);
+  const running = await startEdge(t, config([backend.address], '127.0.0.1/32').replace('proxyProtocol:', 'admin: "127.0.0.1:0", proxyProtocol:'));
+  const admin = running.addresses.admin?.port ?? 0;
+  const answer = await plainBehind(admin, Buffer.alloc(0), 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  t.equal(parseRaw(answer).status, 200);
+  const withHeader = await plainBehind(admin, v1('TCP4', '203.0.113.7', '127.0.0.1', 1, 9901), 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  t.equal(parseRaw(withHeader).status, 400, 'a PROXY line there is just a malformed request');
+});
+
 t.test('trustedProxies is judged on the PROXY source, not on the balancer', async (t) => {
   const backend = await echoClient(t);
   const { port } = await startEdge(t, config([backend.address], '127.0.0.1/32', 'trustedProxies: [198.51.100.0/24]'));
