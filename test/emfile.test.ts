@@ -58,14 +58,14 @@ timeouts: { handshake: 60s }
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-  const waitFor = async (pred: () => boolean, what: string): Promise<void> => {
-    for (let i = 0; i < 200 && !pred(); i++) {
+  const waitFor = async (pred: () => boolean, what: string, ms = 10_000): Promise<void> => {
+    for (let i = 0; i < ms / 50 && !pred(); i++) {
       if (child.exitCode !== null) throw new Error(`gatehouse exited while waiting for ${what}:\n${out}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     if (!pred()) throw new Error(`timed out waiting for ${what}:\n${out}`);
   };
-  await waitFor(() => out.includes('gatehouse is serving'), 'start');
+  await waitFor(() => out.includes('gatehouse is serving'), 'start', 45_000);
   const port = Number(/"https":(\d+)/.exec(out)?.[1]);
 
   const kept = await openTls(port);
