@@ -9,6 +9,8 @@ import { Metrics } from './admin/metrics.js';
 import type { Config, ListenAddress } from './config/types.js';
 import { EdgeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
+import { ConnectionGate } from './listeners/connection-gate.js';
+import { installFrontDoor } from './listeners/front-door.js';
 import { createRedirectListener } from './listeners/redirect.js';
 import { H2Front } from './listeners/h2.js';
 import { createSecureListener } from './listeners/secure.js';
@@ -63,6 +65,8 @@ export class Edge {
   readonly #hooks: EdgeHooks;
   /** The one upstream client: requests, upgrades and health probes. */
   readonly upstreams: UpstreamClient;
+  /** Client connections on :443 and :80 together (limits.connections is per process). */
+  readonly #gate = new ConnectionGate();
   readonly forwarder: Forwarder;
   readonly hooks: TunnelHooks;
   #https: HttpsServer | undefined;
@@ -150,12 +154,14 @@ export class Edge {
       onUpgrade: (req, socket, head) => handleUpgrade(this, req, socket, head),
       acmeAlpn: this.#responders.alpn,
     });
+    this.#frontDoor(this.#https, 'https');
     this.#certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]?.options));
     const https = await listen(this.#https, config.listen.https, 'listen.https');
     let http: AddressInfo | null = null;
     let admin: AddressInfo | null = null;
     if (config.listen.http !== null) {
       this.#http = createRedirectListener(() => this.#runtime, this.log, () => https.port, () => this.#responders.http);
+      this.#frontDoor(this.#http, 'http');
       http = await listen(this.#http, config.listen.http, 'listen.http');
     }
     if (config.listen.admin !== null) {
@@ -263,6 +269,11 @@ export class Edge {
     this.#state = 'closed';
     if (wasRunning) this.log.info({ event: 'stopped', outcome }, 'gatehouse stopped');
     this.log.flush();
+  }
+
+  /** Caps and PROXY protocol before the listener's own handling; the admin listener never gets one. */
+  #frontDoor(server: HttpServer | HttpsServer, listener: string): void {
+    installFrontDoor(server, { listener, tls: listener === 'https', runtime: () => this.#runtime, gate: this.#gate, log: this.log, metrics: this.metrics });
   }
 
   #applyDefaultContext(options: Parameters<HttpsServer['setSecureContext']>[0] | undefined): void {

@@ -13,6 +13,8 @@ export interface Runtime {
   readonly hsts: string;
   readonly sites: SiteTable;
   readonly trust: Trust;
+  /** listen.proxyProtocol: the balancers whose connections must start with a PROXY header. */
+  readonly proxyPeers: Trust;
   readonly upstreams: ReadonlyMap<string, Upstream>;
 }
 
@@ -24,6 +26,7 @@ export function buildRuntime(config: Config, targets: TargetRegistry): Runtime {
     hsts: hstsValue(config.hsts),
     sites: new SiteTable(config.sites, upstreams),
     trust: buildTrust(config.trustedProxies),
+    proxyPeers: buildTrust(config.listen.proxyProtocol),
     upstreams,
   };
 }

@@ -16,6 +16,7 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry],
   });
   readonly connections = new Gauge({ name: 'gatehouse_open_connections', help: 'Open client connections (HTTPS)', registers: [this.registry] });
+  readonly connectionsRefused = new Counter({ name: 'gatehouse_connections_refused_total', help: 'Client connections closed at accept by limits.connections (limit) or limits.connectionsPerIp (per_ip)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly websockets = new Gauge({ name: 'gatehouse_open_websockets', help: 'Open WebSocket tunnels', registers: [this.registry] });
   readonly websocketRefusals = new Counter({ name: 'gatehouse_websocket_refused_total', help: 'Upgrades refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly targetUp = new Gauge({ name: 'gatehouse_upstream_target_up', help: '1 when the target is considered healthy', labelNames: ['upstream', 'target'] as const, registers: [this.registry] });

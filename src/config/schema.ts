@@ -16,7 +16,7 @@ const TLS12_CIPHERS =
 
 /** Every default in one place; README's config reference mirrors this literal. */
 export const DEFAULTS = {
-  listen: { http: 80, https: 443, admin: false },
+  listen: { http: 80, https: 443, admin: false, proxyProtocol: [] },
   http2: { enabled: true, maxConcurrentStreams: 128, websocket: true },
   tls: {
     minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, watch: { settle: '250ms', recheck: '5m' },
@@ -36,7 +36,7 @@ export const DEFAULTS = {
   timeouts: {
     connect: '5s', response: '60s', idle: '60s', headers: '10s', handshake: '10s', websocketIdle: '1h', drain: '30s',
   },
-  limits: { headerSize: 16384, bodySize: 0 },
+  limits: { headerSize: 16384, bodySize: 0, connections: 0, connectionsPerIp: 0 },
   workers: 1,
   log: { level: 'info', format: 'json' },
 } as const;
@@ -75,12 +75,14 @@ export function validate(raw: unknown, file: string): Validated {
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))
     .filter((c): c is Cidr => c !== undefined);
   const timeouts = readTimeouts(r, top.timeouts);
-  const limitsRaw = r.object(top.limits, ['limits'], ['headerSize', 'bodySize']) ?? {};
+  const limitsRaw = r.object(top.limits, ['limits'], ['headerSize', 'bodySize', 'connections', 'connectionsPerIp']) ?? {};
   const limits = {
     headerSize: limitsRaw.headerSize === undefined ? DEFAULTS.limits.headerSize
       : r.size(limitsRaw.headerSize, ['limits', 'headerSize'], 1024, 1_048_576) ?? DEFAULTS.limits.headerSize,
     bodySize: limitsRaw.bodySize === undefined ? DEFAULTS.limits.bodySize
       : r.size(limitsRaw.bodySize, ['limits', 'bodySize'], 0, Number.MAX_SAFE_INTEGER) ?? DEFAULTS.limits.bodySize,
+    connections: r.integer(limitsRaw.connections ?? DEFAULTS.limits.connections, ['limits', 'connections'], 0, 10_000_000) ?? DEFAULTS.limits.connections,
+    connectionsPerIp: r.integer(limitsRaw.connectionsPerIp ?? DEFAULTS.limits.connectionsPerIp, ['limits', 'connectionsPerIp'], 0, 10_000_000) ?? DEFAULTS.limits.connectionsPerIp,
   };
   const workers = top.workers === undefined || top.workers === 'auto' ? top.workers ?? DEFAULTS.workers
     : r.integer(top.workers, ['workers'], 1, 1024) ?? DEFAULTS.workers;
@@ -99,13 +101,16 @@ export function validate(raw: unknown, file: string): Validated {
 }
 
 function readListen(r: Reader, raw: unknown): Config['listen'] {
-  const o = r.object(raw, ['listen'], ['http', 'https', 'admin']) ?? {};
+  const o = r.object(raw, ['listen'], ['http', 'https', 'admin', 'proxyProtocol']) ?? {};
   const https = r.listen(o.https ?? DEFAULTS.listen.https, ['listen', 'https'], false) ?? { host: undefined, port: DEFAULTS.listen.https };
   const http = r.listen(o.http ?? DEFAULTS.listen.http, ['listen', 'http'], true);
   let admin = r.listen(o.admin ?? DEFAULTS.listen.admin, ['listen', 'admin'], true);
   // A bare admin port binds loopback: metrics are not for the internet unless asked for by address.
   if (admin && admin.host === undefined) admin = { host: '127.0.0.1', port: admin.port };
-  return { http: http ?? null, https: https as ListenAddress, admin: admin ?? null };
+  const proxyProtocol = (r.list(o.proxyProtocol ?? DEFAULTS.listen.proxyProtocol, ['listen', 'proxyProtocol']) ?? [])
+    .map((v, i) => r.cidr(v, ['listen', 'proxyProtocol', i]))
+    .filter((c): c is Cidr => c !== undefined);
+  return { http: http ?? null, https: https as ListenAddress, admin: admin ?? null, proxyProtocol };
 }
 
 function readHttp2(r: Reader, raw: unknown): Config['http2'] {

@@ -26,6 +26,8 @@ export interface ListenConfig {
   readonly http: ListenAddress | null;
   readonly https: ListenAddress;
   readonly admin: ListenAddress | null;
+  /** Peers (L4 balancers) whose connections on :443 and :80 must start with a PROXY v1/v2 header. */
+  readonly proxyProtocol: readonly Cidr[];
 }
 
 export interface Http2Config {
@@ -156,6 +158,10 @@ export interface LimitsConfig {
   readonly headerSize: number;
   /** Largest request body in bytes; 0 = unlimited. Larger gets 413. */
   readonly bodySize: number;
+  /** Open client connections per process (:443 and :80); 0 = no cap. */
+  readonly connections: number;
+  /** Open client connections per client address (after PROXY protocol); 0 = no cap. */
+  readonly connectionsPerIp: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

@@ -5,6 +5,7 @@ import {
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/types.js';
 import { rateLimited, type Logger } from '../log.js';
+import { clientAddress } from './client-address.js';
 
 export interface H2Deps {
   readonly log: Logger;
@@ -76,7 +77,7 @@ export class H2Front {
     const sessionError = rateLimited(deps.log, 1000);
     this.server.on('session', (session: ServerHttp2Session) => this.#track(session));
     this.server.on('sessionError', (err: NodeJS.ErrnoException, session: ServerHttp2Session) => {
-      sessionError({ event: 'h2-session-error', code: err.code, clientIp: session.socket?.remoteAddress, err: err.message }, 'HTTP/2 session error');
+      sessionError({ event: 'h2-session-error', code: err.code, clientIp: session.socket === undefined ? undefined : clientAddress(session.socket), err: err.message }, 'HTTP/2 session error');
     });
     this.server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => setImmediate(dispatch, deps.onRequest, req, res));
     this.server.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) => setImmediate(dispatch, deps.onConnect, req, res));

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { realpath, readFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { Logger } from '../log.js';
-import { normaliseIp } from '../pipeline/forwarded.js';
+import { clientAddress } from './client-address.js';
 import { hostOf } from '../pipeline/host.js';
 import { respond } from '../pipeline/respond.js';
 import type { Runtime } from '../runtime.js';
@@ -44,7 +44,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     if (body !== undefined) sendToken(body, req, res);
     else if (webroot !== null) await serveChallenge(webroot, url.slice(CHALLENGE.length), req, res);
     else respond(res, 404, null, 'not found');
-    log.info({ method: req.method, path: url, status: res.statusCode, clientIp: normaliseIp(req.socket.remoteAddress ?? ''), listener: 'http' }, 'acme challenge');
+    log.info({ method: req.method, path: url, status: res.statusCode, clientIp: clientAddress(req.socket), listener: 'http' }, 'acme challenge');
     return;
   }
   const parsed = hostOf(req.headers.host);
@@ -59,7 +59,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   res.setHeader('content-length', 0);
   res.setHeader('cache-control', 'no-store');
   res.end();
-  log.info({ method: req.method, host, path: url, status: res.statusCode, clientIp: normaliseIp(req.socket.remoteAddress ?? ''), listener: 'http' }, 'redirect');
+  log.info({ method: req.method, host, path: url, status: res.statusCode, clientIp: clientAddress(req.socket), listener: 'http' }, 'redirect');
 }
 
 async function serveChallenge(webroot: string, token: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

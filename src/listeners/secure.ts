@@ -8,6 +8,7 @@ import type { Metrics } from '../admin/metrics.js';
 import { respondRaw } from '../pipeline/respond.js';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { AlpnChallengeHook } from '../tls/acme/responders.js';
+import { clientAddress } from './client-address.js';
 import type { CertStore } from '../tls/cert-store.js';
 import type { H2Front } from './h2.js';
 
@@ -124,7 +125,7 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
   });
   if (deps.h2 !== undefined) routeAlpn(server, deps.h2);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    tlsError({ event: 'tls-error', code: err.code, clientIp: socket.remoteAddress, msg: err.message }, 'TLS handshake failed');
+    tlsError({ event: 'tls-error', code: err.code, clientIp: clientAddress(socket), msg: err.message }, 'TLS handshake failed');
     socket.destroy();
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

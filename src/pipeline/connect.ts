@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { openTunnel, type UpgradeAnswer } from '../proxy/tunnel.js';
-import { applyForwarded, normaliseIp } from './forwarded.js';
+import { clientAddress } from '../listeners/client-address.js';
+import { applyForwarded } from './forwarded.js';
 import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { headerObject, upstreamHeaders } from './protocol.js';
 import { respond } from './respond.js';
@@ -20,7 +21,7 @@ const NOT_ON_H2 = new Set(['sec-websocket-accept', 'connection', 'upgrade']);
 export function handleConnect(deps: UpgradeDeps, req: Http2ServerRequest, res: Http2ServerResponse): void {
   const runtime = deps.runtime();
   const hsts = runtime.hsts;
-  const peer = normaliseIp(req.socket.remoteAddress ?? '');
+  const peer = clientAddress(req.socket);
   const path = req.headers[':path'] ?? '';
   const refuse = (refusal: Refusal, origin: string | null | undefined, host: string): void => {
     respond(res, refusal.status, hsts, refusal.reason, true);

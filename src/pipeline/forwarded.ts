@@ -19,7 +19,8 @@ export function normaliseIp(address: string): string {
   return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
 }
 
-function isTrusted(trust: Trust, ip: string): boolean {
+/** Is `ip` (normalised) in the set? */
+export function isTrusted(trust: Trust, ip: string): boolean {
   return trust.any && trust.list.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
 }
 

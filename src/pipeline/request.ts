@@ -4,7 +4,8 @@ import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
-import { applyForwarded, normaliseIp } from './forwarded.js';
+import { clientAddress } from '../listeners/client-address.js';
+import { applyForwarded } from './forwarded.js';
 import { bodyFraming, framingRefusal } from './framing.js';
 import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
@@ -60,7 +61,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     return;
   }
   const { route } = resolution;
-  const peer = normaliseIp(req.socket.remoteAddress ?? '');
+  const peer = clientAddress(req.socket);
   const headers: IncomingHttpHeaders = h2 ? upstreamHeaders(req as Http2ServerRequest) : (req.headers as IncomingHttpHeaders);
   // RFC 9110 §10.1.1: the 100 goes out only now that the request is accepted (a refusal above
   // answers instead), and the upstream must not wait for a 100 of its own. (h2: Node sent it.)
@@ -124,7 +125,7 @@ function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, st
   deps.metrics.request('-', res.statusCode, protocol);
   deps.log.info({
     method: req.method, protocol, host, path: req.url, status: res.statusCode, durationMs: round(performance.now() - start),
-    clientIp: normaliseIp(req.socket.remoteAddress ?? ''), target: null, bytes: 0, reason,
+    clientIp: clientAddress(req.socket), target: null, bytes: 0, reason,
   }, 'request');
 }
 

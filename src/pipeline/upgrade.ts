@@ -6,7 +6,8 @@ import type { Logger } from '../log.js';
 import { openTunnel, type TunnelHooks, type TunnelRegistry } from '../proxy/tunnel.js';
 import type { Runtime } from '../runtime.js';
 import type { UpstreamClient } from '../upstream/attempt.js';
-import { applyForwarded, normaliseIp } from './forwarded.js';
+import { clientAddress } from '../listeners/client-address.js';
+import { applyForwarded } from './forwarded.js';
 import { sanitiseClientHeaders } from './hop-by-hop.js';
 import type { ClientRequest } from './protocol.js';
 import { respondRaw } from './respond.js';
@@ -88,7 +89,7 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   socket.on('error', destroySelf);
   const runtime = deps.runtime();
   const hsts = runtime.hsts;
-  const peer = normaliseIp(req.socket.remoteAddress ?? '');
+  const peer = clientAddress(req.socket);
   const refuse = (refusal: Refusal, origin: string | null | undefined, host: string): void => {
     respondRaw(socket, refusal.status, hsts, refusal.reason, refusal.extra ?? '');
     deps.metrics.websocketRefusals.labels(refusal.status === 403 ? 'origin' : String(refusal.status)).inc();

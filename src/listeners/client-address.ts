@@ -1,0 +1,32 @@
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { normaliseIp } from '../pipeline/forwarded.js';
+
+/**
+ * The one answer to "which address is this client connection from?": the source a PROXY
+ * header named, else the TCP peer. Set once by the front door on the accepted TCP socket;
+ * read by everything downstream (forwarded headers, logs, stickiness, trustedProxies).
+ */
+const CLIENT_ADDRESS = Symbol('gatehouse.clientAddress');
+
+interface Tagged {
+  [CLIENT_ADDRESS]?: string;
+  /** The TCP socket a TLSSocket wraps (Node sets it for server-side TLS sockets). */
+  _parent?: Tagged | null;
+  readonly remoteAddress?: string | undefined;
+}
+
+/** Record the client address of an accepted TCP socket (normalised: "::ffff:1.2.3.4" → "1.2.3.4"). */
+export function setClientAddress(socket: Socket, address: string): void {
+  (socket as Tagged)[CLIENT_ADDRESS] = normaliseIp(address);
+}
+
+/**
+ * The client address of `socket` — the TCP socket itself, the TLSSocket around it, or the
+ * proxy Node's HTTP/2 compatibility layer puts in front of either (property reads pass through).
+ * Falls back to the peer address, normalised, for sockets the front door never saw.
+ */
+export function clientAddress(socket: Socket | Duplex): string {
+  const tagged = socket as Tagged;
+  return tagged[CLIENT_ADDRESS] ?? tagged._parent?.[CLIENT_ADDRESS] ?? normaliseIp(tagged.remoteAddress ?? '');
+}
