@@ -11,6 +11,7 @@ import { tempDir } from './helpers/edge.js';
 import { deadPort, get } from './helpers/net.js';
 import { spawnGatehouse, type GatehouseProcess } from './helpers/process.js';
 import { openWs } from './helpers/ws.js';
+import { skipWithout } from './helpers/tools.js';
 
 /*
  * Two Gatehouse processes with one config behind a real HAProxy (mode tcp, send-proxy-v2,
@@ -90,7 +91,7 @@ async function viaWebSocket(port: number, client: string): Promise<Seen> {
   return JSON.parse(message.toString()) as Seen;
 }
 
-t.test('two instances behind HAProxy with PROXY v2: every client keeps its target through either instance, and when one dies', { skip: HAPROXY === undefined ? 'haproxy is not installed (apt-get install haproxy): multi-instance test skipped' : false }, async (t) => {
+t.test('two instances behind HAProxy with PROXY v2: every client keeps its target through either instance, and when one dies', { skip: skipWithout(HAPROXY !== undefined, 'haproxy is not installed (apt-get install haproxy): multi-instance test skipped') }, async (t) => {
   await testCerts();
   const targets = await Promise.all(['alpha', 'bravo', 'charlie'].map((n) => target(t, n)));
   const dir = tempDir(t);

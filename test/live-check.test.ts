@@ -16,6 +16,7 @@ import { CLI } from './helpers/process.js';
 import { UsageError } from '../src/tools/command.js';
 import { liveCommand, LIVE_OPTIONS } from '../src/tools/live-check.js';
 import { startWsBackend } from './helpers/ws.js';
+import { skipWithout } from './helpers/tools.js';
 
 type Tap = Parameters<typeof tempDir>[0];
 
@@ -209,7 +210,7 @@ t.test('usage errors exit 2', async (t) => {
 
 const NGINX = '/usr/sbin/nginx';
 
-t.test('against nginx (TLS 1.3 only, HSTS always, redirect): what it reports', { skip: existsSync(NGINX) ? false : `${NGINX} is not installed` }, async (t) => {
+t.test('against nginx (TLS 1.3 only, HSTS always, redirect): what it reports', { skip: skipWithout(existsSync(NGINX), `${NGINX} is not installed`) }, async (t) => {
   const certs = await testCerts();
   const dir = tempDir(t);
   const ws = await startWsBackend(t);

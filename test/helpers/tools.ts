@@ -1,0 +1,9 @@
+/**
+ * The skip value for a test that needs a system tool: skipped with `reason` on a developer
+ * machine without it, but never under CI=true, where .ci/run installs it — there a missing tool
+ * lets the test run and fail instead of passing silently.
+ */
+export function skipWithout(present: boolean, reason: string): string | false {
+  if (present) return false;
+  return process.env.CI === 'true' ? false : reason;
+}
