@@ -70,6 +70,8 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     delete headers.expect;
   }
   sanitiseClientHeaders(headers);
+  // RFC 9112 §3.2: the upstream request is HTTP/1.1 and must carry Host; an HTTP/1.0 client may omit it.
+  headers.host ??= resolution.host;
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const exchange: Exchange = {
     method: req.method ?? '',

@@ -28,9 +28,10 @@ export function resolve(runtime: Runtime, req: ClientRequest): Resolution {
   }
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (Node's own answer would lack HSTS).
   if (parsed === undefined && req.httpVersionMinor !== 0) return { ok: false, status: 400, reason: 'missing Host header', host: '' };
-  // HTTP/1.0 without Host: the SNI's site is the only honest answer.
+  // HTTP/1.0 without Host: the SNI's site is the only honest answer, and the TLS name is the
+  // host (nginx's $host falls back to the server name the same way).
   const site = parsed === undefined ? sniSite : runtime.sites.match(parsed);
-  const host = parsed ?? '';
+  const host = parsed ?? (sniSite === undefined ? '' : (servername as string).toLowerCase());
   if (site === undefined) return { ok: false, status: 421, reason: `no site serves host "${host}"`, host };
   if (sniSite !== undefined && sniSite !== site && !presentedCertificateCovers(socket, host)) {
     return { ok: false, status: 421, reason: `host "${host}" is not served under TLS name "${servername as string}"`, host };
