@@ -80,3 +80,22 @@ sites:
     routes: [{ path: /, upstream: app }]
 ${extra}`;
 }
+
+/**
+ * Both test certificates (leaf a, then leaf b) and one site per entry of `sites`, every site
+ * routed to `target`; `extra` is YAML placed after tls (e.g. more tls keys).
+ */
+export function twoCertConfig(sites: readonly (readonly string[])[], target = '127.0.0.1:9', extra = ''): string {
+  return `
+listen: { http: false, https: "127.0.0.1:0" }
+tls:
+  certificates:
+    - { cert: "{{cert}}", key: "{{key}}" }
+    - { cert: "{{certB}}", key: "{{keyB}}" }
+${extra}
+upstreams:
+  app: { targets: ["${target}"] }
+sites:
+${sites.map((hosts) => `  - hosts: [${hosts.map((h) => `"${h}"`).join(', ')}]\n    routes: [{ path: /, upstream: app }]`).join('\n')}
+`;
+}

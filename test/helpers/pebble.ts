@@ -5,16 +5,24 @@ import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { makeCa, makeLeaf } from '../../scripts/certs.mjs';
+import { tempDir } from './edge.js';
 import { deadPort } from './net.js';
+import { startWsBackend } from './ws.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 
 const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-/** Why the pebble tests cannot run here, or false. In CI a missing tool is a failure, not a skip. */
-export const pebbleMissing: string | false = ((): string | false => {
+/**
+ * The skip value of every pebble test, for the file's root `t`: skipped on a machine without
+ * pebble, but under CI (.ci/run installs it) a missing pebble is a failure, not a skip.
+ */
+export function pebbleSkip(t: { fail(message: string): void }): string | false {
   const missing = ['pebble', 'pebble-challtestsrv'].filter((c) => !have(c));
-  return missing.length === 0 ? false : `not installed: ${missing.join(', ')}`;
-})();
+  if (missing.length === 0) return false;
+  const reason = `not installed: ${missing.join(', ')}`;
+  if (process.env.CI !== undefined) t.fail(`CI must have pebble (.ci/run installs it): ${reason}`);
+  return reason;
+}
 
 /** Test host names: challtestsrv resolves every name to 127.0.0.1. */
 export const HOST_A = 'a.gatehouse.test';
@@ -125,16 +133,30 @@ export async function until<T>(probe: () => Promise<T | undefined>, what: string
   throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
 }
 
+/** What an ACME test runs against: pebble and challtestsrv, an app backend, and the ports and storage Gatehouse gets. */
 export interface Stack {
+  readonly dir: string;
   readonly pebble: Pebble;
+  /** Gatehouse's :80 and :443 (pebble validates through them). */
   readonly http: number;
   readonly https: number;
+  /** tls.acme.storage. */
+  readonly storage: string;
+  /** Pebble's issuing root, what a client of Gatehouse trusts. */
+  readonly root: string;
+  /** acmeConfig for this stack; `o` overrides the ports or adds challenge, admin, extra. */
+  config(o?: Partial<Omit<AcmeYaml, 'pebble' | 'backend' | 'storage'>>): string;
 }
 
-export async function stack(t: { teardown(fn: () => unknown): void }, dir: string, validitySeconds?: number): Promise<Stack> {
+/** A temp dir (removed at teardown), pebble with `validitySeconds` certificates (default pebble's), a `ws` app backend. */
+export async function stack(t: Tap, validitySeconds?: number): Promise<Stack> {
+  const dir = tempDir(t, 'gatehouse-acme-');
   const [http, https] = await Promise.all([deadPort(), deadPort()]);
   const pebble = await startPebble(t, dir, { httpPort: http, tlsPort: https, ...(validitySeconds === undefined ? {} : { validitySeconds }) });
-  return { pebble, http, https };
+  const backend = await startWsBackend(t, 'app');
+  const storage = join(dir, 'acme');
+  const root = await pebble.root();
+  return { dir, pebble, http, https, storage, root, config: (o = {}) => acmeConfig({ pebble, backend: backend.address, storage, http, https, ...o }) };
 }
 
 export interface AcmeYaml {
