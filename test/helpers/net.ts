@@ -78,6 +78,21 @@ export async function rawUpstream(t: Tap, onData: (socket: Socket, data: string,
   return state;
 }
 
+/**
+ * A raw upstream that keeps every byte it receives (all connections, in order) and answers
+ * `reply` once `complete(seen)` holds; `close` ends the connection after it.
+ */
+export async function recordingUpstream(t: Tap, complete: (seen: string) => boolean, reply: string, close = false): Promise<RawUpstream & { seen(): string }> {
+  let seen = '';
+  const upstream = await rawUpstream(t, (socket, data) => {
+    seen += data;
+    if (!complete(seen)) return;
+    if (close) socket.end(reply);
+    else socket.write(reply);
+  });
+  return Object.assign(upstream, { seen: () => seen });
+}
+
 /** A port nothing listens on: bound then closed ("dead port"). */
 export async function deadPort(): Promise<number> {
   const s = createNetServer().listen(0, '127.0.0.1');
