@@ -1,12 +1,10 @@
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
-import { tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { deadPort, get, startBackend } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
+import { writeConfigFile } from './helpers/edge.js';
 
 
 t.test('workers: 2 — sticky choice agrees across workers, sessions resume on any worker, SIGTERM drains all', async (t) => {
@@ -15,10 +13,9 @@ t.test('workers: 2 — sticky choice agrees across workers, sessions resume on a
   const b2 = await startBackend(t, (_req, res) => res.end('b2'));
   const port = await deadPort();
   const admin = await deadPort();
-  const file = join(tempDir(t), 'gatehouse.yaml');
-  writeFileSync(file, `
+  const { file } = await writeConfigFile(t, `
 listen: { http: false, https: "127.0.0.1:${port}", admin: "127.0.0.1:${admin}" }
-tls: { certificates: [{ cert: "${certs.a.cert}", key: "${certs.a.key}" }] }
+tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams: { app: { targets: ["${b1.address}", "${b2.address}"] } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 workers: 2

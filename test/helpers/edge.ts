@@ -45,19 +45,33 @@ export function tempDir(t: Tap, prefix = 'gatehouse-test-'): string {
   return dir;
 }
 
+/** What writeConfigFile wrote: the file, its (temp) directory, the test certificates it names. */
+export interface ConfigFile {
+  readonly file: string;
+  readonly dir: string;
+  readonly certs: TestCerts;
+}
+
 /**
- * Start an in-process edge from YAML text. `{{cert}}`/`{{key}}` (leaf a), `{{certB}}`/`{{keyB}}`
- * are replaced with the test certificates; listeners default to 127.0.0.1:0 when not given.
- * Teardown is registered before anything can fail.
+ * Write YAML to gatehouse.yaml in `dir` (default a fresh temp dir): text whose `{{cert}}`/`{{key}}`
+ * (leaf a) and `{{certB}}`/`{{keyB}}` become the test certificates' paths, or a function of them.
  */
-export async function startEdge(t: Tap, yaml: string): Promise<RunningEdge> {
+export async function writeConfigFile(t: Tap, yaml: string | ((certs: TestCerts) => string), dir = tempDir(t)): Promise<ConfigFile> {
   const certs = await testCerts();
-  const dir = tempDir(t);
-  const text = yaml
+  const text = (typeof yaml === 'string' ? yaml : yaml(certs))
     .replaceAll('{{cert}}', certs.a.cert).replaceAll('{{key}}', certs.a.key)
     .replaceAll('{{certB}}', certs.b.cert).replaceAll('{{keyB}}', certs.b.key);
   const file = join(dir, 'gatehouse.yaml');
   writeFileSync(file, text);
+  return { file, dir, certs };
+}
+
+/**
+ * Start an in-process edge from YAML text (placeholders as writeConfigFile); listeners default
+ * to 127.0.0.1:0 when not given. Teardown is registered before anything can fail.
+ */
+export async function startEdge(t: Tap, yaml: string): Promise<RunningEdge> {
+  const { file, dir, certs } = await writeConfigFile(t, yaml);
   const { config, problems } = await loadConfig(file);
   if (config === undefined) throw new Error(`test config invalid:\n${problems.map(formatProblem).join('\n')}`);
   const logs = new LogCapture();
