@@ -1,6 +1,6 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -10,15 +10,13 @@ import { tempDir, writeConfigFile } from './helpers/edge.js';
 import { deadPort, get } from './helpers/net.js';
 import { spawnGatehouse, type GatehouseProcess } from './helpers/process.js';
 import { openWs } from './helpers/ws.js';
-import { skipWithout } from './helpers/tools.js';
+import { HAPROXY, skipWithout } from './helpers/tools.js';
 
 /*
  * Two Gatehouse processes with one config behind a real HAProxy (mode tcp, send-proxy-v2,
  * health checks every 500ms), its config written from deploy/haproxy.cfg. Clients come from
  * distinct loopback addresses; HAProxy's round robin alternates the instances under them.
  */
-const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => existsSync(p))
-  ?? (spawnSync('haproxy', ['-v']).status === 0 ? 'haproxy' : undefined);
 const CLIENTS = Array.from({ length: 16 }, (_, i) => `127.0.0.${20 + i}`);
 
 type Tap = Parameters<typeof tempDir>[0];
