@@ -17,7 +17,7 @@ export interface CertWatchOptions {
  * The folders to watch for a path: its own folder and the folder its symlink resolves into
  * (certbot's archive/). A folder deleted and made again is caught by the watcher's identity check.
  */
-export function watchDirs(paths: readonly string[]): string[] {
+function watchDirs(paths: readonly string[]): string[] {
   const dirs = new Set<string>();
   for (const path of paths) {
     dirs.add(dirname(path));

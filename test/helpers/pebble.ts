@@ -53,7 +53,7 @@ export interface PebbleOptions {
   readonly port?: number;
 }
 
-export function getText(url: string, ca: string): Promise<{ status: number; body: string }> {
+function getText(url: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     request(url, { ca, agent: false }, (res) => {
       let body = '';
@@ -64,7 +64,7 @@ export function getText(url: string, ca: string): Promise<{ status: number; body
 }
 
 /** Start challtestsrv (DNS: every name is 127.0.0.1) and pebble on free loopback ports; both stopped by PID at teardown. */
-export async function startPebble(t: Tap, dir: string, options: PebbleOptions): Promise<Pebble> {
+async function startPebble(t: Tap, dir: string, options: PebbleOptions): Promise<Pebble> {
   const [acmePort, mgmtPort, dnsPort, challMgmt] = await Promise.all([options.port ?? deadPort(), deadPort(), deadPort(), deadPort()]);
   const pki = join(dir, 'pebble-pki');
   const ca = makeCa(pki, { name: 'pebble-https test CA' });
@@ -173,7 +173,7 @@ export interface AcmeYaml {
 }
 
 /** A Gatehouse config with tls.acme and no certificate files, serving HOST_A and HOST_B. */
-export function acmeConfig(o: AcmeYaml): string {
+function acmeConfig(o: AcmeYaml): string {
   return `
 listen: { http: ${o.http === false ? 'false' : `"127.0.0.1:${o.http}"`}, https: "127.0.0.1:${o.https}"${o.admin === true ? ', admin: "127.0.0.1:0"' : ''} }
 tls:
