@@ -24,7 +24,7 @@ function watchDirs(paths: readonly string[]): string[] {
     try {
       dirs.add(dirname(realpathSync(path)));
     } catch {
-      // missing right now (mid-swap or deleted): the folder watches will see it come back
+      // Not there yet (certbot writes it later): its own names above are enough to see it arrive. (mid-swap or deleted): the folder watches will see it come back
     }
   }
   return [...dirs];
@@ -41,7 +41,7 @@ function relevantNames(paths: readonly string[]): Set<string> {
       names.add(basename(real));
       names.add(basename(dirname(real)));
     } catch {
-      // missing right now
+      // Not there yet (certbot writes it later): its own names above are enough to see it arrive.
     }
   }
   return names;
