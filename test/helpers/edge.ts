@@ -81,6 +81,17 @@ export async function startEdge(t: Tap, yaml: string): Promise<RunningEdge> {
   return { edge, addresses, port: addresses.https.port, logs, dir, certs };
 }
 
+/**
+ * Reload a running in-process edge with YAML (placeholders as writeConfigFile), written over its
+ * gatehouse.yaml so relative paths resolve beside it; throws with the problems when it is invalid.
+ */
+export async function reloadEdge(t: Tap, running: RunningEdge, yaml: string): Promise<Awaited<ReturnType<Edge['reload']>>> {
+  const { file } = await writeConfigFile(t, yaml, running.dir);
+  const { config, problems } = await loadConfig(file);
+  if (config === undefined) throw new Error(`reloaded test config invalid:\n${problems.map(formatProblem).join('\n')}`);
+  return running.edge.reload(config);
+}
+
 /** The usual test config around one upstream; `extra` is appended verbatim (YAML). */
 export function basicConfig(targets: readonly string[], extra = ''): string {
   return `
