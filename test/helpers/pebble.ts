@@ -64,7 +64,7 @@ function getText(url: string, ca: string): Promise<{ status: number; body: strin
 }
 
 /** Start challtestsrv (DNS: every name is 127.0.0.1) and pebble on free loopback ports; both stopped by PID at teardown. */
-async function startPebble(t: Tap, dir: string, options: PebbleOptions): Promise<Pebble> {
+export async function startPebble(t: Tap, dir: string, options: PebbleOptions): Promise<Pebble> {
   const [acmePort, mgmtPort, dnsPort, challMgmt] = await Promise.all([options.port ?? deadPort(), deadPort(), deadPort(), deadPort()]);
   const pki = join(dir, 'pebble-pki');
   const ca = makeCa(pki, { name: 'pebble-https test CA' });
