@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { startEdge } from './helpers/edge.js';
 import { HOST_A, pebbleSkip, servedSerial, stack, until } from './helpers/pebble.js';
+import { fetchText } from './helpers/net.js';
 import { CLI } from './helpers/process.js';
 
 /*
@@ -64,13 +64,7 @@ t.test('with the CA gone, the stored certificate keeps serving and the next atte
   await new Promise((r) => setTimeout(r, 2000));
   t.equal(edge.logs.lines.filter((l) => l.event === 'acme-failed' && l.host === HOST_A).length, 1, 'no retry before the backoff is over');
 
-  const metrics = await new Promise<string>((resolve, reject) => {
-    get({ host: '127.0.0.1', port: edge.addresses.admin?.port, path: '/metrics' }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
+  const metrics = (await fetchText(`http://127.0.0.1:${String(edge.addresses.admin?.port)}/metrics`)).body;
   t.match(metrics, new RegExp(`gatehouse_acme_failures_total\\{host="${HOST_A}"\\} 1\\n`), 'failures counted in metrics');
   t.match(metrics, new RegExp(`gatehouse_acme_next_renewal_timestamp_seconds\\{host="${HOST_A}"\\} ${Math.round(a.nextAttempt / 1000)}\\n`), 'the next attempt in metrics');
   t.match(metrics, new RegExp(`gatehouse_acme_last_success_timestamp_seconds\\{host="${HOST_A}"\\} \\d+`), 'the last success in metrics');

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, fetchText, get, startBackend } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
 import { writeConfigFile } from './helpers/edge.js';
 
@@ -48,7 +48,7 @@ workers: 2
   }
   t.equal(resumed, 11, 'every reconnection resumed its TLS session, whichever worker took it');
 
-  const metrics = await fetchText(admin, '/metrics');
+  const metrics = (await fetchText(`http://127.0.0.1:${admin}/metrics`)).body;
   t.match(metrics, /gatehouse_requests_total\{route="localhost\/",status="200",protocol="http\/1.1"\} 72/, "admin aggregates both workers (60 + 12 requests)");
 
   // A crashed worker is replaced and logged; service continues.
@@ -62,14 +62,3 @@ workers: 2
   const [code] = await once(child, 'exit') as [number | null];
   t.equal(code, 0);
 });
-
-async function fetchText(port: number, path: string): Promise<string> {
-  const { request } = await import('node:http');
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve(body));
-    }).on('error', reject).end();
-  });
-}

@@ -1,12 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { makeCa, makeLeaf } from '../../scripts/certs.mjs';
 import { tempDir } from './edge.js';
-import { deadPort } from './net.js';
+import { deadPort, fetchText } from './net.js';
 import { startWsBackend } from './ws.js';
 
 type Tap = { teardown(fn: () => unknown): void };
@@ -53,16 +52,6 @@ export interface PebbleOptions {
   readonly port?: number;
 }
 
-function getText(url: string, ca: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(url, { ca, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject).end();
-  });
-}
-
 /** Start challtestsrv (DNS: every name is 127.0.0.1) and pebble on free loopback ports; both stopped by PID at teardown. */
 export async function startPebble(t: Tap, dir: string, options: PebbleOptions): Promise<Pebble> {
   const [acmePort, mgmtPort, dnsPort, challMgmt] = await Promise.all([options.port ?? deadPort(), deadPort(), deadPort(), deadPort()]);
@@ -95,7 +84,7 @@ export async function startPebble(t: Tap, dir: string, options: PebbleOptions): 
   }));
   const directory = `https://127.0.0.1:${acmePort}/dir`;
   for (let i = 0; ; i++) {
-    const ok = await getText(directory, caPem).then((r) => r.body.includes('newOrder'), () => false);
+    const ok = await fetchText(directory, caPem).then((r) => r.body.includes('newOrder'), () => false);
     if (ok) break;
     if (i > 200) throw new Error(`pebble did not start:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -104,7 +93,7 @@ export async function startPebble(t: Tap, dir: string, options: PebbleOptions): 
   writeFileSync(caFile, caPem);
   return {
     directory, caFile, caPem,
-    root: async () => (await getText(`https://127.0.0.1:${mgmtPort}/roots/0`, caPem)).body,
+    root: async () => (await fetchText(`https://127.0.0.1:${mgmtPort}/roots/0`, caPem)).body,
     output: () => out,
     orders: () => (out.match(/POST \/order-plz/g) ?? []).length,
     async stop() {
