@@ -83,7 +83,7 @@ export function settings(entries: readonly [number, number][] = []): Buffer {
   return frame(FRAME.SETTINGS, 0, 0, payload);
 }
 
-export const SETTINGS_ACK = frame(FRAME.SETTINGS, 0x1, 0);
+const SETTINGS_ACK = frame(FRAME.SETTINGS, 0x1, 0);
 
 export function ping(data = Buffer.alloc(8)): Buffer {
   return frame(FRAME.PING, 0, 0, data);
