@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { ERRORS } from '../errors.js';
 import type { UpgradeAnswer } from '../proxy/tunnel.js';
 import { clientAddress } from '../listeners/client-address.js';
 import { headerObject, upstreamHeaders } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
-import { checkOrigin, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';
+import { checkOrigin, refusal, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';
 
 /** RFC 8441 §5: the response to an extended CONNECT has none of the HTTP/1.1 handshake's fields. */
 const NOT_ON_H2 = new Set(['sec-websocket-accept', 'connection', 'upgrade']);
@@ -24,14 +25,14 @@ export function handleConnect(deps: UpgradeDeps, req: Http2ServerRequest, res: H
   const refuse = refuser(deps, 'h2', path, peer, (r) => respond(res, r.status, hsts, r.reason, true));
   const protocol = req.headers[':protocol'];
   // A classic CONNECT (RFC 9113 §8.5) would make the edge an open TCP proxy.
-  if (protocol === undefined) return refuse({ status: 405, reason: 'CONNECT is only for WebSockets (RFC 8441)' }, undefined, '');
-  if (protocol !== 'websocket') return refuse({ status: 400, reason: `unsupported :protocol "${String(protocol)}"` }, undefined, '');
-  if (deps.draining()) return refuse({ status: 503, reason: 'shutting down' }, undefined, '');
+  if (protocol === undefined) return refuse(refusal('EDGE_ERR_METHOD_NOT_ALLOWED', 'CONNECT is only for WebSockets (RFC 8441)'), undefined, '');
+  if (protocol !== 'websocket') return refuse(refusal('EDGE_ERR_BAD_REQUEST', `unsupported :protocol "${String(protocol)}"`), undefined, '');
+  if (deps.draining()) return refuse(refusal('EDGE_ERR_SHUTTING_DOWN', ERRORS.EDGE_ERR_SHUTTING_DOWN.text), undefined, '');
   const resolution = resolve(runtime, req);
   if (!resolution.ok) return refuse({ status: resolution.status, reason: resolution.reason }, undefined, resolution.host);
   if (req.headers['sec-websocket-version'] !== '13') {
     res.setHeader('sec-websocket-version', '13');
-    return refuse({ status: 426, reason: 'unsupported Sec-WebSocket-Version' }, req.headers.origin, resolution.host);
+    return refuse(refusal('EDGE_ERR_UPGRADE_REQUIRED', 'unsupported Sec-WebSocket-Version'), req.headers.origin, resolution.host);
   }
   const { route } = resolution;
   const denied = checkOrigin(req, route);

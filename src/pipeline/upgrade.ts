@@ -35,7 +35,7 @@ export interface Refusal {
   readonly extra?: string;
 }
 
-function refusal(code: EdgeErrorCode, reason: string, extra?: string): Refusal {
+export function refusal(code: EdgeErrorCode, reason: string, extra?: string): Refusal {
   return { status: ERRORS[code].status, reason, ...(extra === undefined ? {} : { extra }) };
 }
 
