@@ -259,7 +259,8 @@ export class Edge {
       this.#tunnels.closeAll();
       for (const s of servers) s.closeAllConnections();
       this.#h2?.destroyAll();
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+      // unref: a forced close must not hold the process for the rest of this grace.
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
     if (this.#admin !== undefined) {
       const admin = this.#admin;
