@@ -159,8 +159,11 @@ export class AcmeManager {
     const id = directory.renewalInfo === undefined ? undefined : ariCertId(stored.pem);
     if (directory.renewalInfo === undefined || id === undefined) return fallback;
     try {
-      const window = parseRenewalInfo(await getJson(`${directory.renewalInfo.replace(/\/$/, '')}/${id}`, this.#ca.agent), now);
-      if (window === undefined) return { ...fallback, ariRecheckAt: now + ARI_RETRY_MS };
+      const url = `${directory.renewalInfo.replace(/\/$/, '')}/${id}`;
+      const res = await getJson(url, this.#ca.agent);
+      const window = parseRenewalInfo(res, now);
+      // An answer without a window (a 500, a 404, garbage) is as unavailable as no answer: said in the log, not silent.
+      if (window === undefined) throw new Error(`${url}: HTTP ${res.status}${res.status === 200 ? ' without a usable suggestedWindow' : ''}`);
       const renewAt = inWindow(window.start, window.end, now);
       this.#log.info({ event: 'acme-ari', host, serial: stored.serial, window: { start: new Date(window.start).toISOString(), end: new Date(window.end).toISOString() }, renewAt: new Date(renewAt).toISOString() }, 'renewal planned inside the CA\'s ARI window');
       return { ...s, renewAt, renewSerial: stored.serial, ariRecheckAt: window.recheckAt };
