@@ -86,3 +86,16 @@ t.test('renewalInfo failing (500, then unreachable): logged as acme-ari, and ren
   const third = await until(() => servedSerial(s.https, HOST_A, s.root).then((x) => (x !== second ? x : undefined)), () => `a second renewal by the one-third rule\n${acmeLogs()}`, 20_000);
   t.not(third, first);
 });
+
+t.test('a window that opens after the certificate expires: renewed at expiry, renewalInfo not asked in a loop', { skip, timeout: 120_000 }, async (t) => {
+  const s = await stack(t, 10);
+  const far = Date.now() + 30 * DAY;
+  const front = await startAriFront(t, s.dir, s.pebble, () => ({ status: 200, retryAfter: '3600', body: suggestedWindow(far, far + DAY) }));
+  const edge = await startEdge(t, s.config({ directory: front.directory, caFile: front.caFile }));
+  const acmeLogs = (): string => JSON.stringify(edge.logs.lines.filter((l) => String(l.event).startsWith('acme')));
+  const first = await until(() => servedSerial(s.https, HOST_A, s.root), () => `a certificate for ${HOST_A}\n${acmeLogs()}`);
+  const id = opensslCertId(readFileSync(join(s.storage, 'certs', HOST_A, 'fullchain.pem'), 'utf8'));
+  const renewed = await until(() => servedSerial(s.https, HOST_A, s.root).then((x) => (x !== first ? x : undefined)), () => `a renewal at expiry; renewalInfo asked ${front.asked.filter((a) => a === id).length} times\n${acmeLogs()}`, 25_000);
+  t.not(renewed, first);
+  t.ok(front.asked.filter((a) => a === id).length <= 2, `renewalInfo for the expired certificate asked ${front.asked.filter((a) => a === id).length} time(s), not in a loop`);
+});

@@ -102,7 +102,8 @@ export class AcmeManager {
         if (this.#state !== 'running') break;
         const stored = await this.#stored(host);
         const s = next[host] ?? EMPTY_HOST;
-        const needsCert = stored === undefined || Date.now() >= (s.renewSerial === stored.serial && s.renewAt !== null ? s.renewAt : thirdLeft(stored.notBefore, stored.notAfter));
+        // Expired is due whatever the window says: else the plan is redone, renewalInfo asked, in a loop.
+        const needsCert = stored === undefined || Date.now() >= stored.notAfter || Date.now() >= (s.renewSerial === stored.serial && s.renewAt !== null ? s.renewAt : thirdLeft(stored.notBefore, stored.notAfter));
         if (needsCert) {
           next = { ...next, [host]: await this.#attempt(host, s) };
         } else if (stored !== undefined) {
@@ -143,7 +144,8 @@ export class AcmeManager {
       let at: number;
       if (stored === undefined || stored.notAfter <= now) at = now;
       else if (s.renewSerial !== stored.serial) at = now; // a new certificate: plan its renewal
-      else at = Math.min(s.renewAt ?? thirdLeft(stored.notBefore, stored.notAfter), s.ariRecheckAt ?? Infinity);
+      // Expiry wakes us too: a CA's window may open only after it (RFC 9773 does not forbid it).
+      else at = Math.min(s.renewAt ?? thirdLeft(stored.notBefore, stored.notAfter), s.ariRecheckAt ?? Infinity, stored.notAfter);
       if (s.failures > 0 && s.nextAttempt !== null) at = Math.max(at, s.nextAttempt);
       if (at <= now) due.push(host);
       else wake = Math.min(wake, at);
