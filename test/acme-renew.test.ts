@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { startEdge } from './helpers/edge.js';
-import { HOST_A, pebbleSkip, servedSerial, stack, until } from './helpers/pebble.js';
+import { HOST_A, keptAliveGet, pebbleSkip, servedSerial, stack, until } from './helpers/pebble.js';
 import { fetchText } from './helpers/net.js';
 import { CLI } from './helpers/process.js';
 
@@ -17,27 +17,16 @@ import { CLI } from './helpers/process.js';
 const skip = pebbleSkip(t);
 const run = promisify(execFile);
 
-function fetch(agent: Agent, port: number): Promise<{ status: number; reused: boolean }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', servername: HOST_A, headers: { host: HOST_A }, agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 t.test('a short-lived certificate is renewed when a third of its life is left, and an open connection survives the swap', { skip, timeout: 120_000 }, async (t) => {
   const s = await stack(t, 15);
   const edge = await startEdge(t, s.config());
   const first = await until(() => servedSerial(s.https, HOST_A, s.root), `a certificate for ${HOST_A}`);
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: s.root });
   t.teardown(() => agent.destroy());
-  t.equal((await fetch(agent, s.https)).status, 200, 'a keep-alive connection opened on the first certificate');
+  t.equal((await keptAliveGet(agent, s.https)).status, 200, 'a keep-alive connection opened on the first certificate');
   const renewed = await until(() => servedSerial(s.https, HOST_A, s.root).then((x) => (x !== first ? x : undefined)), () => `a renewed certificate\n${JSON.stringify(edge.logs.lines.filter((l) => String(l.event).startsWith('acme')))}`, 20_000);
   t.equal(new X509Certificate(readFileSync(join(s.storage, 'certs', HOST_A, 'fullchain.pem'))).serialNumber, renewed, 'the renewal was written into storage');
-  const again = await fetch(agent, s.https);
+  const again = await keptAliveGet(agent, s.https);
   t.same(again, { status: 200, reused: true }, 'the connection opened before the renewal still serves requests');
   t.ok(edge.logs.find((l) => l.event === 'cert-swap' && (l.new as { serial?: string } | undefined)?.serial === renewed), 'the swap went through the certificate watcher');
   const state = JSON.parse(readFileSync(join(s.storage, 'state.json'), 'utf8')) as Record<string, { orders: number; failures: number }>;

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
+import { request, type Agent } from 'node:https';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { makeCa, makeLeaf } from '../../scripts/certs.mjs';
@@ -113,6 +114,18 @@ export function servedSerial(port: number, servername: string, root: string, alp
   });
 }
 
+/** GET / for HOST_A through `agent` (keep-alive): the status, and whether an already open connection carried it. */
+export function keptAliveGet(agent: Agent, port: number): Promise<{ status: number; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', servername: HOST_A, headers: { host: HOST_A }, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** Poll `probe` every 100 ms until it gives a value; `what` is evaluated on timeout (so it can show logs). */
 export async function until<T>(probe: () => Promise<T | undefined>, what: string | (() => string), ms = 30_000): Promise<T> {
   for (const start = Date.now(); Date.now() - start < ms; await new Promise((r) => setTimeout(r, 100))) {
@@ -159,6 +172,9 @@ export interface AcmeYaml {
   readonly admin?: boolean;
   /** YAML appended at the top level (e.g. `workers: 2`). */
   readonly extra?: string;
+  /** tls.acme.directory and tls.acme.ca instead of pebble's own (the ARI front). */
+  readonly directory?: string;
+  readonly caFile?: string;
 }
 
 /** A Gatehouse config with tls.acme and no certificate files, serving HOST_A and HOST_B. */
@@ -167,7 +183,7 @@ function acmeConfig(o: AcmeYaml): string {
 listen: { http: ${o.http === false ? 'false' : `"127.0.0.1:${o.http}"`}, https: "127.0.0.1:${o.https}"${o.admin === true ? ', admin: "127.0.0.1:0"' : ''} }
 tls:
   watch: { settle: 100ms, recheck: 1h }
-  acme: { directory: "${o.pebble.directory}", ca: "${o.pebble.caFile}", storage: "${o.storage}", challenge: ${o.challenge ?? 'http-01'} }
+  acme: { directory: "${o.directory ?? o.pebble.directory}", ca: "${o.caFile ?? o.pebble.caFile}", storage: "${o.storage}", challenge: ${o.challenge ?? 'http-01'} }
 upstreams: { app: { targets: ["${o.backend}"] } }
 sites: [{ hosts: [${HOST_A}, ${HOST_B}], routes: [{ path: /, upstream: app }] }]
 ${o.extra ?? ''}

@@ -102,7 +102,8 @@ export class AcmeManager {
         if (this.#state !== 'running') break;
         const stored = await this.#stored(host);
         const s = next[host] ?? EMPTY_HOST;
-        const needsCert = stored === undefined || Date.now() >= (s.renewSerial === stored.serial && s.renewAt !== null ? s.renewAt : thirdLeft(stored.notBefore, stored.notAfter));
+        // Expired is due whatever the window says: else the plan is redone, renewalInfo asked, in a loop.
+        const needsCert = stored === undefined || Date.now() >= stored.notAfter || Date.now() >= (s.renewSerial === stored.serial && s.renewAt !== null ? s.renewAt : thirdLeft(stored.notBefore, stored.notAfter));
         if (needsCert) {
           next = { ...next, [host]: await this.#attempt(host, s) };
         } else if (stored !== undefined) {
@@ -143,7 +144,8 @@ export class AcmeManager {
       let at: number;
       if (stored === undefined || stored.notAfter <= now) at = now;
       else if (s.renewSerial !== stored.serial) at = now; // a new certificate: plan its renewal
-      else at = Math.min(s.renewAt ?? thirdLeft(stored.notBefore, stored.notAfter), s.ariRecheckAt ?? Infinity);
+      // Expiry wakes us too: a CA's window may open only after it (RFC 9773 does not forbid it).
+      else at = Math.min(s.renewAt ?? thirdLeft(stored.notBefore, stored.notAfter), s.ariRecheckAt ?? Infinity, stored.notAfter);
       if (s.failures > 0 && s.nextAttempt !== null) at = Math.max(at, s.nextAttempt);
       if (at <= now) due.push(host);
       else wake = Math.min(wake, at);
@@ -159,8 +161,11 @@ export class AcmeManager {
     const id = directory.renewalInfo === undefined ? undefined : ariCertId(stored.pem);
     if (directory.renewalInfo === undefined || id === undefined) return fallback;
     try {
-      const window = parseRenewalInfo(await getJson(`${directory.renewalInfo.replace(/\/$/, '')}/${id}`, this.#ca.agent), now);
-      if (window === undefined) return { ...fallback, ariRecheckAt: now + ARI_RETRY_MS };
+      const url = `${directory.renewalInfo.replace(/\/$/, '')}/${id}`;
+      const res = await getJson(url, this.#ca.agent);
+      const window = parseRenewalInfo(res, now);
+      // An answer without a window (a 500, a 404, garbage) is as unavailable as no answer: said in the log, not silent.
+      if (window === undefined) throw new Error(`${url}: HTTP ${res.status}${res.status === 200 ? ' without a usable suggestedWindow' : ''}`);
       const renewAt = inWindow(window.start, window.end, now);
       this.#log.info({ event: 'acme-ari', host, serial: stored.serial, window: { start: new Date(window.start).toISOString(), end: new Date(window.end).toISOString() }, renewAt: new Date(renewAt).toISOString() }, 'renewal planned inside the CA\'s ARI window');
       return { ...s, renewAt, renewSerial: stored.serial, ariRecheckAt: window.recheckAt };

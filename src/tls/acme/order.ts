@@ -26,6 +26,11 @@ export class AcmeCa {
   readonly #config: AcmeConfig;
   readonly #storage: AcmeStorage;
   readonly agent: Agent;
+  /**
+   * Origins given our trust: the directory's and every endpoint it names. RFC 8555 §7.1.1 lets
+   * the endpoints live elsewhere than the directory (a CA behind a front, an ARI proxy).
+   */
+  readonly #origins: Set<string>;
   #lib: Promise<AcmeLib> | undefined;
   #eject: () => void = () => undefined;
 
@@ -33,6 +38,7 @@ export class AcmeCa {
     this.#config = config;
     this.#storage = storage;
     this.agent = new Agent(config.ca === null ? {} : { ca: config.ca });
+    this.#origins = new Set([new URL(config.directory).origin]);
   }
 
   close(): void {
@@ -44,11 +50,11 @@ export class AcmeCa {
   #load(): Promise<AcmeLib> {
     this.#lib ??= import('acme-client').then((lib) => {
       // acme-client sends through one shared axios instance: an interceptor gives requests to our
-      // CA's origin our trust, and comes off again in close(), so other configs are untouched.
-      const origin = new URL(this.#config.directory).origin;
+      // CA's origins our trust, and comes off again in close(), so other configs are untouched.
+      const origins = this.#origins;
       const agent = this.agent;
       const id = lib.axios.interceptors.request.use((request) => {
-        if (request.url !== undefined && new URL(request.url).origin === origin) request.httpsAgent = agent;
+        if (request.url !== undefined && origins.has(new URL(request.url).origin)) request.httpsAgent = agent;
         return request;
       });
       this.#eject = () => lib.axios.interceptors.request.eject(id);
@@ -66,11 +72,14 @@ export class AcmeCa {
     if (res.status !== 200 || res.body === null || typeof res.body !== 'object' || !('newOrder' in res.body)) {
       throw new Error(`${this.#config.directory}: not an ACME directory (HTTP ${res.status})`);
     }
+    for (const value of Object.values(res.body)) {
+      if (typeof value === 'string' && URL.canParse(value)) this.#origins.add(new URL(value).origin);
+    }
     const info = (res.body as { renewalInfo?: unknown }).renewalInfo;
     return { renewalInfo: typeof info === 'string' ? info : undefined };
   }
 
-  /** Order a certificate for `host`; resolves with the PEM chain and its key. */
+  /** Order a certificate for `host` (after directory(): it names the origins we trust); resolves with the PEM chain and its key. */
   async order(host: string): Promise<{ fullchain: string; key: string }> {
     const lib = await this.#load();
     const client = await this.#client(lib);
