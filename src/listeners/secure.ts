@@ -6,6 +6,7 @@ import type { Config } from '../config/types.js';
 import { rateLimited, type Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
 import { respondRaw } from '../pipeline/respond.js';
+import { isWebSocketUpgrade } from '../pipeline/upgrade.js';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { AlpnChallengeHook } from '../tls/acme/responders.js';
 import { clientAddress } from './client-address.js';
@@ -109,6 +110,8 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     maxHeadersCount: 0,
     // Node's own 400 for a missing Host lacks HSTS: the pipeline answers it (resolve.ts).
     requireHostHeader: false,
+    // Node 22.21+/24.9+: only WebSocket handshakes become 'upgrade' events (Node 20 ignores it).
+    shouldUpgradeCallback: isWebSocketUpgrade,
   } as Parameters<typeof createServer>[0]);
   server.maxHeadersCount = 0;
 
