@@ -112,6 +112,10 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     requireHostHeader: false,
     // Node 22.21+/24.9+: only WebSocket handshakes become 'upgrade' events (Node 20 ignores it).
     shouldUpgradeCallback: isWebSocketUpgrade,
+    // Node 24.12+/25.1+: a request without Content-Length or Transfer-Encoding skips its body
+    // stream's 'data'/'end'/'close' (ignored elsewhere). The pipeline reads req only when its
+    // framing is 'length' or 'chunked' (framing.ts), never for 'none'.
+    optimizeEmptyRequests: true,
   } as Parameters<typeof createServer>[0]);
   server.maxHeadersCount = 0;
 
