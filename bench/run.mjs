@@ -144,7 +144,8 @@ async function main() {
   };
   const targets = [];
   try {
-    let port = 18_500;
+    // --port: the first of the ports the targets take (two each); two benches on one machine need different ones.
+    let port = Number(opt('port', '18500'));
     for (const spec of specs(ref?.dir)) {
       port += 2;
       targets.push(await startTarget(spec, { port, h2Port: port + 1, leaf, backends: upstreams, children }));
