@@ -5,14 +5,6 @@ import type { LogConfig } from './config/types.js';
 export type { Logger };
 
 /**
- * JSON lines are written in batches of about 4 KB, or after 100 ms of quiet at most: the profile
- * of a keep-alive load had a write(2), on the thread pool, for nearly every request line (~10 % of
- * the CPU per request), where nginx buffers its access log (the bench's `buffer=64k flush=1s`).
- * pino writes what is still buffered when the process exits.
- */
-const BATCH = { minLength: 4096, periodicFlush: 100 };
-
-/**
  * The root logger. JSON goes through pino's asynchronous destination so a slow stdout never
  * stalls the request path; `pretty` is for humans at a terminal. `destination` is for tests.
  */
@@ -20,7 +12,7 @@ export function createLogger(config: LogConfig, destination?: DestinationStream)
   const options = { level: config.level, base: { pid: process.pid }, timestamp: isoTimeOncePerMs() };
   if (destination !== undefined) return pino(options, destination);
   if (config.format === 'pretty') return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true, singleLine: true }));
-  return pino(options, pino.destination({ sync: false, ...BATCH }));
+  return pino(options, pino.destination({ sync: false }));
 }
 
 /** pino's ISO timestamp, formatted once per millisecond rather than once per line (a busy edge logs dozens per ms). */
