@@ -11,8 +11,8 @@ import { readPair } from './tls/cert-store.js';
 import { keyExchangeGroups } from './tls/groups.js';
 
 /** Environment a worker reads: the shared session-ticket keys, base64. */
-export const TICKET_KEYS_ENV = 'GATEHOUSE_TICKET_KEYS';
-export const WORKER_ENV = 'GATEHOUSE_WORKER';
+const TICKET_KEYS_ENV = 'GATEHOUSE_TICKET_KEYS';
+const WORKER_ENV = 'GATEHOUSE_WORKER';
 const ROTATE_MS = 12 * 3_600_000;
 
 export function workerCount(config: Config): number {

@@ -259,7 +259,10 @@ export class Edge {
       this.#tunnels.closeAll();
       for (const s of servers) s.closeAllConnections();
       this.#h2?.destroyAll();
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+      // At most 2 s more for the forced closes; the timer goes as soon as they are done.
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((r) => { grace = setTimeout(r, 2000); })]);
+      clearTimeout(grace);
     }
     if (this.#admin !== undefined) {
       const admin = this.#admin;

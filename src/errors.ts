@@ -11,6 +11,7 @@ export const ERRORS = {
   EDGE_ERR_BAD_REQUEST: { status: 400, text: 'bad request' },
   EDGE_ERR_FORBIDDEN_ORIGIN: { status: 403, text: 'origin not allowed' },
   EDGE_ERR_NO_ROUTE: { status: 404, text: 'no route' },
+  EDGE_ERR_METHOD_NOT_ALLOWED: { status: 405, text: 'method not allowed' },
   /** The client paused its body, or stopped reading the answer, past timeouts.idle. */
   EDGE_ERR_REQUEST_TIMEOUT: { status: 408, text: 'request body timed out' },
   EDGE_ERR_BODY_TOO_LARGE: { status: 413, text: 'request body too large' },
@@ -20,6 +21,7 @@ export const ERRORS = {
   EDGE_ERR_UPGRADE_REQUIRED: { status: 426, text: 'upgrade required' },
   EDGE_ERR_HEADERS_TOO_LARGE: { status: 431, text: 'request headers too large' },
   /** A client Transfer-Encoding other than `chunked` alone (DESIGN 14). */
+  EDGE_ERR_INTERNAL: { status: 500, text: 'internal error' },
   EDGE_ERR_NOT_IMPLEMENTED: { status: 501, text: 'transfer coding not implemented' },
   /** Refused, unreachable, DNS: nothing was sent, so another target may be tried. */
   EDGE_ERR_UPSTREAM_CONNECT: { status: 502, text: 'upstream unavailable' },
@@ -39,6 +41,11 @@ export const ERRORS = {
 } as const satisfies Record<string, { readonly status: number; readonly text: string }>;
 
 export type EdgeErrorCode = keyof typeof ERRORS;
+
+/** The status a refusal with this code is answered with: every status Gatehouse writes comes from the table. */
+export function statusOf(code: EdgeErrorCode): number {
+  return ERRORS[code].status;
+}
 
 export class EdgeError extends Error {
   readonly code: EdgeErrorCode;
@@ -63,9 +70,9 @@ export class EdgeError extends Error {
 }
 
 export const REASONS: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Content Too Large', 417: 'Expectation Failed',
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 417: 'Expectation Failed',
   421: 'Misdirected Request', 426: 'Upgrade Required', 431: 'Request Header Fields Too Large',
-  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
 /** Socket errors that mean the connection was never made: nothing reached the upstream. */

@@ -1,22 +1,20 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { startEdge, tempDir } from './helpers/edge.js';
-import { acmeConfig, HOST_A, pebbleMissing, servedSerial, stack, until } from './helpers/pebble.js';
+import { startEdge } from './helpers/edge.js';
+import { HOST_A, pebbleSkip, servedSerial, stack, until } from './helpers/pebble.js';
+import { fetchText } from './helpers/net.js';
 import { CLI } from './helpers/process.js';
-import { startWsBackend } from './helpers/ws.js';
 
 /*
  * Renewal against a real CA: pebble issuing certificates that live for seconds, so the
  * "a third of the lifetime left" rule fires inside the test, and a CA that goes away.
  */
-if (pebbleMissing !== false && process.env.CI !== undefined) t.fail(`CI must have pebble (.ci/run installs it): ${pebbleMissing}`);
-const skip = pebbleMissing;
+const skip = pebbleSkip(t);
 const run = promisify(execFile);
 
 function fetch(agent: Agent, port: number): Promise<{ status: number; reused: boolean }> {
@@ -31,41 +29,33 @@ function fetch(agent: Agent, port: number): Promise<{ status: number; reused: bo
 }
 
 t.test('a short-lived certificate is renewed when a third of its life is left, and an open connection survives the swap', { skip, timeout: 120_000 }, async (t) => {
-  const dir = tempDir(t, 'gatehouse-acme-');
-  const s = await stack(t, dir, 15);
-  const backend = await startWsBackend(t, 'app');
-  const storage = join(dir, 'acme');
-  const edge = await startEdge(t, acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: s.http, https: s.https }));
-  const root = await s.pebble.root();
-  const first = await until(() => servedSerial(s.https, HOST_A, root), `a certificate for ${HOST_A}`);
-  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: root });
+  const s = await stack(t, 15);
+  const edge = await startEdge(t, s.config());
+  const first = await until(() => servedSerial(s.https, HOST_A, s.root), `a certificate for ${HOST_A}`);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: s.root });
   t.teardown(() => agent.destroy());
   t.equal((await fetch(agent, s.https)).status, 200, 'a keep-alive connection opened on the first certificate');
-  const renewed = await until(() => servedSerial(s.https, HOST_A, root).then((x) => (x !== first ? x : undefined)), () => `a renewed certificate\n${JSON.stringify(edge.logs.lines.filter((l) => String(l.event).startsWith('acme')))}`, 20_000);
-  t.equal(new X509Certificate(readFileSync(join(storage, 'certs', HOST_A, 'fullchain.pem'))).serialNumber, renewed, 'the renewal was written into storage');
+  const renewed = await until(() => servedSerial(s.https, HOST_A, s.root).then((x) => (x !== first ? x : undefined)), () => `a renewed certificate\n${JSON.stringify(edge.logs.lines.filter((l) => String(l.event).startsWith('acme')))}`, 20_000);
+  t.equal(new X509Certificate(readFileSync(join(s.storage, 'certs', HOST_A, 'fullchain.pem'))).serialNumber, renewed, 'the renewal was written into storage');
   const again = await fetch(agent, s.https);
   t.same(again, { status: 200, reused: true }, 'the connection opened before the renewal still serves requests');
   t.ok(edge.logs.find((l) => l.event === 'cert-swap' && (l.new as { serial?: string } | undefined)?.serial === renewed), 'the swap went through the certificate watcher');
-  const state = JSON.parse(readFileSync(join(storage, 'state.json'), 'utf8')) as Record<string, { orders: number; failures: number }>;
+  const state = JSON.parse(readFileSync(join(s.storage, 'state.json'), 'utf8')) as Record<string, { orders: number; failures: number }>;
   t.ok((state[HOST_A]?.orders ?? 0) >= 2, 'state.json counts the renewal order');
 });
 
 t.test('with the CA gone, the stored certificate keeps serving and the next attempt backs off a minute', { skip, timeout: 120_000 }, async (t) => {
-  const dir = tempDir(t, 'gatehouse-acme-');
-  const s = await stack(t, dir, 9);
-  const backend = await startWsBackend(t, 'app');
-  const storage = join(dir, 'acme');
-  const edge = await startEdge(t, acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: s.http, https: s.https, admin: true }));
-  const root = await s.pebble.root();
-  const serial = await until(() => servedSerial(s.https, HOST_A, root), `a certificate for ${HOST_A}`);
+  const s = await stack(t, 9);
+  const edge = await startEdge(t, s.config({ admin: true }));
+  const serial = await until(() => servedSerial(s.https, HOST_A, s.root), `a certificate for ${HOST_A}`);
   await until(async () => (edge.logs.find((l) => l.event === 'acme-issued' && l.host !== HOST_A) ? true : undefined), 'the second host');
   await s.pebble.stop();
   const failed = await until(async () => edge.logs.find((l) => l.event === 'acme-failed' && l.host === HOST_A), 'a failed renewal', 20_000);
   t.match(String(failed.err), /ECONNREFUSED/, 'the failure says why');
-  t.equal(await servedSerial(s.https, HOST_A, root), serial, 'the stored certificate keeps serving');
+  t.equal(await servedSerial(s.https, HOST_A, s.root), serial, 'the stored certificate keeps serving');
   // The log line comes first; state.json is written right after it.
   const a = await until(async () => {
-    const state = JSON.parse(readFileSync(join(storage, 'state.json'), 'utf8')) as Record<string, { failures: number; nextAttempt: number; lastAttempt: number }>;
+    const state = JSON.parse(readFileSync(join(s.storage, 'state.json'), 'utf8')) as Record<string, { failures: number; nextAttempt: number; lastAttempt: number }>;
     return state[HOST_A]?.failures === 1 ? state[HOST_A] : undefined;
   }, 'the failure in state.json', 5000);
   t.equal(a.failures, 1);
@@ -74,13 +64,7 @@ t.test('with the CA gone, the stored certificate keeps serving and the next atte
   await new Promise((r) => setTimeout(r, 2000));
   t.equal(edge.logs.lines.filter((l) => l.event === 'acme-failed' && l.host === HOST_A).length, 1, 'no retry before the backoff is over');
 
-  const metrics = await new Promise<string>((resolve, reject) => {
-    get({ host: '127.0.0.1', port: edge.addresses.admin?.port, path: '/metrics' }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
+  const metrics = (await fetchText(`http://127.0.0.1:${String(edge.addresses.admin?.port)}/metrics`)).body;
   t.match(metrics, new RegExp(`gatehouse_acme_failures_total\\{host="${HOST_A}"\\} 1\\n`), 'failures counted in metrics');
   t.match(metrics, new RegExp(`gatehouse_acme_next_renewal_timestamp_seconds\\{host="${HOST_A}"\\} ${Math.round(a.nextAttempt / 1000)}\\n`), 'the next attempt in metrics');
   t.match(metrics, new RegExp(`gatehouse_acme_last_success_timestamp_seconds\\{host="${HOST_A}"\\} \\d+`), 'the last success in metrics');

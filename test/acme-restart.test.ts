@@ -1,63 +1,51 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { startEdge, tempDir } from './helpers/edge.js';
+import { startEdge } from './helpers/edge.js';
 import { deadPort } from './helpers/net.js';
-import { acmeConfig, HOST_A, HOST_B, pebbleMissing, servedSerial, stack, until } from './helpers/pebble.js';
-import { startWsBackend } from './helpers/ws.js';
+import { HOST_A as A, HOST_B as B, pebbleSkip, servedSerial, stack, until } from './helpers/pebble.js';
 
 /*
- * Gatehouse's own ACME client against a real CA on loopback: pebble, with challtestsrv as its
- * DNS (every name is 127.0.0.1), validating through Gatehouse's real :80 and :443 listeners.
+ * ACME storage shared over time and between instances, against pebble on loopback: what a
+ * restart and a second instance reuse instead of ordering again.
  */
-if (pebbleMissing !== false && process.env.CI !== undefined) t.fail(`CI must have pebble (.ci/run installs it): ${pebbleMissing}`);
-const skip = pebbleMissing;
-const A = HOST_A;
-const B = HOST_B;
+const skip = pebbleSkip(t);
 
 t.test('a restart reuses the stored account and certificates, also while the CA is down', { skip, timeout: 120_000 }, async (t) => {
-  const dir = tempDir(t, 'gatehouse-acme-');
-  const s = await stack(t, dir);
-  const backend = await startWsBackend(t, 'app');
-  const storage = join(dir, 'acme');
-  const yaml = acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: s.http, https: s.https });
+  const s = await stack(t);
+  const yaml = s.config();
   const first = await startEdge(t, yaml);
-  const root = await s.pebble.root();
-  const serialA = await until(() => servedSerial(s.https, A, root), `a certificate for ${A}`);
-  const serialB = await until(() => servedSerial(s.https, B, root), `a certificate for ${B}`);
+  const serialA = await until(() => servedSerial(s.https, A, s.root), `a certificate for ${A}`);
+  const serialB = await until(() => servedSerial(s.https, B, s.root), `a certificate for ${B}`);
   await until(async () => (first.logs.find((l) => l.event === 'acme-issued' && l.host === B) ? true : undefined), 'both issued');
   await first.edge.close();
-  const account = readFileSync(join(storage, 'account.key'), 'utf8');
+  const account = readFileSync(join(s.storage, 'account.key'), 'utf8');
   t.equal(s.pebble.orders(), 2, 'two orders the first time');
 
   const second = await startEdge(t, yaml);
-  t.equal(await servedSerial(s.https, A, root), serialA, 'the stored certificate serves at once after a restart');
+  t.equal(await servedSerial(s.https, A, s.root), serialA, 'the stored certificate serves at once after a restart');
   await new Promise((r) => setTimeout(r, 1500)); // the manager's first round runs at start
   t.equal(s.pebble.orders(), 2, 'no new order: the stored certificates are valid and not due');
   t.notOk(second.logs.find((l) => l.event === 'acme-order'), 'no order attempted');
-  t.equal(readFileSync(join(storage, 'account.key'), 'utf8'), account, 'the account key is kept');
+  t.equal(readFileSync(join(s.storage, 'account.key'), 'utf8'), account, 'the account key is kept');
   await second.edge.close();
 
   await s.pebble.stop();
   const third = await startEdge(t, yaml);
-  t.equal(await servedSerial(s.https, B, root), serialB, 'with the CA down a restart still serves what is stored');
+  t.equal(await servedSerial(s.https, B, s.root), serialB, 'with the CA down a restart still serves what is stored');
   await new Promise((r) => setTimeout(r, 1500));
   t.notOk(third.logs.find((l) => l.event === 'acme-failed'), 'and does not even try the CA: nothing is due');
 });
 
 t.test('two instances on one storage order once, and either answers the CA from the stored token', { skip, timeout: 120_000 }, async (t) => {
-  const dir = tempDir(t, 'gatehouse-acme-');
-  const s = await stack(t, dir);
-  const backend = await startWsBackend(t, 'app');
-  const storage = join(dir, 'acme');
+  const s = await stack(t);
   const [http2, https2] = await Promise.all([deadPort(), deadPort()]);
   // The second instance starts first and so usually orders, yet pebble only dials the first one's :80.
-  const two = await startEdge(t, acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: http2, https: https2 }));
-  const one = await startEdge(t, acmeConfig({ pebble: s.pebble, backend: backend.address, storage, http: s.http, https: s.https }));
-  const root = await s.pebble.root();
+  const two = await startEdge(t, s.config({ http: http2, https: https2 }));
+  const one = await startEdge(t, s.config());
   for (const host of [A, B]) {
-    const serial = await until(() => servedSerial(s.https, host, root), () => `${host} on instance one\n${s.pebble.output()}`);
-    t.equal(await until(() => servedSerial(https2, host, root).then((x) => (x === serial ? x : undefined)), `${host} on instance two`), serial, `both instances serve the same certificate for ${host}`);
+    const serial = await until(() => servedSerial(s.https, host, s.root), () => `${host} on instance one\n${s.pebble.output()}`);
+    t.equal(await until(() => servedSerial(https2, host, s.root).then((x) => (x === serial ? x : undefined)), `${host} on instance two`), serial, `both instances serve the same certificate for ${host}`);
   }
   await new Promise((r) => setTimeout(r, 6000)); // past the lock retry of the instance that waited
   t.equal(s.pebble.orders(), 2, 'one order per host, not one per instance');

@@ -1,17 +1,8 @@
-import { get as httpGet } from 'node:http';
 import t from 'tap';
 import { basicConfig, startEdge } from './helpers/edge.js';
-import { get, startBackend } from './helpers/net.js';
+import { fetchText, get, startBackend } from './helpers/net.js';
 
-function plain(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}
+const plain = (port: number, path: string): Promise<{ status: number; body: string }> => fetchText(`http://127.0.0.1:${port}${path}`);
 
 t.test('/healthz and Prometheus /metrics on the admin listener', async (t) => {
   let release: () => void = () => undefined;

@@ -42,10 +42,19 @@ t.test('Expect: 100-continue gets its 100, then the upstream\'s answer with HSTS
   t.equal(backend.seen[0]?.headers.expect, undefined, 'the upstream is not asked to send a 100 again');
 });
 
-t.test('HTTP/1.0 without Host still reaches the TLS name\'s site', async (t) => {
-  const upstream = await rawUpstream(t, (socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
-  const { port } = await startEdge(t, basicConfig([upstream.address]));
+t.test('HTTP/1.0 without Host still reaches the TLS name\'s site, and goes upstream with that name as Host', async (t) => {
+  const heads: string[] = [];
+  const upstream = await rawUpstream(t, (socket, data) => {
+    heads.push(data);
+    socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  });
+  const { port, logs } = await startEdge(t, basicConfig([upstream.address]));
   const reply = parseRaw(await rawTls(port, 'GET / HTTP/1.0\r\n\r\n'));
   t.equal(reply.status, 200);
   t.strictSame(reply.headers.get('strict-transport-security'), [HSTS]);
+  // RFC 9112 §3.2: an HTTP/1.1 request (Gatehouse's upstream request) must carry Host.
+  t.match(heads[0], /^GET \/ HTTP\/1\.1\r\n/);
+  t.match(heads[0], /\r\nhost: localhost\r\n/i, 'Host is the TLS name');
+  t.match(heads[0], /\r\nx-forwarded-host: localhost\r\n/i);
+  t.equal((await logs.next((l) => l.msg === 'request'))?.host, 'localhost', 'the log names the host too');
 });

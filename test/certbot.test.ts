@@ -1,15 +1,14 @@
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import t from 'tap';
 import WebSocket from 'ws';
-import { makeCa, makeLeaf } from '../scripts/certs.mjs';
 import { startEdge, tempDir } from './helpers/edge.js';
 import { deadPort } from './helpers/net.js';
+import { servedSerial, startPebble, until } from './helpers/pebble.js';
 import { startWsBackend } from './helpers/ws.js';
 
 /*
@@ -25,59 +24,11 @@ if (missing.length > 0 && process.env.CI !== undefined) {
 }
 const DOMAIN = 'gatehouse.test';
 
-async function waitFor(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function started(t: Parameters<typeof tempDir>[0], child: ChildProcess, log: string[]): void {
-  child.stdout?.on('data', (d: Buffer) => log.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-}
-
-async function fetchText(url: string, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    request(url, { ca, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve(body));
-    }).on('error', reject).end();
-  });
-}
-
-async function servedSerial(port: number, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: '127.0.0.1', port, servername: DOMAIN, ca }, () => {
-      resolve(new X509Certificate(s.getPeerX509Certificate()?.raw ?? Buffer.alloc(0)).serialNumber);
-      s.end();
-    });
-    s.on('error', reject);
-  });
-}
-
 t.test('certbot certonly through Gatehouse\'s ACME webroot, then renew under load with nothing dropped', { skip: missing.length > 0 ? `not installed: ${missing.join(', ')}` : false, timeout: 180_000 }, async (t) => {
   const dir = tempDir(t, 'gatehouse-acme-');
   const webroot = join(dir, 'webroot');
   mkdirSync(webroot);
-  const [acmePort, mgmtPort, dnsPort, tlsAlpnPort, challMgmt, httpPort] = await Promise.all([deadPort(), deadPort(), deadPort(), deadPort(), deadPort(), deadPort()]);
-
-  // pebble's own HTTPS needs a certificate its client (certbot) trusts: a throwaway CA.
-  const pki = join(dir, 'pki');
-  const ca = makeCa(pki, { name: 'pebble-https test CA' });
-  const leaf = makeLeaf(pki, { ca, basename: 'pebble', sans: ['localhost', '127.0.0.1'] });
-  const caPem = readFileSync(ca.cert, 'utf8');
-  writeFileSync(join(dir, 'pebble.json'), JSON.stringify({
-    pebble: {
-      listenAddress: `127.0.0.1:${acmePort}`, managementListenAddress: `127.0.0.1:${mgmtPort}`,
-      certificate: leaf.fullchain, privateKey: leaf.key, httpPort, tlsPort: tlsAlpnPort,
-      ocspResponderURL: '', externalAccountBindingRequired: false,
-    },
-  }));
+  const [httpPort, tlsAlpnPort] = await Promise.all([deadPort(), deadPort()]);
 
   // Gatehouse first: its :80 listener answers the HTTP-01 challenge from the webroot.
   const backend = await startWsBackend(t, 'app');
@@ -90,25 +41,18 @@ sites: [{ hosts: [${DOMAIN}, localhost], routes: [{ path: /, upstream: app }] }]
 `);
   void bootstrap;
 
-  const logs: string[] = [];
-  const dns = spawn('pebble-challtestsrv', ['-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challMgmt}`, '-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''], { stdio: ['ignore', 'pipe', 'pipe'] });
-  started(t, dns, logs);
-  const pebble = spawn('pebble', ['-config', join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
-  });
-  started(t, pebble, logs);
-  await waitFor(async () => (await fetchText(`https://127.0.0.1:${acmePort}/dir`, caPem)).includes('newAccount'), 'pebble');
-
+  // pebble's own HTTPS has a throwaway CA that its client (certbot) is told to trust.
+  const pebble = await startPebble(t, dir, { httpPort, tlsPort: tlsAlpnPort });
   const certbotArgs = ['--config-dir', join(dir, 'etc'), '--work-dir', join(dir, 'work'), '--logs-dir', join(dir, 'logs'),
-    '--server', `https://127.0.0.1:${acmePort}/dir`, '--agree-tos', '--register-unsafely-without-email', '--non-interactive'];
-  const env = { ...process.env, REQUESTS_CA_BUNDLE: ca.cert };
+    '--server', pebble.directory, '--agree-tos', '--register-unsafely-without-email', '--non-interactive'];
+  const env = { ...process.env, REQUESTS_CA_BUNDLE: pebble.caFile };
   try {
     await run('certbot', ['certonly', '--webroot', '-w', webroot, '-d', DOMAIN, ...certbotArgs], { env, timeout: 60_000 });
   } catch (err) {
-    throw new Error(`certbot certonly failed: ${(err as { stderr?: string }).stderr ?? String(err)}\n${logs.join('')}`);
+    throw new Error(`certbot certonly failed: ${(err as { stderr?: string }).stderr ?? String(err)}\n${pebble.output()}`);
   }
   const live = join(dir, 'etc', 'live', DOMAIN);
-  const root = await fetchText(`https://127.0.0.1:${mgmtPort}/roots/0`, caPem);
+  const root = await pebble.root();
 
   // The edge under test serves the certbot live/ paths.
   const edge = await startEdge(t, `
@@ -121,7 +65,7 @@ sites:
   - hosts: [${DOMAIN}]
     routes: [{ path: /, upstream: app, websocket: { origins: ["https://${DOMAIN}"] } }]
 `);
-  const first = await servedSerial(edge.port, root);
+  const first = await servedSerial(edge.port, DOMAIN, root);
   t.equal(first, new X509Certificate(readFileSync(join(live, 'cert.pem'))).serialNumber, 'serving the issued certificate');
 
   // Load while renewing: keep-alive requests, new connections, and one open WebSocket.
@@ -153,12 +97,12 @@ sites:
   } catch (err) {
     stop = true;
     const certbotLog = readFileSync(join(dir, 'logs', 'letsencrypt.log'), 'utf8').split('\n').slice(-40).join('\n');
-    throw new Error(`certbot renew failed: ${String(err)}\n${certbotLog}\n${logs.join('').slice(-3000)}`);
+    throw new Error(`certbot renew failed: ${String(err)}\n${certbotLog}\n${pebble.output().slice(-3000)}`);
   }
   const renewed = new X509Certificate(readFileSync(join(live, 'cert.pem'))).serialNumber;
   t.not(renewed, first, 'certbot issued a new certificate');
   const t0 = Date.now();
-  await waitFor(async () => (await servedSerial(edge.port, root)) === renewed, 'the renewed certificate to be served', 10_000);
+  await until(() => servedSerial(edge.port, DOMAIN, root).then((x) => (x === renewed ? x : undefined)), 'the renewed certificate to be served', 10_000);
   t.comment(`renewed certificate served within ${Date.now() - t0} ms of certbot finishing`);
   await new Promise((r) => setTimeout(r, 300));
   stop = true;

@@ -1,19 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
-import { tempDir } from './helpers/edge.js';
-import { testCerts } from './helpers/certs.js';
 import { CLI } from './helpers/process.js';
+import { writeConfigFile } from './helpers/edge.js';
 
 t.test('check reports config errors and certificate problems of one file in one run', async (t) => {
-  const certs = await testCerts();
-  const file = join(tempDir(t), 'gatehouse.yaml');
-  writeFileSync(file, `
+  const { file, certs } = await writeConfigFile(t, `
 tls:
   certificates:
     - { cert: /nonexistent/fullchain.pem, key: /nonexistent/privkey.pem }
-    - { cert: "${certs.a.cert}", key: "${certs.a.key}" }
+    - { cert: "{{cert}}", key: "{{key}}" }
 upstreams: { app: { targets: [127.0.0.1:3000], maxFails: lots } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 `);

@@ -1,21 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
-import { tempDir } from './helpers/edge.js';
-import { testCerts } from './helpers/certs.js';
+import { tempDir, writeConfigFile } from './helpers/edge.js';
+import { testCerts, type TestCerts } from './helpers/certs.js';
 import { deadPort, get, startBackend } from './helpers/net.js';
 import { CLI, spawnGatehouse } from './helpers/process.js';
 
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
 
-async function writeConfig(t: Parameters<typeof tempDir>[0], body: (c: Awaited<ReturnType<typeof testCerts>>) => string): Promise<string> {
-  const certs = await testCerts();
-  const file = join(tempDir(t), 'gatehouse.yaml');
-  writeFileSync(file, body(certs));
-  return file;
-}
+const writeConfig = async (t: Parameters<typeof tempDir>[0], body: (c: TestCerts) => string): Promise<string> => (await writeConfigFile(t, body)).file;
 
 t.test('--help and --version', async (t) => {
   const help = run('--help');

@@ -1,12 +1,10 @@
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
-import { tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, fetchText, get, startBackend } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
+import { writeConfigFile } from './helpers/edge.js';
 
 
 t.test('workers: 2 — sticky choice agrees across workers, sessions resume on any worker, SIGTERM drains all', async (t) => {
@@ -15,10 +13,9 @@ t.test('workers: 2 — sticky choice agrees across workers, sessions resume on a
   const b2 = await startBackend(t, (_req, res) => res.end('b2'));
   const port = await deadPort();
   const admin = await deadPort();
-  const file = join(tempDir(t), 'gatehouse.yaml');
-  writeFileSync(file, `
+  const { file } = await writeConfigFile(t, `
 listen: { http: false, https: "127.0.0.1:${port}", admin: "127.0.0.1:${admin}" }
-tls: { certificates: [{ cert: "${certs.a.cert}", key: "${certs.a.key}" }] }
+tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams: { app: { targets: ["${b1.address}", "${b2.address}"] } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 workers: 2
@@ -51,7 +48,7 @@ workers: 2
   }
   t.equal(resumed, 11, 'every reconnection resumed its TLS session, whichever worker took it');
 
-  const metrics = await fetchText(admin, '/metrics');
+  const metrics = (await fetchText(`http://127.0.0.1:${admin}/metrics`)).body;
   t.match(metrics, /gatehouse_requests_total\{route="localhost\/",status="200",protocol="http\/1.1"\} 72/, "admin aggregates both workers (60 + 12 requests)");
 
   // A crashed worker is replaced and logged; service continues.
@@ -65,14 +62,3 @@ workers: 2
   const [code] = await once(child, 'exit') as [number | null];
   t.equal(code, 0);
 });
-
-async function fetchText(port: number, path: string): Promise<string> {
-  const { request } = await import('node:http');
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve(body));
-    }).on('error', reject).end();
-  });
-}

@@ -1,11 +1,8 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../src/config/load.js';
 import { routingPath } from '../src/pipeline/path.js';
 import { explainRoute } from '../src/tools/route.js';
-import { testCerts } from './helpers/certs.js';
-import { startEdge, tempDir } from './helpers/edge.js';
+import { startEdge, writeConfigFile } from './helpers/edge.js';
 import { parseRaw, rawTls, rawUpstream } from './helpers/net.js';
 
 const HSTS = 'max-age=31536000';
@@ -93,10 +90,7 @@ t.test('a path climbing above "/" is 400 with HSTS, never proxied; others are fo
 });
 
 t.test('gatehouse route answers by the same normalised path', async (t) => {
-  const dir = tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  const certs = await testCerts();
-  writeFileSync(file, config('127.0.0.1:9').replace('{{cert}}', certs.a.cert).replace('{{key}}', certs.a.key));
+  const { file } = await writeConfigFile(t, config('127.0.0.1:9'));
   const { config: loaded } = await loadConfig(file);
   if (loaded === undefined) throw new Error('test config invalid');
   const via = explainRoute(loaded, { ip: '127.0.0.1', host: 'localhost', path: '/widget/%2e%2e/admin-ws' });

@@ -1,14 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { tempDir } from './helpers/edge.js';
 import { startBackend } from './helpers/net.js';
 import { CLI } from './helpers/process.js';
+import { writeConfigFile } from './helpers/edge.js';
 
 /** Descriptors the child may hold: enough to start and serve, few enough to run out in a bounded loop. */
 const NOFILE = 64;
@@ -42,12 +41,9 @@ t.test('out of file descriptors (EMFILE): the process survives, serves what it h
     else res.end('served');
   });
   backend.server.keepAliveTimeout = 120_000; // the pooled upstream connection must outlive the test
-  const certs = await testCerts();
-  const dir = tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  writeFileSync(file, `
+  const { file } = await writeConfigFile(t, `
 listen: { http: false, https: "127.0.0.1:0" }
-tls: { certificates: [{ cert: "${certs.a.cert}", key: "${certs.a.key}" }] }
+tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams: { app: { targets: ["${backend.address}"] } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 timeouts: { handshake: 60s }

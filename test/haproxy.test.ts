@@ -1,25 +1,22 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { WebSocketServer } from 'ws';
-import { testCerts } from './helpers/certs.js';
-import { tempDir } from './helpers/edge.js';
+import { tempDir, writeConfigFile } from './helpers/edge.js';
 import { deadPort, get } from './helpers/net.js';
 import { spawnGatehouse, type GatehouseProcess } from './helpers/process.js';
 import { openWs } from './helpers/ws.js';
-import { skipWithout } from './helpers/tools.js';
+import { HAPROXY, skipWithout } from './helpers/tools.js';
 
 /*
  * Two Gatehouse processes with one config behind a real HAProxy (mode tcp, send-proxy-v2,
  * health checks every 500ms), its config written from deploy/haproxy.cfg. Clients come from
  * distinct loopback addresses; HAProxy's round robin alternates the instances under them.
  */
-const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => existsSync(p))
-  ?? (spawnSync('haproxy', ['-v']).status === 0 ? 'haproxy' : undefined);
 const CLIENTS = Array.from({ length: 16 }, (_, i) => `127.0.0.${20 + i}`);
 
 type Tap = Parameters<typeof tempDir>[0];
@@ -92,17 +89,14 @@ async function viaWebSocket(port: number, client: string): Promise<Seen> {
 }
 
 t.test('two instances behind HAProxy with PROXY v2: every client keeps its target through either instance, and when one dies', { skip: skipWithout(HAPROXY !== undefined, 'haproxy is not installed (apt-get install haproxy): multi-instance test skipped') }, async (t) => {
-  await testCerts();
   const targets = await Promise.all(['alpha', 'bravo', 'charlie'].map((n) => target(t, n)));
   const dir = tempDir(t);
-  const certs = await testCerts();
-  const file = join(dir, 'gatehouse.yaml');
-  writeFileSync(file, `
+  const { file } = await writeConfigFile(t, `
 listen: { https: "127.0.0.1:0", http: "127.0.0.1:0", proxyProtocol: [127.0.0.1/32] }
-tls: { certificates: [{ cert: "${certs.a.cert}", key: "${certs.a.key}" }] }
+tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams: { app: { targets: [${targets.map((x) => `"${x}"`).join(', ')}] } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
-`);
+`, dir);
   const instances = [await spawnGatehouse(t, file), await spawnGatehouse(t, file)];
   const front = { https: await deadPort(), http: await deadPort() };
   const cfg = join(dir, 'haproxy.cfg');

@@ -1,9 +1,6 @@
 import { once } from 'node:events';
 import t from 'tap';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { loadConfig } from '../src/config/load.js';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, reloadEdge, startEdge } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
 import { startBackend } from './helpers/net.js';
 
@@ -40,11 +37,7 @@ t.test('a reload keeps open h2 connections serving; new settings reach new conne
   const running = await startEdge(t, basicConfig([backend.address]));
   const session = await h2Session(t, running.port);
   t.equal((await h2Request(session)).status, 200);
-  const file = join(running.dir, 'gatehouse.yaml');
-  writeFileSync(file, basicConfig([backend.address], 'http2: { maxConcurrentStreams: 7 }')
-    .replaceAll('{{cert}}', running.certs.a.cert).replaceAll('{{key}}', running.certs.a.key));
-  const { config } = await loadConfig(file);
-  t.ok((await running.edge.reload(config!)).applied);
+  t.ok((await reloadEdge(t, running, basicConfig([backend.address], 'http2: { maxConcurrentStreams: 7 }'))).applied);
   t.equal((await h2Request(session)).status, 200, 'the open connection still serves');
   t.notOk(session.closed || session.destroyed);
   const fresh = await h2Session(t, running.port);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import t from 'tap';
-import { startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge } from './helpers/edge.js';
 import { h2Session } from './helpers/h2.js';
 import { rawUpstream } from './helpers/net.js';
 import { clientText, serverFrames } from './helpers/ws-frames.js';
@@ -10,15 +10,7 @@ import { startWsBackend } from './helpers/ws.js';
 
 const HSTS = 'max-age=31536000';
 
-const config = (address: string, extra = '') => `
-listen: { http: false, https: "127.0.0.1:0" }
-tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
-upstreams: { app: { targets: ["${address}"] } }
-sites:
-  - hosts: [localhost, app.test]
-    routes: [{ path: /, upstream: app }]
-${extra}
-`;
+const config = (address: string, extra = ''): string => basicConfig([address], extra);
 
 interface Opened {
   readonly stream: ClientHttp2Stream;

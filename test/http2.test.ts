@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, twoCertConfig } from './helpers/edge.js';
 import { h2Get, h2Request, h2Session } from './helpers/h2.js';
 import { get, rawUpstream, startBackend } from './helpers/net.js';
 
@@ -110,22 +110,7 @@ t.test('connection-specific headers from an upstream never reach an h2 response;
 
 t.test('connection reuse (RFC 9113 §9.1.1): another site\'s host is served when the presented certificate covers it, else 421, on h1 and h2', async (t) => {
   const backend = await startBackend(t);
-  const { port } = await startEdge(t, `
-listen: { http: false, https: "127.0.0.1:0" }
-tls:
-  certificates:
-    - { cert: "{{cert}}", key: "{{key}}" }
-    - { cert: "{{certB}}", key: "{{keyB}}" }
-upstreams:
-  app: { targets: ["${backend.address}"] }
-sites:
-  - hosts: [localhost]
-    routes: [{ path: /, upstream: app }]
-  - hosts: [app.test]
-    routes: [{ path: /, upstream: app }]
-  - hosts: [other.test]
-    routes: [{ path: /, upstream: app }]
-`);
+  const { port } = await startEdge(t, twoCertConfig([['localhost'], ['app.test'], ['other.test']], backend.address));
   t.equal((await get(port, '/', { servername: 'localhost', headers: { host: 'app.test' } })).status, 200, 'h1: certificate a covers app.test');
   const fronted = await get(port, '/', { servername: 'localhost', headers: { host: 'other.test' } });
   t.equal(fronted.status, 421, 'h1: certificate a does not cover other.test');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, twoCertConfig } from './helpers/edge.js';
 import { get, parseRaw, rawTls, startBackend } from './helpers/net.js';
 
 const HSTS = 'max-age=31536000';
@@ -91,20 +91,7 @@ sites:
 
 t.test('domain fronting: SNI names one site, Host another → 421', async (t) => {
   const backend = await startBackend(t);
-  const { port } = await startEdge(t, `
-listen: { http: false, https: "127.0.0.1:0" }
-tls:
-  certificates:
-    - { cert: "{{cert}}", key: "{{key}}" }
-    - { cert: "{{certB}}", key: "{{keyB}}" }
-upstreams:
-  app: { targets: ["${backend.address}"] }
-sites:
-  - hosts: [localhost, app.test]
-    routes: [{ path: /, upstream: app }]
-  - hosts: [other.test]
-    routes: [{ path: /, upstream: app }]
-`);
+  const { port } = await startEdge(t, twoCertConfig([['localhost', 'app.test'], ['other.test']], backend.address));
   const fronted = await get(port, '/', { servername: 'other.test', headers: { host: 'app.test' } });
   t.equal(fronted.status, 421);
   t.equal(fronted.headers['strict-transport-security'], HSTS);

@@ -1,10 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import t from 'tap';
-import { loadConfig } from '../src/config/load.js';
 import { testCerts } from './helpers/certs.js';
-import { startEdge } from './helpers/edge.js';
+import { reloadEdge, startEdge } from './helpers/edge.js';
 import { parseRaw, rawTls, startBackend } from './helpers/net.js';
 import { plainBehind, prefixedSocket, requestBehind, v1, v2, v2Local } from './helpers/proxy.js';
 
@@ -118,10 +117,7 @@ t.test('a reload applies a changed listen.proxyProtocol to new connections', asy
   const header = v1('TCP4', '203.0.113.70', '127.0.0.1', 1, 443);
   t.equal(await requestBehind(running.port, header), '', 'not listed yet: refused');
   const file = join(running.dir, 'gatehouse.yaml');
-  writeFileSync(file, readFileSync(file, 'utf8').replace('proxyProtocol: [10.0.0.0/8]', 'proxyProtocol: [127.0.0.1/32]'));
-  const { config: next } = await loadConfig(file);
-  if (next === undefined) throw new Error('reloaded config invalid');
-  t.equal((await running.edge.reload(next)).applied, true);
+  t.equal((await reloadEdge(t, running, readFileSync(file, 'utf8').replace('proxyProtocol: [10.0.0.0/8]', 'proxyProtocol: [127.0.0.1/32]'))).applied, true);
   t.equal(body(await requestBehind(running.port, header)).realIp, '203.0.113.70', 'listed now: the source is the client');
 });
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { startEdge, tempDir } from './helpers/edge.js';
+import { reloadEdge, startEdge, tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { deadPort, get, startBackend } from './helpers/net.js';
 import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
@@ -22,19 +22,15 @@ sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
   const ws = await openWs(running.port, '/', { origin: 'https://localhost' });
   t.equal((await get(running.port, '/')).body, 'http one');
   const stateBefore = running.edge.runtime().upstreams.get('app')?.targets[0];
-  const file = join(running.dir, 'gatehouse.yaml');
-  writeFileSync(file, `
+  const result = await reloadEdge(t, running, `
 listen: { http: false, https: "127.0.0.1:0" }
-tls: { certificates: [{ cert: "${running.certs.a.cert}", key: "${running.certs.a.key}" }] }
+tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 hsts: { maxAge: 1h }
 upstreams:
   app: { targets: ["${one.address}"] }
   two: { targets: ["${two.address}"] }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }, { path: /two, upstream: two }] }]
 `);
-  const { config } = await loadConfig(file);
-  if (config === undefined) throw new Error('bad test config');
-  const result = await running.edge.reload(config);
   t.equal(result.applied, true);
   const reply = await get(running.port, '/two');
   t.equal(reply.body, 'two');

@@ -1,12 +1,9 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
 import { WebSocketServer } from 'ws';
-import { startEdge, tempDir } from './helpers/edge.js';
-import { testCerts } from './helpers/certs.js';
+import { startEdge, tempDir, writeConfigFile } from './helpers/edge.js';
 import { deadPort, get } from './helpers/net.js';
 import { openWs, roundTrip } from './helpers/ws.js';
 import { spawnGatehouse } from './helpers/process.js';
@@ -73,10 +70,8 @@ t.test('40 clients: stable, spread 25–75%, same target over HTTP and WebSocket
   }
 
   // A separate Gatehouse process with the same targets agrees client by client.
-  const certs = await testCerts();
   const otherPort = await deadPort();
-  const file = join(tempDir(t), 'gatehouse.yaml');
-  writeFileSync(file, config([...targets].reverse()).replace('"127.0.0.1:0"', `"127.0.0.1:${otherPort}"`).replace('{{cert}}', certs.a.cert).replace('{{key}}', certs.a.key));
+  const { file } = await writeConfigFile(t, config([...targets].reverse()).replace('"127.0.0.1:0"', `"127.0.0.1:${otherPort}"`));
   const { child } = await spawnGatehouse(t, file);
   t.strictSame(await mapping(otherPort), first, 'the other instance (targets listed in another order) maps every client the same');
   child.kill('SIGTERM');

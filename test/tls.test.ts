@@ -2,7 +2,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import t from 'tap';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, twoCertConfig } from './helpers/edge.js';
 import { get, startBackend } from './helpers/net.js';
 import { testCerts } from './helpers/certs.js';
 
@@ -26,21 +26,7 @@ async function handshake(port: number, options: { servername?: string; maxVersio
   });
 }
 
-const twoCerts = (extra = '') => `
-listen: { http: false, https: "127.0.0.1:0" }
-tls:
-  certificates:
-    - { cert: "{{cert}}", key: "{{key}}" }
-    - { cert: "{{certB}}", key: "{{keyB}}" }
-${extra}
-upstreams:
-  app: { targets: ["127.0.0.1:9"] }
-sites:
-  - hosts: [localhost, app.test, "*.wild.test"]
-    routes: [{ path: /, upstream: app }]
-  - hosts: [other.test]
-    routes: [{ path: /, upstream: app }]
-`;
+const twoCerts = (extra = ''): string => twoCertConfig([['localhost', 'app.test', '*.wild.test'], ['other.test']], '127.0.0.1:9', extra);
 
 t.test('TLS 1.3 only by default; TLS 1.2 clients are refused at the handshake', async (t) => {
   const { port } = await startEdge(t, twoCerts());

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { basicConfig, startEdge } from './helpers/edge.js';
-import { parseRaw, rawTls, rawUpstream } from './helpers/net.js';
+import { parseRaw, rawTls, rawUpstream, recordingUpstream } from './helpers/net.js';
 
 const HSTS = 'max-age=31536000';
 
@@ -26,11 +26,7 @@ t.test('a client Transfer-Encoding other than a lone "chunked" is 501 with HSTS 
 });
 
 t.test('Transfer-Encoding on HTTP/1.0 is 400 (RFC 9112 §6.1); a lone chunked still passes', async (t) => {
-  let seen = '';
-  const upstream = await rawUpstream(t, (socket, data) => {
-    seen += data;
-    if (seen.endsWith('0\r\n\r\n')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-  });
+  const upstream = await recordingUpstream(t, (seen) => seen.endsWith('0\r\n\r\n'), 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
   const { port } = await startEdge(t, basicConfig([upstream.address]));
   const old = parseRaw(await rawTls(port, 'POST / HTTP/1.0\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'));
   t.equal(old.status, 400);
@@ -38,5 +34,5 @@ t.test('Transfer-Encoding on HTTP/1.0 is 400 (RFC 9112 §6.1); a lone chunked st
   t.equal(upstream.connections, 0);
   const ok = parseRaw(await rawTls(port, 'POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n'));
   t.equal(ok.status, 200, 'chunked (any case) is forwarded');
-  t.match(seen, /\r\n5\r\nhello\r\n0\r\n\r\n$/, 'as chunked');
+  t.match(upstream.seen(), /\r\n5\r\nhello\r\n0\r\n\r\n$/, 'as chunked');
 });

@@ -11,7 +11,7 @@ import t from 'tap';
 import { WebSocketServer } from 'ws';
 import { testCerts, type TestLeaf } from './helpers/certs.js';
 import { loadConfig } from '../src/config/load.js';
-import { startEdge, tempDir } from './helpers/edge.js';
+import { startEdge, tempDir, writeConfigFile } from './helpers/edge.js';
 import { get } from './helpers/net.js';
 import { openWs, roundTrip } from './helpers/ws.js';
 
@@ -114,8 +114,7 @@ t.test('a reload re-reads tls.ca: trusting the right CA afterwards takes effect 
   t.equal((await get(running.port, '/')).status, 502, 'before: the test CA is not trusted');
   const caFile = join(running.dir, 'upstream-ca.pem');
   writeFileSync(caFile, certs.caPem);
-  const file = join(running.dir, 'gatehouse.yaml');
-  writeFileSync(file, config(`https://localhost:${backend.port}`, '{ ca: upstream-ca.pem }').replace('{{cert}}', certs.a.cert).replace('{{key}}', certs.a.key));
+  const { file } = await writeConfigFile(t, config(`https://localhost:${backend.port}`, '{ ca: upstream-ca.pem }'), running.dir);
   const { config: next, problems } = await loadConfig(file);
   t.same(problems, []);
   t.equal((await running.edge.reload(next as NonNullable<typeof next>)).applied, true);

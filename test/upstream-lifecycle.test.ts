@@ -1,22 +1,15 @@
 // What reloads and health checks leave behind (issue 10 items 8 and 12, DESIGN 14 and 15):
 // sockets counted at a raw upstream, never inferred.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../src/config/load.js';
 import { TunnelRegistry, type Tunnel } from '../src/proxy/tunnel.js';
-import { basicConfig, startEdge, type RunningEdge } from './helpers/edge.js';
+import { basicConfig, reloadEdge, startEdge, type RunningEdge } from './helpers/edge.js';
 import { eventually, hostileUpstream } from './helpers/hostile.js';
 import { get } from './helpers/net.js';
 
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
-async function reload(running: RunningEdge, yaml: string): Promise<void> {
-  const file = join(running.dir, 'gatehouse.yaml');
-  writeFileSync(file, yaml.replaceAll('{{cert}}', running.certs.a.cert).replaceAll('{{key}}', running.certs.a.key));
-  const { config } = await loadConfig(file);
-  if (config === undefined) throw new Error('bad test config');
-  const result = await running.edge.reload(config);
+async function reload(t: Parameters<typeof reloadEdge>[0], running: RunningEdge, yaml: string): Promise<void> {
+  const result = await reloadEdge(t, running, yaml);
   if (!result.applied) throw new Error(`reload refused: ${result.notes.join('; ')}`);
 }
 
@@ -26,7 +19,7 @@ t.test('a reload that removes a target with a request in flight: its connection 
   const running = await startEdge(t, basicConfig([old.address]));
   const inFlight = get(running.port, '/slow');
   t.ok(await eventually(() => old.requests.length === 1), 'the request reached the old target');
-  await reload(running, basicConfig([next.address]));
+  await reload(t, running, basicConfig([next.address]));
   t.equal((await inFlight).status, 200, 'the request in flight finished on the target it started with');
   t.equal((await get(running.port, '/')).status, 200);
   t.equal(next.requests.length, 1, 'new requests go to the new target');
@@ -37,7 +30,7 @@ t.test('stopping health checks aborts the probes in flight: no socket stays open
   const hanging = await hostileUpstream(t, () => undefined);
   const running = await startEdge(t, basicConfig([hanging.address]).replace('targets:', 'healthCheck: { path: /healthz, interval: 100ms, timeout: 10s }, targets:'));
   t.ok(await eventually(() => hanging.requests.length >= 1), 'a probe is waiting at the target');
-  await reload(running, basicConfig([hanging.address]));
+  await reload(t, running, basicConfig([hanging.address]));
   t.ok(await eventually(() => hanging.open === 0, 1000), `the probe's connection closed with the reload that removed the check (${hanging.open} open)`);
   const seen = hanging.requests.length;
   await new Promise((r) => setTimeout(r, 300));

@@ -1,12 +1,11 @@
 // What an idle tunnel keeps alive. Thousands of idle WebSockets are the normal case for an edge,
 // so a tunnel must not retain its handshake objects (ClientRequest, its Agent, the upstream's
 // IncomingMessage, header copies): counted in a real V8 heap snapshot of a running Gatehouse.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type WebSocket from 'ws';
-import { tempDir } from './helpers/edge.js';
-import { testCerts } from './helpers/certs.js';
+import { tempDir, writeConfigFile } from './helpers/edge.js';
 import { deadPort } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
 import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
@@ -31,16 +30,14 @@ function count(snap: Snapshot, names: readonly string[]): Map<string, number> {
 
 t.test('open tunnels keep no handshake request objects alive', async (t) => {
   const backend = await startWsBackend(t);
-  const certs = await testCerts();
   const dir = tempDir(t);
   const port = await deadPort();
-  const file = join(dir, 'gatehouse.yaml');
-  writeFileSync(file, `
+  const { file } = await writeConfigFile(t, `
 listen: { http: false, https: "127.0.0.1:${port}" }
-tls: { certificates: [{ cert: "${certs.a.cert}", key: "${certs.a.key}" }] }
+tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams: { app: { targets: ["${backend.address}"] } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
-`);
+`, dir);
   const gh = await spawnGatehouse(t, file, 1, ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`]);
   const N = 40;
   const clients: WebSocket[] = [];

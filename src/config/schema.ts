@@ -316,7 +316,7 @@ function readWebSocket(r: Reader, raw: unknown, path: Path, hosts: readonly stri
 }
 
 /** "HTTPS://App.Example.com:443" → "https://app.example.com"; wildcard hosts keep their "*." */
-export function normaliseOriginEntry(text: string): string | undefined {
+function normaliseOriginEntry(text: string): string | undefined {
   const m = /^([a-z][a-z0-9+.-]*):\/\/(\*\.)?([^/?#@]+)\/?$/i.exec(text);
   if (m === null) return undefined;
   let url: URL;

@@ -123,7 +123,7 @@ export class Reader {
 }
 
 /** The longest delay Node's setTimeout honours (a signed 32-bit number of ms). */
-export const MAX_TIMER_MS = 2_147_483_647;
+const MAX_TIMER_MS = 2_147_483_647;
 
 const UNITS: Readonly<Record<string, number>> = {
   ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, y: 365 * 86_400_000,
@@ -153,7 +153,7 @@ function port(text: string): number | undefined {
   return n >= 1 && n <= 65535 ? n : undefined;
 }
 
-export function parseListen(value: unknown): ListenAddress | undefined {
+function parseListen(value: unknown): ListenAddress | undefined {
   if (typeof value === 'number') {
     return Number.isInteger(value) && value >= 0 && value <= 65535 ? { host: undefined, port: value } : undefined;
   }
@@ -180,7 +180,7 @@ export function parseCidr(text: string): Cidr | undefined {
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
-export function parseTarget(text: string): TargetConfig | undefined {
+function parseTarget(text: string): TargetConfig | undefined {
   const withScheme = /^[a-z]+:\/\//i.test(text) ? text : `http://${text}`;
   let url: URL;
   try {

@@ -28,11 +28,6 @@ export class ConnectionGate {
   get open(): number {
     return this.#open;
   }
-
-  /** How many connections `address` holds now. */
-  openFrom(address: string): number {
-    return this.#perIp.get(address) ?? 0;
-  }
 }
 
 function once(fn: () => void): () => void {

@@ -4,6 +4,7 @@ import {
 } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/types.js';
+import { statusOf } from '../errors.js';
 import { rateLimited, type Logger } from '../log.js';
 import { clientAddress } from './client-address.js';
 
@@ -82,7 +83,7 @@ export class H2Front {
     this.server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => setImmediate(dispatch, deps.onRequest, req, res));
     this.server.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) => setImmediate(dispatch, deps.onConnect, req, res));
     // Node answers an unknown Expect with a bare 417 (no HSTS) unless someone listens.
-    this.server.on('checkExpectation', (_req: Http2ServerRequest, res: Http2ServerResponse) => deps.refuse(res, 417, 'unsupported Expect'));
+    this.server.on('checkExpectation', (_req: Http2ServerRequest, res: Http2ServerResponse) => deps.refuse(res, statusOf('EDGE_ERR_EXPECTATION_FAILED'), 'unsupported Expect'));
   }
 
   /** Serve an h2 TLS socket (its ALPN said h2). */

@@ -10,7 +10,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V1_SIGNATURE = Buffer.from('PROXY ', 'latin1');
 /** §2.1: "a receiver may reject an incomplete line which does not contain the CRLF sequence in the first 107 characters". */
-export const V1_MAX_LENGTH = 107;
+const V1_MAX_LENGTH = 107;
 const V2_FIXED = 16;
 /** §2.2: address block sizes for AF_INET, AF_INET6 and AF_UNIX. */
 const V2_ADDRESS_LENGTH: Readonly<Record<number, number>> = { 1: 12, 2: 36, 3: 216 };

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { realpath, readFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
+import { ERRORS, statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { clientAddress } from './client-address.js';
 import { hostOf } from '../pipeline/host.js';
@@ -22,7 +23,7 @@ export function createRedirectListener(runtime: () => Runtime, log: Logger, http
   const server = createServer((req, res) => {
     void handle(runtime(), req, res, log, httpsPort(), acmeChallenge?.()).catch((err: unknown) => {
       log.error({ err }, 'redirect listener failed');
-      respond(res, 500, null, 'internal error', true);
+      respond(res, statusOf('EDGE_ERR_INTERNAL'), null, ERRORS.EDGE_ERR_INTERNAL.text, true);
     });
   });
   server.maxHeadersCount = 100;
@@ -43,7 +44,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     const body = acme !== undefined && (req.method === 'GET' || req.method === 'HEAD') ? await acme(url.slice(CHALLENGE.length)) : undefined;
     if (body !== undefined) sendToken(body, req, res);
     else if (webroot !== null) await serveChallenge(webroot, url.slice(CHALLENGE.length), req, res);
-    else respond(res, 404, null, 'not found');
+    else respond(res, statusOf('EDGE_ERR_NO_ROUTE'), null, 'not found');
     log.info({ method: req.method, path: url, status: res.statusCode, clientIp: clientAddress(req.socket), listener: 'http' }, 'acme challenge');
     return;
   }
@@ -63,15 +64,15 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
 }
 
 async function serveChallenge(webroot: string, token: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!TOKEN.test(token) || (req.method !== 'GET' && req.method !== 'HEAD')) return respond(res, 404, null, 'not found');
+  if (!TOKEN.test(token) || (req.method !== 'GET' && req.method !== 'HEAD')) return respond(res, statusOf('EDGE_ERR_NO_ROUTE'), null, 'not found');
   const dir = join(webroot, '.well-known', 'acme-challenge');
   try {
     // Resolve links and insist the file is still inside the webroot: a symlink must not escape it.
     const [root, file] = await Promise.all([realpath(webroot), realpath(join(dir, token))]);
-    if (!file.startsWith(root + sep)) return respond(res, 404, null, 'not found');
+    if (!file.startsWith(root + sep)) return respond(res, statusOf('EDGE_ERR_NO_ROUTE'), null, 'not found');
     sendToken(await readFile(file), req, res);
   } catch {
-    respond(res, 404, null, 'not found');
+    respond(res, statusOf('EDGE_ERR_NO_ROUTE'), null, 'not found');
   }
 }
 

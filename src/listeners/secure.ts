@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/types.js';
+import { statusOf, type EdgeErrorCode } from '../errors.js';
 import { rateLimited, type Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
 import { respondRaw } from '../pipeline/respond.js';
@@ -28,26 +29,23 @@ export interface SecureListenerDeps {
   readonly acmeAlpn?: AlpnChallengeHook | undefined;
 }
 
-/** Node's HTTP parser errors → the status Gatehouse answers with (Node's own replies lack HSTS). */
-const PARSER_STATUS: Readonly<Record<string, number>> = {
-  HPE_HEADER_OVERFLOW: 431,
-  ERR_HTTP_REQUEST_TIMEOUT: 408,
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+/** Node's HTTP parser errors → the refusal Gatehouse answers with (Node's own replies lack HSTS). */
+const PARSER_REFUSALS: Readonly<Record<string, { readonly code: EdgeErrorCode; readonly reason: string }>> = {
+  HPE_HEADER_OVERFLOW: { code: 'EDGE_ERR_HEADERS_TOO_LARGE', reason: 'request headers too large' },
+  ERR_HTTP_REQUEST_TIMEOUT: { code: 'EDGE_ERR_REQUEST_TIMEOUT', reason: 'request timeout' },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: { code: 'EDGE_ERR_BODY_TOO_LARGE', reason: 'chunk extensions too large' },
   // "chunked, identity", "chunked" twice, a coding after chunked: DESIGN 14 answers every coding but a lone chunked with 501.
-  HPE_INVALID_TRANSFER_ENCODING: 501,
+  HPE_INVALID_TRANSFER_ENCODING: { code: 'EDGE_ERR_NOT_IMPLEMENTED', reason: 'only "Transfer-Encoding: chunked" is supported' },
 };
-
-const PARSER_TEXT: Readonly<Record<number, string>> = {
-  408: 'request timeout', 413: 'chunk extensions too large', 431: 'request headers too large', 501: 'only "Transfer-Encoding: chunked" is supported',
-};
+const MALFORMED = { code: 'EDGE_ERR_BAD_REQUEST', reason: 'bad request' } as const;
 
 /**
  * llhttp reports Content-Length beside Transfer-Encoding under the coding's code too; that one
  * is ambiguous framing (RFC 9112 §6.3), a 400 as nginx answers it, not an unsupported coding.
  */
-function parserStatus(err: NodeJS.ErrnoException & { reason?: string }): number {
-  const status = PARSER_STATUS[err.code ?? ''] ?? 400;
-  return status === 501 && /content-length/i.test(err.reason ?? err.message) ? 400 : status;
+function parserRefusal(err: NodeJS.ErrnoException & { reason?: string }): { readonly code: EdgeErrorCode; readonly reason: string } {
+  const found = PARSER_REFUSALS[err.code ?? ''] ?? MALFORMED;
+  return found.code === 'EDGE_ERR_NOT_IMPLEMENTED' && /content-length/i.test(err.reason ?? err.message) ? MALFORMED : found;
 }
 
 /**
@@ -141,8 +139,9 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
       socket.destroy();
       return;
     }
-    const status = parserStatus(err);
-    respondRaw(socket, status, deps.hsts(), PARSER_TEXT[status] ?? 'bad request');
+    const refusal = parserRefusal(err);
+    const status = statusOf(refusal.code);
+    respondRaw(socket, status, deps.hsts(), refusal.reason);
     deps.log.info({ event: 'client-error', code: err.code, status }, 'malformed request');
   });
   server.on('request', deps.onRequest);

@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { openTunnel, type UpgradeAnswer } from '../proxy/tunnel.js';
+import { ERRORS } from '../errors.js';
+import type { UpgradeAnswer } from '../proxy/tunnel.js';
 import { clientAddress } from '../listeners/client-address.js';
-import { applyForwarded } from './forwarded.js';
-import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { headerObject, upstreamHeaders } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
-import { checkOrigin, type Refusal, type UpgradeDeps } from './upgrade.js';
+import { checkOrigin, refusal, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';
 
 /** RFC 8441 §5: the response to an extended CONNECT has none of the HTTP/1.1 handshake's fields. */
 const NOT_ON_H2 = new Set(['sec-websocket-accept', 'connection', 'upgrade']);
@@ -23,42 +22,29 @@ export function handleConnect(deps: UpgradeDeps, req: Http2ServerRequest, res: H
   const hsts = runtime.hsts;
   const peer = clientAddress(req.socket);
   const path = req.headers[':path'] ?? '';
-  const refuse = (refusal: Refusal, origin: string | null | undefined, host: string): void => {
-    respond(res, refusal.status, hsts, refusal.reason, true);
-    deps.metrics.websocketRefusals.labels(refusal.status === 403 ? 'origin' : String(refusal.status)).inc();
-    deps.log.warn({ event: 'websocket-refused', protocol: 'h2', status: refusal.status, reason: refusal.reason, origin: origin ?? null, host, path, clientIp: peer }, 'websocket refused');
-  };
+  const refuse = refuser(deps, 'h2', path, peer, (r) => respond(res, r.status, hsts, r.reason, true));
   const protocol = req.headers[':protocol'];
   // A classic CONNECT (RFC 9113 §8.5) would make the edge an open TCP proxy.
-  if (protocol === undefined) return refuse({ status: 405, reason: 'CONNECT is only for WebSockets (RFC 8441)' }, undefined, '');
-  if (protocol !== 'websocket') return refuse({ status: 400, reason: `unsupported :protocol "${String(protocol)}"` }, undefined, '');
-  if (deps.draining()) return refuse({ status: 503, reason: 'shutting down' }, undefined, '');
+  if (protocol === undefined) return refuse(refusal('EDGE_ERR_METHOD_NOT_ALLOWED', 'CONNECT is only for WebSockets (RFC 8441)'), undefined, '');
+  if (protocol !== 'websocket') return refuse(refusal('EDGE_ERR_BAD_REQUEST', `unsupported :protocol "${String(protocol)}"`), undefined, '');
+  if (deps.draining()) return refuse(refusal('EDGE_ERR_SHUTTING_DOWN', ERRORS.EDGE_ERR_SHUTTING_DOWN.text), undefined, '');
   const resolution = resolve(runtime, req);
   if (!resolution.ok) return refuse({ status: resolution.status, reason: resolution.reason }, undefined, resolution.host);
   if (req.headers['sec-websocket-version'] !== '13') {
     res.setHeader('sec-websocket-version', '13');
-    return refuse({ status: 426, reason: 'unsupported Sec-WebSocket-Version' }, req.headers.origin, resolution.host);
+    return refuse(refusal('EDGE_ERR_UPGRADE_REQUIRED', 'unsupported Sec-WebSocket-Version'), req.headers.origin, resolution.host);
   }
   const { route } = resolution;
   const denied = checkOrigin(req, route);
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 
   const headers = upstreamHeaders(req);
-  sanitiseClientHeaders(headers);
   const wsKey = randomBytes(16).toString('base64');
   headers['sec-websocket-key'] = wsKey;
   headers['sec-websocket-version'] = '13';
-  const { clientIp } = applyForwarded(headers, peer, runtime.trust);
-  const { timeouts } = runtime.config;
-  openTunnel(deps.upstreams, res.stream, Buffer.alloc(0), {
-    method: 'GET', path, headers, body: 'none',
-    upstream: route.upstream, key: route.upstream.keyOf(clientIp),
-    connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
-    upgradeKey: wsKey,
-    target: undefined, tried: undefined, call: undefined,
-    hsts, idleTimeout: timeouts.websocketIdle, answer: h2Answer(res, hsts),
-    info: { host: resolution.host, path, clientIp, origin: req.headers.origin ?? null, protocol: 'h2' },
-  }, deps.tunnels, deps.hooks);
+  startTunnel(deps, runtime, route, resolution.host, {
+    client: res.stream, head: Buffer.alloc(0), path, headers, upgradeKey: wsKey, peer, protocol: 'h2', answer: h2Answer(res, hsts),
+  });
 }
 
 function h2Answer(res: Http2ServerResponse, hsts: string): UpgradeAnswer {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { statusOf } from '../errors.js';
 import type { BodyFraming } from '../proxy/forward.js';
 
 /** Why a request cannot be forwarded as framed, decided from its head alone. */
@@ -17,9 +18,9 @@ export interface FramingRefusal {
 export function framingRefusal(req: IncomingMessage): FramingRefusal | undefined {
   const expect = req.headers.expect;
   // HTTP/1.0 predates Expect: such a client gets no 100 and no 417 (RFC 9110 §10.1.1).
-  if (expect !== undefined && req.httpVersionMinor !== 0 && expect.toLowerCase() !== '100-continue') return { status: 417, reason: 'only "Expect: 100-continue" is supported' };
+  if (expect !== undefined && req.httpVersionMinor !== 0 && expect.toLowerCase() !== '100-continue') return { status: statusOf('EDGE_ERR_EXPECTATION_FAILED'), reason: 'only "Expect: 100-continue" is supported' };
   if (req.headers['transfer-encoding'] === undefined) return undefined;
-  if (req.httpVersionMinor === 0) return { status: 400, reason: 'Transfer-Encoding is not allowed in an HTTP/1.0 request' };
+  if (req.httpVersionMinor === 0) return { status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'Transfer-Encoding is not allowed in an HTTP/1.0 request' };
   let codings = 0;
   let chunkedOnly = true;
   const raw = req.rawHeaders;
@@ -29,7 +30,7 @@ export function framingRefusal(req: IncomingMessage): FramingRefusal | undefined
     codings++;
     if ((raw[i + 1] as string).trim().toLowerCase() !== 'chunked') chunkedOnly = false;
   }
-  return codings === 1 && chunkedOnly ? undefined : { status: 501, reason: 'only "Transfer-Encoding: chunked" is supported' };
+  return codings === 1 && chunkedOnly ? undefined : { status: statusOf('EDGE_ERR_NOT_IMPLEMENTED'), reason: 'only "Transfer-Encoding: chunked" is supported' };
 }
 
 /** After framingRefusal and Node's parser (which refuses Content-Length beside Transfer-Encoding): one of three remains. */

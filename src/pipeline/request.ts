@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Metrics } from '../admin/metrics.js';
+import { statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
@@ -72,6 +73,8 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     delete headers.expect;
   }
   sanitiseClientHeaders(headers);
+  // RFC 9112 §3.2: the upstream request is HTTP/1.1 and must carry Host; an HTTP/1.0 client may omit it.
+  headers.host ??= resolution.host;
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const exchange: Exchange = {
     method: req.method ?? '',
@@ -104,7 +107,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
 function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string, limit: number, body: BodyFraming): boolean {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) {
-    respond(res, 413, hsts, `request body larger than ${limit} bytes`, true);
+    respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true);
     return false;
   }
   if (body === 'chunked') {
@@ -114,7 +117,7 @@ function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string, 
     req.on('data', (chunk: Buffer) => {
       seen += chunk.length;
       if (seen > limit) {
-        respond(res, 413, hsts, `request body larger than ${limit} bytes`, true);
+        respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true);
         req.destroy();
       }
     });

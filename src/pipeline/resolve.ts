@@ -1,4 +1,5 @@
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { statusOf } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { hostOf } from './host.js';
 import { routingPath } from './path.js';
@@ -22,23 +23,24 @@ export function resolve(runtime: Runtime, req: ClientRequest): Resolution {
   const servername = socket.servername;
   const sniSite = typeof servername === 'string' ? runtime.sites.match(servername.toLowerCase()) : undefined;
   const parsed = req.httpVersionMajor === 2 ? authorityOf(req) : hostCount(req.rawHeaders) > 1 ? null : hostOf(req.headers.host);
-  if (parsed === null) return { ok: false, status: 400, reason: 'malformed or repeated Host header', host: '' };
+  if (parsed === null) return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'malformed or repeated Host header', host: '' };
   if (url.charCodeAt(0) !== 47 /* '/' */) {
-    return { ok: false, status: 400, reason: 'request-target must be origin-form ("/path")', host: parsed ?? '' };
+    return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'request-target must be origin-form ("/path")', host: parsed ?? '' };
   }
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (Node's own answer would lack HSTS).
-  if (parsed === undefined && req.httpVersionMinor !== 0) return { ok: false, status: 400, reason: 'missing Host header', host: '' };
-  // HTTP/1.0 without Host: the SNI's site is the only honest answer.
+  if (parsed === undefined && req.httpVersionMinor !== 0) return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'missing Host header', host: '' };
+  // HTTP/1.0 without Host: the SNI's site is the only honest answer, and the TLS name is the
+  // host (nginx's $host falls back to the server name the same way).
   const site = parsed === undefined ? sniSite : runtime.sites.match(parsed);
-  const host = parsed ?? '';
-  if (site === undefined) return { ok: false, status: 421, reason: `no site serves host "${host}"`, host };
+  const host = parsed ?? (sniSite === undefined ? '' : (servername as string).toLowerCase());
+  if (site === undefined) return { ok: false, status: statusOf('EDGE_ERR_MISDIRECTED'), reason: `no site serves host "${host}"`, host };
   if (sniSite !== undefined && sniSite !== site && !presentedCertificateCovers(socket, host)) {
-    return { ok: false, status: 421, reason: `host "${host}" is not served under TLS name "${servername as string}"`, host };
+    return { ok: false, status: statusOf('EDGE_ERR_MISDIRECTED'), reason: `host "${host}" is not served under TLS name "${servername as string}"`, host };
   }
   const path = routingPath(url);
-  if (path === null) return { ok: false, status: 400, reason: 'path climbs above "/" with dot segments', host };
+  if (path === null) return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'path climbs above "/" with dot segments', host };
   const route = matchRoute(site, path);
-  if (route === undefined) return { ok: false, status: 404, reason: 'no route matches this path', host };
+  if (route === undefined) return { ok: false, status: statusOf('EDGE_ERR_NO_ROUTE'), reason: 'no route matches this path', host };
   return { ok: true, site, route, host };
 }
 

@@ -1,9 +1,9 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Metrics } from '../admin/metrics.js';
 import { ERRORS, type EdgeErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { openTunnel, type TunnelHooks, type TunnelRegistry } from '../proxy/tunnel.js';
+import { openTunnel, type TunnelHooks, type TunnelInfo, type TunnelRegistry, type UpgradeAnswer } from '../proxy/tunnel.js';
 import type { Runtime } from '../runtime.js';
 import type { UpstreamClient } from '../upstream/attempt.js';
 import { clientAddress } from '../listeners/client-address.js';
@@ -35,7 +35,7 @@ export interface Refusal {
   readonly extra?: string;
 }
 
-function refusal(code: EdgeErrorCode, reason: string, extra?: string): Refusal {
+export function refusal(code: EdgeErrorCode, reason: string, extra?: string): Refusal {
   return { status: ERRORS[code].status, reason, ...(extra === undefined ? {} : { extra }) };
 }
 
@@ -100,6 +100,49 @@ export function checkOrigin(req: ClientRequest, route: Route): { refusal: Refusa
   return undefined;
 }
 
+type RefuseFn = (refusal: Refusal, origin: string | null | undefined, host: string) => void;
+
+/** A refusal for one handshake: `write` answers in the client's protocol, then it is counted and logged alike on h1 and h2. */
+export function refuser(deps: UpgradeDeps, protocol: TunnelInfo['protocol'], path: string | undefined, clientIp: string, write: (refusal: Refusal) => void): RefuseFn {
+  return (refusal, origin, host) => {
+    write(refusal);
+    deps.metrics.websocketRefusals.labels(refusal.status === 403 ? 'origin' : String(refusal.status)).inc();
+    deps.log.warn({ event: 'websocket-refused', protocol, status: refusal.status, reason: refusal.reason, origin: origin ?? null, host, path, clientIp }, 'websocket refused');
+  };
+}
+
+/** A handshake that passed its checks, as the shared tunnel step takes it from h1 or h2. */
+export interface AcceptedHandshake {
+  readonly client: Duplex;
+  /** Bytes the client sent past its handshake (h1 only). */
+  readonly head: Buffer;
+  readonly path: string;
+  /** The client's headers, copied: they are sanitised and forwarded in place. */
+  readonly headers: IncomingHttpHeaders;
+  readonly upgradeKey: string;
+  readonly peer: string;
+  readonly protocol: TunnelInfo['protocol'];
+  readonly answer?: UpgradeAnswer;
+}
+
+/** The upstream side of any WebSocket handshake: client headers cleaned, forwarded headers set, one tunnel through the attempt path. */
+export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, host: string, hs: AcceptedHandshake): void {
+  const { headers } = hs;
+  sanitiseClientHeaders(headers);
+  const { clientIp } = applyForwarded(headers, hs.peer, runtime.trust);
+  const { timeouts } = runtime.config;
+  openTunnel(deps.upstreams, hs.client, hs.head, {
+    method: 'GET', path: hs.path, headers, body: 'none',
+    upstream: route.upstream, key: route.upstream.keyOf(clientIp),
+    connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
+    upgradeKey: hs.upgradeKey,
+    target: undefined, tried: undefined, call: undefined,
+    hsts: runtime.hsts, idleTimeout: timeouts.websocketIdle,
+    ...(hs.answer === undefined ? {} : { answer: hs.answer }),
+    info: { host, path: hs.path, clientIp, origin: headers.origin ?? null, protocol: hs.protocol },
+  }, deps.tunnels, deps.hooks);
+}
+
 /**
  * A module-level listener, not a closure: a closure here would keep this function's whole
  * context (the handshake's IncomingMessage and headers) alive as long as the tunnel.
@@ -114,11 +157,7 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   const runtime = deps.runtime();
   const hsts = runtime.hsts;
   const peer = clientAddress(req.socket);
-  const refuse = (refusal: Refusal, origin: string | null | undefined, host: string): void => {
-    respondRaw(socket, refusal.status, hsts, refusal.reason, refusal.extra ?? '');
-    deps.metrics.websocketRefusals.labels(refusal.status === 403 ? 'origin' : String(refusal.status)).inc();
-    deps.log.warn({ event: 'websocket-refused', protocol: 'http/1.1', status: refusal.status, reason: refusal.reason, origin: origin ?? null, host, path: req.url, clientIp: peer }, 'websocket refused');
-  };
+  const refuse = refuser(deps, 'http/1.1', req.url, peer, (r) => respondRaw(socket, r.status, hsts, r.reason, r.extra ?? ''));
   if (deps.draining()) return refuse(refusal('EDGE_ERR_SHUTTING_DOWN', ERRORS.EDGE_ERR_SHUTTING_DOWN.text), undefined, '');
   const resolution = resolve(runtime, req);
   if (!resolution.ok) return refuse({ status: resolution.status, reason: resolution.reason }, undefined, resolution.host);
@@ -128,17 +167,8 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   const denied = checkOrigin(req, route);
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 
-  const headers = { ...req.headers };
-  sanitiseClientHeaders(headers);
-  const { clientIp } = applyForwarded(headers, peer, runtime.trust);
-  const { timeouts } = runtime.config;
-  openTunnel(deps.upstreams, socket, head, {
-    method: 'GET', path: req.url as string, headers, body: 'none',
-    upstream: route.upstream, key: route.upstream.keyOf(clientIp),
-    connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
-    upgradeKey: req.headers['sec-websocket-key'] as string,
-    target: undefined, tried: undefined, call: undefined,
-    hsts, idleTimeout: timeouts.websocketIdle,
-    info: { host: resolution.host, path: req.url as string, clientIp, origin: req.headers.origin ?? null, protocol: 'http/1.1' },
-  }, deps.tunnels, deps.hooks);
+  startTunnel(deps, runtime, route, resolution.host, {
+    client: socket, head, path: req.url as string, headers: { ...req.headers },
+    upgradeKey: req.headers['sec-websocket-key'] as string, peer, protocol: 'http/1.1',
+  });
 }

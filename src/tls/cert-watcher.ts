@@ -17,14 +17,14 @@ export interface CertWatchOptions {
  * The folders to watch for a path: its own folder and the folder its symlink resolves into
  * (certbot's archive/). A folder deleted and made again is caught by the watcher's identity check.
  */
-export function watchDirs(paths: readonly string[]): string[] {
+function watchDirs(paths: readonly string[]): string[] {
   const dirs = new Set<string>();
   for (const path of paths) {
     dirs.add(dirname(path));
     try {
       dirs.add(dirname(realpathSync(path)));
     } catch {
-      // missing right now (mid-swap or deleted): the folder watches will see it come back
+      // Not there yet (certbot writes it later): its own names above are enough to see it arrive. (mid-swap or deleted): the folder watches will see it come back
     }
   }
   return [...dirs];
@@ -41,7 +41,7 @@ function relevantNames(paths: readonly string[]): Set<string> {
       names.add(basename(real));
       names.add(basename(dirname(real)));
     } catch {
-      // missing right now
+      // Not there yet (certbot writes it later): its own names above are enough to see it arrive.
     }
   }
   return names;

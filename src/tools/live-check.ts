@@ -82,7 +82,7 @@ export async function liveCommand(flags: LiveFlags): Promise<CommandResult> {
 }
 
 /** `url` and `http` as the checks need them, or why they are unusable (a usage error). */
-export function parseTargets(options: LiveOptions): { ok: true; https: URL; http: URL | undefined } | { ok: false; reason: string } {
+function parseTargets(options: LiveOptions): { ok: true; https: URL; http: URL | undefined } | { ok: false; reason: string } {
   const https = URL.canParse(options.url) ? new URL(options.url) : undefined;
   if (https?.protocol !== 'https:') return { ok: false, reason: `--live needs an https:// URL, got "${options.url}"` };
   if (options.http === undefined) return { ok: true, https, http: undefined };
@@ -92,7 +92,7 @@ export function parseTargets(options: LiveOptions): { ok: true; https: URL; http
 }
 
 /** Run every check against the edge; the lines in report order. */
-export async function liveCheck(options: LiveOptions, https: URL, http: URL | undefined): Promise<CheckLine[]> {
+async function liveCheck(options: LiveOptions, https: URL, http: URL | undefined): Promise<CheckLine[]> {
   const name = https.hostname.replace(/^\[(.*)\]$/, '$1');
   const dial: Dial = { name, address: options.connect ?? name, ca: options.ca?.pem, timeoutMs: options.timeoutMs ?? 5000 };
   const port = Number(https.port || 443);
@@ -119,7 +119,7 @@ export async function liveCheck(options: LiveOptions, https: URL, http: URL | un
 }
 
 /** The verdict lines as printed: `ok`, `warn` or `FAIL`, then the text. */
-export function formatLines(lines: readonly CheckLine[]): string {
+function formatLines(lines: readonly CheckLine[]): string {
   return lines.map((l) => `${l.level.padEnd(4)} ${l.text}`).join('\n');
 }
 

@@ -111,7 +111,7 @@ export function explainRoute(config: Config, question: RouteQuestion): RouteResu
 }
 
 /** The text form: one labelled line per field, targets ranked with the chosen one marked. */
-export function formatRoute(answer: RouteAnswer, ip: string): string {
+function formatRoute(answer: RouteAnswer, ip: string): string {
   const lines = [
     `client    ${normaliseIp(ip.trim())}`,
     `site      ${answer.site}`,

@@ -101,10 +101,7 @@ export class UpstreamCall implements ConnectionUser {
   }
 
   onComplete(reusable: boolean, tail: Buffer | undefined): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.#stopTimer();
-    this.request.call = undefined;
+    if (!this.#end()) return;
     if (this.#paused) this.resume();
     this.sink.end(tail);
     const conn = this.#conn;
@@ -122,9 +119,7 @@ export class UpstreamCall implements ConnectionUser {
       this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_HANDSHAKE', `upstream 101 with ${wrong}`));
       return;
     }
-    this.#finished = true;
-    this.#stopTimer();
-    this.request.call = undefined;
+    this.#end();
     this.target.recordSuccess();
     this.answered = true;
     this.sink.upgrade(this.#conn.detach(), head, rest, this.target);
@@ -140,11 +135,16 @@ export class UpstreamCall implements ConnectionUser {
 
   /** The client went away: drop the upstream connection (it may be mid-response). */
   abort(): void {
-    if (this.#finished) return;
+    if (this.#end()) this.#close();
+  }
+
+  /** The exchange is over without a failure: timer stopped, the request no longer points here. False when it already was over. */
+  #end(): boolean {
+    if (this.#finished) return false;
     this.#finished = true;
     this.#stopTimer();
     this.request.call = undefined;
-    this.#close();
+    return true;
   }
 
   #close(): void {

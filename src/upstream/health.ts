@@ -72,19 +72,6 @@ export function probe(client: UpstreamClient, upstream: Upstream, target: Target
   return request;
 }
 
-/** Injectable time so tests can drive probes without waiting. */
-export interface Clock {
-  setInterval(fn: () => void, ms: number): () => void;
-}
-
-export const realClock: Clock = {
-  setInterval(fn, ms) {
-    const timer = setInterval(fn, ms);
-    timer.unref();
-    return () => clearInterval(timer);
-  },
-};
-
 /**
  * Active health checks of every upstream of one runtime, with one owner and one stop(): every
  * `interval`, probe each target. A failed probe takes it out; a good one brings it back at once,
@@ -96,7 +83,7 @@ export class HealthChecks {
   readonly #inFlight = new Map<TargetState, UpstreamRequest>();
   #stopped = false;
 
-  constructor(upstreams: Iterable<Upstream>, client: UpstreamClient, log: Logger, onChange: (u: Upstream, t: TargetState, up: boolean) => void, clock: Clock = realClock) {
+  constructor(upstreams: Iterable<Upstream>, client: UpstreamClient, log: Logger, onChange: (u: Upstream, t: TargetState, up: boolean) => void) {
     for (const upstream of upstreams) {
       const check = upstream.config.healthCheck;
       if (check === null) continue;
@@ -115,7 +102,9 @@ export class HealthChecks {
         }
       };
       round();
-      this.#stops.push(clock.setInterval(round, check.interval));
+      const timer = setInterval(round, check.interval);
+      timer.unref();
+      this.#stops.push(() => clearInterval(timer));
     }
   }
 

@@ -68,12 +68,12 @@ function maskV6(ip: string, prefix: number): string {
 }
 
 /** The state a client key contributes to every weight; computed once per request. */
-export function keyHash(key: string): number {
+function keyHash(key: string): number {
   return fnv1a('|', fnv1a(key));
 }
 
 /** Weight of one target for a client: hash of "key|targetId". */
-export function weight(keyState: number, targetId: string): number {
+function weight(keyState: number, targetId: string): number {
   return mix(fnv1a(targetId, keyState));
 }
 

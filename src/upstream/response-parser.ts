@@ -327,7 +327,7 @@ function field(line: string): [string, string] {
 }
 
 /** A Connection header's names, lower-cased (hop-by-hop for this message). */
-export function tokensOf(connection: string): string[] {
+function tokensOf(connection: string): string[] {
   return connection === '' ? [] : connection.toLowerCase().split(',').map(trimOws).filter((t) => t !== '');
 }
 

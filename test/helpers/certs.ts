@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeCa, makeLeaf } from '../../scripts/certs.mjs';
@@ -65,14 +65,4 @@ function generate(): TestCerts {
     expired: leaf('expired', ['localhost', 'app.test'], { notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2020-02-01T00:00:00Z') }),
     garbage, truncated,
   };
-}
-
-/** Copy a pair into `toDir` under certbot-like names (swap tests write real files). */
-export function copyPair(from: { cert: string; key: string }, toDir: string, names = { cert: 'fullchain.pem', key: 'privkey.pem' }): { cert: string; key: string } {
-  mkdirSync(toDir, { recursive: true });
-  const cert = join(toDir, names.cert);
-  const key = join(toDir, names.key);
-  copyFileSync(from.cert, cert);
-  copyFileSync(from.key, key);
-  return { cert, key };
 }

@@ -45,19 +45,33 @@ export function tempDir(t: Tap, prefix = 'gatehouse-test-'): string {
   return dir;
 }
 
+/** What writeConfigFile wrote: the file, its (temp) directory, the test certificates it names. */
+export interface ConfigFile {
+  readonly file: string;
+  readonly dir: string;
+  readonly certs: TestCerts;
+}
+
 /**
- * Start an in-process edge from YAML text. `{{cert}}`/`{{key}}` (leaf a), `{{certB}}`/`{{keyB}}`
- * are replaced with the test certificates; listeners default to 127.0.0.1:0 when not given.
- * Teardown is registered before anything can fail.
+ * Write YAML to gatehouse.yaml in `dir` (default a fresh temp dir): text whose `{{cert}}`/`{{key}}`
+ * (leaf a) and `{{certB}}`/`{{keyB}}` become the test certificates' paths, or a function of them.
  */
-export async function startEdge(t: Tap, yaml: string): Promise<RunningEdge> {
+export async function writeConfigFile(t: Tap, yaml: string | ((certs: TestCerts) => string), dir = tempDir(t)): Promise<ConfigFile> {
   const certs = await testCerts();
-  const dir = tempDir(t);
-  const text = yaml
+  const text = (typeof yaml === 'string' ? yaml : yaml(certs))
     .replaceAll('{{cert}}', certs.a.cert).replaceAll('{{key}}', certs.a.key)
     .replaceAll('{{certB}}', certs.b.cert).replaceAll('{{keyB}}', certs.b.key);
   const file = join(dir, 'gatehouse.yaml');
   writeFileSync(file, text);
+  return { file, dir, certs };
+}
+
+/**
+ * Start an in-process edge from YAML text (placeholders as writeConfigFile); listeners default
+ * to 127.0.0.1:0 when not given. Teardown is registered before anything can fail.
+ */
+export async function startEdge(t: Tap, yaml: string): Promise<RunningEdge> {
+  const { file, dir, certs } = await writeConfigFile(t, yaml);
   const { config, problems } = await loadConfig(file);
   if (config === undefined) throw new Error(`test config invalid:\n${problems.map(formatProblem).join('\n')}`);
   const logs = new LogCapture();
@@ -65,6 +79,17 @@ export async function startEdge(t: Tap, yaml: string): Promise<RunningEdge> {
   t.teardown(() => edge.close());
   const addresses = await edge.start();
   return { edge, addresses, port: addresses.https.port, logs, dir, certs };
+}
+
+/**
+ * Reload a running in-process edge with YAML (placeholders as writeConfigFile), written over its
+ * gatehouse.yaml so relative paths resolve beside it; throws with the problems when it is invalid.
+ */
+export async function reloadEdge(t: Tap, running: RunningEdge, yaml: string): Promise<Awaited<ReturnType<Edge['reload']>>> {
+  const { file } = await writeConfigFile(t, yaml, running.dir);
+  const { config, problems } = await loadConfig(file);
+  if (config === undefined) throw new Error(`reloaded test config invalid:\n${problems.map(formatProblem).join('\n')}`);
+  return running.edge.reload(config);
 }
 
 /** The usual test config around one upstream; `extra` is appended verbatim (YAML). */
@@ -79,4 +104,23 @@ sites:
   - hosts: [localhost, app.test, "*.wild.test"]
     routes: [{ path: /, upstream: app }]
 ${extra}`;
+}
+
+/**
+ * Both test certificates (leaf a, then leaf b) and one site per entry of `sites`, every site
+ * routed to `target`; `extra` is YAML placed after tls (e.g. more tls keys).
+ */
+export function twoCertConfig(sites: readonly (readonly string[])[], target = '127.0.0.1:9', extra = ''): string {
+  return `
+listen: { http: false, https: "127.0.0.1:0" }
+tls:
+  certificates:
+    - { cert: "{{cert}}", key: "{{key}}" }
+    - { cert: "{{certB}}", key: "{{keyB}}" }
+${extra}
+upstreams:
+  app: { targets: ["${target}"] }
+sites:
+${sites.map((hosts) => `  - hosts: [${hosts.map((h) => `"${h}"`).join(', ')}]\n    routes: [{ path: /, upstream: app }]`).join('\n')}
+`;
 }

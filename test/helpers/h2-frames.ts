@@ -5,7 +5,7 @@ type Tap = { teardown(fn: () => unknown): void };
 
 /** RFC 9113 §6 frame types and the error codes tests look for (§7). */
 export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
-export const ERROR = { NO_ERROR: 0, PROTOCOL_ERROR: 1, REFUSED_STREAM: 7, CANCEL: 8, ENHANCE_YOUR_CALM: 11 } as const;
+export const ERROR = { NO_ERROR: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, REFUSED_STREAM: 7, CANCEL: 8, ENHANCE_YOUR_CALM: 11 } as const;
 const END_STREAM = 0x1;
 const END_HEADERS = 0x4;
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -83,7 +83,7 @@ export function settings(entries: readonly [number, number][] = []): Buffer {
   return frame(FRAME.SETTINGS, 0, 0, payload);
 }
 
-export const SETTINGS_ACK = frame(FRAME.SETTINGS, 0x1, 0);
+const SETTINGS_ACK = frame(FRAME.SETTINGS, 0x1, 0);
 
 export function ping(data = Buffer.alloc(8)): Buffer {
   return frame(FRAME.PING, 0, 0, data);

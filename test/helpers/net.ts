@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -76,6 +76,33 @@ export async function rawUpstream(t: Tap, onData: (socket: Socket, data: string,
   t.teardown(() => { for (const s of sockets) s.destroy(); server.close(); });
   state.address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return state;
+}
+
+/**
+ * A raw upstream that keeps every byte it receives (all connections, in order) and answers
+ * `reply` once `complete(seen)` holds; `close` ends the connection after it.
+ */
+export async function recordingUpstream(t: Tap, complete: (seen: string) => boolean, reply: string, close = false): Promise<RawUpstream & { seen(): string }> {
+  let seen = '';
+  const upstream = await rawUpstream(t, (socket, data) => {
+    seen += data;
+    if (!complete(seen)) return;
+    if (close) socket.end(reply);
+    else socket.write(reply);
+  });
+  return Object.assign(upstream, { seen: () => seen });
+}
+
+/** GET an http: or https: URL without connection reuse (admin listener, pebble); `ca` is what https trusts. */
+export function fetchText(url: string, ca?: string): Promise<{ status: number; body: string }> {
+  const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    send(url, { agent: false, ...(ca === undefined ? {} : { ca }) }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject).end();
+  });
 }
 
 /** A port nothing listens on: bound then closed ("dead port"). */

@@ -1,20 +1,27 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { makeCa, makeLeaf } from '../../scripts/certs.mjs';
-import { deadPort } from './net.js';
+import { tempDir } from './edge.js';
+import { deadPort, fetchText } from './net.js';
+import { startWsBackend } from './ws.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 
 const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-/** Why the pebble tests cannot run here, or false. In CI a missing tool is a failure, not a skip. */
-export const pebbleMissing: string | false = ((): string | false => {
+/**
+ * The skip value of every pebble test, for the file's root `t`: skipped on a machine without
+ * pebble, but under CI (.ci/run installs it) a missing pebble is a failure, not a skip.
+ */
+export function pebbleSkip(t: { fail(message: string): void }): string | false {
   const missing = ['pebble', 'pebble-challtestsrv'].filter((c) => !have(c));
-  return missing.length === 0 ? false : `not installed: ${missing.join(', ')}`;
-})();
+  if (missing.length === 0) return false;
+  const reason = `not installed: ${missing.join(', ')}`;
+  if (process.env.CI !== undefined) t.fail(`CI must have pebble (.ci/run installs it): ${reason}`);
+  return reason;
+}
 
 /** Test host names: challtestsrv resolves every name to 127.0.0.1. */
 export const HOST_A = 'a.gatehouse.test';
@@ -43,16 +50,6 @@ export interface PebbleOptions {
   readonly validitySeconds?: number;
   /** Reuse this port (restart tests); default a free one. */
   readonly port?: number;
-}
-
-export function getText(url: string, ca: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(url, { ca, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject).end();
-  });
 }
 
 /** Start challtestsrv (DNS: every name is 127.0.0.1) and pebble on free loopback ports; both stopped by PID at teardown. */
@@ -87,7 +84,7 @@ export async function startPebble(t: Tap, dir: string, options: PebbleOptions): 
   }));
   const directory = `https://127.0.0.1:${acmePort}/dir`;
   for (let i = 0; ; i++) {
-    const ok = await getText(directory, caPem).then((r) => r.body.includes('newOrder'), () => false);
+    const ok = await fetchText(directory, caPem).then((r) => r.body.includes('newOrder'), () => false);
     if (ok) break;
     if (i > 200) throw new Error(`pebble did not start:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -96,7 +93,7 @@ export async function startPebble(t: Tap, dir: string, options: PebbleOptions): 
   writeFileSync(caFile, caPem);
   return {
     directory, caFile, caPem,
-    root: async () => (await getText(`https://127.0.0.1:${mgmtPort}/roots/0`, caPem)).body,
+    root: async () => (await fetchText(`https://127.0.0.1:${mgmtPort}/roots/0`, caPem)).body,
     output: () => out,
     orders: () => (out.match(/POST \/order-plz/g) ?? []).length,
     async stop() {
@@ -125,16 +122,30 @@ export async function until<T>(probe: () => Promise<T | undefined>, what: string
   throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
 }
 
+/** What an ACME test runs against: pebble and challtestsrv, an app backend, and the ports and storage Gatehouse gets. */
 export interface Stack {
+  readonly dir: string;
   readonly pebble: Pebble;
+  /** Gatehouse's :80 and :443 (pebble validates through them). */
   readonly http: number;
   readonly https: number;
+  /** tls.acme.storage. */
+  readonly storage: string;
+  /** Pebble's issuing root, what a client of Gatehouse trusts. */
+  readonly root: string;
+  /** acmeConfig for this stack; `o` overrides the ports or adds challenge, admin, extra. */
+  config(o?: Partial<Omit<AcmeYaml, 'pebble' | 'backend' | 'storage'>>): string;
 }
 
-export async function stack(t: { teardown(fn: () => unknown): void }, dir: string, validitySeconds?: number): Promise<Stack> {
+/** A temp dir (removed at teardown), pebble with `validitySeconds` certificates (default pebble's), a `ws` app backend. */
+export async function stack(t: Tap, validitySeconds?: number): Promise<Stack> {
+  const dir = tempDir(t, 'gatehouse-acme-');
   const [http, https] = await Promise.all([deadPort(), deadPort()]);
   const pebble = await startPebble(t, dir, { httpPort: http, tlsPort: https, ...(validitySeconds === undefined ? {} : { validitySeconds }) });
-  return { pebble, http, https };
+  const backend = await startWsBackend(t, 'app');
+  const storage = join(dir, 'acme');
+  const root = await pebble.root();
+  return { dir, pebble, http, https, storage, root, config: (o = {}) => acmeConfig({ pebble, backend: backend.address, storage, http, https, ...o }) };
 }
 
 export interface AcmeYaml {
@@ -151,7 +162,7 @@ export interface AcmeYaml {
 }
 
 /** A Gatehouse config with tls.acme and no certificate files, serving HOST_A and HOST_B. */
-export function acmeConfig(o: AcmeYaml): string {
+function acmeConfig(o: AcmeYaml): string {
   return `
 listen: { http: ${o.http === false ? 'false' : `"127.0.0.1:${o.http}"`}, https: "127.0.0.1:${o.https}"${o.admin === true ? ', admin: "127.0.0.1:0"' : ''} }
 tls:

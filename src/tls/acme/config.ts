@@ -20,7 +20,7 @@ export interface AcmeContext {
  * A name a public CA can issue for: a DNS name with a dot, no wildcard (those need DNS-01,
  * which Gatehouse does not do), no IP address, nothing under .localhost (RFC 6761 §6.3).
  */
-export function isOrderableName(host: string): boolean {
+function isOrderableName(host: string): boolean {
   return isIP(host) === 0 && !host.includes('*') && host.includes('.') && host !== 'localhost' && !host.endsWith('.localhost') && isSiteHost(host);
 }
 

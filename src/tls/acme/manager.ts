@@ -4,7 +4,7 @@ import type { Logger } from '../../log.js';
 import { ariCertId, getJson, parseRenewalInfo } from './ari.js';
 import { AcmeCa, type Directory } from './order.js';
 import { backoffMs, EMPTY_HOST, inWindow, thirdLeft, type AcmeState, type HostState } from './state.js';
-import { AcmeStorage, LOCK_STALE_MS } from './storage.js';
+import { AcmeStorage } from './storage.js';
 
 /** The longest the manager sleeps: storage may change under it (another instance, an operator). */
 const MAX_SLEEP_MS = 3_600_000;
@@ -16,7 +16,6 @@ const ARI_RETRY_MS = 3_600_000;
 export interface AcmeManagerOptions {
   /** Names configured certificates cover: never ordered (configured certificates win). */
   readonly covered: () => readonly string[];
-  readonly lockStaleMs?: number;
 }
 
 interface Stored {
@@ -88,7 +87,7 @@ export class AcmeManager {
     const now = Date.now();
     const due = await this.#due(hosts, await this.storage.readState(), now);
     if (due.hosts.length === 0) return due.wake - now;
-    const release = await this.storage.lock(this.#options.lockStaleMs ?? LOCK_STALE_MS);
+    const release = await this.storage.lock();
     if (release === undefined) {
       this.#log.info({ event: 'acme-locked', hosts: due.hosts }, 'another instance holds the acme lock; waiting for it');
       return LOCKED_RETRY_MS;

@@ -13,7 +13,7 @@ export interface Directory {
 type AcmeLib = typeof import('acme-client');
 
 /** One P-256 key as PKCS#8 PEM: the account key and every certificate key (small, fast, accepted by every public CA). */
-export function newKey(): string {
+function newKey(): string {
   return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 

@@ -5,7 +5,7 @@ import type { AcmeStorage } from './storage.js';
 /** RFC 8555 §8.1: tokens are base64url; anything else cannot name a stored file. */
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 /** RFC 8737 §6.2: the ALPN protocol ID an ACME validator offers, and only it. */
-export const ACME_TLS_ALPN = 'acme-tls/1';
+const ACME_TLS_ALPN = 'acme-tls/1';
 
 /**
  * HTTP-01 (RFC 8555 §8.3): the key authorization for a token, read from storage on every

@@ -6,7 +6,7 @@ import type { CertificatePaths } from '../../config/types.js';
 import { parseState, type AcmeState } from './state.js';
 
 /** A lock not refreshed for this long belongs to a dead instance and may be broken. */
-export const LOCK_STALE_MS = 10 * 60_000;
+const LOCK_STALE_MS = 10 * 60_000;
 
 /**
  * The ACME folder, shared by workers and by instances on one volume:
