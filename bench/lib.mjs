@@ -16,9 +16,10 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) |
 
 /** `--name value` or `--name=value` from argv. */
 export function options(argv) {
-  const opt = (name, fallback) => {
+  // `raw`: the value may itself start with "--" (--node-args "--cpu-prof …").
+  const opt = (name, fallback, raw = false) => {
     const i = argv.indexOf(`--${name}`);
-    if (i !== -1 && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) return argv[i + 1];
+    if (i !== -1 && argv[i + 1] !== undefined && (raw || !argv[i + 1].startsWith('--'))) return argv[i + 1];
     const eq = argv.find((a) => a.startsWith(`--${name}=`));
     return eq === undefined ? fallback : eq.slice(name.length + 3);
   };

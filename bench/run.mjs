@@ -31,7 +31,7 @@ const HOLD = parseSeconds(opt('hold', '3s'));
 const ONLY = opt('only', 'gatehouse-1,nginx-1').split(',');
 const SCENARIOS = opt('scenarios', 'keepalive,handshake,websocket,h2,idle').split(',').flatMap((s) => (s === 'h2' ? ['h2-c10m10', 'h2-c50m1'] : [s]));
 // Extra Node flags for Gatehouse, e.g. --node-args "--cpu-prof --cpu-prof-dir=bench/out/prof".
-const NODE_ARGS = opt('node-args', '').split(' ').filter(Boolean);
+const NODE_ARGS = opt('node-args', '', true).split(' ').filter(Boolean);
 const NODES = opt('node', process.execPath).split(',');
 const COMPARE = opt('compare');
 
@@ -144,7 +144,8 @@ async function main() {
   };
   const targets = [];
   try {
-    let port = 18_500;
+    // --port: the first of the ports the targets take (two each); two benches on one machine need different ones.
+    let port = Number(opt('port', '18500'));
     for (const spec of specs(ref?.dir)) {
       port += 2;
       targets.push(await startTarget(spec, { port, h2Port: port + 1, leaf, backends: upstreams, children }));

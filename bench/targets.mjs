@@ -71,6 +71,8 @@ log: { level: ${spec.log ?? 'info'} }
   const alpn = await waitTls(port);
   const h2 = spec.kind === 'nginx' ? (await waitTls(h2Port)) === 'h2' : alpn === 'h2';
   await sleep(300);
+  // Something else answering on the port (another bench) while ours died on EADDRINUSE.
+  if (child.exitCode !== null) throw new Error(`${spec.name} exited (${child.exitCode}) before serving: port ${port} busy? (--port)`);
   process.stderr.write(`${spec.name} (pid ${child.pid}) on 127.0.0.1:${port}${spec.kind === 'nginx' ? `, h2 on ${h2Port}` : ''}; ALPN offered h2: ${h2 ? 'yes' : 'no'}\n`);
   return {
     ...spec,

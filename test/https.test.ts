@@ -180,3 +180,16 @@ t.test('a client that never finishes its headers gets 408 with HSTS (slowloris)'
   t.strictSame(reply.headers.get('strict-transport-security'), [HSTS]);
   t.equal(backend.seen.length, 0);
 });
+
+t.test('body-less and bodied requests pipelined on one keep-alive connection are answered in order (optimizeEmptyRequests on Node 24.12+)', async (t) => {
+  const backend = await startBackend(t, (req, res, body) => res.end(`${req.method} ${req.url} [${body}]`));
+  const { port } = await startEdge(t, basicConfig([backend.address]));
+  const text = await rawTls(port,
+    'GET /1 HTTP/1.1\r\nHost: localhost\r\n\r\n' +
+    'POST /2 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc' +
+    'DELETE /3 HTTP/1.1\r\nHost: localhost\r\n\r\n' +
+    'PUT /4 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n' +
+    'GET /5 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  t.strictSame(text.match(/(GET|POST|DELETE|PUT) \/\d \[\w*\]/g), ['GET /1 []', 'POST /2 [abc]', 'DELETE /3 []', 'PUT /4 [de]', 'GET /5 []']);
+  t.equal(backend.connections, 1, 'one upstream connection carried all five');
+});

@@ -7,6 +7,7 @@ import { statusOf, type EdgeErrorCode } from '../errors.js';
 import { rateLimited, type Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
 import { respondRaw } from '../pipeline/respond.js';
+import { isWebSocketUpgrade } from '../pipeline/upgrade.js';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { AlpnChallengeHook } from '../tls/acme/responders.js';
 import { clientAddress } from './client-address.js';
@@ -107,6 +108,12 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     maxHeadersCount: 0,
     // Node's own 400 for a missing Host lacks HSTS: the pipeline answers it (resolve.ts).
     requireHostHeader: false,
+    // Node 22.21+/24.9+: only WebSocket handshakes become 'upgrade' events (Node 20 ignores it).
+    shouldUpgradeCallback: isWebSocketUpgrade,
+    // Node 24.12+/25.1+: a request without Content-Length or Transfer-Encoding skips its body
+    // stream's 'data'/'end'/'close' (ignored elsewhere). The pipeline reads req only when its
+    // framing is 'length' or 'chunked' (framing.ts), never for 'none'.
+    optimizeEmptyRequests: true,
   } as Parameters<typeof createServer>[0]);
   server.maxHeadersCount = 0;
 

@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
-/** RFC 9110 §7.6.1 and the legacy names proxies still see. */
+/** RFC 9110 §7.6.1, the legacy names proxies still see, and h2c's HTTP2-Settings (RFC 7540 §3.2.1: connection-specific). */
 const HOP_BY_HOP = [
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
-  'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
 ];
 
 // Names a Connection header may not remove: the request would change meaning, not just lose a hop.

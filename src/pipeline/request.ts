@@ -12,6 +12,7 @@ import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
+import { declinedUpgrade } from './upgrade.js';
 
 /** What the HTTPS request path needs from the edge. */
 export interface RequestDeps {
@@ -39,8 +40,9 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   const h2 = isH2(res);
   // HSTS is on every answer: respond() sets it on generated ones, the forwarder on proxied ones.
   // Draining h2 connections got GOAWAY instead (RFC 9113 §6.8): Connection is not an h2 header.
-  const draining = deps.draining() && !h2;
-  if (draining) res.setHeader('connection', 'close');
+  // A declined h1 upgrade closes too: Node dropped what was pipelined behind it (upgrade.ts).
+  const close = !h2 && (deps.draining() || declinedUpgrade(req as IncomingMessage));
+  if (close) res.setHeader('connection', 'close');
   const resolution = resolve(runtime, req);
   if (!resolution.ok) {
     respond(res, resolution.status, runtime.hsts, resolution.reason, resolution.status === 400);
@@ -89,7 +91,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     body,
     path: req.url as string,
     headers,
-    closeClient: draining,
+    closeClient: close,
     target: undefined,
     tried: undefined,
     call: undefined,

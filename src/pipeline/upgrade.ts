@@ -39,9 +39,33 @@ export function refusal(code: EdgeErrorCode, reason: string, extra?: string): Re
   return { status: ERRORS[code].status, reason, ...(extra === undefined ? {} : { extra }) };
 }
 
+/**
+ * http.Server's `shouldUpgradeCallback` (Node 22.21+/24.9+): only a WebSocket handshake becomes
+ * an 'upgrade' event. Any other Upgrade (h2c's `Connection: Upgrade, HTTP2-Settings`) is served
+ * as the plain request it also is (RFC 9110 §7.8: a server may ignore Upgrade), as nginx and
+ * Caddy do; its Upgrade, Connection and HTTP2-Settings are hop-by-hop and stop here. Node 20
+ * ignores the option: there every Upgrade reaches handleUpgrade, which refuses it with a 400.
+ */
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+}
+
+/**
+ * A request Node parsed as an upgrade and the callback above declined. Node's parser stops after
+ * such a request and drops whatever else arrived in the same read (a pipelined request would get
+ * no answer), so its response closes the connection: RFC 9112 §9.3.2 has the client retry the
+ * rest on a new one.
+ */
+export function declinedUpgrade(req: IncomingMessage): boolean {
+  const connection = req.headers.connection;
+  return req.headers.upgrade !== undefined && connection !== undefined && CONNECTION_UPGRADE.test(connection);
+}
+
+const CONNECTION_UPGRADE = /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i;
+
 /** RFC 6455 §4.2.1 checks on the client's handshake; no upstream is contacted when one fails. */
 function checkHandshake(req: IncomingMessage): Refusal | undefined {
-  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refusal('EDGE_ERR_BAD_REQUEST', 'only WebSocket upgrades are supported');
+  if (!isWebSocketUpgrade(req)) return refusal('EDGE_ERR_BAD_REQUEST', 'only WebSocket upgrades are supported');
   if (req.method !== 'GET') return refusal('EDGE_ERR_BAD_REQUEST', 'a WebSocket handshake must be a GET');
   if (req.rawHeaders.length / 2 > MAX_UPGRADE_HEADERS) return refusal('EDGE_ERR_HEADERS_TOO_LARGE', 'too many headers in a WebSocket handshake');
   if (req.headers['sec-websocket-version'] !== '13') {
