@@ -10,7 +10,7 @@ import { HOST_A as A, HOST_B as B, pebbleSkip, servedSerial, stack, until } from
  * Gatehouse's own ACME client against a real CA on loopback: pebble, with challtestsrv as its
  * DNS (every name is 127.0.0.1), validating through Gatehouse's real :80 and :443 listeners.
  */
-const skip = pebbleSkip(t);
+const skip = pebbleSkip();
 
 t.test('a config with only tls.acme gets certificates for two hosts through HTTP-01 on :80', { skip, timeout: 120_000 }, async (t) => {
   const s = await stack(t);

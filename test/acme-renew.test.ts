@@ -14,7 +14,7 @@ import { CLI } from './helpers/process.js';
  * Renewal against a real CA: pebble issuing certificates that live for seconds, so the
  * "a third of the lifetime left" rule fires inside the test, and a CA that goes away.
  */
-const skip = pebbleSkip(t);
+const skip = pebbleSkip();
 const run = promisify(execFile);
 
 t.test('a short-lived certificate is renewed when a third of its life is left, and an open connection survives the swap', { skip, timeout: 120_000 }, async (t) => {

@@ -9,7 +9,7 @@ import { HOST_A as A, HOST_B as B, pebbleSkip, servedSerial, stack, until } from
  * ACME storage shared over time and between instances, against pebble on loopback: what a
  * restart and a second instance reuse instead of ordering again.
  */
-const skip = pebbleSkip(t);
+const skip = pebbleSkip();
 
 t.test('a restart reuses the stored account and certificates, also while the CA is down', { skip, timeout: 120_000 }, async (t) => {
   const s = await stack(t);

@@ -8,7 +8,7 @@ import { spawnGatehouse } from './helpers/process.js';
  * ACME with workers against pebble on loopback: the primary process orders, the workers only
  * serve what it writes into storage.
  */
-const skip = pebbleSkip(t);
+const skip = pebbleSkip();
 
 t.test('with workers: 2 only the primary talks to the CA; both workers serve what it stores', { skip, timeout: 120_000 }, async (t) => {
   const s = await stack(t);

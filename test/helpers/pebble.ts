@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { request, type Agent } from 'node:https';
@@ -7,21 +7,14 @@ import { connect as tlsConnect } from 'node:tls';
 import { makeCa, makeLeaf } from '../../scripts/certs.mjs';
 import { tempDir } from './edge.js';
 import { deadPort, fetchText } from './net.js';
+import { skipWithoutCommands } from './tools.js';
 import { startWsBackend } from './ws.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 
-const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-/**
- * The skip value of every pebble test, for the file's root `t`: skipped on a machine without
- * pebble, but under CI (.ci/run installs it) a missing pebble is a failure, not a skip.
- */
-export function pebbleSkip(t: { fail(message: string): void }): string | false {
-  const missing = ['pebble', 'pebble-challtestsrv'].filter((c) => !have(c));
-  if (missing.length === 0) return false;
-  const reason = `not installed: ${missing.join(', ')}`;
-  if (process.env.CI !== undefined) t.fail(`CI must have pebble (.ci/run installs it): ${reason}`);
-  return reason;
+/** The skip value of every pebble test: skipped on a machine without pebble, a failure under CI. */
+export function pebbleSkip(): string | false {
+  return skipWithoutCommands(['pebble', 'pebble-challtestsrv']);
 }
 
 /** Test host names: challtestsrv resolves every name to 127.0.0.1. */
