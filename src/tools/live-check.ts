@@ -1,7 +1,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '../config/values.js';
-import { UsageError, type CommandResult } from './command.js';
+import { UsageError, type CommandResult, type FlagsOf } from './command.js';
 import { ask, handshake, type Answer, type Dial, type Handshake, type Outcome } from './probes.js';
 
 /*
@@ -44,14 +44,7 @@ export const LIVE_OPTIONS = {
   connect: { type: 'string' }, timeout: { type: 'string' },
 } as const;
 
-export interface LiveFlags {
-  readonly live?: string | undefined;
-  readonly http?: string | undefined;
-  readonly ca?: string | undefined;
-  readonly ws?: string | undefined;
-  readonly connect?: string | undefined;
-  readonly timeout?: string | undefined;
-}
+export type LiveFlags = FlagsOf<typeof LIVE_OPTIONS>;
 
 /** `gatehouse check --live`: prints one line per check; 1 if any is FAIL. */
 export async function liveCommand(flags: LiveFlags): Promise<CommandResult> {

@@ -8,7 +8,7 @@ import { matchRoute } from '../pipeline/sites.js';
 import { buildRuntime } from '../runtime.js';
 import { rank } from '../upstream/rendezvous.js';
 import { TargetRegistry } from '../upstream/pool.js';
-import { UsageError, type CommandResult } from './command.js';
+import { UsageError, type CommandResult, type FlagsOf } from './command.js';
 
 /** `gatehouse route` flags (node:util parseArgs). */
 export const ROUTE_OPTIONS = {
@@ -16,13 +16,7 @@ export const ROUTE_OPTIONS = {
   path: { type: 'string' }, json: { type: 'boolean' },
 } as const;
 
-export interface RouteFlags {
-  readonly config?: string | undefined;
-  readonly ip?: string | undefined;
-  readonly host?: string | undefined;
-  readonly path?: string | undefined;
-  readonly json?: boolean | undefined;
-}
+export type RouteFlags = FlagsOf<typeof ROUTE_OPTIONS>;
 
 /** `gatehouse route`: the explanation as text, or one JSON object with --json; 1 when no route applies. */
 export async function routeCommand(flags: RouteFlags, envConfig: string | undefined): Promise<CommandResult> {
