@@ -6,7 +6,7 @@
 // nginx does.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { CASES } from './differential-response.cases.js';
+import { CASES } from './helpers/differential-response-cases.js';
 import { rawResponder, viaGatehouse, viaLlhttp } from './helpers/differential.js';
 
 t.test('each upstream response is framed as llhttp frames it, or differs as the table says', async (t) => {

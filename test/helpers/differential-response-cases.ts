@@ -2,7 +2,7 @@
 // the malformed kinds the request-smuggling literature lists (RFC 9112 §6.3, §7.1, §11.2;
 // "HTTP Desync Attacks", PortSwigger 2019; "HTTP Request Smuggling in 2020", Kettle; the
 // llhttp and nginx test suites' categories).
-import { REJECT, type Outcome } from './helpers/differential.js';
+import { REJECT, type Outcome } from './differential.js';
 
 export interface Case {
   readonly name: string;
