@@ -21,6 +21,10 @@ const refOf = (name, runsByName) => {
   return partner !== name && runsByName[partner] ? partner : undefined;
 };
 
+/** Node's floors (bench/floor.mjs) a Gatehouse target is set against, when they ran. */
+const FLOORS = ['floor-1', 'answer-1'];
+const floorsOf = (name, runsByName) => (name.startsWith('gatehouse-1') ? FLOORS.filter((f) => runsByName[f]) : []);
+
 function runTable(title, unit, runsByName) {
   const rows = [`### ${title}`, '', `| target | CPU µs/${unit} | ${unit}/s | CPU ×nginx per pair | ${unit}/s ×nginx per pair | errors |`, '| --- | --- | --- | --- | --- | --- |'];
   for (const [name, runs] of Object.entries(runsByName)) {
@@ -31,6 +35,7 @@ function runTable(title, unit, runsByName) {
   for (const name of Object.keys(runsByName)) {
     const ref = refOf(name, runsByName);
     if (ref) rows.push('', `${name} ÷ ${ref} per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[ref], 'cpuUsPerOp'), 3)}, rate ${spread(pairRatios(runsByName[name], runsByName[ref], 'rate'), 3)}`);
+    for (const floor of floorsOf(name, runsByName)) rows.push('', `${name} ÷ ${floor} (Node's floor) per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[floor], 'cpuUsPerOp'), 3)}`);
   }
   return rows.join('\n');
 }

@@ -109,6 +109,10 @@ function specs(refDir) {
       else process.stderr.write('nginx not installed: skipped (apt-get install nginx)\n');
       continue;
     }
+    if (kind === 'floor' || kind === 'answer') {
+      list.push({ name, kind, workers: '1', node: NODES[0], nodeArgs: NODE_ARGS });
+      continue;
+    }
     for (const b of builds) {
       for (const n of nodes) {
         const label = `${name}${b.label ? `:${b.label}` : ''}${nodes.length > 1 ? `@${n.version}` : ''}`;

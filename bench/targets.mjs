@@ -38,7 +38,7 @@ export function nodeVersion(bin) {
 
 /**
  * Start one target and wait until it answers TLS. Returns { name, pid, port, h2Port, alpn, stop }.
- * spec: { name, kind: 'gatehouse'|'nginx', workers: '1'|'auto', dir?, node?, nodeArgs?, log? }.
+ * spec: { name, kind: 'gatehouse'|'nginx'|'floor'|'answer', workers: '1'|'auto', dir?, node?, nodeArgs?, log? }.
  */
 export async function startTarget(spec, { port, h2Port, leaf, backends, children }) {
   let child;
@@ -61,6 +61,11 @@ log: { level: ${spec.log ?? 'info'} }
     const node = spec.node ?? process.execPath;
     const [cmd, args] = spec.workers === 'auto' ? [node, cli] : pinned(0, node, cli);
     child = spawn(cmd, args, { stdio: ['ignore', logFd, logFd] });
+  } else if (spec.kind === 'floor' || spec.kind === 'answer') {
+    // Node's floor (bench/floor.mjs), on the same core and Node as Gatehouse would be.
+    const args = [...(spec.nodeArgs ?? []), join(root, 'bench', 'floor.mjs'), spec.kind === 'floor' ? 'relay' : 'answer', String(port), leaf.fullchain, leaf.key, ...backends];
+    const [cmd, pinnedArgs] = pinned(0, spec.node ?? process.execPath, args);
+    child = spawn(cmd, pinnedArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
   } else {
     const conf = writeNginxConfig({ dir: out, port, h2Port, cert: leaf.fullchain, key: leaf.key, backends, workers: spec.workers === 'auto' ? 'auto' : 1 });
     const nginxArgs = ['-c', conf, '-p', out, '-g', 'daemon off;'];

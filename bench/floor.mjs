@@ -1,0 +1,82 @@
+// Node's floor for the bench's loads: the least a Node process does for the same work, so that
+// Gatehouse's figures can be split into what Node costs and what Gatehouse adds. It is not a
+// proxy anyone should run: it trusts the bench backend's exact answer (a head, then a body of
+// Content-Length bytes), parses nothing else, logs nothing and checks nothing.
+//
+//   node bench/floor.mjs relay|answer PORT CERT KEY BACKEND...
+//
+// relay:  Node's https server; each request goes to the backend over a pooled raw TCP socket
+//         (one request head written, the answer read back) and is answered with the backend's
+//         body and HSTS; an upgrade is relayed as raw bytes both ways (socket.pipe), which is
+//         all a WebSocket tunnel needs.
+// answer: Node's https server answering the 100 bytes itself, no upstream at all: the cost of
+//         Node's TLS and HTTP server alone, below which no Node proxy on it can go.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { connect } from 'node:net';
+
+const [mode, port, cert, key, ...backends] = process.argv.slice(2);
+const HSTS = 'max-age=31536000; includeSubDomains';
+const BODY = Buffer.alloc(100, 'x');
+const [host, backendPort] = backends[0].split(':');
+
+/** Idle upstream sockets, warmest first; each carries one request at a time. */
+const idle = [];
+
+function exchange(req, res) {
+  const upstream = idle.pop() ?? openUpstream();
+  upstream.answer = (head, body) => {
+    res.writeHead(200, ['content-type', head.type, 'content-length', String(body.length), 'strict-transport-security', HSTS]);
+    res.end(body);
+    idle.push(upstream);
+  };
+  upstream.write(`${req.method} ${req.url} HTTP/1.1\r\nhost: ${req.headers.host}\r\nx-forwarded-for: ${req.socket.remoteAddress}\r\nx-forwarded-proto: https\r\n\r\n`, 'latin1');
+}
+
+function openUpstream() {
+  const socket = connect(Number(backendPort), host);
+  socket.setNoDelay(true);
+  let pending = Buffer.alloc(0);
+  socket.on('data', (chunk) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    const end = pending.indexOf('\r\n\r\n');
+    if (end === -1) return;
+    const head = pending.toString('latin1', 0, end);
+    const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+    if (pending.length < end + 4 + length) return;
+    const body = pending.subarray(end + 4, end + 4 + length);
+    pending = pending.subarray(end + 4 + length);
+    socket.answer({ type: /content-type: *([^\r]+)/i.exec(head)?.[1] ?? 'text/plain' }, body);
+  });
+  socket.on('error', () => socket.destroy());
+  socket.on('close', () => {
+    const i = idle.indexOf(socket);
+    if (i !== -1) idle.splice(i, 1);
+  });
+  return socket;
+}
+
+function tunnel(req, client, head) {
+  const upstream = connect(Number(backendPort), host);
+  const lines = [`${req.method} ${req.url} HTTP/1.1`];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+  upstream.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+  if (head.length > 0) upstream.write(head);
+  upstream.setNoDelay(true);
+  client.setNoDelay(true);
+  client.pipe(upstream).pipe(client);
+  for (const s of [client, upstream]) s.on('error', () => { client.destroy(); upstream.destroy(); });
+  for (const s of [client, upstream]) s.on('close', () => { client.destroy(); upstream.destroy(); });
+}
+
+const server = createServer({ cert: readFileSync(cert), key: readFileSync(key), minVersion: 'TLSv1.3', ALPNProtocols: ['http/1.1'], keepAliveTimeout: 60_000 });
+server.on('request', mode === 'answer'
+  ? (req, res) => {
+    res.writeHead(200, ['content-type', 'text/plain', 'content-length', '100', 'strict-transport-security', HSTS]);
+    res.end(BODY);
+  }
+  : exchange);
+server.on('upgrade', tunnel);
+server.on('clientError', (err, socket) => socket.destroy());
+server.listen(Number(port), '127.0.0.1');
+process.on('SIGTERM', () => process.exit(0));
