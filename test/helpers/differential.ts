@@ -4,7 +4,8 @@
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { ParseError, ResponseParser } from '../../src/upstream/response-parser.js';
+import { ParseError } from '../../src/upstream/message-syntax.js';
+import { ResponseParser } from '../../src/upstream/response-parser.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 
