@@ -21,6 +21,9 @@ export interface Runtime {
 export function buildRuntime(config: Config, targets: TargetRegistry): Runtime {
   const upstreams = new Map<string, Upstream>();
   for (const [name, upstream] of config.upstreams) upstreams.set(name, new Upstream(upstream, targets));
+  // Live pools take a reload's keep-alive settings now: building a runtime happens after the
+  // last step of a reload that can fail, so no refused config leaves its settings behind.
+  targets.configure(upstreams.values());
   return {
     config,
     hsts: hstsValue(config.hsts),

@@ -29,6 +29,8 @@ export const DEFAULTS = {
     healthCheck: { path: '/', interval: '5s', timeout: '2s', type: 'http' },
     maxFails: 3,
     failTimeout: '10s',
+    keepalive: 256,
+    keepaliveTimeout: '4s',
   },
   route: { path: '/' },
   trustedProxies: [],
@@ -191,7 +193,7 @@ function readUpstreams(r: Reader, raw: unknown, dir: string): Map<string, Upstre
   const d = DEFAULTS.upstream;
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
     const path = ['upstreams', name];
-    const o = r.object(value, path, ['targets', 'hash', 'healthCheck', 'maxFails', 'failTimeout', 'tls']) ?? {};
+    const o = r.object(value, path, ['targets', 'hash', 'healthCheck', 'maxFails', 'failTimeout', 'keepalive', 'keepaliveTimeout', 'tls']) ?? {};
     const tls = readUpstreamTls(r, o.tls, [...path, 'tls'], dir);
     const targetList = r.list(o.targets, [...path, 'targets']) ?? [];
     if (targetList.length === 0) r.error(o.targets === undefined ? path : [...path, 'targets'], 'an upstream needs at least one target, e.g. targets: [127.0.0.1:3000]');
@@ -227,6 +229,8 @@ function readUpstreams(r: Reader, raw: unknown, dir: string): Map<string, Upstre
       name, targets, hash, healthCheck,
       maxFails: r.integer(o.maxFails ?? d.maxFails, [...path, 'maxFails'], 0, 1_000_000) ?? d.maxFails,
       failTimeout: r.duration(o.failTimeout ?? d.failTimeout, [...path, 'failTimeout']) ?? ms(d.failTimeout),
+      keepalive: r.integer(o.keepalive ?? d.keepalive, [...path, 'keepalive'], 0, 65_535) ?? d.keepalive,
+      keepaliveTimeout: r.timer(o.keepaliveTimeout ?? d.keepaliveTimeout, [...path, 'keepaliveTimeout'], 1) ?? ms(d.keepaliveTimeout),
     });
   }
   return result;

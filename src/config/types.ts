@@ -117,6 +117,10 @@ export interface UpstreamConfig {
   /** 0 disables passive health. */
   readonly maxFails: number;
   readonly failTimeout: number;
+  /** Idle keep-alive connections kept per target (nginx's `keepalive N`); 0: a new connection per request, closed after it. */
+  readonly keepalive: number;
+  /** How long an idle pooled connection is kept (nginx's `keepalive_timeout`); below the backends' own. */
+  readonly keepaliveTimeout: number;
 }
 
 export interface WebSocketPolicy {

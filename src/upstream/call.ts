@@ -51,7 +51,7 @@ export class UpstreamCall implements ConnectionUser {
     else if (this.#bodySent) this.#expect(Wait.Head, request.responseTimeout);
     // latin1: Node decoded the client's header bytes one byte per character; this writes them
     // back byte for byte (UTF-8 would double-encode anything above 0x7f).
-    socket.write(requestHead(request), 'latin1');
+    socket.write(requestHead(request, target.pool.reuses), 'latin1');
     if (!connecting) this.#sendBody();
   }
 
@@ -259,8 +259,8 @@ function timedOut(call: UpstreamCall): void {
   call.timedOut();
 }
 
-/** The request line and header block, serialised once per attempt. */
-function requestHead(request: UpstreamRequest): string {
+/** The request line and header block, serialised once per attempt; `keepAlive` false asks the upstream to close after its answer. */
+function requestHead(request: UpstreamRequest, keepAlive: boolean): string {
   let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
   const headers = request.headers;
   for (const name in headers) {
@@ -274,8 +274,10 @@ function requestHead(request: UpstreamRequest): string {
   }
   if (request.body === 'chunked') head += 'transfer-encoding: chunked\r\n';
   if (request.upgradeKey !== undefined) return `${head}connection: upgrade\r\nupgrade: websocket\r\n\r\n`;
-  // Explicit, so HTTP/1.0-minded upstreams keep the connection too.
-  return `${head}connection: keep-alive\r\n\r\n`;
+  // Explicit, so HTTP/1.0-minded upstreams keep the connection too. Without reuse (keepalive 0)
+  // the upstream is told the connection ends with this exchange (RFC 9112 §9.6), as nginx does
+  // without `keepalive`: it need not hold the socket open waiting for a request that never comes.
+  return `${head}connection: ${keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`;
 }
 
 /** RFC 6455 §4.1 (client side): what is wrong with a 101, or undefined when it really is our WebSocket handshake. */

@@ -114,30 +114,64 @@ export class UpstreamConnection implements ResponseEvents {
   }
 }
 
+/** How a pool keeps connections (`upstreams.NAME.keepalive` / `keepaliveTimeout`). */
+export interface KeepAlive {
+  /** Idle connections kept at most; 0: none, every request gets its own connection, closed after it. */
+  readonly max: number;
+  /** ms an idle connection is kept. */
+  readonly timeout: number;
+}
+
 /**
  * Keep-alive connections to one target: LIFO reuse (the warmest socket first), at most
- * `maxIdle` kept, idle ones closed after `idleTimeout` ms. Active connections are not capped,
- * as with Node's default agent: concurrency is bounded by the clients' (one request in flight
- * per client connection). Once closed (its target retired by a reload), every connection still
- * carrying a request is closed as that work ends instead of coming back.
+ * `keepAlive.max` kept, idle ones closed `keepAlive.timeout` ms after they were put back. Active
+ * connections are not capped, as with Node's default agent: concurrency is bounded by the
+ * clients' (one request in flight per client connection). Once closed (its target retired by a
+ * reload), every connection still carrying a request is closed as that work ends instead of
+ * coming back.
+ *
+ * The idle timeout must end before the backend's own (Node's http.Server: 5 s): a connection the
+ * backend closes while a request is on its way fails that request, and a POST is not retried.
+ * So the one sweep timer is armed for the moment the oldest idle connection expires, not on a
+ * coarse interval: the LIFO stack keeps the oldest at the bottom, and putting a connection back
+ * costs one check that the timer is armed.
  */
 export class ConnectionPool {
   readonly #target: TargetConfig;
   readonly #tls: TargetTlsOptions;
   readonly #idle: UpstreamConnection[] = [];
-  readonly #maxIdle: number;
-  readonly #idleTimeout: number;
-  readonly #sweep: NodeJS.Timeout;
+  #keepAlive: KeepAlive;
+  #sweep: NodeJS.Timeout | undefined;
   #closed = false;
   /** Connections opened over the pool's life (reuse shows as this staying flat). */
   opened = 0;
 
-  constructor(target: TargetConfig, tls: TargetTlsOptions = {}, maxIdle = 256, idleTimeout = 60_000) {
+  constructor(target: TargetConfig, tls: TargetTlsOptions, keepAlive: KeepAlive) {
     this.#target = target;
     this.#tls = tls;
-    this.#maxIdle = maxIdle;
-    this.#idleTimeout = idleTimeout;
-    this.#sweep = setInterval(() => this.#closeIdle(Date.now()), Math.min(idleTimeout, 5_000)).unref();
+    this.#keepAlive = keepAlive;
+  }
+
+  /** False when connections are never reused (keepalive 0): requests then ask the upstream to close (`Connection: close`). */
+  get reuses(): boolean {
+    return this.#keepAlive.max > 0;
+  }
+
+  get keepAlive(): KeepAlive {
+    return this.#keepAlive;
+  }
+
+  /**
+   * New settings from a reload, applied to this live pool (its connections are as good as new
+   * ones): idle connections beyond the new cap close now, oldest first, and the sweep is re-armed
+   * for the new timeout.
+   */
+  configure(keepAlive: KeepAlive): void {
+    if (keepAlive.max === this.#keepAlive.max && keepAlive.timeout === this.#keepAlive.timeout) return;
+    this.#keepAlive = keepAlive;
+    while (this.#idle.length > keepAlive.max) (this.#idle.shift() as UpstreamConnection).socket.destroy();
+    clearTimeout(this.#sweep);
+    this.#arm();
   }
 
   /** An idle connection if there is one, else a new one (already connecting). */
@@ -157,12 +191,13 @@ export class ConnectionPool {
   release(conn: UpstreamConnection): void {
     conn.user = undefined;
     conn.uses++;
-    if (this.#closed || conn.socket.destroyed || this.#idle.length >= this.#maxIdle) {
+    if (this.#closed || conn.socket.destroyed || this.#idle.length >= this.#keepAlive.max) {
       conn.socket.destroy();
       return;
     }
     conn.idleSince = Date.now();
     this.#idle.push(conn);
+    if (this.#sweep === undefined) this.#arm();
   }
 
   forget(conn: UpstreamConnection): void {
@@ -177,7 +212,8 @@ export class ConnectionPool {
   /** Retire: idle connections close now, busy ones when their request ends. Idempotent. */
   close(): void {
     this.#closed = true;
-    clearInterval(this.#sweep);
+    clearTimeout(this.#sweep);
+    this.#sweep = undefined;
     for (const conn of this.#idle.splice(0)) conn.socket.destroy();
   }
 
@@ -191,10 +227,20 @@ export class ConnectionPool {
     return new UpstreamConnection(socket, this, secure);
   }
 
-  #closeIdle(now: number): void {
-    // Oldest first: the LIFO stack keeps them at the bottom.
-    while (this.#idle.length > 0 && now - (this.#idle[0] as UpstreamConnection).idleSince >= this.#idleTimeout) {
+  /** Arm the sweep for when the oldest idle connection expires (none idle: unarmed until one is put back). */
+  #arm(): void {
+    const oldest = this.#idle[0];
+    this.#sweep = oldest === undefined || this.#closed ? undefined
+      : setTimeout(this.#closeExpired, Math.max(0, oldest.idleSince + this.#keepAlive.timeout - Date.now())).unref();
+  }
+
+  /** The sweep timer fired: close every expired connection (oldest first, from the bottom), then re-arm. */
+  readonly #closeExpired = (): void => {
+    const now = Date.now();
+    const timeout = this.#keepAlive.timeout;
+    while (this.#idle.length > 0 && now - (this.#idle[0] as UpstreamConnection).idleSince >= timeout) {
       (this.#idle.shift() as UpstreamConnection).socket.destroy();
     }
-  }
+    this.#arm();
+  };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { TargetConfig, UpstreamConfig } from '../config/types.js';
-import { ConnectionPool } from './connections.js';
+import { ConnectionPool, type KeepAlive } from './connections.js';
 import { targetTls, type TargetTlsOptions } from './target-tls.js';
 import { clientKey, pick } from './rendezvous.js';
 
@@ -22,12 +22,12 @@ export class TargetState {
   /** Verdict of the active probe; true until a probe says otherwise. */
   activeUp = true;
 
-  constructor(config: TargetConfig, key: string) {
+  constructor(config: TargetConfig, key: string, keepAlive: KeepAlive) {
     this.id = config.id;
     this.key = key;
     this.config = config;
     this.tls = config.protocol === 'https:' ? targetTls(config) : {};
-    this.pool = new ConnectionPool(config, this.tls);
+    this.pool = new ConnectionPool(config, this.tls, keepAlive);
   }
 
   healthy(now: number): boolean {
@@ -78,14 +78,32 @@ function stateKey(config: TargetConfig): string {
 export class TargetRegistry {
   readonly #targets = new Map<string, TargetState>();
 
-  acquire(config: TargetConfig): TargetState {
+  acquire(config: TargetConfig, keepAlive: KeepAlive): TargetState {
     const key = stateKey(config);
     let state = this.#targets.get(key);
     if (state === undefined) {
-      state = new TargetState(config, key);
+      state = new TargetState(config, key, keepAlive);
       this.#targets.set(key, state);
     }
     return state;
+  }
+
+  /**
+   * Give every target's pool the keep-alive settings of the upstreams that list it, updating live
+   * pools in place (a reload keeps their connections, health and counters). A target several
+   * upstreams share has one pool: the smallest `keepalive` and `keepaliveTimeout` among them win,
+   * since the backend's idle limit belongs to its address, whoever routes there.
+   */
+  configure(upstreams: Iterable<Upstream>): void {
+    const settings = new Map<TargetState, KeepAlive>();
+    for (const upstream of upstreams) {
+      const own = keepAliveOf(upstream.config);
+      for (const target of upstream.targets) {
+        const other = settings.get(target);
+        settings.set(target, other === undefined ? own : { max: Math.min(other.max, own.max), timeout: Math.min(other.timeout, own.timeout) });
+      }
+    }
+    for (const [target, keepAlive] of settings) target.pool.configure(keepAlive);
   }
 
   /** Drop targets not in `keep` (after a reload has retired the config that used them). */
@@ -117,7 +135,8 @@ export class Upstream {
   constructor(config: UpstreamConfig, registry: TargetRegistry) {
     this.name = config.name;
     this.config = config;
-    this.targets = config.targets.map((t) => registry.acquire(t));
+    const keepAlive = keepAliveOf(config);
+    this.targets = config.targets.map((t) => registry.acquire(t, keepAlive));
   }
 
   /** The hashing key for a client IP under this upstream's prefixes. */
@@ -133,4 +152,8 @@ export class Upstream {
   recordFailure(target: TargetState, now: number): boolean {
     return target.recordFailure(now, this.config.maxFails, this.config.failTimeout);
   }
+}
+
+function keepAliveOf(config: UpstreamConfig): KeepAlive {
+  return { max: config.keepalive, timeout: config.keepaliveTimeout };
 }

@@ -96,6 +96,7 @@ export class AcmeManager {
       // Re-read under the lock: the instance that held it may have renewed our hosts already.
       const state = await this.storage.readState();
       const again = await this.#due(hosts, state, Date.now());
+      // Fetched once per round, when a renewal plan first needs it; null: it failed (already logged).
       let directory: Directory | undefined | null;
       let next: Record<string, HostState> = { ...state };
       for (const host of again.hosts) {
@@ -107,7 +108,7 @@ export class AcmeManager {
         if (needsCert) {
           next = { ...next, [host]: await this.#attempt(host, s) };
         } else if (stored !== undefined) {
-          directory ??= await this.#ca.directory().catch(() => null);
+          if (directory === undefined) directory = await this.#ariDirectory();
           next = { ...next, [host]: await this.#plan(host, s, stored, directory) };
         }
         await this.storage.writeState(next);
@@ -151,6 +152,21 @@ export class AcmeManager {
       else wake = Math.min(wake, at);
     }
     return { hosts: due, wake: due.length > 0 ? now : wake };
+  }
+
+  /**
+   * The directory, to learn whether the CA offers renewalInfo (RFC 9773 §3). Unreachable, the
+   * round's plans fall back to the one-third rule: said once per attempt, in the same `acme-ari`
+   * terms as a failing renewalInfo, since the operator sees the same consequence.
+   */
+  async #ariDirectory(): Promise<Directory | null> {
+    try {
+      return await this.#ca.directory();
+    } catch (err) {
+      this.#log.warn({ event: 'acme-ari', directory: this.#config.directory, err: (err as Error).message, retryInMs: ARI_RETRY_MS },
+        'ACME directory unreachable; renewing when a third of the lifetime is left, renewalInfo asked again in an hour');
+      return null;
+    }
   }
 
   /** When to renew a stored certificate: inside the CA's ARI window when offered, else at two thirds of its life. */
