@@ -3,7 +3,7 @@
 // proxy anyone should run: it trusts the bench backend's exact answer (a head, then a body of
 // Content-Length bytes), parses nothing else, logs nothing and checks nothing.
 //
-//   node bench/floor.mjs relay|answer PORT CERT KEY BACKEND...
+//   node bench/floor.mjs relay|answer|h2-compat|h2-stream PORT CERT KEY BACKEND...
 //
 // relay:  Node's https server; each request goes to the backend over a pooled raw TCP socket
 //         (one request head written, the answer read back) and is answered with the backend's
@@ -11,7 +11,11 @@
 //         all a WebSocket tunnel needs.
 // answer: Node's https server answering the 100 bytes itself, no upstream at all: the cost of
 //         Node's TLS and HTTP server alone, below which no Node proxy on it can go.
+// h2-compat, h2-stream: Node's HTTP/2 server answering the 100 bytes itself, through the
+//         compatibility API (request/response objects, which Gatehouse's h2 front door uses)
+//         or the core stream API: what the compatibility layer costs per request.
 import { readFileSync } from 'node:fs';
+import { createSecureServer } from 'node:http2';
 import { createServer } from 'node:https';
 import { connect } from 'node:net';
 
@@ -69,7 +73,15 @@ function tunnel(req, client, head) {
   for (const s of [client, upstream]) s.on('close', () => { client.destroy(); upstream.destroy(); });
 }
 
-const server = createServer({ cert: readFileSync(cert), key: readFileSync(key), minVersion: 'TLSv1.3', ALPNProtocols: ['http/1.1'], keepAliveTimeout: 60_000 });
+const tls = { cert: readFileSync(cert), key: readFileSync(key), minVersion: 'TLSv1.3' };
+if (mode === 'h2-compat' || mode === 'h2-stream') {
+  const h2 = createSecureServer({ ...tls, ALPNProtocols: ['h2'] });
+  const headers = { 'content-type': 'text/plain', 'content-length': '100', 'strict-transport-security': HSTS };
+  if (mode === 'h2-compat') h2.on('request', (req, res) => res.writeHead(200, headers).end(BODY));
+  else h2.on('stream', (stream) => { stream.respond({ ':status': 200, ...headers }); stream.end(BODY); });
+  h2.listen(Number(port), '127.0.0.1');
+}
+const server = createServer({ ...tls, ALPNProtocols: ['http/1.1'], keepAliveTimeout: 60_000 });
 server.on('request', mode === 'answer'
   ? (req, res) => {
     res.writeHead(200, ['content-type', 'text/plain', 'content-length', '100', 'strict-transport-security', HSTS]);
@@ -78,5 +90,5 @@ server.on('request', mode === 'answer'
   : exchange);
 server.on('upgrade', tunnel);
 server.on('clientError', (err, socket) => socket.destroy());
-server.listen(Number(port), '127.0.0.1');
+if (!mode.startsWith('h2-')) server.listen(Number(port), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));

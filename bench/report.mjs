@@ -22,7 +22,7 @@ const refOf = (name, runsByName) => {
 };
 
 /** Node's floors (bench/floor.mjs) a Gatehouse target is set against, when they ran. */
-const FLOORS = ['floor-1', 'answer-1'];
+const FLOORS = ['floor-1', 'answer-1', 'h2compat-1', 'h2stream-1'];
 const floorsOf = (name, runsByName) => (name.startsWith('gatehouse-1') ? FLOORS.filter((f) => runsByName[f]) : []);
 
 function runTable(title, unit, runsByName) {

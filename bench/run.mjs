@@ -12,7 +12,7 @@ import { makeCa, makeLeaf } from '../scripts/certs.mjs';
 import { startBenchBackend } from './backend.mjs';
 import { report } from './report.mjs';
 import { cores, cpuMicros, h2load, have, idleSockets, options, out, parseSeconds, rssKb, sleep, wrk, wsRelay } from './lib.mjs';
-import { buildRef, nodeVersion, startTarget } from './targets.mjs';
+import { FLOOR_MODES, buildRef, nodeVersion, startTarget } from './targets.mjs';
 
 const argv = process.argv.slice(2);
 const { opt, flag } = options(argv);
@@ -109,7 +109,7 @@ function specs(refDir) {
       else process.stderr.write('nginx not installed: skipped (apt-get install nginx)\n');
       continue;
     }
-    if (kind === 'floor' || kind === 'answer') {
+    if (kind in FLOOR_MODES) {
       list.push({ name, kind, workers: '1', node: NODES[0], nodeArgs: NODE_ARGS });
       continue;
     }

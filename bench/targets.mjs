@@ -31,6 +31,9 @@ export function buildRef(ref) {
   }
 }
 
+/** Target kinds served by bench/floor.mjs, and the mode each runs it in. */
+export const FLOOR_MODES = { floor: 'relay', answer: 'answer', h2compat: 'h2-compat', h2stream: 'h2-stream' };
+
 /** The version a Node binary reports (labels per-Node targets). */
 export function nodeVersion(bin) {
   return spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
@@ -38,7 +41,7 @@ export function nodeVersion(bin) {
 
 /**
  * Start one target and wait until it answers TLS. Returns { name, pid, port, h2Port, alpn, stop }.
- * spec: { name, kind: 'gatehouse'|'nginx'|'floor'|'answer', workers: '1'|'auto', dir?, node?, nodeArgs?, log? }.
+ * spec: { name, kind: 'gatehouse'|'nginx'|a FLOOR_MODES kind, workers: '1'|'auto', dir?, node?, nodeArgs?, log? }.
  */
 export async function startTarget(spec, { port, h2Port, leaf, backends, children }) {
   let child;
@@ -61,9 +64,9 @@ log: { level: ${spec.log ?? 'info'} }
     const node = spec.node ?? process.execPath;
     const [cmd, args] = spec.workers === 'auto' ? [node, cli] : pinned(0, node, cli);
     child = spawn(cmd, args, { stdio: ['ignore', logFd, logFd] });
-  } else if (spec.kind === 'floor' || spec.kind === 'answer') {
+  } else if (spec.kind in FLOOR_MODES) {
     // Node's floor (bench/floor.mjs), on the same core and Node as Gatehouse would be.
-    const args = [...(spec.nodeArgs ?? []), join(root, 'bench', 'floor.mjs'), spec.kind === 'floor' ? 'relay' : 'answer', String(port), leaf.fullchain, leaf.key, ...backends];
+    const args = [...(spec.nodeArgs ?? []), join(root, 'bench', 'floor.mjs'), FLOOR_MODES[spec.kind], String(port), leaf.fullchain, leaf.key, ...backends];
     const [cmd, pinnedArgs] = pinned(0, spec.node ?? process.execPath, args);
     child = spawn(cmd, pinnedArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
   } else {
