@@ -17,7 +17,6 @@ import { createSecureListener } from './listeners/secure.js';
 import { createHooks, type EdgeHooks } from './hooks.js';
 import { handleConnect } from './pipeline/connect.js';
 import { handleRequest } from './pipeline/request.js';
-import { respond } from './pipeline/respond.js';
 import { handleUpgrade } from './pipeline/upgrade.js';
 import { Forwarder } from './proxy/forward.js';
 import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
@@ -141,7 +140,6 @@ export class Edge {
         log: this.log,
         onRequest: (req, res) => handleRequest(this, req, res),
         onConnect: (req, res) => handleConnect(this, req, res),
-        refuse: (res, status, reason) => respond(res, status, this.#runtime.hsts, reason, true),
       });
     }
     this.#https = createSecureListener(config, {

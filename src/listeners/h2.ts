@@ -1,30 +1,34 @@
 import {
-  constants, createServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Stream,
-  type ServerHttp2Session, type Settings,
+  constants, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream, type Settings,
 } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/types.js';
-import { statusOf } from '../errors.js';
 import { rateLimited, type Logger } from '../log.js';
 import { clientAddress } from './client-address.js';
+import { H2Request, H2Response } from './h2-exchange.js';
 
 export interface H2Deps {
   readonly log: Logger;
-  onRequest(req: Http2ServerRequest, res: Http2ServerResponse): void;
+  onRequest(req: H2Request, res: H2Response): void;
   /** CONNECT streams: RFC 8441 extended CONNECT (WebSockets) or a plain CONNECT to refuse. */
-  onConnect(req: Http2ServerRequest, res: Http2ServerResponse): void;
-  /** A response Gatehouse writes itself (with HSTS). */
-  refuse(res: Http2ServerResponse, status: number, reason: string): void;
+  onConnect(req: H2Request, res: H2Response): void;
 }
 
 /**
  * Requests start one turn of the event loop after their HEADERS: nghttp2 hands over every frame
  * of a read at once, so a HEADERS+RST_STREAM pair (CVE-2023-44487, rapid reset) arrives here
- * already reset and never costs an upstream request.
+ * already reset and never costs an upstream request (nor the objects below).
  */
-function dispatch(handler: (req: Http2ServerRequest, res: Http2ServerResponse) => void, req: Http2ServerRequest, res: Http2ServerResponse): void {
-  if (!req.stream.destroyed) handler(req, res);
+function dispatch(deps: H2Deps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[], socket: TLSSocket): void {
+  if (stream.destroyed) return;
+  const req = new H2Request(stream, headers, rawHeaders, socket);
+  const res = new H2Response(stream);
+  if (headers[':method'] === 'CONNECT') deps.onConnect(req, res);
+  else deps.onRequest(req, res);
 }
+
+/** Stream errors (a client's RST_STREAM with an error code among them) end in 'close', where they are counted. */
+function ignore(): void {}
 
 /**
  * Client resets tolerated per session and window before the connection is called abusive.
@@ -39,6 +43,8 @@ const MAX_HEADER_PAIRS = 512;
 
 /** What the front door keeps per client connection. */
 interface SessionState {
+  /** The TLS connection, through the session (Node's Proxy passes reads through). */
+  readonly socket: TLSSocket;
   streams: number;
   resets: number;
   windowStart: number;
@@ -57,7 +63,9 @@ function settingsOf(config: Config): Settings {
 /**
  * The HTTP/2 front door: a plain (non-TLS) Http2Server that never listens; the :443 TLS server
  * hands it the sockets whose ALPN chose h2. Requests enter the same pipeline as HTTP/1.1 through
- * Node's compatibility API. Tracks its sessions so shutdown can send GOAWAY and idle ones close.
+ * Node's core stream API and a small adapter (h2-exchange.ts); no 'request' listener, so Node
+ * never builds its compatibility objects. Tracks its sessions so shutdown can send GOAWAY and
+ * idle ones close.
  */
 export class H2Front {
   readonly server: Http2Server;
@@ -76,14 +84,10 @@ export class H2Front {
       maxSessionMemory: 10,
     });
     const sessionError = rateLimited(deps.log, 1000);
-    this.server.on('session', (session: ServerHttp2Session) => this.#track(session));
+    this.server.on('session', (session: ServerHttp2Session) => this.#track(session, deps));
     this.server.on('sessionError', (err: NodeJS.ErrnoException, session: ServerHttp2Session) => {
       sessionError({ event: 'h2-session-error', code: err.code, clientIp: session.socket === undefined ? undefined : clientAddress(session.socket), err: err.message }, 'HTTP/2 session error');
     });
-    this.server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => setImmediate(dispatch, deps.onRequest, req, res));
-    this.server.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) => setImmediate(dispatch, deps.onConnect, req, res));
-    // Node answers an unknown Expect with a bare 417 (no HSTS) unless someone listens.
-    this.server.on('checkExpectation', (_req: Http2ServerRequest, res: Http2ServerResponse) => deps.refuse(res, statusOf('EDGE_ERR_EXPECTATION_FAILED'), 'unsupported Expect'));
   }
 
   /** Serve an h2 TLS socket (its ALPN said h2). */
@@ -113,8 +117,8 @@ export class H2Front {
     for (const session of this.#sessions.keys()) session.destroy();
   }
 
-  #track(session: ServerHttp2Session): void {
-    const state: SessionState = { streams: 0, resets: 0, windowStart: Date.now() };
+  #track(session: ServerHttp2Session, deps: H2Deps): void {
+    const state: SessionState = { socket: session.socket as TLSSocket, streams: 0, resets: 0, windowStart: Date.now() };
     this.#sessions.set(session, state);
     session.on('error', () => session.destroy());
     session.once('close', () => this.#sessions.delete(session));
@@ -123,8 +127,10 @@ export class H2Front {
     session.setTimeout(this.#idleMs, () => {
       if (state.streams === 0) session.close();
     });
-    session.on('stream', (stream: Http2Stream) => {
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
       state.streams++;
+      stream.on('error', ignore);
+      setImmediate(dispatch, deps, stream, headers, rawHeaders, state.socket);
       stream.once('close', () => {
         state.streams--;
         // A stream that ended in RST_STREAM, whoever sent it: a completed exchange ends with NO_ERROR.

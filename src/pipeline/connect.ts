@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { ERRORS } from '../errors.js';
 import type { UpgradeAnswer } from '../proxy/tunnel.js';
 import { clientAddress } from '../listeners/client-address.js';
+import type { H2Request, H2Response } from '../listeners/h2-exchange.js';
 import { headerObject, upstreamHeaders } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
@@ -17,11 +17,11 @@ const NOT_ON_H2 = new Set(['sec-websocket-accept', 'connection', 'upgrade']);
  * HTTP/1.1 Upgrade whose Sec-WebSocket-Key Gatehouse makes, so the 101's Accept is checked as
  * for any upgrade; the client gets 200 and the stream carries the WebSocket bytes.
  */
-export function handleConnect(deps: UpgradeDeps, req: Http2ServerRequest, res: Http2ServerResponse): void {
+export function handleConnect(deps: UpgradeDeps, req: H2Request, res: H2Response): void {
   const runtime = deps.runtime();
   const hsts = runtime.hsts;
   const peer = clientAddress(req.socket);
-  const path = req.headers[':path'] ?? '';
+  const path = req.url;
   const refuse = refuser(deps, 'h2', path, peer, (r) => respond(res, r.status, hsts, r.reason, true));
   const protocol = req.headers[':protocol'];
   // A classic CONNECT (RFC 9113 §8.5) would make the edge an open TCP proxy.
@@ -47,7 +47,7 @@ export function handleConnect(deps: UpgradeDeps, req: Http2ServerRequest, res: H
   });
 }
 
-function h2Answer(res: Http2ServerResponse, hsts: string): UpgradeAnswer {
+function h2Answer(res: H2Response, hsts: string): UpgradeAnswer {
   const stream = res.stream;
   const headers = (status: number, pairs: readonly string[]): void => {
     if (stream.destroyed || stream.headersSent) return;

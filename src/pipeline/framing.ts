@@ -16,9 +16,9 @@ export interface FramingRefusal {
  * and so a 400; an Expect other than 100-continue is 417 (RFC 9110 §10.1.1).
  */
 export function framingRefusal(req: IncomingMessage): FramingRefusal | undefined {
-  const expect = req.headers.expect;
   // HTTP/1.0 predates Expect: such a client gets no 100 and no 417 (RFC 9110 §10.1.1).
-  if (expect !== undefined && req.httpVersionMinor !== 0 && expect.toLowerCase() !== '100-continue') return { status: statusOf('EDGE_ERR_EXPECTATION_FAILED'), reason: 'only "Expect: 100-continue" is supported' };
+  const expected = req.httpVersionMinor === 0 ? undefined : expectationRefusal(req.headers.expect);
+  if (expected !== undefined) return expected;
   if (req.headers['transfer-encoding'] === undefined) return undefined;
   if (req.httpVersionMinor === 0) return { status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'Transfer-Encoding is not allowed in an HTTP/1.0 request' };
   let codings = 0;
@@ -31,6 +31,12 @@ export function framingRefusal(req: IncomingMessage): FramingRefusal | undefined
     if ((raw[i + 1] as string).trim().toLowerCase() !== 'chunked') chunkedOnly = false;
   }
   return codings === 1 && chunkedOnly ? undefined : { status: statusOf('EDGE_ERR_NOT_IMPLEMENTED'), reason: 'only "Transfer-Encoding: chunked" is supported' };
+}
+
+/** RFC 9110 §10.1.1: an Expect other than 100-continue (case-insensitive) is 417, on h1 and h2 alike. */
+export function expectationRefusal(expect: string | undefined): FramingRefusal | undefined {
+  if (expect === undefined || expect.toLowerCase() === '100-continue') return undefined;
+  return { status: statusOf('EDGE_ERR_EXPECTATION_FAILED'), reason: 'only "Expect: 100-continue" is supported' };
 }
 
 /** After framingRefusal and Node's parser (which refuses Content-Length beside Transfer-Encoding): one of three remains. */

@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { H2Request, H2Response } from '../listeners/h2-exchange.js';
 
-/** A client request as the pipeline sees it: HTTP/1.1 from http.Server, h2 from Node's compatibility API. */
-export type ClientRequest = IncomingMessage | Http2ServerRequest;
-export type ClientResponse = ServerResponse | Http2ServerResponse;
+/** A client request as the pipeline sees it: HTTP/1.1 from http.Server, h2 from the core stream API (listeners/h2-exchange.ts). */
+export type ClientRequest = IncomingMessage | H2Request;
+export type ClientResponse = ServerResponse | H2Response;
 
 /** The `protocol` field of logs and the metrics label. */
 export type Protocol = 'http/1.1' | 'h2';
@@ -13,8 +14,13 @@ export function protocolOf(req: ClientRequest): Protocol {
 }
 
 /** An h2 response: no status text, no connection-level headers (RFC 9113 §8.2.2), streams end instead of connections. */
-export function isH2(res: ClientResponse): res is Http2ServerResponse {
-  return 'stream' in res;
+export function isH2(res: ClientResponse): res is H2Response {
+  return res instanceof H2Response;
+}
+
+/** Where the request body arrives: the message on HTTP/1.1, the stream's DATA frames on h2. */
+export function bodyOf(req: ClientRequest): Readable {
+  return req instanceof H2Request ? req.stream : req;
 }
 
 /**
@@ -22,7 +28,7 @@ export function isH2(res: ClientResponse): res is Http2ServerResponse {
  * Host taken from :authority (RFC 9113 §8.3.1: it replaces Host). Node already joined split
  * Cookie fields with "; " (§8.2.3).
  */
-export function upstreamHeaders(req: Http2ServerRequest): IncomingHttpHeaders {
+export function upstreamHeaders(req: H2Request): IncomingHttpHeaders {
   const source = req.headers;
   const authority = source[':authority'];
   const out: IncomingHttpHeaders = {};
@@ -42,7 +48,7 @@ export function responseComplete(res: ClientResponse): boolean {
   return res.writableFinished && (!isH2(res) || res.stream.rstCode === 0);
 }
 
-/** Node's Http2ServerResponse has no `destroyed` of its own: its stream's is the truth. */
+/** An h2 response has no `destroyed` of its own: its stream's is the truth. */
 export function responseGone(res: ClientResponse): boolean {
   return isH2(res) ? res.stream.destroyed : res.destroyed;
 }

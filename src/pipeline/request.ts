@@ -1,5 +1,4 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
 import type { Metrics } from '../admin/metrics.js';
 import { statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -7,12 +6,13 @@ import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
 import { clientAddress } from '../listeners/client-address.js';
 import { applyForwarded } from './forwarded.js';
-import { bodyFraming, framingRefusal } from './framing.js';
+import { bodyFraming, expectationRefusal, framingRefusal } from './framing.js';
 import { sanitiseClientHeaders } from './hop-by-hop.js';
-import { isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
+import { bodyOf, isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
 import { declinedUpgrade } from './upgrade.js';
+import type { H2Request } from '../listeners/h2-exchange.js';
 
 /** What the HTTPS request path needs from the edge. */
 export interface RequestDeps {
@@ -27,7 +27,7 @@ export interface RequestDeps {
  * An h2 body is DATA frames (RFC 9113 §8.1): Content-Length when the client sent one (nghttp2
  * holds the frames to it), none when HEADERS ended the stream, else re-chunked for the upstream.
  */
-function h2BodyFraming(req: Http2ServerRequest): BodyFraming {
+function h2BodyFraming(req: H2Request): BodyFraming {
   const length = req.headers['content-length'];
   if (length !== undefined) return length === '0' ? 'none' : 'length';
   return req.stream.endAfterHeaders ? 'none' : 'chunked';
@@ -50,14 +50,14 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     return;
   }
   // Before anything reaches an upstream; the connection closes, as the body's framing is unknown.
-  // (nghttp2 already refused Transfer-Encoding on h2, and Node answered its Expect.)
-  const refused = h2 ? undefined : framingRefusal(req as IncomingMessage);
+  // (nghttp2 already refused Transfer-Encoding on h2: only Expect is left to check there.)
+  const refused = h2 ? expectationRefusal(req.headers.expect) : framingRefusal(req as IncomingMessage);
   if (refused !== undefined) {
     respond(res, refused.status, runtime.hsts, refused.reason, true);
     logLocal(deps, req, res, start, resolution.host, refused.reason);
     return;
   }
-  const body = h2 ? h2BodyFraming(req as Http2ServerRequest) : bodyFraming(req as IncomingMessage);
+  const body = h2 ? h2BodyFraming(req as H2Request) : bodyFraming(req as IncomingMessage);
   const bodyLimit = runtime.config.limits.bodySize;
   if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime.hsts, bodyLimit, body)) {
     logLocal(deps, req, res, start, resolution.host, 'request body too large');
@@ -65,11 +65,16 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   }
   const { route } = resolution;
   const peer = clientAddress(req.socket);
-  const headers: IncomingHttpHeaders = h2 ? upstreamHeaders(req as Http2ServerRequest) : (req.headers as IncomingHttpHeaders);
+  const headers: IncomingHttpHeaders = h2 ? upstreamHeaders(req as H2Request) : (req.headers as IncomingHttpHeaders);
   // RFC 9110 §10.1.1: the 100 goes out only now that the request is accepted (a refusal above
-  // answers instead), and the upstream must not wait for a 100 of its own. (h2: Node sent it.)
+  // answers instead), and the upstream must not wait for a 100 of its own. On h2 it is an
+  // interim HEADERS frame, sent only while the client still has a body to send.
   if (headers.expect !== undefined) {
-    if (!h2 && req.httpVersionMinor !== 0) (res as ServerResponse).writeContinue();
+    if (h2) {
+      if (body !== 'none') res.writeContinue();
+    } else if (req.httpVersionMinor !== 0) {
+      (res as ServerResponse).writeContinue();
+    }
     delete headers.expect;
   }
   sanitiseClientHeaders(headers);
@@ -112,15 +117,20 @@ function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string, 
   }
   if (body === 'chunked') {
     let seen = 0;
+    const source = bodyOf(req);
     // Paused first, so counting does not start the flow: the body waits for its upstream connection.
-    req.pause();
-    req.on('data', (chunk: Buffer) => {
+    source.pause();
+    const count = (chunk: Buffer): void => {
       seen += chunk.length;
-      if (seen > limit) {
-        respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true);
-        req.destroy();
-      }
-    });
+      if (seen <= limit) return;
+      source.off('data', count);
+      respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true);
+      // No more of it upstream. On h2 the stream itself carries the 413 being written, so it is
+      // only paused; respond() closes it once the answer is out.
+      if (isH2(res)) source.pause();
+      else source.destroy();
+    };
+    source.on('data', count);
   }
   return true;
 }

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { EdgeError } from '../errors.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
 import {
-  headerObject, isH2, responseComplete, responseGone,
+  bodyOf, headerObject, isH2, responseComplete, responseGone,
   type ClientRequest as IncomingMessage, type ClientResponse as ServerResponse, type Protocol,
 } from '../pipeline/protocol.js';
 import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
@@ -55,7 +55,7 @@ class ClientLine {
 export class Forwarder {
   readonly #hooks: ForwardHooks;
   readonly #client: UpstreamClient;
-  /** Keyed by req.socket: the TCP socket on h1; on h2 a per-stream proxy, so streams stay multiplexed. */
+  /** Keyed by the h1 client's socket; every h2 stream is a line of its own, so streams stay multiplexed. */
   readonly #lines = new WeakMap<object, ClientLine>();
 
   constructor(client: UpstreamClient, hooks: ForwardHooks) {
@@ -64,7 +64,14 @@ export class Forwarder {
   }
 
   web(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
-    const socket = req.socket;
+    const line = isH2(res) ? new ClientLine() : this.#lineOf(req.socket);
+    const x = new HttpExchange(this, line, req, res, exchange);
+    res.once('close', x.closed);
+    if (line.current === undefined) this.#start(x);
+    else line.waiting.push(x);
+  }
+
+  #lineOf(socket: IncomingMessage['socket']): ClientLine {
     let line = this.#lines.get(socket);
     if (line === undefined) {
       line = new ClientLine();
@@ -72,10 +79,7 @@ export class Forwarder {
       const waiting = line.waiting;
       socket.once('close', () => { waiting.length = 0; });
     }
-    const x = new HttpExchange(this, line, req, res, exchange);
-    res.once('close', x.closed);
-    if (line.current === undefined) this.#start(x);
-    else line.waiting.push(x);
+    return line;
   }
 
   #start(x: HttpExchange): void {
@@ -117,7 +121,7 @@ class HttpExchange implements UpstreamSink {
     this.req = req;
     this.res = res;
     this.exchange = exchange;
-    this.source = exchange.body === 'none' ? undefined : req;
+    this.source = exchange.body === 'none' ? undefined : bodyOf(req);
   }
 
   readonly closed = (): void => {
