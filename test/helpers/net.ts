@@ -105,13 +105,34 @@ export function fetchText(url: string, ca?: string): Promise<{ status: number; b
   });
 }
 
-/** A port nothing listens on: bound then closed ("dead port"). */
+/** Ports below Linux's ephemeral range (32768–60999): no listen(0) and no outgoing connection of a parallel test takes them. */
+const PICKED_PORTS = { first: 20_000, count: 12_000 } as const;
+
+/**
+ * A port nothing listens on: bound then closed ("dead port"), for connect-refused cases and for
+ * servers that must be told their port before they start (pebble's challenge ports). Picked at
+ * random below the ephemeral range: a port from listen(0) could be handed to another test
+ * file's listen(0) or connection before ours binds it again (seen as EADDRINUSE in CI-like runs).
+ */
 export async function deadPort(): Promise<number> {
-  const s = createNetServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
+  for (let tries = 0; tries < 50; tries++) {
+    const candidate = PICKED_PORTS.first + Math.floor(Math.random() * PICKED_PORTS.count);
+    const port = await bindAndRelease(candidate);
+    if (port !== undefined) return port;
+  }
+  return (await bindAndRelease(0)) as number;
+}
+
+async function bindAndRelease(port: number): Promise<number | undefined> {
+  const s = createNetServer();
+  const bound = await new Promise<boolean>((resolve) => {
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (!bound) return undefined;
+  const chosen = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  return chosen;
 }
 
 export interface Reply {
