@@ -157,10 +157,8 @@ t.test('haproxy.cfg: mode tcp, every server with send-proxy-v2 and check inter 5
   t.ok(servers.length >= 4, 'two instances behind each of :443 and :80');
   for (const s of servers) t.match(s, /\bsend-proxy-v2\b.*\bcheck\b.*\binter 500ms\b/, s);
   t.ok(lines.some((l) => /^bind \S*:443$/.test(l)) && lines.some((l) => /^bind \S*:80$/.test(l)), 'binds :443 and :80');
-  if (HAPROXY === undefined) {
-    if (process.env.CI === 'true') return void t.fail('haproxy is not installed: .ci/run must install it');
-    return void t.comment('haproxy is not installed: haproxy -c skipped');
-  }
+  // The static checks above run everywhere; `haproxy -c` only where it is installed (under CI it must be).
+  if (HAPROXY === undefined) return void t.comment(skipWithout(false, 'haproxy is not installed: haproxy -c skipped'));
   const check = spawnSync(HAPROXY, ['-c', '-f', join(DEPLOY, 'haproxy.cfg')], { encoding: 'utf8' });
   t.equal(check.status, 0, `${check.stdout}${check.stderr}`);
 });

@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-/** Under CI (.ci/run installs every tool the tests drive) a missing tool is a failure, never a skip. */
-const UNDER_CI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
+/** Under CI (.ci/run installs every tool the tests drive, then sets CI=true) a missing tool is a failure, never a skip. */
+export function underCi(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.CI !== undefined && env.CI !== '' && env.CI !== 'false';
+}
 
 /** Whether `cmd` is on PATH. */
 export function hasCommand(cmd: string): boolean {
@@ -11,12 +13,13 @@ export function hasCommand(cmd: string): boolean {
 
 /**
  * The skip value for a test that needs a system tool: skipped with `reason` on a developer
- * machine without it, but never under CI — there the test runs and fails (its spawn names the
- * missing command) instead of passing silently.
+ * machine without it. Under CI it throws instead, so the test file fails at load with `reason`
+ * and the hint to install it — never a silent pass, never a confusing spawn error later.
  */
-export function skipWithout(present: boolean, reason: string): string | false {
+export function skipWithout(present: boolean, reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
   if (present) return false;
-  return UNDER_CI ? false : reason;
+  if (underCi(env)) throw new Error(`${reason}, and CI=${String(env.CI)}: under CI every tool the tests drive must be installed (.ci/run installs them)`);
+  return reason;
 }
 
 /** skipWithout for a list of commands: the reason names the ones not installed. */
