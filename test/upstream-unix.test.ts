@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig, formatProblem } from '../src/config/load.js';
 import { Edge } from '../src/edge.js';
-import { explainRoute } from '../src/tools/route.js';
+import { explainRoute, routeCommand } from '../src/tools/route.js';
 import { clientKey, rank } from '../src/upstream/rendezvous.js';
 import { basicConfig, LogCapture, startEdge, tempDir, writeConfigFile } from './helpers/edge.js';
 import { h2Get, h2Session } from './helpers/h2.js';
@@ -150,4 +150,14 @@ t.test('WebSockets reach a ws server on a unix: socket, as an HTTP/1.1 upgrade a
   t.equal(serverFrames(chunk)[0]?.[1].toString(), 'sock:over h2');
   t.same(backend.seen.map((s) => [s.url, s.headers.host]), [['/h1', `localhost:${port}`], ['/h2', 'localhost']], 'the client\'s Host (ws sends the port)');
   stream.close();
+});
+
+t.test('`gatehouse route` ranks unix: targets by their absolute path and marks the chosen one', async (t) => {
+  const dir = tempDir(t);
+  const { file } = await writeConfigFile(t, basicConfig(['unix:run/a.sock', 'unix:run/b.sock']), dir);
+  const text = await routeCommand({ config: file, ip: '192.0.2.1' }, undefined);
+  t.equal(text.code, 0, text.stderr);
+  const ranked = rank(clientKey('192.0.2.1', 32, 64), [unix(join(dir, 'run/a.sock')), unix(join(dir, 'run/b.sock'))]);
+  t.match(text.stdout, `  1. ${ranked[0] ?? ''}   <- chosen\n  2. ${ranked[1] ?? ''}\n`);
+  t.match(text.stdout, `chosen    ${ranked[0] ?? ''} (while it is up`);
 });
