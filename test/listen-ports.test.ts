@@ -14,7 +14,8 @@ import { createMorePort } from '../src/listeners/more-ports.js';
 import { testCerts } from './helpers/certs.js';
 import { LogCapture, reloadEdge, startEdge, writeConfigFile } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
-import { get, startBackend } from './helpers/net.js';
+import { deadPort, get, startBackend } from './helpers/net.js';
+import { spawnGatehouse } from './helpers/process.js';
 import { requestBehind, v1 } from './helpers/proxy.js';
 
 type Tap = Parameters<typeof startBackend>[0];
@@ -43,17 +44,22 @@ async function held(t: Tap, port: number): Promise<void> {
   await once(socket, 'secureConnect');
 }
 
-/** Connect and offer a ClientHello-sized write: true when the edge closed it without sending a byte. */
-async function closedAtAccept(port: number): Promise<boolean> {
+/**
+ * Connect and offer a ClientHello-sized write: 'refused' (nothing listens), 'closed' (accepted,
+ * then closed without a byte sent back), 'answered', or 'still open' after 5 s.
+ */
+async function connectOutcome(port: number): Promise<'refused' | 'closed' | 'answered' | 'still open'> {
   const socket = netConnect({ host: '127.0.0.1', port });
-  socket.on('error', () => undefined);
   let bytes = 0;
+  let refused = false;
+  socket.on('error', (err: NodeJS.ErrnoException) => { refused = err.code === 'ECONNREFUSED'; });
   socket.on('data', (d: Buffer) => { bytes += d.length; });
   socket.once('connect', () => socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x00])));
-  const timer = setTimeout(() => socket.destroy(new Error('still open')), 5000);
-  await once(socket, 'close');
+  let open = false;
+  const timer = setTimeout(() => { open = true; socket.destroy(); }, 5000);
+  await new Promise((resolve) => socket.once('close', resolve));
   clearTimeout(timer);
-  return socket.errored === null && bytes === 0;
+  return refused ? 'refused' : open ? 'still open' : bytes === 0 ? 'closed' : 'answered';
 }
 
 t.test('listen.https lists three addresses: every site answers on each, over HTTP/1.1 and h2, with HSTS', async (t) => {
@@ -79,7 +85,7 @@ t.test('limits.connections counts the connections of every https port together',
   const [a, b, c] = addresses.httpsAll.map((x) => x.port) as [number, number, number];
   await held(t, a);
   await held(t, b);
-  t.ok(await closedAtAccept(c), 'a third connection, on the third port, is closed at accept');
+  t.equal(await connectOutcome(c), 'closed', 'a third connection, on the third port, is closed at accept');
   t.match(await logs.next((l) => l.event === 'connection-refused'), { reason: 'limit', listener: 'https' });
 });
 
@@ -101,7 +107,7 @@ t.test('drain: a request in flight on the second port finishes, then every port 
   t.ok(await logs.next(() => backend.seen.length === 1, 5000), 'the request reached the upstream');
   const closing = edge.close();
   await logs.next((l) => l.event === 'drain');
-  t.ok(await closedAtAccept(second).catch(() => true), 'the second port takes no new connection while draining');
+  t.equal(await connectOutcome(second), 'refused', 'the second port takes no new connection while draining');
   release();
   const reply = await pending;
   t.same([reply.status, reply.body, reply.headers.connection], [200, 'late', 'close']);
@@ -168,4 +174,18 @@ t.test('arrivalPort: the port a connection reached, through a further port, for 
     t.equal(body, String(port), `h2 via ${port}`);
     session.close();
   }
+});
+
+t.test('workers: 2 — each worker serves every https port', async (t) => {
+  const backend = await startBackend(t);
+  const ports = [await deadPort(), await deadPort()];
+  const { file } = await writeConfigFile(t, config(backend.address, `[${ports.map((p) => `"127.0.0.1:${p}"`).join(', ')}]`, 'workers: 2'));
+  const gh = await spawnGatehouse(t, file, 2);
+  for (const port of ports) {
+    for (let i = 0; i < 4; i++) t.equal((await get(port)).status, 200, `port ${port}, request ${i}`);
+  }
+  t.match(gh.output(), new RegExp(`"httpsAll":\\[${ports.join(',')}\\]`), 'the start line lists both ports');
+  gh.child.kill('SIGTERM');
+  await gh.until(() => gh.child.exitCode !== null, 'exit after SIGTERM', 20_000);
+  t.equal(gh.child.exitCode, 0);
 });
