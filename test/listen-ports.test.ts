@@ -16,6 +16,7 @@ import { LogCapture, reloadEdge, startEdge, writeConfigFile } from './helpers/ed
 import { h2Get } from './helpers/h2.js';
 import { deadPort, get, startBackend } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
+import { openWs, startWsBackend } from './helpers/ws.js';
 import { requestBehind, v1 } from './helpers/proxy.js';
 
 type Tap = Parameters<typeof startBackend>[0];
@@ -188,4 +189,17 @@ t.test('workers: 2 — each worker serves every https port', async (t) => {
   gh.child.kill('SIGTERM');
   await gh.until(() => gh.child.exitCode !== null, 'exit after SIGTERM', 20_000);
   t.equal(gh.child.exitCode, 0);
+});
+
+t.test('default WebSocket origins name every https port: a page served on the second port may open a socket', async (t) => {
+  const backend = await startWsBackend(t, 'ws');
+  const ports = [await deadPort(), await deadPort()];
+  await startEdge(t, config(backend.address, `[${ports.map((p) => `"127.0.0.1:${p}"`).join(', ')}]`));
+  const second = ports[1] as number;
+  const ws = await openWs(second, '/', { origin: `https://localhost:${second}` });
+  ws.send('hi');
+  const [reply] = (await once(ws, 'message')) as [Buffer];
+  t.equal(reply.toString(), 'ws:hi');
+  ws.close();
+  await t.rejects(openWs(second, '/', { origin: 'https://localhost:1' }), /HTTP 403/, 'another port is another origin');
 });

@@ -308,7 +308,7 @@ function readWebSocket(r: Reader, raw: unknown, path: Path, hosts: readonly stri
   if (o.origins === undefined) {
     // Default: the site's own pages, as a browser serialises their origin (RFC 6454 §6.1).
     // Pages may come from any listen.https port; 443 (and 0, the OS's pick) need no suffix.
-    const suffix = ['', ...httpsPorts.filter((p) => p !== 443 && p !== 0).map((p) => `:${p}`)];
+    const suffix = ['', ...new Set(httpsPorts.filter((p) => p !== 443 && p !== 0).map((p) => `:${p}`))];
     return { origins: hosts.flatMap((h) => suffix.map((s) => `https://${h.includes(':') ? `[${h}]` : h}${s}`)), allowMissingOrigin };
   }
   const origins: string[] = [];
