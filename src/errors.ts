@@ -77,8 +77,11 @@ export const REASONS: Readonly<Record<number, string>> = {
   500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
-/** Socket errors that mean the connection was never made: nothing reached the upstream. */
-const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
+/**
+ * Socket errors that mean the connection was never made: nothing reached the upstream. ENOENT and
+ * EACCES come from `unix:` targets (no socket at the path; no write permission on it), connect(2).
+ */
+const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT', 'EACCES']);
 
 /** True when the failure happened before the upstream could have seen a byte: safe to try another target. */
 export function isConnectFailure(error: EdgeError): boolean {
