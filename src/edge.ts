@@ -142,6 +142,7 @@ export class Edge {
     if (config.http2.enabled) {
       this.#h2 = new H2Front(config, {
         log: this.log,
+        hsts: () => this.#runtime.hsts,
         onRequest: (req, res) => handleRequest(this, req, res),
         onConnect: (req, res) => handleConnect(this, req, res),
       });
