@@ -1,6 +1,8 @@
+import { once } from 'node:events';
+import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import t from 'tap';
 import { startEdge } from './helpers/edge.js';
-import { h2Get } from './helpers/h2.js';
+import { h2Get, h2Session } from './helpers/h2.js';
 import { deadPort, get, parseRaw, rawTls, startBackend } from './helpers/net.js';
 import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
 
@@ -116,5 +118,31 @@ t.test('upgrades are decided before any tunnel: refused with the auth answer, or
   const open = await openWs(edge.port, '/app/ws', { headers: { cookie: 'session=good', 'remote-user': 'mallory' } });
   t.equal(await roundTrip(open, 'hi'), 'ws:hi');
   open.close();
+  t.equal(ws.upgrades[0]?.headers['remote-user'], 'alice');
+});
+
+t.test('RFC 8441 WebSockets over h2 meet the same door: the auth answer on the stream, or a tunnel with copyHeaders', async (t) => {
+  const ws = await startWsBackend(t);
+  const auth = await startAuth(t);
+  const edge = await startEdge(t, config(ws.address, auth.address, ', websocket: { allowMissingOrigin: true }'));
+  const session = await h2Session(t, edge.port);
+  if (session.remoteSettings.enableConnectProtocol !== true) await once(session, 'remoteSettings');
+  const connect = async (cookie?: string): Promise<{ status: number; headers: IncomingHttpHeaders; stream: ClientHttp2Stream }> => {
+    const stream = session.request({
+      ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/app/ws', ':scheme': 'https', ':authority': 'localhost',
+      'sec-websocket-version': '13', ...(cookie === undefined ? {} : { cookie }),
+    }, { endStream: false });
+    stream.on('error', () => undefined);
+    const [headers] = (await once(stream, 'response')) as [IncomingHttpHeaders];
+    return { status: Number(headers[':status']), headers, stream };
+  };
+  const refused = await connect();
+  t.equal(refused.status, 302);
+  t.match(refused.headers.location, /^https:\/\/login\.test\//);
+  t.match(refused.headers['strict-transport-security'], /max-age=/);
+  t.equal(ws.connections, 0);
+  const admitted = await connect('session=good');
+  t.equal(admitted.status, 200);
+  admitted.stream.close();
   t.equal(ws.upgrades[0]?.headers['remote-user'], 'alice');
 });

@@ -61,9 +61,12 @@ export interface RateLimitsConfig {
   readonly store: string | null;
 }
 
+/** The guard's defaults; schema.ts's DEFAULTS carries them, so README's table is checked against them. */
 export const GUARD_DEFAULTS = {
-  rateLimit: { ipv4Prefix: 32, ipv6Prefix: 64, dryRun: false, headers: false },
+  rateLimit: { burst: 0, ipv4Prefix: 32, ipv6Prefix: 64, dryRun: false, headers: false },
+  access: { allow: [], deny: [] },
   basic: { realm: 'Restricted' },
+  forward: { path: '/', copyHeaders: [] },
 } as const;
 
 const RATE = /^(\d+(?:\.\d+)?)\/(s|m)$/;
@@ -97,7 +100,7 @@ export function readRateLimits(r: Reader, raw: unknown): RateLimitsConfig {
       name,
       rate: rateText ?? '',
       interval: 1 / perMs,
-      burst: r.integer(o.burst ?? 0, [...path, 'burst'], 0, 1_000_000) ?? 0,
+      burst: r.integer(o.burst ?? d.burst, [...path, 'burst'], 0, 1_000_000) ?? d.burst,
       ipv4Prefix: r.integer(o.ipv4Prefix ?? d.ipv4Prefix, [...path, 'ipv4Prefix'], 0, 32) ?? d.ipv4Prefix,
       ipv6Prefix: r.integer(o.ipv6Prefix ?? d.ipv6Prefix, [...path, 'ipv6Prefix'], 0, 128) ?? d.ipv6Prefix,
       dryRun: r.boolean(o.dryRun ?? d.dryRun, [...path, 'dryRun']) ?? d.dryRun,
@@ -137,16 +140,17 @@ function readAccess(r: Reader, raw: unknown, path: Path): AccessConfig {
   let methods: string[] | null = null;
   if (o.methods !== undefined) {
     methods = [];
-    (r.list(o.methods, [...path, 'methods']) ?? []).forEach((v, i) => {
+    const listed = r.list(o.methods, [...path, 'methods']) ?? [];
+    if (listed.length === 0) r.error([...path, 'methods'], 'an empty list would refuse every request: list the methods to allow');
+    listed.forEach((v, i) => {
       const m = r.string(v, [...path, 'methods', i]);
       if (m === undefined) return;
       if (!METHOD.test(m)) return void r.error([...path, 'methods', i], `"${m}" is not a method: use upper-case names such as GET, POST`);
       if (!methods?.includes(m)) methods?.push(m);
     });
     if (methods.includes('GET') && !methods.includes('HEAD')) methods.push('HEAD');
-    if (methods.length === 0) r.error([...path, 'methods'], 'an empty list would refuse every request: list the methods to allow');
   }
-  const cidrs = (key: 'allow' | 'deny'): Cidr[] => (r.list(o[key], [...path, key]) ?? [])
+  const cidrs = (key: 'allow' | 'deny'): Cidr[] => (r.list(o[key] ?? GUARD_DEFAULTS.access[key], [...path, key]) ?? [])
     .map((v, i) => r.cidr(v, [...path, key, i]))
     .filter((c): c is Cidr => c !== undefined);
   return { methods, allow: cidrs('allow'), deny: cidrs('deny') };
@@ -175,10 +179,10 @@ function readAuth(r: Reader, raw: unknown, path: Path, ctx: GuardContext): AuthC
     const f = r.object(o.forward, fp, ['upstream', 'path', 'copyHeaders']) ?? {};
     const upstream = f.upstream === undefined ? r.error(fp, 'missing "upstream" (the auth service, defined under upstreams:)') : r.string(f.upstream, [...fp, 'upstream']);
     if (upstream !== undefined && !ctx.upstreams.has(upstream)) r.error([...fp, 'upstream'], `unknown upstream "${upstream}"`);
-    const authPath = r.string(f.path ?? '/', [...fp, 'path']) ?? '/';
+    const authPath = r.string(f.path ?? GUARD_DEFAULTS.forward.path, [...fp, 'path']) ?? GUARD_DEFAULTS.forward.path;
     if (!authPath.startsWith('/')) r.error([...fp, 'path'], 'a path starts with "/"');
     const copyHeaders: string[] = [];
-    (r.list(f.copyHeaders, [...fp, 'copyHeaders']) ?? []).forEach((v, i) => {
+    (r.list(f.copyHeaders ?? GUARD_DEFAULTS.forward.copyHeaders, [...fp, 'copyHeaders']) ?? []).forEach((v, i) => {
       const name = r.string(v, [...fp, 'copyHeaders', i]);
       if (name === undefined) return;
       if (!HEADER_NAME.test(name)) return void r.error([...fp, 'copyHeaders', i], `"${name}" is not a header name`);

@@ -6,7 +6,7 @@ import type {
   SiteConfig, TargetConfig, UpstreamConfig, UpstreamTls, WebSocketPolicy,
 } from './types.js';
 import { readAcme } from '../tls/acme/config.js';
-import { readRateLimits, readRouteGuard, type RateLimitsConfig } from './guard.js';
+import { GUARD_DEFAULTS, readRateLimits, readRouteGuard, type RateLimitsConfig } from './guard.js';
 import { isSiteHost, parseDuration, readCaFile, Reader, type Issue, type Path } from './values.js';
 
 const TLS13_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
@@ -42,6 +42,11 @@ export const DEFAULTS = {
   limits: { headerSize: 16384, bodySize: 0, connections: 0, connectionsPerIp: 0 },
   workers: 1,
   log: { level: 'info', format: 'json' },
+  /** rateLimits.NAME and routes[].auth.basic (config/guard.ts reads them). */
+  rateLimit: GUARD_DEFAULTS.rateLimit,
+  access: GUARD_DEFAULTS.access,
+  basicAuth: GUARD_DEFAULTS.basic,
+  forwardAuth: GUARD_DEFAULTS.forward,
 } as const;
 
 /** A DEFAULTS duration in ms: the value that stands in when a given one is refused (the issue already fails the load). */
