@@ -9,7 +9,7 @@ import type { Logger } from '../../log.js';
 const RECHECK_MS = 1000;
 /** Verified credentials remembered (per file): browsers resend Basic on every request, bcrypt is ~50 ms each. */
 const VERIFIED_MAX = 1024;
-/** A bcrypt hash of nothing anyone knows: an unknown user costs the same time as a wrong password. */
+/** A bcrypt hash of nothing anyone knows, for a file without entries. */
 const DUMMY_BCRYPT = '$2b$10$CHEaZ1VBAq81gpKTFIBaFOk.UP51u75P02ayCMq0FBFoLaERaKzNO';
 
 /**
@@ -21,6 +21,8 @@ export class HtpasswdFile {
   readonly path: string;
   readonly #log: Logger;
   #users = new Map<string, string>();
+  /** An unknown user is checked against a real entry's hash (same format and cost): its answer takes as long as a wrong password's. */
+  #decoy = DUMMY_BCRYPT;
   #checkedAt = 0;
   #version = '';
   #refreshing: Promise<void> | undefined;
@@ -39,7 +41,7 @@ export class HtpasswdFile {
     const hash = this.#users.get(user);
     const key = createHmac('sha256', this.#secret).update(user).update('\0').update(password).update('\0').update(hash ?? '').digest('base64');
     if (hash !== undefined && this.#verified.has(key)) return true;
-    const ok = await verifyHash(hash ?? DUMMY_BCRYPT, password) && hash !== undefined;
+    const ok = await verifyHash(hash ?? this.#decoy, password) && hash !== undefined;
     if (ok) {
       if (this.#verified.size >= VERIFIED_MAX) this.#verified.clear();
       this.#verified.add(key);
@@ -63,6 +65,7 @@ export class HtpasswdFile {
       if (version === this.#version) return;
       const users = parseHtpasswd(await readFile(this.path, 'utf8'));
       this.#users = users;
+      this.#decoy = users.values().next().value ?? DUMMY_BCRYPT;
       this.#version = version;
       this.#verified.clear();
     } catch (err) {

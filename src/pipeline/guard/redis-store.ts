@@ -21,7 +21,7 @@ return {1, tostring(nextTat - now)}
 `;
 
 /** How long a decision may wait on Redis before the request is served without one. */
-const COMMAND_TIMEOUT_MS = 100;
+const COMMAND_TIMEOUT_MS = 250;
 
 type GcraRedis = Redis & { gcra(key: string, interval: string, tolerance: string): Promise<[number, string]> };
 
