@@ -74,7 +74,10 @@ export class Guard {
     this.#rest(knock, door).then(
       (verdict) => (verdict === undefined ? door.pass() : door.deny(verdict.denial, verdict.extra)),
       (err: unknown) => door.deny(denial('EDGE_ERR_INTERNAL', 'internal error', 'guard'), { err: (err as Error).message }),
-    );
+    ).catch((err: unknown) => {
+      // What pass or deny threw must not become an unhandled rejection (it would end the process).
+      this.#state.log.error({ event: 'guard', err: (err as Error).message, path: knock.path }, 'guard step failed');
+    });
   }
 
   async #rest(knock: Knock, door: Door): Promise<{ denial: Denial; extra: Record<string, unknown> } | undefined> {
