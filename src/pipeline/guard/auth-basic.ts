@@ -4,8 +4,8 @@ import { denial, type Denial } from './answer.js';
 import { retryAfterMs, type GcraTable } from './gcra.js';
 import type { HtpasswdFile } from './htpasswd.js';
 
-/** Failed attempts per client address: 10 at once, then one more every 6 s (10/min), answered 429 beyond. */
-const FAILURE_INTERVAL_MS = 6000;
+/** Failed attempts per client address: 10 at once, then one more every 30 s; answered 429 beyond. */
+const FAILURE_INTERVAL_MS = 30_000;
 const FAILURE_BURST = 10;
 const FAILURE_TOLERANCE = FAILURE_INTERVAL_MS * (FAILURE_BURST - 1);
 
