@@ -10,6 +10,8 @@ import { AcmeManager } from './tls/acme/manager.js';
 import { prepareAcme } from './tls/acme/wiring.js';
 import { readPair } from './tls/cert-store.js';
 import { keyExchangeGroups } from './tls/groups.js';
+import { GcraTable } from './pipeline/guard/gcra.js';
+import { answerRateRequests } from './pipeline/guard/rate-store.js';
 
 /** Environment a worker reads: the shared session-ticket keys, base64. */
 const TICKET_KEYS_ENV = 'GATEHOUSE_TICKET_KEYS';
@@ -56,6 +58,8 @@ export function supervise(config: Config, configPath: string, signals: StartupSi
 
   const acme = startPrimaryAcme(config, log, count);
   const fork = (): Worker => cluster.fork({ [WORKER_ENV]: '1', [TICKET_KEYS_ENV]: keys.toString('base64'), GATEHOUSE_CONFIG: configPath });
+  // One rate-limit table for every worker: a budget is the edge's, not N× it (DESIGN 27).
+  cluster.on('message', answerRateRequests(new GcraTable()));
   for (let i = 0; i < count; i++) fork();
   log.info({ event: 'cluster', workers: count, pid: process.pid }, 'starting workers');
 

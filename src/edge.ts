@@ -18,6 +18,7 @@ import { createHooks, type EdgeHooks } from './hooks.js';
 import { handleConnect } from './pipeline/connect.js';
 import { handleRequest } from './pipeline/request.js';
 import { handleUpgrade } from './pipeline/upgrade.js';
+import { GuardState } from './pipeline/guard/state.js';
 import { Forwarder } from './proxy/forward.js';
 import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
 import { buildRuntime, targetKeys, type Runtime } from './runtime.js';
@@ -63,6 +64,8 @@ export class Edge {
   readonly metrics = new Metrics();
   readonly #targets = new TargetRegistry();
   readonly #tunnels = new TunnelRegistry();
+  /** Budgets, auth caches and store connections: kept across reloads. */
+  readonly #guard: GuardState;
   readonly #hooks: EdgeHooks;
   /** The one upstream client: requests, upgrades and health probes. */
   readonly upstreams: UpstreamClient;
@@ -93,12 +96,13 @@ export class Edge {
     this.#config = config;
     this.#certs = certs;
     this.log = log;
-    this.#runtime = buildRuntime(config, this.#targets);
     this.metrics.watchPools(() => Array.from(this.#targets.all(), (t) => ({ target: t.id, opened: t.pool.opened, idle: t.pool.idle })));
     this.#hooks = createHooks(log, this.metrics, () => this.#runtime.hsts);
     this.upstreams = new UpstreamClient(this.#hooks.upstream);
     this.forwarder = new Forwarder(this.upstreams, this.#hooks.forward);
     this.hooks = this.#hooks.tunnels;
+    this.#guard = new GuardState(log, this.metrics, this.upstreams);
+    this.#runtime = buildRuntime(config, this.#targets, this.#guard);
   }
 
   /** Load certificates and build everything; throws EdgeError(EDGE_ERR_CERT) when a pair is unusable. */
@@ -212,7 +216,7 @@ export class Edge {
         return { applied: false, notes: [(err as Error).message] };
       }
     }
-    const runtime = buildRuntime(config, this.#targets);
+    const runtime = buildRuntime(config, this.#targets, this.#guard);
     // Swap: everything was built; from here on nothing can fail half-way.
     this.#health?.stop();
     this.#config = config;
@@ -281,6 +285,7 @@ export class Edge {
       await new Promise<void>((resolve) => { admin.close(() => resolve()); admin.closeAllConnections(); });
     }
     this.#targets.destroy();
+    this.#guard.close();
     this.#state = 'closed';
     if (wasRunning) this.log.info({ event: 'stopped', outcome }, 'gatehouse stopped');
     this.log.flush();

@@ -8,9 +8,15 @@ export const ERRORS = {
   EDGE_ERR_CONFIG: { status: 0, text: 'configuration error' },
   EDGE_ERR_CERT: { status: 0, text: 'certificate error' },
   EDGE_ERR_LISTEN: { status: 0, text: 'cannot listen' },
+  /** The rate-limit store (primary or Redis) did not answer: the request was served (fail open). */
+  EDGE_ERR_RATELIMIT_STORE: { status: 0, text: 'rate-limit store unreachable' },
   EDGE_ERR_BAD_REQUEST: { status: 400, text: 'bad request' },
   /** A WebSocket handshake (h1 Upgrade, h2 extended CONNECT) announcing a body: Content-Length other than 0, or any Transfer-Encoding. */
   EDGE_ERR_UPGRADE_BODY: { status: 400, text: 'a WebSocket handshake carries no body' },
+  /** auth.basic: no, malformed or wrong credentials (answered with WWW-Authenticate). */
+  EDGE_ERR_UNAUTHORIZED: { status: 401, text: 'authentication required' },
+  /** access.deny matched the client address, or a non-empty access.allow did not. */
+  EDGE_ERR_ACCESS_DENIED: { status: 403, text: 'access denied' },
   EDGE_ERR_FORBIDDEN_ORIGIN: { status: 403, text: 'origin not allowed' },
   EDGE_ERR_NO_ROUTE: { status: 404, text: 'no route' },
   EDGE_ERR_METHOD_NOT_ALLOWED: { status: 405, text: 'method not allowed' },
@@ -21,6 +27,10 @@ export const ERRORS = {
   EDGE_ERR_EXPECTATION_FAILED: { status: 417, text: 'expectation failed' },
   EDGE_ERR_MISDIRECTED: { status: 421, text: 'misdirected request' },
   EDGE_ERR_UPGRADE_REQUIRED: { status: 426, text: 'upgrade required' },
+  /** Over a rateLimits budget (answered with Retry-After). */
+  EDGE_ERR_RATE_LIMITED: { status: 429, text: 'rate limit exceeded' },
+  /** Too many failed auth.basic logins from one client address. */
+  EDGE_ERR_AUTH_THROTTLED: { status: 429, text: 'too many failed logins' },
   EDGE_ERR_HEADERS_TOO_LARGE: { status: 431, text: 'request headers too large' },
   /** A client Transfer-Encoding other than `chunked` alone (DESIGN 14). */
   EDGE_ERR_INTERNAL: { status: 500, text: 'internal error' },
@@ -72,8 +82,8 @@ export class EdgeError extends Error {
 }
 
 export const REASONS: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 417: 'Expectation Failed',
-  421: 'Misdirected Request', 426: 'Upgrade Required', 431: 'Request Header Fields Too Large',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 417: 'Expectation Failed',
+  421: 'Misdirected Request', 426: 'Upgrade Required', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
   500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 

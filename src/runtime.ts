@@ -1,5 +1,7 @@
 import type { Config } from './config/types.js';
 import { buildTrust, type Trust } from './pipeline/forwarded.js';
+import { GuardTable } from './pipeline/guard/guard.js';
+import type { GuardState } from './pipeline/guard/state.js';
 import { hstsValue } from './pipeline/hsts.js';
 import { SiteTable } from './pipeline/sites.js';
 import { Upstream, type TargetRegistry } from './upstream/pool.js';
@@ -16,9 +18,11 @@ export interface Runtime {
   /** listen.proxyProtocol: the balancers whose connections must start with a PROXY header. */
   readonly proxyPeers: Trust;
   readonly upstreams: ReadonlyMap<string, Upstream>;
+  /** Route guards (access, auth, rate limits); empty without `guard` state (tools that only look). */
+  readonly guards: GuardTable;
 }
 
-export function buildRuntime(config: Config, targets: TargetRegistry): Runtime {
+export function buildRuntime(config: Config, targets: TargetRegistry, guard?: GuardState): Runtime {
   const upstreams = new Map<string, Upstream>();
   for (const [name, upstream] of config.upstreams) upstreams.set(name, new Upstream(upstream, targets));
   // Live pools take a reload's keep-alive settings now: building a runtime happens after the
@@ -31,6 +35,7 @@ export function buildRuntime(config: Config, targets: TargetRegistry): Runtime {
     trust: buildTrust(config.trustedProxies),
     proxyPeers: buildTrust(config.listen.proxyProtocol),
     upstreams,
+    guards: new GuardTable(config, upstreams, guard),
   };
 }
 

@@ -6,6 +6,7 @@ import type {
   SiteConfig, TargetConfig, UpstreamConfig, UpstreamTls, WebSocketPolicy,
 } from './types.js';
 import { readAcme } from '../tls/acme/config.js';
+import { GUARD_DEFAULTS, readRateLimits, readRouteGuard, type RateLimitsConfig } from './guard.js';
 import { readHttps } from './listen.js';
 import { isSiteHost, parseDuration, readCaFile, Reader, type Issue, type Path } from './values.js';
 
@@ -42,6 +43,11 @@ export const DEFAULTS = {
   limits: { headerSize: 16384, bodySize: 0, connections: 0, connectionsPerIp: 0 },
   workers: 1,
   log: { level: 'info', format: 'json' },
+  /** rateLimits.NAME and routes[].auth.basic (config/guard.ts reads them). */
+  rateLimit: GUARD_DEFAULTS.rateLimit,
+  access: GUARD_DEFAULTS.access,
+  basicAuth: GUARD_DEFAULTS.basic,
+  forwardAuth: GUARD_DEFAULTS.forward,
 } as const;
 
 /** A DEFAULTS duration in ms: the value that stands in when a given one is refused (the issue already fails the load). */
@@ -49,7 +55,7 @@ function ms(duration: string): number {
   return parseDuration(duration) as number;
 }
 
-const TOP_KEYS = ['listen', 'http2', 'tls', 'hsts', 'redirect', 'upstreams', 'sites', 'trustedProxies', 'timeouts', 'limits', 'workers', 'log'];
+const TOP_KEYS = ['listen', 'http2', 'tls', 'hsts', 'redirect', 'upstreams', 'sites', 'trustedProxies', 'timeouts', 'limits', 'workers', 'log', 'rateLimits'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const YEAR_SECONDS = 31_536_000;
 
@@ -72,7 +78,8 @@ export function validate(raw: unknown, file: string): Validated {
   const hsts = readHsts(r, top.hsts);
   const redirect = readRedirect(r, top.redirect, dir);
   const upstreams = readUpstreams(r, top.upstreams, dir);
-  const sites = readSites(r, top.sites, upstreams, listen.httpsAll.map((a) => a.port));
+  const rateLimits = readRateLimits(r, top.rateLimits);
+  const sites = readSites(r, top.sites, upstreams, listen.httpsAll.map((a) => a.port), { dir, rateLimits });
   const tls = { ...tlsNoAcme, acme: readAcme(r, (top.tls as Record<string, unknown> | undefined)?.acme, { dir, sites, listen, certificates: tlsNoAcme.certificates.length, defaults: DEFAULTS.tls.acme }) };
   const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? DEFAULTS.trustedProxies)
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))
@@ -98,7 +105,7 @@ export function validate(raw: unknown, file: string): Validated {
   const failed = r.issues.some((i) => i.severity === 'error');
   const config: Config | undefined = failed ? undefined : {
     file, listen, http2, tls, hsts, redirect, upstreams, sites, trustedProxies, timeouts, limits,
-    workers: workers as number | 'auto', log,
+    workers: workers as number | 'auto', log, rateLimits,
   };
   return { config, issues: r.issues, tls };
 }
@@ -259,7 +266,7 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
   return { ca, servername };
 }
 
-function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPorts: readonly number[]): SiteConfig[] {
+function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPorts: readonly number[], guarding: { dir: string; rateLimits: RateLimitsConfig }): SiteConfig[] {
   const list = r.list(raw, ['sites']) ?? [];
   if (list.length === 0) r.error(['sites'], 'at least one site is needed: - { hosts: [example.com], routes: [{ path: /, upstream: app }] }', raw === undefined ? 'key' : 'value');
   const seen = new Map<string, number>();
@@ -285,7 +292,7 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
     if (routeList.length === 0) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }');
     routeList.forEach((route, j) => {
       const rp = [...path, 'routes', j];
-      const ro = r.object(route, rp, ['path', 'upstream', 'websocket']) ?? {};
+      const ro = r.object(route, rp, ['path', 'upstream', 'websocket', 'access', 'auth', 'rateLimit']) ?? {};
       const prefix = r.string(ro.path ?? DEFAULTS.route.path, [...rp, 'path']);
       if (prefix !== undefined && !prefix.startsWith('/')) r.error([...rp, 'path'], 'a route path starts with "/"');
       if (prefix !== undefined && routes.some((x) => x.path === prefix)) r.error([...rp, 'path'], `path ${prefix} is routed twice in this site`);
@@ -295,7 +302,8 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
         r.error([...rp, 'upstream'], `unknown upstream "${upstream}"${known.length > 0 ? ` (defined: ${known.join(', ')})` : ' (define it under upstreams:)'}`);
       }
       const websocket = readWebSocket(r, ro.websocket, [...rp, 'websocket'], hosts, httpsPorts);
-      if (prefix !== undefined && upstream !== undefined) routes.push({ path: prefix, upstream, websocket });
+      const guard = readRouteGuard(r, ro, rp, { ...guarding, upstreams: new Set(upstreams.keys()) });
+      if (prefix !== undefined && upstream !== undefined) routes.push({ path: prefix, upstream, websocket, guard });
     });
     sites.push({ hosts, routes });
   });

@@ -1,3 +1,5 @@
+import type { RateLimitsConfig, RouteGuardConfig } from './guard.js';
+
 /** The validated, fully-defaulted, deep-frozen configuration. Durations are milliseconds. */
 export interface Config {
   /** Absolute path of the file this came from; relative paths in it were resolved against its folder. */
@@ -14,6 +16,8 @@ export interface Config {
   readonly limits: LimitsConfig;
   readonly workers: number | 'auto';
   readonly log: LogConfig;
+  /** Named rate-limit budgets (DESIGN 27). */
+  readonly rateLimits: RateLimitsConfig;
 }
 
 export interface ListenAddress {
@@ -138,6 +142,8 @@ export interface RouteConfig {
   readonly path: string;
   readonly upstream: string;
   readonly websocket: WebSocketPolicy;
+  /** access, auth, rateLimit (DESIGN 26, 27); null when the route uses none. */
+  readonly guard: RouteGuardConfig | null;
 }
 
 export interface SiteConfig {

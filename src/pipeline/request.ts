@@ -12,6 +12,7 @@ import { bodyOf, isH2, protocolOf, responseComplete, upstreamHeaders, type Clien
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
 import { declinedUpgrade } from './upgrade.js';
+import { admitRequest } from './guard/doors.js';
 import type { H2Request } from '../listeners/h2-exchange.js';
 
 /** What the HTTPS request path needs from the edge. */
@@ -105,7 +106,9 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     headersAt: 0,
     error: undefined,
   };
-  deps.forwarder.web(req, res, exchange);
+  const guard = route.guard === null ? undefined : runtime.guards.of(route.guard);
+  if (guard === undefined) deps.forwarder.web(req, res, exchange);
+  else admitRequest(guard, deps, res, exchange, () => deps.forwarder.web(req, res, exchange));
 }
 
 /** 413 before anything reaches an upstream when Content-Length says too much; chunked bodies are counted as they stream. */

@@ -1,3 +1,4 @@
+import type { RouteGuardConfig } from '../config/guard.js';
 import type { RouteConfig, SiteConfig } from '../config/types.js';
 import type { Upstream } from '../upstream/pool.js';
 import { compileOrigins, type OriginMatcher } from './origin.js';
@@ -10,6 +11,8 @@ export interface Route {
   readonly allowMissingOrigin: boolean;
   /** Metrics/log label: "host/path" of the site's first host. */
   readonly label: string;
+  /** access/auth/rateLimit; null (the common case) skips the guard at the cost of one comparison. */
+  readonly guard: RouteGuardConfig | null;
 }
 
 export interface Site {
@@ -67,6 +70,7 @@ function compileRoute(route: RouteConfig, host: string, upstreams: ReadonlyMap<s
     origins: compileOrigins(route.websocket.origins),
     allowMissingOrigin: route.websocket.allowMissingOrigin,
     label: `${host}${route.path}`,
+    guard: route.guard,
   };
 }
 

@@ -12,6 +12,7 @@ import { sanitiseClientHeaders } from './hop-by-hop.js';
 import type { ClientRequest } from './protocol.js';
 import { respondRaw } from './respond.js';
 import { resolve } from './resolve.js';
+import { admitUpgrade } from './guard/doors.js';
 import type { Route } from './sites.js';
 
 export interface UpgradeDeps {
@@ -151,7 +152,7 @@ export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, h
   delete headers['content-length'];
   const { clientIp } = applyForwarded(headers, hs.peer, runtime.trust);
   const { timeouts } = runtime.config;
-  openTunnel(deps.upstreams, hs.client, hs.head, {
+  const open = (): void => openTunnel(deps.upstreams, hs.client, hs.head, {
     method: 'GET', path: hs.path, headers, body: 'none',
     upstream: route.upstream, key: route.upstream.keyOf(clientIp),
     connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
@@ -161,6 +162,9 @@ export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, h
     ...(hs.answer === undefined ? {} : { answer: hs.answer }),
     info: { host, path: hs.path, clientIp, origin: headers.origin ?? null, protocol: hs.protocol },
   }, deps.tunnels, deps.hooks);
+  const guard = route.guard === null ? undefined : runtime.guards.of(route.guard);
+  if (guard === undefined) open();
+  else admitUpgrade(guard, deps, { client: hs.client, protocol: hs.protocol, path: hs.path, host, clientIp, hsts: runtime.hsts, headers }, open);
 }
 
 /**

@@ -1,0 +1,225 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Cidr } from './types.js';
+import type { Path, Reader } from './values.js';
+
+/** `routes[].access` (DESIGN 26): methods, then deny, then allow, on the client address of 6/17. */
+export interface AccessConfig {
+  /** Upper-case methods; GET implies HEAD (RFC 9110 §9.3.2). null: every method. */
+  readonly methods: readonly string[] | null;
+  readonly allow: readonly Cidr[];
+  readonly deny: readonly Cidr[];
+}
+
+/** `auth.basic`: an htpasswd file, read at load (for `check`) and re-read when it changes. */
+export interface BasicAuthConfig {
+  readonly realm: string;
+  /** Absolute path of the htpasswd file. */
+  readonly users: string;
+}
+
+/** `auth.forward`: nginx `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`. */
+export interface ForwardAuthConfig {
+  readonly upstream: string;
+  readonly path: string;
+  /** Lower-case header names copied from a 2xx auth answer onto the request. */
+  readonly copyHeaders: readonly string[];
+}
+
+export interface AuthConfig {
+  readonly basic: BasicAuthConfig | null;
+  readonly forward: ForwardAuthConfig | null;
+}
+
+/** What one route asks of the guard; null on a route that uses none of it (it then costs nothing). */
+export interface RouteGuardConfig {
+  readonly access: AccessConfig | null;
+  readonly auth: AuthConfig | null;
+  /** A name under top-level `rateLimits`. */
+  readonly rateLimit: string | null;
+}
+
+/** One named GCRA budget (DESIGN 27). */
+export interface RateLimitConfig {
+  readonly name: string;
+  /** As written ("100/s"), for logs. */
+  readonly rate: string;
+  /** The emission interval T: ms between requests at the sustained rate. */
+  readonly interval: number;
+  /** Requests served at once beyond the rate. */
+  readonly burst: number;
+  readonly ipv4Prefix: number;
+  readonly ipv6Prefix: number;
+  readonly dryRun: boolean;
+  /** Emit the IETF draft's RateLimit-Policy and RateLimit fields. */
+  readonly headers: boolean;
+}
+
+export interface RateLimitsConfig {
+  readonly limits: ReadonlyMap<string, RateLimitConfig>;
+  /** redis://host:port[/db]: budgets shared by every instance naming it; null: this edge alone. */
+  readonly store: string | null;
+}
+
+/** The guard's defaults; schema.ts's DEFAULTS carries them, so README's table is checked against them. */
+export const GUARD_DEFAULTS = {
+  rateLimit: { burst: 0, ipv4Prefix: 32, ipv6Prefix: 64, dryRun: false, headers: false },
+  access: { allow: [], deny: [] },
+  basic: { realm: 'Restricted' },
+  forward: { path: '/', copyHeaders: [] },
+} as const;
+
+const RATE = /^(\d+(?:\.\d+)?)\/(s|m)$/;
+const METHOD = /^[A-Z][A-Z-]*$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** `rateLimits:` — named budgets plus the optional shared `store`. */
+export function readRateLimits(r: Reader, raw: unknown): RateLimitsConfig {
+  const limits = new Map<string, RateLimitConfig>();
+  if (raw === undefined || raw === null) return { limits, store: null };
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    r.error(['rateLimits'], 'expected a mapping of limit name → { rate: 10/s, burst: 20 }');
+    return { limits, store: null };
+  }
+  let store: string | null = null;
+  const d = GUARD_DEFAULTS.rateLimit;
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    const path = ['rateLimits', name];
+    if (name === 'store') {
+      const url = r.string(value, path);
+      if (url !== undefined && !/^rediss?:\/\/[^/\s]+(\/\d+)?$/.test(url)) r.error(path, 'expected redis://host:port or rediss://host:port (optionally /db)');
+      else if (url !== undefined) store = url;
+      continue;
+    }
+    const o = r.object(value, path, ['rate', 'burst', 'ipv4Prefix', 'ipv6Prefix', 'dryRun', 'headers']) ?? {};
+    const rateText = o.rate === undefined ? r.error(path, 'missing "rate", e.g. rate: 10/s or rate: 5/m') : r.string(o.rate, [...path, 'rate']);
+    const m = rateText === undefined ? null : RATE.exec(rateText);
+    if (rateText !== undefined && (m === null || Number(m[1]) <= 0)) r.error([...path, 'rate'], 'expected N/s or N/m with N > 0, e.g. 100/s or 5/m');
+    const perMs = m === null || m === undefined ? 1 : Number(m[1]) / (m[2] === 's' ? 1000 : 60_000);
+    limits.set(name, {
+      name,
+      rate: rateText ?? '',
+      interval: 1 / perMs,
+      burst: r.integer(o.burst ?? d.burst, [...path, 'burst'], 0, 1_000_000) ?? d.burst,
+      ipv4Prefix: r.integer(o.ipv4Prefix ?? d.ipv4Prefix, [...path, 'ipv4Prefix'], 0, 32) ?? d.ipv4Prefix,
+      ipv6Prefix: r.integer(o.ipv6Prefix ?? d.ipv6Prefix, [...path, 'ipv6Prefix'], 0, 128) ?? d.ipv6Prefix,
+      dryRun: r.boolean(o.dryRun ?? d.dryRun, [...path, 'dryRun']) ?? d.dryRun,
+      headers: r.boolean(o.headers ?? d.headers, [...path, 'headers']) ?? d.headers,
+    });
+  }
+  return { limits, store };
+}
+
+/** What a route's guard keys are checked against. */
+export interface GuardContext {
+  readonly dir: string;
+  readonly upstreams: ReadonlySet<string>;
+  readonly rateLimits: RateLimitsConfig;
+}
+
+/** The route keys `access`, `auth`, `rateLimit` of one route (its mapping `ro` at `rp`); null when none is set. */
+export function readRouteGuard(r: Reader, ro: Record<string, unknown>, rp: Path, ctx: GuardContext): RouteGuardConfig | null {
+  if (ro.access === undefined && ro.auth === undefined && ro.rateLimit === undefined) return null;
+  const access = ro.access === undefined ? null : readAccess(r, ro.access, [...rp, 'access']);
+  const auth = ro.auth === undefined ? null : readAuth(r, ro.auth, [...rp, 'auth'], ctx);
+  let rateLimit: string | null = null;
+  if (ro.rateLimit !== undefined) {
+    const name = r.string(ro.rateLimit, [...rp, 'rateLimit']);
+    if (name !== undefined && !ctx.rateLimits.limits.has(name)) {
+      const known = [...ctx.rateLimits.limits.keys()];
+      r.error([...rp, 'rateLimit'], `unknown rate limit "${name}"${known.length > 0 ? ` (defined: ${known.join(', ')})` : ' (define it under rateLimits:)'}`);
+    } else if (name !== undefined) {
+      rateLimit = name;
+    }
+  }
+  return { access, auth, rateLimit };
+}
+
+function readAccess(r: Reader, raw: unknown, path: Path): AccessConfig {
+  const o = r.object(raw, path, ['methods', 'allow', 'deny']) ?? {};
+  let methods: string[] | null = null;
+  if (o.methods !== undefined) {
+    methods = [];
+    const listed = r.list(o.methods, [...path, 'methods']) ?? [];
+    if (listed.length === 0) r.error([...path, 'methods'], 'an empty list would refuse every request: list the methods to allow');
+    listed.forEach((v, i) => {
+      const m = r.string(v, [...path, 'methods', i]);
+      if (m === undefined) return;
+      if (!METHOD.test(m)) return void r.error([...path, 'methods', i], `"${m}" is not a method: use upper-case names such as GET, POST`);
+      if (!methods?.includes(m)) methods?.push(m);
+    });
+    if (methods.includes('GET') && !methods.includes('HEAD')) methods.push('HEAD');
+  }
+  const cidrs = (key: 'allow' | 'deny'): Cidr[] => (r.list(o[key] ?? GUARD_DEFAULTS.access[key], [...path, key]) ?? [])
+    .map((v, i) => r.cidr(v, [...path, key, i]))
+    .filter((c): c is Cidr => c !== undefined);
+  return { methods, allow: cidrs('allow'), deny: cidrs('deny') };
+}
+
+function readAuth(r: Reader, raw: unknown, path: Path, ctx: GuardContext): AuthConfig {
+  const o = r.object(raw, path, ['basic', 'forward']) ?? {};
+  if (o.basic !== undefined && o.forward !== undefined) r.error(path, 'choose one of basic and forward');
+  let basic: BasicAuthConfig | null = null;
+  if (o.basic !== undefined) {
+    const bp = [...path, 'basic'];
+    const b = r.object(o.basic, bp, ['realm', 'users']) ?? {};
+    const realm = r.string(b.realm ?? GUARD_DEFAULTS.basic.realm, [...bp, 'realm']) ?? GUARD_DEFAULTS.basic.realm;
+    // RFC 7617 §2: the realm is a quoted-string; a quote or backslash in it would need escaping no browser undoes.
+    if (/["\\\r\n]/.test(realm)) r.error([...bp, 'realm'], 'a realm cannot contain quotes, backslashes or line breaks');
+    const users = b.users === undefined ? r.error(bp, 'missing "users" (an htpasswd file)') : r.string(b.users, [...bp, 'users']);
+    if (users !== undefined) {
+      const file = resolve(ctx.dir, users);
+      checkHtpasswd(r, file, [...bp, 'users']);
+      basic = { realm, users: file };
+    }
+  }
+  let forward: ForwardAuthConfig | null = null;
+  if (o.forward !== undefined) {
+    const fp = [...path, 'forward'];
+    const f = r.object(o.forward, fp, ['upstream', 'path', 'copyHeaders']) ?? {};
+    const upstream = f.upstream === undefined ? r.error(fp, 'missing "upstream" (the auth service, defined under upstreams:)') : r.string(f.upstream, [...fp, 'upstream']);
+    if (upstream !== undefined && !ctx.upstreams.has(upstream)) r.error([...fp, 'upstream'], `unknown upstream "${upstream}"`);
+    const authPath = r.string(f.path ?? GUARD_DEFAULTS.forward.path, [...fp, 'path']) ?? GUARD_DEFAULTS.forward.path;
+    if (!authPath.startsWith('/')) r.error([...fp, 'path'], 'a path starts with "/"');
+    const copyHeaders: string[] = [];
+    (r.list(f.copyHeaders ?? GUARD_DEFAULTS.forward.copyHeaders, [...fp, 'copyHeaders']) ?? []).forEach((v, i) => {
+      const name = r.string(v, [...fp, 'copyHeaders', i]);
+      if (name === undefined) return;
+      if (!HEADER_NAME.test(name)) return void r.error([...fp, 'copyHeaders', i], `"${name}" is not a header name`);
+      copyHeaders.push(name.toLowerCase());
+    });
+    if (upstream !== undefined) forward = { upstream, path: authPath, copyHeaders };
+  }
+  return { basic, forward };
+}
+
+/** The hash formats `htpasswd` writes; crypt(3) DES and plain text are refused (htpasswd -d/-p). */
+export type HashFormat = 'bcrypt' | 'apr1' | 'sha1';
+
+export function hashFormat(hash: string): HashFormat | undefined {
+  if (/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) return 'bcrypt';
+  if (hash.startsWith('$apr1$')) return 'apr1';
+  if (hash.startsWith('{SHA}')) return 'sha1';
+  return undefined;
+}
+
+/** At load: the file must exist and every line parse; weak formats are accepted with a warning (`check` shows it). */
+function checkHtpasswd(r: Reader, file: string, path: Path): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    r.error(path, `cannot read htpasswd file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return;
+  }
+  const weak = new Set<string>();
+  text.split('\n').forEach((line, i) => {
+    const entry = line.trim();
+    if (entry === '' || entry.startsWith('#')) return;
+    const colon = entry.indexOf(':');
+    const format = colon <= 0 ? undefined : hashFormat(entry.slice(colon + 1));
+    if (format === undefined) return void r.error(path, `${file}:${i + 1}: expected user:hash with a bcrypt ($2y$), apr1 ($apr1$) or {SHA} hash (htpasswd -B writes bcrypt)`);
+    if (format !== 'bcrypt') weak.add(format);
+  });
+  if (weak.size > 0) r.warn(path, `${file} has ${[...weak].join(' and ')} hashes, which are fast to brute-force: re-create them with htpasswd -B (bcrypt)`);
+}

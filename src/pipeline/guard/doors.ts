@@ -1,0 +1,62 @@
+import type { ServerHttp2Stream } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { Metrics } from '../../admin/metrics.js';
+import type { Logger } from '../../log.js';
+import type { Exchange } from '../../proxy/forward.js';
+import type { ClientResponse } from '../protocol.js';
+import { answerResponse, answerSocket, answerStream, type Denial } from './answer.js';
+import type { Guard } from './guard.js';
+
+interface Observers {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+/** A guarded request: refused with its own answer and log line (DESIGN 12), or sent on by `go`. */
+export function admitRequest(guard: Guard, deps: Observers, res: ClientResponse, exchange: Exchange, go: () => void): void {
+  guard.admit(exchange, {
+    pass: go,
+    setHeader: (name, value) => res.setHeader(name, value),
+    deny: (d: Denial, extra) => {
+      answerResponse(res, d, exchange.hsts);
+      deps.metrics.request(exchange.label, d.status, exchange.protocol);
+      deps.log.warn({
+        method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.path, status: d.status,
+        durationMs: round(performance.now() - exchange.start), clientIp: exchange.clientIp, target: null, bytes: 0,
+        reason: d.reason, rule: d.rule, code: d.code ?? 'auth-answer', ...extra,
+      }, 'request');
+    },
+  });
+}
+
+/** What an upgrade brings to the door: its client side (an h1 socket or an RFC 8441 stream) and how it was asked. */
+export interface UpgradeKnock {
+  readonly client: Duplex;
+  readonly protocol: 'http/1.1' | 'h2';
+  readonly path: string;
+  readonly host: string;
+  readonly clientIp: string;
+  readonly hsts: string;
+  readonly headers: Exchange['headers'];
+}
+
+/** A guarded upgrade: decided before any tunnel or upstream connection exists. */
+export function admitUpgrade(guard: Guard, deps: Observers, k: UpgradeKnock, go: () => void): void {
+  guard.admit({ method: 'GET', path: k.path, host: k.host, clientIp: k.clientIp, headers: k.headers }, {
+    pass: go,
+    setHeader: () => undefined,
+    deny: (d: Denial, extra) => {
+      if (k.protocol === 'h2') answerStream(k.client as ServerHttp2Stream, d, k.hsts);
+      else answerSocket(k.client, d, k.hsts);
+      deps.metrics.websocketRefusals.labels(String(d.status)).inc();
+      deps.log.warn({
+        event: 'websocket-refused', protocol: k.protocol, status: d.status, reason: d.reason, rule: d.rule, code: d.code ?? 'auth-answer',
+        host: k.host, path: k.path, clientIp: k.clientIp, ...extra,
+      }, 'websocket refused');
+    },
+  });
+}

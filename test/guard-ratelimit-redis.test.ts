@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import t from 'tap';
+import { startEdge, type RunningEdge } from './helpers/edge.js';
+import { deadPort, get, startBackend } from './helpers/net.js';
+import { hasCommand, skipWithout } from './helpers/tools.js';
+
+type Tap = Parameters<typeof startBackend>[0];
+
+const skip = skipWithout(hasCommand('redis-server'), 'redis-server is not installed (Debian package redis-server)');
+
+/** A throwaway redis-server on a loopback port, no persistence; stopped (by its pid) at teardown or by `stop`. */
+async function startRedis(t: Tap): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await deadPort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  t.teardown(stop);
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start in 10 s:\n${out}`)), 10_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) { clearTimeout(timer); resolve(); }
+    });
+    child.once('exit', () => { clearTimeout(timer); reject(new Error(`redis-server exited:\n${out}`)); });
+  });
+  return { url: `redis://127.0.0.1:${port}`, stop };
+}
+
+function config(backend: string, store: string): string {
+  return `
+listen: { http: false, https: "127.0.0.1:0" }
+tls:
+  certificates: [{ cert: "{{cert}}", key: "{{key}}" }]
+upstreams:
+  app: { targets: ["${backend}"] }
+rateLimits:
+  login: { rate: 1/m, burst: 2 }
+  warm: { rate: 1000/s, burst: 1000 }
+  store: ${store}
+sites:
+  - hosts: [localhost]
+    routes:
+      - { path: /login, upstream: app, rateLimit: login }
+      - { path: /warm, upstream: app, rateLimit: warm }
+`;
+}
+
+async function counted(edge: RunningEdge, limit: string, outcome: string): Promise<number> {
+  const metric = await edge.edge.metrics.registry.getSingleMetric('gatehouse_ratelimit_total')?.get();
+  return metric?.values.find((v) => v.labels.limit === limit && v.labels.outcome === outcome)?.value ?? 0;
+}
+
+/** Until the edge's store answers (its connection is up): bounded, and fails with a message. */
+async function connected(edge: RunningEdge): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    await get(edge.port, '/warm');
+    if (await counted(edge, 'warm', 'allowed') > 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the edge never reached redis');
+}
+
+t.test('two instances sharing a Redis store share one budget; an unreachable store fails open, logged and counted', { skip }, async (t) => {
+  const redis = await startRedis(t);
+  const backend = await startBackend(t);
+  const a = await startEdge(t, config(backend.address, redis.url));
+  const b = await startEdge(t, config(backend.address, redis.url));
+  await connected(a);
+  await connected(b);
+  const statuses = [
+    (await get(a.port, '/login')).status,
+    (await get(b.port, '/login')).status,
+    (await get(a.port, '/login')).status,
+    (await get(b.port, '/login')).status,
+    (await get(a.port, '/login')).status,
+  ];
+  t.strictSame(statuses, [200, 200, 200, 429, 429], 'burst + 1 for the pair, not per instance');
+  const refused = await get(b.port, '/login');
+  t.equal(refused.headers['retry-after'], '60');
+
+  await redis.stop();
+  const served = await get(a.port, '/login');
+  t.equal(served.status, 200, 'served without a decision (fail open)');
+  const line = await a.logs.next((l) => l.event === 'ratelimit-store');
+  t.equal(line?.code, 'EDGE_ERR_RATELIMIT_STORE');
+  t.ok(await counted(a, 'login', 'store_error') >= 1);
+});
