@@ -6,6 +6,7 @@ import type {
   SiteConfig, TargetConfig, UpstreamConfig, UpstreamTls, WebSocketPolicy,
 } from './types.js';
 import { readAcme } from '../tls/acme/config.js';
+import { readRouteExtras, readSiteExtras, ROUTE_KEYS, SITE_KEYS } from './files.js';
 import { isSiteHost, parseDuration, readCaFile, Reader, type Issue, type Path } from './values.js';
 
 const TLS13_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
@@ -71,7 +72,7 @@ export function validate(raw: unknown, file: string): Validated {
   const hsts = readHsts(r, top.hsts);
   const redirect = readRedirect(r, top.redirect, dir);
   const upstreams = readUpstreams(r, top.upstreams, dir);
-  const sites = readSites(r, top.sites, upstreams, listen.https.port);
+  const sites = readSites(r, top.sites, upstreams, listen.https.port, dir);
   const tls = { ...tlsNoAcme, acme: readAcme(r, (top.tls as Record<string, unknown> | undefined)?.acme, { dir, sites, listen, certificates: tlsNoAcme.certificates.length, defaults: DEFAULTS.tls.acme }) };
   const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? DEFAULTS.trustedProxies)
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))
@@ -257,14 +258,15 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
   return { ca, servername };
 }
 
-function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPort: number): SiteConfig[] {
+function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPort: number, dir: string): SiteConfig[] {
   const list = r.list(raw, ['sites']) ?? [];
   if (list.length === 0) r.error(['sites'], 'at least one site is needed: - { hosts: [example.com], routes: [{ path: /, upstream: app }] }', raw === undefined ? 'key' : 'value');
   const seen = new Map<string, number>();
   const sites: SiteConfig[] = [];
   list.forEach((entry, i) => {
     const path = ['sites', i];
-    const o = r.object(entry, path, ['hosts', 'routes']) ?? {};
+    const o = r.object(entry, path, ['hosts', 'routes', ...SITE_KEYS]) ?? {};
+    const siteExtras = readSiteExtras(r, o, path, dir);
     const hosts: string[] = [];
     const hostList = r.list(o.hosts, [...path, 'hosts']) ?? [];
     if (hostList.length === 0) r.error(o.hosts === undefined ? path : [...path, 'hosts'], 'a site needs at least one host name');
@@ -283,19 +285,20 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
     if (routeList.length === 0) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }');
     routeList.forEach((route, j) => {
       const rp = [...path, 'routes', j];
-      const ro = r.object(route, rp, ['path', 'upstream', 'websocket']) ?? {};
+      const ro = r.object(route, rp, ['path', 'upstream', 'websocket', ...ROUTE_KEYS]) ?? {};
+      const extras = readRouteExtras(r, ro, rp, dir, new Set(upstreams.keys()), siteExtras.compress, ro.upstream !== undefined);
       const prefix = r.string(ro.path ?? DEFAULTS.route.path, [...rp, 'path']);
       if (prefix !== undefined && !prefix.startsWith('/')) r.error([...rp, 'path'], 'a route path starts with "/"');
       if (prefix !== undefined && routes.some((x) => x.path === prefix)) r.error([...rp, 'path'], `path ${prefix} is routed twice in this site`);
-      const upstream = ro.upstream === undefined ? r.error(rp, 'missing "upstream"') : r.string(ro.upstream, [...rp, 'upstream']);
-      if (upstream !== undefined && !upstreams.has(upstream)) {
+      const upstream = ro.upstream === undefined ? (extras.files === null ? r.error(rp, 'missing "upstream" (or "files")') : null) : r.string(ro.upstream, [...rp, 'upstream']);
+      if (typeof upstream === 'string' && !upstreams.has(upstream)) {
         const known = [...upstreams.keys()];
         r.error([...rp, 'upstream'], `unknown upstream "${upstream}"${known.length > 0 ? ` (defined: ${known.join(', ')})` : ' (define it under upstreams:)'}`);
       }
       const websocket = readWebSocket(r, ro.websocket, [...rp, 'websocket'], hosts, httpsPort);
-      if (prefix !== undefined && upstream !== undefined) routes.push({ path: prefix, upstream, websocket });
+      if (prefix !== undefined && upstream !== undefined) routes.push({ path: prefix, upstream, websocket, ...extras });
     });
-    sites.push({ hosts, routes });
+    sites.push({ hosts, routes, errorPages: siteExtras.errorPages });
   });
   return sites;
 }

@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { EdgeError } from '../errors.js';
+import type { ErrorPagesConfig } from '../config/files.js';
+import type { Offer } from '../compress/policy.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
 import {
   bodyOf, headerObject, isH2, responseComplete, responseGone,
@@ -27,6 +29,10 @@ export interface Exchange extends UpstreamRequest {
   headersAt: number;
   /** Why Gatehouse answered instead of the upstream, if it did. */
   error: EdgeError | undefined;
+  /** The route's `compress` as this request allows it (compress/policy.ts); undefined: off. */
+  readonly compress: Offer | undefined;
+  /** The site's errorPages (their `upstream: true` replaces the upstream's own bodies). */
+  readonly pages: ErrorPagesConfig | undefined;
 }
 
 export interface ForwardHooks {
