@@ -4,7 +4,6 @@ import type { FilesConfig } from '../config/files.js';
 import { offerFor } from '../compress/policy.js';
 import { lookup } from '../files/lookup.js';
 import { sendFile, type SendResult } from '../files/send.js';
-import { clientAddress } from '../listeners/client-address.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import { respondWithPage } from './error-pages.js';
@@ -21,6 +20,8 @@ export interface FilesStep {
   readonly files: FilesConfig;
   readonly host: string;
   readonly start: number;
+  /** Taken when the request arrived: an h2 session's socket cannot be read once the client left. */
+  readonly clientIp: string;
   /** The routing path (dot segments removed, still percent-encoded), without the query. */
   readonly path: string;
   /** Headers that decide the answer: the client's, or the upstream's request for X-Accel-Redirect. */
@@ -89,7 +90,7 @@ function log(step: FilesStep, req: ClientRequest, status: number, result: Extrac
   step.metrics.request(step.route.label, status, protocol);
   step.log.info({
     method: req.method, protocol, host: step.host, path: req.url, status, durationMs: Math.round((performance.now() - step.start) * 100) / 100,
-    clientIp: clientAddress(req.socket), target: 'files', bytes: result?.bytes ?? 0,
+    clientIp: step.clientIp, target: 'files', bytes: result?.bytes ?? 0,
     ...(result?.aborted === true ? { aborted: true } : {}),
     ...(code === undefined ? {} : { code, reason }),
   }, 'request');

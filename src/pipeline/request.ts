@@ -76,7 +76,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   const forward = (): void => proxy(deps, runtime, req, res, { route, site, host: resolution.host, start, close, body });
   if (route.files !== undefined) {
     serveFiles({
-      log: deps.log, metrics: deps.metrics, hsts: runtime.hsts, site, route, files: route.files, host: resolution.host, start,
+      log: deps.log, metrics: deps.metrics, hsts: runtime.hsts, site, route, files: route.files, host: resolution.host, start, clientIp: clientAddress(req.socket),
       path: withoutQuery(resolution.path), headers: req.headers as IncomingHttpHeaders, method: req.method ?? '', fallback: forward,
     }, req, res);
     return;
