@@ -53,10 +53,10 @@ export function negotiateAll(acceptEncoding: string | undefined, offered: readon
 
 /** `q=0.5` among parameters; a malformed weight counts as 0 (refusal is the safe reading). */
 function qValue(params: string): number {
-  const m = /(?:^|;)\s*q\s*=\s*([0-9.]+)\s*(?:;|$)/i.exec(params);
+  const m = /(?:^|;)\s*q\s*=\s*([^;\s]*)/i.exec(params);
   if (m === null) return 1;
-  const q = Number(m[1]);
-  return Number.isFinite(q) && q >= 0 && q <= 1 ? q : 0;
+  const q = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/.test(m[1] ?? '') ? Number(m[1]) : 0;
+  return q;
 }
 
 /** File name suffix of a precompressed sibling (FILE.br beside FILE). */

@@ -89,3 +89,36 @@ export function varyWith(existing: string | undefined): string {
 export function weakened(etag: string): string {
   return etag.startsWith('W/') ? etag : `W/${etag}`;
 }
+
+/**
+ * Applies the decision to an upstream answer's header pairs (name, value, …) in place and
+ * returns the coding to encode the body with, if any: Vary joined, and when encoding,
+ * Content-Length and Accept-Ranges dropped (the length is unknown; ranges of the encoded
+ * bytes are not offered), Content-Encoding set, a strong ETag weakened.
+ */
+export function compressPairs(offer: Offer, status: number, pairs: string[]): Coding | undefined {
+  const find = (name: string): number => {
+    for (let i = 0; i < pairs.length; i += 2) if ((pairs[i] as string).toLowerCase() === name) return i;
+    return -1;
+  };
+  const get = (name: string): string | undefined => {
+    const i = find(name);
+    return i === -1 ? undefined : pairs[i + 1];
+  };
+  const decision = decide(offer, status, get, find('set-cookie') !== -1);
+  if (decision.vary) {
+    const i = find('vary');
+    if (i === -1) pairs.push('Vary', 'Accept-Encoding');
+    else pairs[i + 1] = varyWith(pairs[i + 1]);
+  }
+  const coding = decision.coding;
+  if (coding === undefined) return undefined;
+  for (const name of ['content-length', 'accept-ranges', 'content-encoding']) {
+    const i = find(name);
+    if (i !== -1) pairs.splice(i, 2);
+  }
+  pairs.push('Content-Encoding', coding);
+  const e = find('etag');
+  if (e !== -1) pairs[e + 1] = weakened(pairs[e + 1] as string);
+  return coding;
+}

@@ -52,7 +52,10 @@ export async function sendFile(res: Response, h2: H2Response | undefined, file: 
     ? undefined
     : decide(ctx.offer, range === undefined ? 200 : 206, (n) => (n === 'content-type' ? type : n === 'content-length' ? String(stat.size) : undefined), false);
   const coding = decision?.coding;
-  if (coding !== undefined) common.etag = weakened(v.etag);
+  if (coding !== undefined) {
+    common.etag = weakened(v.etag);
+    common['content-encoding'] = coding;
+  }
   if (vary || decision?.vary === true) common.vary = 'Accept-Encoding';
   if (pre === 'not-modified') {
     await file.handle.close();

@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { EdgeError } from '../errors.js';
 import type { ErrorPagesConfig } from '../config/files.js';
-import type { Offer } from '../compress/policy.js';
+import { compressPairs, type Offer } from '../compress/policy.js';
+import { Encoder } from '../compress/encoder.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
 import {
   bodyOf, headerObject, isH2, responseComplete, responseGone,
@@ -120,6 +121,8 @@ class HttpExchange implements UpstreamSink {
   readonly source: Readable | undefined;
   started = false;
   #drained: (() => void) | undefined;
+  /** Set when the route's `compress` applies to this answer. */
+  #encoder: Encoder | undefined;
 
   constructor(forwarder: Forwarder, line: ClientLine, req: IncomingMessage, res: ServerResponse, exchange: Exchange) {
     this.#forwarder = forwarder;
@@ -133,7 +136,10 @@ class HttpExchange implements UpstreamSink {
   readonly closed = (): void => {
     if (!this.started) return; // dropped unsent from a connection that closed
     // The client left before the response finished: abort upstream at once.
-    if (!responseComplete(this.res)) this.exchange.call?.abort();
+    if (!responseComplete(this.res)) {
+      this.exchange.call?.abort();
+      this.#encoder?.destroy();
+    }
     this.#forwarder.finished(this);
   };
 
@@ -149,6 +155,8 @@ class HttpExchange implements UpstreamSink {
       return;
     }
     const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient);
+    const coding = exchange.compress === undefined ? undefined : compressPairs(exchange.compress, head.status, headers);
+    if (coding !== undefined) this.#encoder = new Encoder(coding, res);
     // RFC 9113 §8.3.2: h2 has no reason phrase; responseHeaders() already dropped every
     // connection-specific field (§8.2.2), which Node would otherwise refuse with a throw.
     if (isH2(res)) res.writeHead(head.status, headerObject(headers));
@@ -158,13 +166,21 @@ class HttpExchange implements UpstreamSink {
 
   body(chunk: Buffer): boolean {
     this.exchange.bytes += chunk.length;
+    if (this.#encoder !== undefined) return this.#encoder.write(chunk, this.#resume);
     if ((this.res as { write(chunk: Buffer): boolean }).write(chunk)) return true;
     this.#drained ??= () => this.exchange.call?.resume();
     this.res.once('drain', this.#drained);
     return false;
   }
 
+  readonly #resume = (): void => this.exchange.call?.resume();
+
   end(tail: Buffer | undefined): void {
+    if (this.#encoder !== undefined) {
+      if (tail !== undefined) this.exchange.bytes += tail.length;
+      this.#encoder.end(tail);
+      return;
+    }
     if (tail === undefined || tail.length === 0) {
       this.res.end();
     } else {
