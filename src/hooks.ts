@@ -1,7 +1,7 @@
 import type { Metrics } from './admin/metrics.js';
 import type { Logger } from './log.js';
 import { logExchange } from './pipeline/request.js';
-import { respond } from './pipeline/respond.js';
+import { respondWithPage } from './pipeline/error-pages.js';
 import type { ForwardHooks } from './proxy/forward.js';
 import type { TunnelHooks } from './proxy/tunnel.js';
 import type { UpstreamHooks } from './upstream/attempt.js';
@@ -23,7 +23,7 @@ export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): 
     forward: {
       done: (exchange, res) => logExchange(deps, exchange, res),
       // 408 also closes: the request body was left half-read.
-      fail: (res, error) => respond(res, error.status, hsts(), error.text, error.status === 408),
+      fail: (res, error, pages) => respondWithPage(res, pages, error.status, hsts(), error.text, error.status === 408),
     },
     tunnels: {
       opened: (t) => {

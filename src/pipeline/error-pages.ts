@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { contentType } from 'mime-types';
 import type { ErrorPagesConfig } from '../config/files.js';
+import { REASONS } from '../errors.js';
 import { isH2, type ClientResponse } from './protocol.js';
 import { respond } from './respond.js';
 
@@ -37,4 +38,9 @@ export function writePage(res: ClientResponse, status: number, hsts: string, fil
   } else {
     res.end(body);
   }
+}
+
+/** An upstream answer's body replaced by the page (errorPages.upstream); its plain reason when the page cannot be read. */
+export function replaceWithPage(res: ClientResponse, status: number, hsts: string, file: string, close: boolean): void {
+  readFile(file).then((body) => writePage(res, status, hsts, file, body, close), () => respond(res, status, hsts, REASONS[status] ?? 'error', close));
 }

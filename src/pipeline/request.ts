@@ -49,7 +49,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   if (close) res.setHeader('connection', 'close');
   const resolution = resolve(runtime, req);
   if (!resolution.ok) {
-    respond(res, resolution.status, runtime.hsts, resolution.reason, resolution.status === 400);
+    respondWithPage(res, resolution.site?.errorPages, resolution.status, runtime.hsts, resolution.reason, resolution.status === 400);
     logLocal(deps, req, res, start, resolution.host, resolution.reason);
     return;
   }

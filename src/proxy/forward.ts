@@ -4,6 +4,7 @@ import { EdgeError } from '../errors.js';
 import type { ErrorPagesConfig } from '../config/files.js';
 import { compressPairs, type Offer } from '../compress/policy.js';
 import { Encoder } from '../compress/encoder.js';
+import { replaceWithPage } from '../pipeline/error-pages.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
 import {
   bodyOf, headerObject, isH2, responseComplete, responseGone,
@@ -40,7 +41,7 @@ export interface ForwardHooks {
   /** The client's response closed (finished or not); exactly once per exchange that started. */
   done(exchange: Exchange, res: ServerResponse): void;
   /** A generated error response (502/504…) — the pipeline writes it with HSTS. */
-  fail(res: ServerResponse, error: EdgeError): void;
+  fail(res: ServerResponse, error: EdgeError, pages: ErrorPagesConfig | undefined): void;
 }
 
 /**
@@ -106,8 +107,8 @@ export class Forwarder {
     if (next !== undefined) this.#start(next);
   }
 
-  failed(res: ServerResponse, error: EdgeError): void {
-    this.#hooks.fail(res, error);
+  failed(res: ServerResponse, error: EdgeError, pages: ErrorPagesConfig | undefined): void {
+    this.#hooks.fail(res, error, pages);
   }
 }
 
@@ -123,6 +124,8 @@ class HttpExchange implements UpstreamSink {
   #drained: (() => void) | undefined;
   /** Set when the route's `compress` applies to this answer. */
   #encoder: Encoder | undefined;
+  /** An error page stands in for the upstream's body. */
+  #discard = false;
 
   constructor(forwarder: Forwarder, line: ClientLine, req: IncomingMessage, res: ServerResponse, exchange: Exchange) {
     this.#forwarder = forwarder;
@@ -154,6 +157,14 @@ class HttpExchange implements UpstreamSink {
       exchange.call?.abort();
       return;
     }
+    const page = exchange.pages?.upstream === true ? exchange.pages.pages.get(head.status) : undefined;
+    if (page !== undefined) {
+      // errorPages.upstream (nginx proxy_intercept_errors): the page replaces the upstream's
+      // body, which is read and dropped so its connection stays reusable.
+      this.#discard = true;
+      replaceWithPage(res, head.status, exchange.hsts, page, exchange.closeClient);
+      return;
+    }
     const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient);
     const coding = exchange.compress === undefined ? undefined : compressPairs(exchange.compress, head.status, headers);
     if (coding !== undefined) this.#encoder = new Encoder(coding, res);
@@ -166,6 +177,7 @@ class HttpExchange implements UpstreamSink {
 
   body(chunk: Buffer): boolean {
     this.exchange.bytes += chunk.length;
+    if (this.#discard) return true;
     if (this.#encoder !== undefined) return this.#encoder.write(chunk, this.#resume);
     if ((this.res as { write(chunk: Buffer): boolean }).write(chunk)) return true;
     this.#drained ??= () => this.exchange.call?.resume();
@@ -176,6 +188,7 @@ class HttpExchange implements UpstreamSink {
   readonly #resume = (): void => this.exchange.call?.resume();
 
   end(tail: Buffer | undefined): void {
+    if (this.#discard) return;
     if (this.#encoder !== undefined) {
       if (tail !== undefined) this.exchange.bytes += tail.length;
       this.#encoder.end(tail);
@@ -198,6 +211,6 @@ class HttpExchange implements UpstreamSink {
     this.exchange.error = error;
     // Once a byte of the answer went out, the only honest signal left is closing the connection.
     if (this.res.headersSent) this.res.destroy();
-    else this.#forwarder.failed(this.res, error);
+    else this.#forwarder.failed(this.res, error, this.exchange.pages);
   }
 }
