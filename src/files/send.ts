@@ -14,6 +14,8 @@ export interface SendContext {
   readonly headers: IncomingHttpHeaders;
   /** The route serves precompressed siblings: every answer varies on Accept-Encoding. */
   readonly precompressed: boolean;
+  /** Overrides the media type the file name gives (an X-Accel-Redirect upstream's Content-Type). */
+  readonly contentType?: string;
   /** On-the-fly compression allowed by the route's `compress`, when it has one. */
   readonly offer: Offer | undefined;
 }
@@ -36,7 +38,7 @@ const OCTET = 'application/octet-stream';
 export async function sendFile(res: Response, h2: H2Response | undefined, file: FoundFile, ctx: SendContext): Promise<SendResult> {
   const { stat } = file;
   const v = validatorsOf(stat.size, stat.mtimeMs);
-  const type = contentType(basename(file.name)) || OCTET;
+  const type = ctx.contentType ?? (contentType(basename(file.name)) || OCTET);
   const vary = ctx.precompressed || ctx.offer !== undefined;
   const common: Record<string, string> = { 'last-modified': v.lastModified, etag: v.etag };
   if (file.coding !== undefined) common['content-encoding'] = file.coding;

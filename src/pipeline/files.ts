@@ -27,6 +27,8 @@ export interface FilesStep {
   /** Headers that decide the answer: the client's, or the upstream's request for X-Accel-Redirect. */
   readonly headers: IncomingHttpHeaders;
   readonly method: string;
+  /** The upstream's Content-Type, kept for an X-Accel-Redirect answer (nginx does). */
+  readonly contentType?: string;
   /** No file matched and the route has a fallback upstream: proxy the request instead. */
   fallback(): void;
 }
@@ -57,6 +59,7 @@ export function serveFiles(step: FilesStep, req: ClientRequest, res: ClientRespo
       method,
       headers: step.headers,
       precompressed: files.precompressed.length > 0,
+      ...(step.contentType === undefined ? {} : { contentType: step.contentType }),
       offer: step.route.compress === undefined ? undefined : offerFor(step.route.compress, method, step.headers, false),
     });
     if ('refuse' in result) return refuse(step, req, res, result.refuse, ERRORS[result.refuse].text, result.headers);

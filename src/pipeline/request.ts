@@ -14,6 +14,7 @@ import { respond } from './respond.js';
 import { resolve } from './resolve.js';
 import { respondWithPage } from './error-pages.js';
 import { serveFiles } from './files.js';
+import { serveAccel } from './accel.js';
 import type { Route, Site } from './sites.js';
 import { declinedUpgrade } from './upgrade.js';
 import type { H2Request } from '../listeners/h2-exchange.js';
@@ -126,6 +127,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
     key: upstream.keyOf(clientIp),
     compress: route.compress === undefined ? undefined : offerFor(route.compress, req.method ?? '', headers, true),
     pages: p.site.errorPages,
+    accel: p.site.accel ? (location, pairs) => serveAccel({ log: deps.log, metrics: deps.metrics, hsts: runtime.hsts, site: p.site, host: p.host, start, clientIp }, req, res, location, pairs) : undefined,
     hsts: runtime.hsts,
     connectTimeout: runtime.config.timeouts.connect,
     responseTimeout: runtime.config.timeouts.response,

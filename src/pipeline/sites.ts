@@ -24,6 +24,8 @@ export interface Site {
   /** Longest prefix first, so the first match wins. */
   readonly routes: readonly Route[];
   readonly errorPages: ErrorPagesConfig | undefined;
+  /** Some route is `internal`: upstream answers are checked for X-Accel-Redirect. */
+  readonly accel: boolean;
 }
 
 /** Host → site, built once per config: exact names in a Map, then "*.suffix" by parent domain. */
@@ -62,7 +64,7 @@ function compileSite(config: SiteConfig, index: number, upstreams: ReadonlyMap<s
   const routes = [...config.routes]
     .sort((a, b) => b.path.length - a.path.length)
     .map((r) => compileRoute(r, config.hosts[0] ?? '', upstreams));
-  return { index, hosts: config.hosts, routes, errorPages: config.errorPages ?? undefined };
+  return { index, hosts: config.hosts, routes, errorPages: config.errorPages ?? undefined, accel: routes.some((r) => r.internal) };
 }
 
 function compileRoute(route: RouteConfig, host: string, upstreams: ReadonlyMap<string, Upstream>): Route {

@@ -5,6 +5,7 @@ import type { ErrorPagesConfig } from '../config/files.js';
 import { compressPairs, type Offer } from '../compress/policy.js';
 import { Encoder } from '../compress/encoder.js';
 import { replaceWithPage } from '../pipeline/error-pages.js';
+import { accelTarget } from '../pipeline/accel.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
 import {
   bodyOf, headerObject, isH2, responseComplete, responseGone,
@@ -35,6 +36,8 @@ export interface Exchange extends UpstreamRequest {
   readonly compress: Offer | undefined;
   /** The site's errorPages (their `upstream: true` replaces the upstream's own bodies). */
   readonly pages: ErrorPagesConfig | undefined;
+  /** Set when the site has internal routes: serves an answer's X-Accel-Redirect (pipeline/accel.ts). */
+  readonly accel: ((location: string, headers: readonly string[]) => void) | undefined;
 }
 
 export interface ForwardHooks {
@@ -155,6 +158,13 @@ class HttpExchange implements UpstreamSink {
     exchange.headersAt = performance.now();
     if (responseGone(res)) {
       exchange.call?.abort();
+      return;
+    }
+    const accel = exchange.accel === undefined ? undefined : accelTarget(head.headers);
+    if (accel !== undefined && exchange.accel !== undefined) {
+      // The upstream's body is drained and dropped; the file stands in (DESIGN 24).
+      this.#discard = true;
+      exchange.accel(accel, responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient));
       return;
     }
     const page = exchange.pages?.upstream === true ? exchange.pages.pages.get(head.status) : undefined;
