@@ -131,7 +131,9 @@ t.test('a client that leaves mid-file leaks no file descriptor (h1 and h2)', asy
     });
   }
   t.ok(await until(() => openFds() <= baseline, 5000), `descriptors back to ${baseline} (now ${openFds()})`);
-  t.ok(await until(() => edge.logs.lines.filter((l) => l.path === '/big.bin').length === 10), 'every download has its log line');
+  // Every h2 download got its first DATA before the client left, so each has its line (an h1
+  // client that left within 50 ms may have gone before its request was even read).
+  t.ok(await until(() => edge.logs.lines.filter((l) => l.path === '/big.bin' && l.protocol === 'h2').length === 5), 'every h2 download has its log line');
   const aborted = edge.logs.lines.filter((l) => l.path === '/big.bin' && l.aborted === true);
-  t.ok(aborted.length >= 1, `downloads cut short are logged as aborted (${aborted.length} of 10)`);
+  t.ok(aborted.length >= 1, `downloads cut short are logged as aborted (${aborted.length})`);
 });

@@ -164,7 +164,7 @@ class HttpExchange implements UpstreamSink {
     if (accel !== undefined && exchange.accel !== undefined) {
       // The upstream's body is drained and dropped; the file stands in (DESIGN 24).
       this.#discard = true;
-      exchange.accel(accel, responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient));
+      exchange.accel(accel, responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status));
       return;
     }
     const page = exchange.pages?.upstream === true ? exchange.pages.pages.get(head.status) : undefined;
@@ -175,7 +175,7 @@ class HttpExchange implements UpstreamSink {
       replaceWithPage(res, head.status, exchange.hsts, page, exchange.closeClient);
       return;
     }
-    const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient);
+    const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status);
     const coding = exchange.compress === undefined ? undefined : compressPairs(exchange.compress, head.status, headers);
     if (coding !== undefined) this.#encoder = new Encoder(coding, res);
     // RFC 9113 §8.3.2: h2 has no reason phrase; responseHeaders() already dropped every
