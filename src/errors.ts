@@ -19,10 +19,20 @@ export const ERRORS = {
   EDGE_ERR_ACCESS_DENIED: { status: 403, text: 'access denied' },
   EDGE_ERR_FORBIDDEN_ORIGIN: { status: 403, text: 'origin not allowed' },
   EDGE_ERR_NO_ROUTE: { status: 404, text: 'no route' },
+  /** A `files` route found no file (and has no fallback). */
+  EDGE_ERR_FILE_NOT_FOUND: { status: 404, text: 'not found' },
+  /** A `files` path refused by the path rules (traversal, NUL, dot file, symlink out of root): same answer as a missing file. */
+  EDGE_ERR_FILE_UNSAFE: { status: 404, text: 'not found' },
+  /** An `internal` route asked for by a client rather than an upstream's X-Accel-Redirect. */
+  EDGE_ERR_INTERNAL_ROUTE: { status: 404, text: 'not found' },
   EDGE_ERR_METHOD_NOT_ALLOWED: { status: 405, text: 'method not allowed' },
   /** The client paused its body, or stopped reading the answer, past timeouts.idle. */
   EDGE_ERR_REQUEST_TIMEOUT: { status: 408, text: 'request body timed out' },
+  /** If-Match / If-Unmodified-Since did not hold for a file (RFC 9110 §13.1.1). */
+  EDGE_ERR_PRECONDITION_FAILED: { status: 412, text: 'precondition failed' },
   EDGE_ERR_BODY_TOO_LARGE: { status: 413, text: 'request body too large' },
+  /** A Range no byte of the file satisfies (RFC 9110 §15.5.17). */
+  EDGE_ERR_RANGE_NOT_SATISFIABLE: { status: 416, text: 'range not satisfiable' },
   /** An Expect other than 100-continue (RFC 9110 §10.1.1). */
   EDGE_ERR_EXPECTATION_FAILED: { status: 417, text: 'expectation failed' },
   EDGE_ERR_MISDIRECTED: { status: 421, text: 'misdirected request' },
@@ -82,7 +92,7 @@ export class EdgeError extends Error {
 }
 
 export const REASONS: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 417: 'Expectation Failed',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 412: 'Precondition Failed', 413: 'Content Too Large', 416: 'Range Not Satisfiable', 417: 'Expectation Failed',
   421: 'Misdirected Request', 426: 'Upgrade Required', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
   500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };

@@ -1,7 +1,7 @@
 import type { Metrics } from './admin/metrics.js';
 import { rateLimitedByCause, type Logger } from './log.js';
 import { logExchange } from './pipeline/request.js';
-import { respond } from './pipeline/respond.js';
+import { respondWithPage } from './pipeline/error-pages.js';
 import type { ForwardHooks } from './proxy/forward.js';
 import type { TunnelHooks } from './proxy/tunnel.js';
 import type { UpstreamHooks } from './upstream/attempt.js';
@@ -30,7 +30,7 @@ export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): 
         if (error !== undefined) failing(`${error.code} ${exchange.upstream.name}`, { event: 'request-failed', upstream: exchange.upstream.name, code: error.code, err: error.message }, 'requests failing');
       },
       // 408 also closes: the request body was left half-read.
-      fail: (res, error) => respond(res, error.status, hsts(), error.text, error.status === 408),
+      fail: (res, error, pages) => respondWithPage(res, pages, error.status, hsts(), error.text, error.status === 408),
     },
     tunnels: {
       opened: (t) => {

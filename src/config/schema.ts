@@ -7,6 +7,7 @@ import type {
 } from './types.js';
 import { readAcme } from '../tls/acme/config.js';
 import { GUARD_DEFAULTS, readRateLimits, readRouteGuard, type RateLimitsConfig } from './guard.js';
+import { readRouteExtras, readSiteExtras, ROUTE_KEYS, SITE_KEYS } from './files.js';
 import { readHttps } from './listen.js';
 import { isSiteHost, parseDuration, readCaFile, Reader, type Issue, type Path } from './values.js';
 
@@ -267,13 +268,15 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
 }
 
 function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPorts: readonly number[], guarding: { dir: string; rateLimits: RateLimitsConfig }): SiteConfig[] {
+  const dir = guarding.dir;
   const list = r.list(raw, ['sites']) ?? [];
   if (list.length === 0) r.error(['sites'], 'at least one site is needed: - { hosts: [example.com], routes: [{ path: /, upstream: app }] }', raw === undefined ? 'key' : 'value');
   const seen = new Map<string, number>();
   const sites: SiteConfig[] = [];
   list.forEach((entry, i) => {
     const path = ['sites', i];
-    const o = r.object(entry, path, ['hosts', 'routes']) ?? {};
+    const o = r.object(entry, path, ['hosts', 'routes', ...SITE_KEYS]) ?? {};
+    const siteExtras = readSiteExtras(r, o, path, dir);
     const hosts: string[] = [];
     const hostList = r.list(o.hosts, [...path, 'hosts']) ?? [];
     if (hostList.length === 0) r.error(o.hosts === undefined ? path : [...path, 'hosts'], 'a site needs at least one host name');
@@ -292,20 +295,21 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
     if (routeList.length === 0) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }');
     routeList.forEach((route, j) => {
       const rp = [...path, 'routes', j];
-      const ro = r.object(route, rp, ['path', 'upstream', 'websocket', 'access', 'auth', 'rateLimit']) ?? {};
+      const ro = r.object(route, rp, ['path', 'upstream', 'websocket', 'access', 'auth', 'rateLimit', ...ROUTE_KEYS]) ?? {};
+      const extras = readRouteExtras(r, ro, rp, dir, new Set(upstreams.keys()), siteExtras.compress, ro.upstream !== undefined);
       const prefix = r.string(ro.path ?? DEFAULTS.route.path, [...rp, 'path']);
       if (prefix !== undefined && !prefix.startsWith('/')) r.error([...rp, 'path'], 'a route path starts with "/"');
       if (prefix !== undefined && routes.some((x) => x.path === prefix)) r.error([...rp, 'path'], `path ${prefix} is routed twice in this site`);
-      const upstream = ro.upstream === undefined ? r.error(rp, 'missing "upstream"') : r.string(ro.upstream, [...rp, 'upstream']);
-      if (upstream !== undefined && !upstreams.has(upstream)) {
+      const upstream = ro.upstream === undefined ? (extras.files === null ? r.error(rp, 'missing "upstream" (or "files")') : null) : r.string(ro.upstream, [...rp, 'upstream']);
+      if (typeof upstream === 'string' && !upstreams.has(upstream)) {
         const known = [...upstreams.keys()];
         r.error([...rp, 'upstream'], `unknown upstream "${upstream}"${known.length > 0 ? ` (defined: ${known.join(', ')})` : ' (define it under upstreams:)'}`);
       }
       const websocket = readWebSocket(r, ro.websocket, [...rp, 'websocket'], hosts, httpsPorts);
       const guard = readRouteGuard(r, ro, rp, { ...guarding, upstreams: new Set(upstreams.keys()) });
-      if (prefix !== undefined && upstream !== undefined) routes.push({ path: prefix, upstream, websocket, guard });
+      if (prefix !== undefined && upstream !== undefined) routes.push({ path: prefix, upstream, websocket, guard, ...extras });
     });
-    sites.push({ hosts, routes });
+    sites.push({ hosts, routes, errorPages: siteExtras.errorPages });
   });
   return sites;
 }

@@ -1,4 +1,5 @@
 import type { RateLimitsConfig, RouteGuardConfig } from './guard.js';
+import type { CompressConfig, ErrorPagesConfig, FilesConfig } from './files.js';
 
 /** The validated, fully-defaulted, deep-frozen configuration. Durations are milliseconds. */
 export interface Config {
@@ -140,16 +141,22 @@ export interface WebSocketPolicy {
 
 export interface RouteConfig {
   readonly path: string;
-  readonly upstream: string;
+  /** null: a `files` route (its `files.fallback`, if any, is the upstream). */
+  readonly upstream: string | null;
   readonly websocket: WebSocketPolicy;
   /** access, auth, rateLimit (DESIGN 26, 27); null when the route uses none. */
   readonly guard: RouteGuardConfig | null;
+  /** Static files, compression (the route's own, else its site's) and X-Accel-Redirect targets: config/files.ts. */
+  readonly files: FilesConfig | null;
+  readonly compress: CompressConfig | null;
+  readonly internal: boolean;
 }
 
 export interface SiteConfig {
   /** Lower-case host names; "*.example.com" matches one or more labels below example.com. */
   readonly hosts: readonly string[];
   readonly routes: readonly RouteConfig[];
+  readonly errorPages: ErrorPagesConfig | null;
 }
 
 export interface Cidr {

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
+import type { FileHandle } from 'node:fs/promises';
 
 /**
  * An h2 request as the pipeline reads it, over Node's core stream API: the few names it used
@@ -70,6 +71,19 @@ export class H2Response {
     const all = this.#fields === undefined ? fields : Object.assign(this.#fields, fields);
     all[':status'] = status;
     stream.respond(all, { endStream });
+  }
+
+  /**
+   * HEADERS, then `length` bytes of the file from `offset` as DATA read by nghttp2 itself (no
+   * JS buffers); the caller closes the handle when the stream closes.
+   */
+  respondWithFD(status: number, fields: OutgoingHttpHeaders, handle: FileHandle, offset: number, length: number): void {
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) return;
+    this.statusCode = status;
+    const all = this.#fields === undefined ? fields : Object.assign(this.#fields, fields);
+    all[':status'] = status;
+    stream.respondWithFD(handle, all, { offset, length });
   }
 
   /** RFC 9110 §15.2.1: an interim 100 on the stream, before the final HEADERS. */

@@ -37,6 +37,7 @@ export function handleConnect(deps: UpgradeDeps, req: H2Request, res: H2Response
   const body = bodyRefusal(req.headers);
   if (body !== undefined) return refuse(body, req.headers.origin, resolution.host);
   const { route } = resolution;
+  if (route.upstream === undefined || route.internal) return refuse(refusal('EDGE_ERR_NO_ROUTE', 'a files route takes no WebSocket'), req.headers.origin, resolution.host);
   const denied = checkOrigin(req, route);
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../admin/metrics.js';
-import { statusOf } from '../errors.js';
+import { ERRORS, statusOf, type EdgeErrorCode } from '../errors.js';
+import { offerFor } from '../compress/policy.js';
 import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
 import type { Runtime } from '../runtime.js';
@@ -11,6 +12,10 @@ import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { bodyOf, isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
+import { respondWithPage } from './error-pages.js';
+import { serveFiles } from './files.js';
+import { serveAccel } from './accel.js';
+import type { Route, Site } from './sites.js';
 import { declinedUpgrade } from './upgrade.js';
 import { admitRequest } from './guard/doors.js';
 import type { H2Request } from '../listeners/h2-exchange.js';
@@ -46,7 +51,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   if (close) res.setHeader('connection', 'close');
   const resolution = resolve(runtime, req);
   if (!resolution.ok) {
-    respond(res, resolution.status, runtime.hsts, resolution.reason, resolution.status === 400);
+    respondWithPage(res, resolution.site?.errorPages, resolution.status, runtime.hsts, resolution.reason, resolution.status === 400);
     logLocal(deps, req, res, start, resolution.host, resolution.reason);
     return;
   }
@@ -64,7 +69,53 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     logLocal(deps, req, res, start, resolution.host, 'request body too large');
     return;
   }
-  const { route } = resolution;
+  const { route, site } = resolution;
+  if (route.internal) {
+    respondWithPage(res, site.errorPages, statusOf('EDGE_ERR_INTERNAL_ROUTE'), runtime.hsts, ERRORS.EDGE_ERR_INTERNAL_ROUTE.text);
+    logLocal(deps, req, res, start, resolution.host, 'internal route (X-Accel-Redirect only)', 'EDGE_ERR_INTERNAL_ROUTE');
+    return;
+  }
+  if (route.files === undefined) {
+    proxy(deps, runtime, req, res, { route, site, host: resolution.host, start, close, body, guarded: false });
+    return;
+  }
+  const files = route.files;
+  // The guard decides once, before any file is opened; a fallback to the upstream is then not guarded again.
+  const serve = (guarded: boolean): void => serveFiles({
+    log: deps.log, metrics: deps.metrics, hsts: runtime.hsts, site, route, files, host: resolution.host, start, clientIp: clientAddress(req.socket),
+    path: withoutQuery(resolution.path), headers: req.headers as IncomingHttpHeaders, method: req.method ?? '',
+    fallback: () => proxy(deps, runtime, req, res, { route, site, host: resolution.host, start, close, body, guarded }),
+  }, req, res);
+  const guard = route.guard === null ? undefined : runtime.guards.of(route.guard);
+  if (guard === undefined) {
+    serve(false);
+    return;
+  }
+  const headers = { ...(req.headers as IncomingHttpHeaders) };
+  sanitiseClientHeaders(headers);
+  const { clientIp } = applyForwarded(headers, clientAddress(req.socket), runtime.trust);
+  admitRequest(guard, deps, res, {
+    method: req.method ?? '', protocol: h2 ? 'h2' : 'http/1.1', host: resolution.host, path: req.url as string, start, clientIp, label: route.label, hsts: runtime.hsts, headers,
+  }, () => serve(true));
+}
+
+interface Proxied {
+  readonly route: Route;
+  readonly site: Site;
+  readonly host: string;
+  readonly start: number;
+  readonly close: boolean;
+  readonly body: BodyFraming;
+  /** The route's guard already admitted this request (a `files` route falling back to its upstream). */
+  readonly guarded: boolean;
+}
+
+/** The request goes to the route's upstream (or its files' fallback). */
+function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: ClientResponse, p: Proxied): void {
+  const { route, body, close, start } = p;
+  const upstream = route.upstream;
+  if (upstream === undefined) throw new Error('proxy() without an upstream'); // files-only routes never call it
+  const h2 = isH2(res);
   const peer = clientAddress(req.socket);
   const headers: IncomingHttpHeaders = h2 ? upstreamHeaders(req as H2Request) : (req.headers as IncomingHttpHeaders);
   // RFC 9110 §10.1.1: the 100 goes out only now that the request is accepted (a refusal above
@@ -80,16 +131,19 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   }
   sanitiseClientHeaders(headers);
   // RFC 9112 §3.2: the upstream request is HTTP/1.1 and must carry Host; an HTTP/1.0 client may omit it.
-  headers.host ??= resolution.host;
+  headers.host ??= p.host;
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
   const exchange: Exchange = {
     method: req.method ?? '',
     protocol: h2 ? 'h2' : 'http/1.1',
-    host: resolution.host,
+    host: p.host,
     clientIp,
     label: route.label,
-    upstream: route.upstream,
-    key: route.upstream.keyOf(clientIp),
+    upstream,
+    key: upstream.keyOf(clientIp),
+    compress: route.compress === undefined ? undefined : offerFor(route.compress, req.method ?? '', headers, true),
+    pages: p.site.errorPages,
+    accel: p.site.accel ? (location, pairs) => serveAccel({ log: deps.log, metrics: deps.metrics, hsts: runtime.hsts, site: p.site, host: p.host, start, clientIp }, req, res, location, pairs) : undefined,
     hsts: runtime.hsts,
     connectTimeout: runtime.config.timeouts.connect,
     responseTimeout: runtime.config.timeouts.response,
@@ -106,7 +160,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     headersAt: 0,
     error: undefined,
   };
-  const guard = route.guard === null ? undefined : runtime.guards.of(route.guard);
+  const guard = route.guard === null || p.guarded ? undefined : runtime.guards.of(route.guard);
   if (guard === undefined) deps.forwarder.web(req, res, exchange);
   else admitRequest(guard, deps, res, exchange, () => deps.forwarder.web(req, res, exchange));
 }
@@ -138,12 +192,12 @@ function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string, 
   return true;
 }
 
-function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, start: number, host: string, reason: string): void {
+function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, start: number, host: string, reason: string, code?: EdgeErrorCode): void {
   const protocol = protocolOf(req);
   deps.metrics.request('-', res.statusCode, protocol);
   deps.log.info({
     method: req.method, protocol, host, path: req.url, status: res.statusCode, durationMs: round(performance.now() - start),
-    clientIp: clientAddress(req.socket), target: null, bytes: 0, reason,
+    clientIp: clientAddress(req.socket), target: null, bytes: 0, reason, ...(code === undefined ? {} : { code }),
   }, 'request');
 }
 
@@ -161,6 +215,11 @@ export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange
   };
   // At info even when it failed: the warning is per cause, rate-limited (hooks.ts).
   deps.log.info(fields, 'request');
+}
+
+function withoutQuery(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
 }
 
 function round(ms: number): number {

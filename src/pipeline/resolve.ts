@@ -8,8 +8,8 @@ import { matchRoute, type Route, type Site } from './sites.js';
 
 /** Where a request is going, or the status that stops it; shared by plain requests and upgrades. */
 export type Resolution =
-  | { readonly ok: true; readonly site: Site; readonly route: Route; readonly host: string }
-  | { readonly ok: false; readonly status: number; readonly reason: string; readonly host: string };
+  | { readonly ok: true; readonly site: Site; readonly route: Route; readonly host: string; readonly path: string }
+  | { readonly ok: false; readonly status: number; readonly reason: string; readonly host: string; readonly site?: Site };
 
 /**
  * Host (or :authority) → site → route, with the domain-fronting check: when the TLS SNI named a
@@ -40,8 +40,8 @@ export function resolve(runtime: Runtime, req: ClientRequest): Resolution {
   const path = routingPath(url);
   if (path === null) return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'path climbs above "/" with dot segments', host };
   const route = matchRoute(site, path);
-  if (route === undefined) return { ok: false, status: statusOf('EDGE_ERR_NO_ROUTE'), reason: 'no route matches this path', host };
-  return { ok: true, site, route, host };
+  if (route === undefined) return { ok: false, status: statusOf('EDGE_ERR_NO_ROUTE'), reason: 'no route matches this path', host, site };
+  return { ok: true, site, route, host, path };
 }
 
 /** RFC 9113 §8.3.1: :authority wins; a Host that names something else makes the request malformed. */

@@ -1,4 +1,5 @@
 import type { RouteGuardConfig } from '../config/guard.js';
+import type { CompressConfig, ErrorPagesConfig, FilesConfig } from '../config/files.js';
 import type { RouteConfig, SiteConfig } from '../config/types.js';
 import type { Upstream } from '../upstream/pool.js';
 import { compileOrigins, type OriginMatcher } from './origin.js';
@@ -6,7 +7,12 @@ import { compileOrigins, type OriginMatcher } from './origin.js';
 /** A route with everything the request path needs, resolved at load time. */
 export interface Route {
   readonly path: string;
-  readonly upstream: Upstream;
+  /** Where the request is proxied: the route's upstream, or its files' fallback; undefined for files alone. */
+  readonly upstream: Upstream | undefined;
+  readonly files: FilesConfig | undefined;
+  readonly compress: CompressConfig | undefined;
+  /** Reached only through an upstream's X-Accel-Redirect (DESIGN 24). */
+  readonly internal: boolean;
   readonly origins: OriginMatcher;
   readonly allowMissingOrigin: boolean;
   /** Metrics/log label: "host/path" of the site's first host. */
@@ -20,6 +26,9 @@ export interface Site {
   readonly hosts: readonly string[];
   /** Longest prefix first, so the first match wins. */
   readonly routes: readonly Route[];
+  readonly errorPages: ErrorPagesConfig | undefined;
+  /** Some route is `internal`: upstream answers are checked for X-Accel-Redirect. */
+  readonly accel: boolean;
 }
 
 /** Host → site, built once per config: exact names in a Map, then "*.suffix" by parent domain. */
@@ -58,15 +67,19 @@ function compileSite(config: SiteConfig, index: number, upstreams: ReadonlyMap<s
   const routes = [...config.routes]
     .sort((a, b) => b.path.length - a.path.length)
     .map((r) => compileRoute(r, config.hosts[0] ?? '', upstreams));
-  return { index, hosts: config.hosts, routes };
+  return { index, hosts: config.hosts, routes, errorPages: config.errorPages ?? undefined, accel: routes.some((r) => r.internal) };
 }
 
 function compileRoute(route: RouteConfig, host: string, upstreams: ReadonlyMap<string, Upstream>): Route {
-  const upstream = upstreams.get(route.upstream);
-  if (upstream === undefined) throw new Error(`route ${route.path} names unknown upstream ${route.upstream}`); // validated earlier
+  const name = route.upstream ?? route.files?.fallback ?? null;
+  const upstream = name === null ? undefined : upstreams.get(name);
+  if (name !== null && upstream === undefined) throw new Error(`route ${route.path} names unknown upstream ${name}`); // validated earlier
   return {
     path: route.path,
     upstream,
+    files: route.files ?? undefined,
+    compress: route.compress ?? undefined,
+    internal: route.internal,
     origins: compileOrigins(route.websocket.origins),
     allowMissingOrigin: route.websocket.allowMissingOrigin,
     label: `${host}${route.path}`,

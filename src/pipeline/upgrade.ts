@@ -147,6 +147,8 @@ export interface AcceptedHandshake {
 /** The upstream side of any WebSocket handshake: client headers cleaned, forwarded headers set, one tunnel through the attempt path. */
 export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, host: string, hs: AcceptedHandshake): void {
   const { headers } = hs;
+  const upstream = route.upstream;
+  if (upstream === undefined) return void hs.client.destroy(); // refused by the callers (a files route)
   sanitiseClientHeaders(headers);
   // Checked to be absent or 0 (bodyRefusal): the handshake goes upstream without body framing.
   delete headers['content-length'];
@@ -154,7 +156,7 @@ export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, h
   const { timeouts } = runtime.config;
   const open = (): void => openTunnel(deps.upstreams, hs.client, hs.head, {
     method: 'GET', path: hs.path, headers, body: 'none',
-    upstream: route.upstream, key: route.upstream.keyOf(clientIp),
+    upstream, key: upstream.keyOf(clientIp),
     connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
     upgradeKey: hs.upgradeKey,
     target: undefined, tried: undefined, call: undefined,
@@ -188,6 +190,7 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   const bad = checkHandshake(req);
   if (bad !== undefined) return refuse(bad, req.headers.origin, resolution.host);
   const { route } = resolution;
+  if (route.upstream === undefined || route.internal) return refuse(refusal('EDGE_ERR_NO_ROUTE', 'a files route takes no WebSocket'), req.headers.origin, resolution.host);
   const denied = checkOrigin(req, route);
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 

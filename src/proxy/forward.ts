@@ -1,6 +1,11 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { EdgeError } from '../errors.js';
+import type { ErrorPagesConfig } from '../config/files.js';
+import { compressPairs, type Offer } from '../compress/policy.js';
+import { Encoder } from '../compress/encoder.js';
+import { replaceWithPage } from '../pipeline/error-pages.js';
+import { accelTarget } from '../pipeline/accel.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
 import {
   bodyOf, headerObject, isH2, responseComplete, responseGone,
@@ -27,13 +32,19 @@ export interface Exchange extends UpstreamRequest {
   headersAt: number;
   /** Why Gatehouse answered instead of the upstream, if it did. */
   error: EdgeError | undefined;
+  /** The route's `compress` as this request allows it (compress/policy.ts); undefined: off. */
+  readonly compress: Offer | undefined;
+  /** The site's errorPages (their `upstream: true` replaces the upstream's own bodies). */
+  readonly pages: ErrorPagesConfig | undefined;
+  /** Set when the site has internal routes: serves an answer's X-Accel-Redirect (pipeline/accel.ts). */
+  readonly accel: ((location: string, headers: readonly string[]) => void) | undefined;
 }
 
 export interface ForwardHooks {
   /** The client's response closed (finished or not); exactly once per exchange that started. */
   done(exchange: Exchange, res: ServerResponse): void;
   /** A generated error response (502/504…) — the pipeline writes it with HSTS. */
-  fail(res: ServerResponse, error: EdgeError): void;
+  fail(res: ServerResponse, error: EdgeError, pages: ErrorPagesConfig | undefined): void;
 }
 
 /**
@@ -99,8 +110,8 @@ export class Forwarder {
     if (next !== undefined) this.#start(next);
   }
 
-  failed(res: ServerResponse, error: EdgeError): void {
-    this.#hooks.fail(res, error);
+  failed(res: ServerResponse, error: EdgeError, pages: ErrorPagesConfig | undefined): void {
+    this.#hooks.fail(res, error, pages);
   }
 }
 
@@ -114,6 +125,10 @@ class HttpExchange implements UpstreamSink {
   readonly source: Readable | undefined;
   started = false;
   #drained: (() => void) | undefined;
+  /** Set when the route's `compress` applies to this answer. */
+  #encoder: Encoder | undefined;
+  /** An error page stands in for the upstream's body. */
+  #discard = false;
 
   constructor(forwarder: Forwarder, line: ClientLine, req: IncomingMessage, res: ServerResponse, exchange: Exchange) {
     this.#forwarder = forwarder;
@@ -127,7 +142,10 @@ class HttpExchange implements UpstreamSink {
   readonly closed = (): void => {
     if (!this.started) return; // dropped unsent from a connection that closed
     // The client left before the response finished: abort upstream at once.
-    if (!responseComplete(this.res)) this.exchange.call?.abort();
+    if (!responseComplete(this.res)) {
+      this.exchange.call?.abort();
+      this.#encoder?.destroy();
+    }
     this.#forwarder.finished(this);
   };
 
@@ -142,7 +160,24 @@ class HttpExchange implements UpstreamSink {
       exchange.call?.abort();
       return;
     }
+    const accel = exchange.accel === undefined ? undefined : accelTarget(head.headers);
+    if (accel !== undefined && exchange.accel !== undefined) {
+      // The upstream's body is drained and dropped; the file stands in (DESIGN 24).
+      this.#discard = true;
+      exchange.accel(accel, responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status));
+      return;
+    }
+    const page = exchange.pages?.upstream === true ? exchange.pages.pages.get(head.status) : undefined;
+    if (page !== undefined) {
+      // errorPages.upstream (nginx proxy_intercept_errors): the page replaces the upstream's
+      // body, which is read and dropped so its connection stays reusable.
+      this.#discard = true;
+      replaceWithPage(res, head.status, exchange.hsts, page, exchange.closeClient);
+      return;
+    }
     const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status);
+    const coding = exchange.compress === undefined ? undefined : compressPairs(exchange.compress, head.status, headers);
+    if (coding !== undefined) this.#encoder = new Encoder(coding, res);
     // RFC 9113 §8.3.2: h2 has no reason phrase; responseHeaders() already dropped every
     // connection-specific field (§8.2.2), which Node would otherwise refuse with a throw.
     if (isH2(res)) res.writeHead(head.status, headerObject(headers));
@@ -152,13 +187,23 @@ class HttpExchange implements UpstreamSink {
 
   body(chunk: Buffer): boolean {
     this.exchange.bytes += chunk.length;
+    if (this.#discard) return true;
+    if (this.#encoder !== undefined) return this.#encoder.write(chunk, this.#resume);
     if ((this.res as { write(chunk: Buffer): boolean }).write(chunk)) return true;
     this.#drained ??= () => this.exchange.call?.resume();
     this.res.once('drain', this.#drained);
     return false;
   }
 
+  readonly #resume = (): void => this.exchange.call?.resume();
+
   end(tail: Buffer | undefined): void {
+    if (this.#discard) return;
+    if (this.#encoder !== undefined) {
+      if (tail !== undefined) this.exchange.bytes += tail.length;
+      this.#encoder.end(tail);
+      return;
+    }
     if (tail === undefined || tail.length === 0) {
       this.res.end();
     } else {
@@ -176,6 +221,6 @@ class HttpExchange implements UpstreamSink {
     this.exchange.error = error;
     // Once a byte of the answer went out, the only honest signal left is closing the connection.
     if (this.res.headersSent) this.res.destroy();
-    else this.#forwarder.failed(this.res, error);
+    else this.#forwarder.failed(this.res, error, this.exchange.pages);
   }
 }

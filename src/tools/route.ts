@@ -84,6 +84,7 @@ export function explainRoute(config: Config, question: RouteQuestion): RouteResu
       return { ok: false, reason: `no route of site "${site.hosts[0] ?? ''}" matches path "${path}" (routes: ${site.routes.map((r) => r.path).join(', ')}; a live request would get 404)` };
     }
     const upstream = route.upstream;
+    if (upstream === undefined) return { ok: false, reason: `route ${route.path} serves files from ${route.files?.root ?? '?'} and names no upstream` };
     const key = upstream.keyOf(ip);
     const ranked = rank(key, upstream.targets.map((t) => t.id));
     const chosen = upstream.choose(key, Date.now());

@@ -16,8 +16,11 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
+/** What a guarded request brings to the door: a proxied request's Exchange, or the same facts for a `files` route. */
+export type RequestKnock = Pick<Exchange, 'method' | 'protocol' | 'host' | 'path' | 'start' | 'clientIp' | 'label' | 'hsts' | 'headers'>;
+
 /** A guarded request: refused with its own answer and log line (DESIGN 12), or sent on by `go`. */
-export function admitRequest(guard: Guard, deps: Observers, res: ClientResponse, exchange: Exchange, go: () => void): void {
+export function admitRequest(guard: Guard, deps: Observers, res: ClientResponse, exchange: RequestKnock, go: () => void): void {
   guard.admit(exchange, {
     pass: go,
     setHeader: (name, value) => res.setHeader(name, value),
