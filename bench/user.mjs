@@ -6,6 +6,7 @@
 // or open model, and writes JSON, an SVG chart and a self-contained HTML report. See bench/README.md.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, copyFileSync, renameSync, mkdtempSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { connect } from 'node:tls';
@@ -67,6 +68,10 @@ try {
   stages = opt('stages') ? parseStages(opt('stages'), seconds) : RATE !== undefined ? flat(RATE, seconds(opt('duration', '30s'))) : undefined;
 } catch (err) { usage(err.message); }
 const DURATION = stages ? totalSeconds(stages) : seconds(opt('duration', '30s'));
+// autocannon is the cheapest client for the closed model over HTTP/1.1; undici does h2 and the open model.
+const ENGINE = opt('engine', stages || H2 ? 'undici' : 'autocannon');
+if (!['undici', 'autocannon'].includes(ENGINE)) usage('--engine is undici or autocannon');
+if (ENGINE === 'autocannon' && (stages || H2)) usage('--engine autocannon runs the closed model over HTTP/1.1 only: drop --rate/--stages/--h2, or use --engine undici');
 const MAX_INFLIGHT = Number(opt('max-inflight', '10000'));
 const TIMEOUT_MS = seconds(opt('timeout', '10s')) * 1000;
 const OUT = opt('out', join(here, 'out'));
@@ -96,6 +101,15 @@ function probeTls() {
   });
 }
 
+/** The Strict-Transport-Security header of one GET (when the engine did not report one). */
+function probeHsts() {
+  return new Promise((resolve) => {
+    const req = httpsGet(url, { ca, headers: { 'user-agent': 'gatehouse-bench' } }, (res) => { res.resume(); resolve(res.headers['strict-transport-security'] ?? null); });
+    req.setTimeout(TIMEOUT_MS, () => req.destroy());
+    req.on('error', () => resolve(null));
+  });
+}
+
 const wsStats = { open: 0, messages: 0, dropped: 0, failed: 0, connectMs: [], rttMs: [] };
 let stopping = false;
 /** WebSockets as before: up to 50 sockets ping-ponging every 100 ms; connect time and round trips. */
@@ -119,14 +133,15 @@ function wsClients() {
 }
 
 const tls = await probeTls();
+if (tls.error && ENGINE === 'autocannon') usage(`TLS to ${url.host} failed before the run (${tls.error}): the autocannon engine does not verify certificates itself, so the probe must (--ca FILE)`);
 const sockets = wsClients();
 if (rotate) setTimeout(() => rotate.renew(), (DURATION * 1000) / 2);
 const settings = {
-  connections: CONNECTIONS, pipelining: PIPELINING, h2: H2, workers: WORKERS, durationS: DURATION, rate: RATE ?? null,
+  engine: ENGINE, connections: CONNECTIONS, pipelining: PIPELINING, h2: H2, workers: WORKERS, durationS: DURATION, rate: RATE ?? null,
   stages: opt('stages') ?? null, maxInflight: MAX_INFLIGHT, timeoutMs: TIMEOUT_MS, failOn: opt('fail-on') ?? null,
 };
 const run = await runLoad({
-  url: url.href, ca, servername: url.hostname, connections: CONNECTIONS, pipelining: PIPELINING, h2: H2, workers: WORKERS,
+  engine: ENGINE, url: url.href, ca, servername: url.hostname, connections: CONNECTIONS, pipelining: PIPELINING, h2: H2, workers: WORKERS,
   seconds: DURATION, stages, maxInflight: MAX_INFLIGHT, timeoutMs: TIMEOUT_MS,
   onSecond: (i, w) => process.stderr.write(`\r${String(i + 1).padStart(4)}s  ${String(w.all.totalCount).padStart(7)} answers/s  sent ${w.sent}  errors ${Object.values(Object.fromEntries(w.errors)).reduce((a, b) => a + b, 0)}  ws open ${wsStats.open - wsStats.dropped}/${sockets.length}   `),
 });
@@ -142,7 +157,7 @@ const answers = run.total.all.totalCount;
 const attempts = answers + [...run.total.errors.values()].reduce((a, b) => a + b, 0);
 const pct = (xs, p) => { const v = [...xs].sort((a, b) => a - b); return v.length === 0 ? null : Math.round(v[Math.min(v.length - 1, Math.floor(p * v.length))] * 1000) / 1000; };
 const limit = run.generator.clientLimited
-  ? `The client was the limit: a load thread's event loop was busy ${Math.round(Math.max(...run.generator.eventLoopBusy) * 100)}% of the run, so these figures are the generator's, not the server's. Add --workers, --pipelining (or --h2 streams), or load from another machine.`
+  ? `The client was the limit: a load thread's event loop was busy ${Math.round(Math.max(...run.generator.eventLoopBusy) * 100)}% of the run, so these figures are the generator's, not the server's (process CPU ${run.generator.cpuPercentOfOneCore}% of one core). Add --workers, --pipelining (or --h2 streams), or load from another machine.`
   : run.shortfall > 0
     ? `The server was the limit: ${run.shortfall} of ${run.planned} requests due were never sent (--max-inflight ${MAX_INFLIGHT} outstanding), and latency counts their wait from the intended send time.`
     : `The client was not the limit (event loop busy ${run.generator.eventLoopBusy.map((e) => `${Math.round(e * 100)}%`).join(', ')}).`;
@@ -154,7 +169,7 @@ const summary = {
   byClass: Object.fromEntries([...run.total.classes].sort().map(([c, h]) => [c, latencySummary(h)])),
   errors, errorRate: attempts === 0 ? 1 : errorCount / attempts,
   generator: run.generator, limit,
-  tls, hsts: run.hsts,
+  tls, hsts: run.hsts ?? (await probeHsts()),
   websockets: wsUrl ? { opened: wsStats.open, failedToOpen: wsStats.failed, dropped: wsStats.dropped, messages: wsStats.messages, connectMsP50: pct(wsStats.connectMs, 0.5), connectMsP99: pct(wsStats.connectMs, 0.99), rttMsP50: pct(wsStats.rttMs, 0.5), rttMsP99: pct(wsStats.rttMs, 0.99) } : null,
   histogram: buckets(run.total.all),
   timeline: run.seconds.map((w, i) => ({ s: i + 1, rps: w.all.totalCount, sent: w.sent, ...Object.fromEntries(['p50', 'p90', 'p99', 'max'].map((k) => [k, latencySummary(w.all)[k]])), errors: count(w) })),

@@ -35,7 +35,6 @@ export async function runEngine(o) {
   let inflight = 0;
   let stopping = false;
   let sent = 0;
-  let drained;
 
   /** One request; `t0` is when it counts from (intended time in the open model). */
   function send(t0, then) {
@@ -59,7 +58,6 @@ export async function runEngine(o) {
     inflight--;
     // Answers after the cut-off belong to no second and no total: the run is its duration.
     if (!stopping) note();
-    if (inflight === 0 && drained) drained();
     if (!stopping && then) then();
   }
 
@@ -98,9 +96,8 @@ export async function runEngine(o) {
   if (last.sent > 0 || Object.keys(last.classes).length > 0) o.onSecond?.(second++, last);
   const elapsedS = (performance.now() - started) / 1000;
   const elu = performance.eventLoopUtilization(elu0).utilization;
+  // Answers after the cut-off would be counted nowhere: cut the connections now.
   const unfinished = inflight;
-  // Give outstanding requests a bounded moment to end cleanly, then cut the connections.
-  if (inflight > 0) await Promise.race([new Promise((r) => { drained = r; }), sleep(Math.min(2000, o.timeoutMs))]);
   await pool.destroy().catch(() => {});
   return { total: rec.total(), sent, planned: planned ?? null, shortfall, unfinished, elapsedS, elu, hsts: seen.hsts ?? null };
 }

@@ -3,11 +3,14 @@
 // event-loop utilisation. A thread whose loop was busy ≥ 90% of the run could send no faster:
 // then the client, not the server, was the limit, and the summary says so.
 import { Worker } from 'node:worker_threads';
+import { runAutocannon } from './engine-autocannon.mjs';
 import { runEngine } from './engine.mjs';
 import { scaled } from './schedule.mjs';
 import { mergeWindows } from './stats.mjs';
 
 const BUSY = 0.9;
+/** The engines by name: autocannon for the closed model over HTTP/1.1, undici for the rest. */
+export const ENGINES = { undici: runEngine, autocannon: runAutocannon };
 
 /** `o`: engine options plus `workers`; `onSecond(i, mergedWindow)` for the live line. */
 export async function runLoad(o) {
@@ -28,7 +31,7 @@ export async function runLoad(o) {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const results = n === 1
-    ? [await runEngine({ ...shares[0], onSecond: (i, window) => arrived(0, i, window) })]
+    ? [await ENGINES[o.engine]({ ...shares[0], onSecond: (i, window) => arrived(0, i, window) })]
     : await Promise.all(shares.map((share, w) => inThread(share, (i, window) => arrived(w, i, window))));
   const wallS = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
