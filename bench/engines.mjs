@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// `node bench/engines.mjs [--ref fbc6591] [--seconds 15] [--rounds 3] [--autocannon DIR]`:
+// `node bench/engines.mjs [--ref fbc6591] [--seconds 15] [--rounds 3]`:
 // how fast can the load tester itself go? nginx answers 100 bytes by itself over TLS 1.3 on
 // loopback (one worker, core 0), and each client runs on the last core, interleaved round by
-// round: the old user.mjs (Node's https.request, taken from git REF), the new one (undici)
-// closed-loop without and with pipelining and over h2, and autocannon when installed in DIR
-// (`npm install --prefix DIR autocannon`). Figures: answers/s and the client's own CPU per answer
-// (/proc utime+stime): on a shared machine req/s drifts, CPU per answer is the steadier figure.
+// round: the old user.mjs (Node's https.request, taken from git REF) and the new one on each of
+// its engines: autocannon (the closed-model default) and undici, h1 and h2. Figures: answers/s
+// and the client's own CPU per answer (/proc utime+stime): on a shared machine req/s drifts,
+// CPU per answer is the steadier figure.
 // Each run's CPU includes the tool's start (Node, modules, TLS probe: 0.5–1 s), hence 15 s runs.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,6 @@ const { opt } = options(process.argv.slice(2));
 const REF = opt('ref', 'fbc6591');
 const SECONDS = Number(opt('seconds', '15'));
 const ROUNDS = Math.min(10, Number(opt('rounds', '3')));
-const AUTOCANNON = opt('autocannon');
 const PORT = Number(opt('port', '18900'));
 if (!have('nginx')) throw new Error('nginx is needed (apt-get install nginx)');
 
@@ -41,21 +40,20 @@ const old = join(root, 'bench', `.user-${REF}.tmp.mjs`);
 writeFileSync(old, execFileSync('git', ['-C', root, 'show', `${REF}:bench/user.mjs`]));
 const url = `https://localhost:${PORT}/`;
 const common = ['--ca', ca.cert, '--duration', `${SECONDS}s`];
+const user = (...args) => [process.execPath, [join(root, 'bench', 'user.mjs'), ...args, ...common]];
 const engines = {
-  'old https.request c50': [process.execPath, [old, '--url', url, '--connections', '50', ...common]],
-  'undici c50': [process.execPath, [join(root, 'bench', 'user.mjs'), '--url', url, '--connections', '50', ...common]],
-  'undici c50 p10': [process.execPath, [join(root, 'bench', 'user.mjs'), '--url', url, '--connections', '50', '--pipelining', '10', ...common]],
-  'undici h2 c10 m10': [process.execPath, [join(root, 'bench', 'user.mjs'), '--url', `https://localhost:${PORT + 1}/`, '--h2', '--connections', '10', '--pipelining', '10', ...common]],
-  ...(AUTOCANNON ? { 'autocannon c50 p10': [process.execPath, [join(AUTOCANNON, 'node_modules', 'autocannon', 'autocannon.js'), '-c', '50', '-p', '10', '-d', String(SECONDS), '--json', url]] } : {}),
+  'old: https.request c50': [process.execPath, [old, '--url', url, '--connections', '50', ...common]],
+  'new: autocannon c50': user('--url', url, '--connections', '50'),
+  'new: autocannon c50 p10': user('--url', url, '--connections', '50', '--pipelining', '10'),
+  'new: undici c50 p10': user('--url', url, '--engine', 'undici', '--connections', '50', '--pipelining', '10'),
+  'new: undici h2 c10 m10': user('--url', `https://localhost:${PORT + 1}/`, '--h2', '--connections', '10', '--pipelining', '10'),
 };
 
 /** One bounded run of one client on the load core: answers, and its CPU in µs. */
 async function once(name, [cmd, args]) {
   const out = mkdtempSync(join(dir, 'out-'));
-  const [c, a] = pinned(LOAD_CORE, cmd, name.startsWith('autocannon') ? args : [...args, '--out', out]);
-  const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, NODE_EXTRA_CA_CERTS: ca.cert } });
-  let text = '';
-  child.stdout.on('data', (d) => { text += d; });
+  const [c, a] = pinned(LOAD_CORE, cmd, [...args, '--out', out]);
+  const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'ignore'] });
   let cpu = 0;
   // Sample while it runs: after exit /proc no longer has it.
   const sampler = setInterval(() => { cpu = Math.max(cpu, cpuMicros(child.pid)); }, 100);
@@ -63,9 +61,7 @@ async function once(name, [cmd, args]) {
   await new Promise((r) => child.on('exit', r));
   clearInterval(sampler);
   clearTimeout(guard);
-  let answers;
-  if (name.startsWith('autocannon')) answers = JSON.parse(text).requests.total;
-  else answers = JSON.parse(readFileSync(join(out, readdirSync(out).find((f) => f.endsWith('.json'))), 'utf8')).requests;
+  const answers = JSON.parse(readFileSync(join(out, readdirSync(out).find((f) => f.endsWith('.json'))), 'utf8')).requests;
   return { answers, rate: answers / SECONDS, cpuUsPerAnswer: cpu / Math.max(1, answers) };
 }
 
@@ -83,7 +79,7 @@ try {
   rmSync(old, { force: true });
   nginx.kill('SIGTERM');
 }
-const base = median(results['old https.request c50'].map((r) => r.cpuUsPerAnswer));
+const base = median(results['old: https.request c50'].map((r) => r.cpuUsPerAnswer));
 console.log(`| client (${ROUNDS} rounds × ${SECONDS} s, nginx on core 0, client on core ${LOAD_CORE}) | answers/s (median, min–max) | client CPU µs/answer | answers per client CPU-second ÷ old |`);
 console.log('| --- | --- | --- | --- |');
 for (const [name, rs] of Object.entries(results)) {

@@ -11,9 +11,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
-import { makeCa, makeLeaf } from '../scripts/certs.mjs';
-import { startBenchBackend } from './backend.mjs';
 import { charts } from './load/charts.mjs';
 import { htmlReport } from './load/html.mjs';
 import { runLoad } from './load/run.mjs';
@@ -113,8 +110,9 @@ function probeHsts() {
 const wsStats = { open: 0, messages: 0, dropped: 0, failed: 0, connectMs: [], rttMs: [] };
 let stopping = false;
 /** WebSockets as before: up to 50 sockets ping-ponging every 100 ms; connect time and round trips. */
-function wsClients() {
+async function wsClients() {
   if (!wsUrl) return [];
+  const { default: WebSocket } = await import('ws');
   return Array.from({ length: Math.min(CONNECTIONS, 50) }, () => {
     const t0 = performance.now();
     let sentAt = 0;
@@ -134,7 +132,7 @@ function wsClients() {
 
 const tls = await probeTls();
 if (tls.error && ENGINE === 'autocannon') usage(`TLS to ${url.host} failed before the run (${tls.error}): the autocannon engine does not verify certificates itself, so the probe must (--ca FILE)`);
-const sockets = wsClients();
+const sockets = await wsClients();
 if (rotate) setTimeout(() => rotate.renew(), (DURATION * 1000) / 2);
 const settings = {
   engine: ENGINE, connections: CONNECTIONS, pipelining: PIPELINING, h2: H2, workers: WORKERS, durationS: DURATION, rate: RATE ?? null,
@@ -203,6 +201,8 @@ if (thresholds.length > 0) {
 
 /** --scenario rotate: a local Gatehouse on a throwaway certificate, renewed mid-run by rename. */
 async function localEdge() {
+  const { makeCa, makeLeaf } = await import('../scripts/certs.mjs');
+  const { startBenchBackend } = await import('./backend.mjs');
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-rotate-'));
   const caPair = makeCa(dir, { name: 'rotate test CA' });
   const first = makeLeaf(dir, { ca: caPair, basename: 'first', sans: ['localhost', '127.0.0.1'] });

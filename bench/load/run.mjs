@@ -3,14 +3,18 @@
 // event-loop utilisation. A thread whose loop was busy ≥ 90% of the run could send no faster:
 // then the client, not the server, was the limit, and the summary says so.
 import { Worker } from 'node:worker_threads';
-import { runAutocannon } from './engine-autocannon.mjs';
-import { runEngine } from './engine.mjs';
 import { scaled } from './schedule.mjs';
 import { mergeWindows } from './stats.mjs';
 
 const BUSY = 0.9;
-/** The engines by name: autocannon for the closed model over HTTP/1.1, undici for the rest. */
-export const ENGINES = { undici: runEngine, autocannon: runAutocannon };
+/**
+ * The engines by name: autocannon for the closed model over HTTP/1.1, undici for the rest.
+ * Loaded on use: a run's CPU figure includes the tool's start, and each engine is a large module.
+ */
+export const ENGINES = {
+  undici: async (o) => (await import('./engine.mjs')).runEngine(o),
+  autocannon: async (o) => (await import('./engine-autocannon.mjs')).runAutocannon(o),
+};
 
 /** `o`: engine options plus `workers`; `onSecond(i, mergedWindow)` for the live line. */
 export async function runLoad(o) {
