@@ -154,8 +154,13 @@ const errorCount = Object.values(errors).reduce((a, b) => a + b, 0);
 const answers = run.total.all.totalCount;
 const attempts = answers + [...run.total.errors.values()].reduce((a, b) => a + b, 0);
 const pct = (xs, p) => { const v = [...xs].sort((a, b) => a - b); return v.length === 0 ? null : Math.round(v[Math.min(v.length - 1, Math.floor(p * v.length))] * 1000) / 1000; };
+const busy = Math.round(Math.max(...run.generator.eventLoopBusy) * 100);
+// A loop busy ≥ 90% could not send faster. With little CPU behind it, it was waiting for a core.
+const starved = run.generator.cpuPercentOfOneCore < 50 * run.generator.workers;
 const limit = run.generator.clientLimited
-  ? `The client was the limit: a load thread's event loop was busy ${Math.round(Math.max(...run.generator.eventLoopBusy) * 100)}% of the run, so these figures are the generator's, not the server's (process CPU ${run.generator.cpuPercentOfOneCore}% of one core). Add --workers, --pipelining (or --h2 streams), or load from another machine.`
+  ? `The client was the limit: a load thread's event loop was busy ${busy}% of the run, so these figures are the generator's, not the server's. ${starved
+    ? `Its process got only ${run.generator.cpuPercentOfOneCore}% of one core: the machine running it is short of CPU (other processes); load from a quieter machine.`
+    : `Its process used ${run.generator.cpuPercentOfOneCore}% of one core: add --workers, --pipelining (or --h2 streams), or load from another machine.`}`
   : run.shortfall > 0
     ? `The server was the limit: ${run.shortfall} of ${run.planned} requests due were never sent (--max-inflight ${MAX_INFLIGHT} outstanding), and latency counts their wait from the intended send time.`
     : `The client was not the limit (event loop busy ${run.generator.eventLoopBusy.map((e) => `${Math.round(e * 100)}%`).join(', ')}).`;
