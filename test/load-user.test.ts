@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { basicConfig, startEdge, tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
-import { startBackend } from './helpers/net.js';
+import { deadPort, startBackend } from './helpers/net.js';
 import { hasCommand, skipWithout } from './helpers/tools.js';
 
 /*
@@ -135,6 +135,43 @@ t.test('--h2: multiplexed streams through the edge, ALPN h2, answers counted', a
   t.ok(r.summary && r.summary.requests > 0, 'answers over h2');
   t.same(r.summary?.errors, {}, 'no errors');
   t.equal(r.summary?.hsts, 'max-age=31536000');
+});
+
+t.test('errors by kind and status class, in total and per second; a dead edge is refused before the run', async (t) => {
+  let n = 0;
+  const { url, ca } = await edgeAndBackend(t, (_req, res) => {
+    res.statusCode = ++n % 2 === 0 ? 503 : 200;
+    res.end('x');
+  });
+  const r = await load(t, ['--url', url, '--ca', ca, '--connections', '2', '--duration', '1s', '--fail-on', 'errors<1%']);
+  t.equal(r.code, 1, 'half the answers are 503: errors<1% fails');
+  const s = r.summary!;
+  t.ok(s.byClass['2xx']!.count > 0 && s.byClass['5xx']!.count > 0, 'a histogram per status class');
+  t.equal(s.errors['http 5xx'], s.byClass['5xx']!.count, '5xx answers counted as errors by kind');
+  t.ok(Math.abs(s.errorRate - 0.5) < 0.1, `error rate ${s.errorRate} ≈ 0.5`);
+  t.equal(s.timeline.reduce((a, x) => a + ((x as { errors: Record<string, number> }).errors['http 5xx'] ?? 0), 0), s.errors['http 5xx'], 'per second, the same errors');
+
+  const dead = await load(t, ['--url', `https://localhost:${await deadPort()}/`, '--ca', ca, '--duration', '1s']);
+  t.equal(dead.code, 2, 'nothing listening: exit 2 before any load');
+  t.match(dead.stderr, /TLS to localhost:\d+ failed before the run \(ECONNREFUSED\)/);
+
+  const refused = await load(t, ['--url', `https://localhost:${await deadPort()}/`, '--ca', ca, '--rate', '20', '--duration', '1s']);
+  t.equal(refused.code, 0, 'the open model runs and counts what failed');
+  t.ok((refused.summary?.errors.ECONNREFUSED ?? 0) > 0, `errors by kind: ${JSON.stringify(refused.summary?.errors)}`);
+  t.equal(refused.summary?.errorRate, 1);
+});
+
+t.test('--stages ramps the open model\'s rate; a bad stage is refused', async (t) => {
+  const { url, ca } = await edgeAndBackend(t);
+  const r = await load(t, ['--url', url, '--ca', ca, '--stages', '1s:40,1s:120', '--connections', '4']);
+  t.equal(r.code, 0, r.code === 0 ? 'exit 0' : r.stderr);
+  const s = r.summary!;
+  t.equal(s.model, 'open');
+  t.equal(s.planned, 100, '0→40/s over 1 s (20) then 40→120/s over 1 s (80)');
+  t.equal(s.sent + s.shortfall, 100, 'every planned request sent or counted as shortfall');
+  const bad = await load(t, ['--url', url, '--ca', ca, '--stages', '10s-100']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /bad stage "10s-100"/);
 });
 
 const CHROMIUM = ['chromium', 'chromium-browser'].find(hasCommand);
