@@ -25,7 +25,7 @@ interface Summary {
   model: string; requests: number; reqPerS: number; sent: number; planned: number | null; shortfall: number;
   errors: Record<string, number>; errorRate: number; latencyMs: Latency; byClass: Record<string, Latency>;
   tls: { alpn: string | null }; hsts: string | null; generator: { cpuPercentOfOneCore: number; eventLoopBusy: number[] };
-  timeline: { rps: number }[];
+  timeline: { rps: number; errors: Record<string, number> }[];
 }
 interface Run { code: number | null; stdout: string; stderr: string; out: string; summary?: Summary; html?: string }
 
@@ -149,7 +149,7 @@ t.test('errors by kind and status class, in total and per second; a dead edge is
   t.ok(s.byClass['2xx']!.count > 0 && s.byClass['5xx']!.count > 0, 'a histogram per status class');
   t.equal(s.errors['http 5xx'], s.byClass['5xx']!.count, '5xx answers counted as errors by kind');
   t.ok(Math.abs(s.errorRate - 0.5) < 0.1, `error rate ${s.errorRate} ≈ 0.5`);
-  t.equal(s.timeline.reduce((a, x) => a + ((x as { errors: Record<string, number> }).errors['http 5xx'] ?? 0), 0), s.errors['http 5xx'], 'per second, the same errors');
+  t.equal(s.timeline.reduce((a, x) => a + (x.errors['http 5xx'] ?? 0), 0), s.errors['http 5xx'], 'per second, the same errors');
 
   const dead = await load(t, ['--url', `https://localhost:${await deadPort()}/`, '--ca', ca, '--duration', '1s']);
   t.equal(dead.code, 2, 'nothing listening: exit 2 before any load');
