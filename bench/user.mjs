@@ -1,8 +1,8 @@
 // `npm run bench -- --url https://your.host/ [--ws wss://your.host/path] [--origin https://your.host]
 //   [--connections 50] [--pipelining 1] [--h2] [--workers 1] [--duration 30s] [--rate R | --stages 10s:100,30s:500]
-//   [--max-inflight 10000] [--timeout 10s] [--fail-on "p99<200ms,errors<0.1%"] [--ca FILE] [--out DIR]`
+//   [--max-inflight 10000] [--timeout 10s] [--engine autocannon|undici] [--fail-on "p99<200ms,errors<0.1%"] [--ca FILE] [--out DIR]`
 // `npm run bench -- --compare A.json B.json`, `npm run bench -- --scenario rotate`.
-// Loads any edge over HTTPS (HTTP/1.1 or h2) and WebSocket with undici (load/engine.mjs), closed
+// Loads any edge over HTTPS (HTTP/1.1 or h2) and WebSocket with autocannon or undici (load/), closed
 // or open model, and writes JSON, an SVG chart and a self-contained HTML report. See bench/README.md.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, copyFileSync, renameSync, mkdtempSync } from 'node:fs';
