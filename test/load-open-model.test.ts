@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { load } from './helpers/load.js';
+import { load, shareAtLeast } from './helpers/load.js';
 
 /*
  * The load tester's open model (`--rate`) against a backend that stalls 200 ms every second:
@@ -40,5 +40,11 @@ t.test('open model: with a backend stalling 200 ms every second, p99 shows the s
   t.ok(o.latencyMs.p99 >= 150, `open p99 ${o.latencyMs.p99} ms reflects the 200 ms stall: ~20% of intended sends fall in it`);
   t.ok(b.latencyMs.p99 >= 150, `bounded open p99 ${b.latencyMs.p99} ms counts the backlog's wait from the intended time`);
   t.ok(c.latencyMs.max >= 100, `the closed loop met the stall too (max ${c.latencyMs.max} ms)`);
-  t.ok(c.latencyMs.p99 < o.latencyMs.p99 / 2, `closed p99 ${c.latencyMs.p99} ms hides it: one request per stall, the rest never sent (coordinated omission)`);
+  // The closed loop met each stall with one request per connection and sent nothing meanwhile,
+  // so few of its answers are slow (on a quiet machine its p99 is a few ms). A share, not a
+  // percentile: on a busy machine the closed loop has fewer answers to hide the stall among.
+  const closedSlow = shareAtLeast(c, 100);
+  const openSlow = shareAtLeast(o, 100);
+  t.ok(openSlow >= 0.05, `open model: ${(openSlow * 100).toFixed(1)}% of answers ≥ 100 ms (a stall holds 20% of intended sends, half of them ≥ 100 ms)`);
+  t.ok(closedSlow < openSlow / 2, `closed loop: ${(closedSlow * 100).toFixed(1)}% ≥ 100 ms, p99 ${c.latencyMs.p99} ms — the stall hidden (coordinated omission)`);
 });

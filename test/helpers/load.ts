@@ -14,6 +14,8 @@ export interface Summary {
   errors: Record<string, number>; errorRate: number; latencyMs: Latency; byClass: Record<string, Latency>;
   tls: { alpn: string | null }; hsts: string | null; generator: { cpuPercentOfOneCore: number; eventLoopBusy: number[] };
   timeline: { rps: number; errors: Record<string, number> }[];
+  /** [upper bound ms, answers] per log-spaced bucket. */
+  histogram: [number, number][];
 }
 export interface Run { code: number | null; stdout: string; stderr: string; out: string; summary?: Summary; html?: string }
 
@@ -43,4 +45,11 @@ export async function edgeAndBackend(t: Tap, handler?: Parameters<typeof startBa
   const backend = await startBackend(t, handler ?? ((_req, res) => res.end('x'.repeat(100))));
   const { port, certs } = await startEdge(t, basicConfig([backend.address], 'log: { level: warn }'));
   return { url: `https://localhost:${port}/`, ca: certs.ca.cert };
+}
+
+/** The share of answers whose latency was at least `ms` (whole buckets whose lower bound is ≥ ms). */
+export function shareAtLeast(s: Summary, ms: number): number {
+  let slow = 0;
+  s.histogram.forEach(([, count], i) => { if (i > 0 && s.histogram[i - 1]![0] >= ms) slow += count; });
+  return s.latencyMs.count === 0 ? 0 : slow / s.latencyMs.count;
 }
