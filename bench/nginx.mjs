@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** nginx 1.25.1 moved HTTP/2 from a `listen` parameter to the `http2 on` directive. */
-function http2Syntax() {
+export function http2Syntax() {
   const [major, minor, patch] = (/nginx\/(\d+)\.(\d+)\.(\d+)/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr) ?? []).slice(1).map(Number);
   const modern = major > 1 || (major === 1 && (minor > 25 || (minor === 25 && patch >= 1)));
   return modern ? { listen: 'ssl', directive: 'http2 on;' } : { listen: 'ssl http2', directive: '' };

@@ -17,7 +17,7 @@ import { FLOOR_MODES, buildRef, nodeVersion, startTarget } from './targets.mjs';
 const argv = process.argv.slice(2);
 const { opt, flag } = options(argv);
 
-if (opt('url') !== undefined || opt('scenario') === 'rotate') {
+if (opt('url') !== undefined || opt('scenario') === 'rotate' || /\.json$/.test(opt('compare') ?? '')) {
   await import('./user.mjs');
   process.exit(process.exitCode ?? 0);
 }

@@ -1,19 +1,22 @@
 // `npm run bench -- --url https://your.host/ [--ws wss://your.host/path] [--origin https://your.host]
-//   [--connections 50] [--duration 30s] [--rate R] [--ca FILE] [--out DIR] [--scenario rotate]`
-// Loads any edge over HTTPS (and WebSocket), with a live progress line and a final summary:
-// req/s, latency percentiles, errors by kind, TLS version/cipher, HSTS. Writes JSON and an
-// SVG latency chart. `--scenario rotate` runs a local Gatehouse with a test certificate and
-// renews that certificate mid-run, reporting dropped requests and WebSockets (must be 0).
+//   [--connections 50] [--pipelining 1] [--h2] [--workers 1] [--duration 30s] [--rate R | --stages 10s:100,30s:500]
+//   [--max-inflight 10000] [--timeout 10s] [--engine autocannon|undici] [--fail-on "p99<200ms,errors<0.1%"] [--ca FILE] [--out DIR]`
+// `npm run bench -- --compare A.json B.json`, `npm run bench -- --scenario rotate`.
+// Loads any edge over HTTPS (HTTP/1.1 or h2) and WebSocket with autocannon or undici (load/), closed
+// or open model, and writes JSON, an SVG chart and a self-contained HTML report. See bench/README.md.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, copyFileSync, renameSync, mkdtempSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
-import { makeCa, makeLeaf } from '../scripts/certs.mjs';
-import { startBenchBackend } from './backend.mjs';
+import { charts } from './load/charts.mjs';
+import { htmlReport } from './load/html.mjs';
+import { runLoad } from './load/run.mjs';
+import { flat, parseStages, totalSeconds } from './load/schedule.mjs';
+import { buckets, latencySummary } from './load/stats.mjs';
+import { checkThresholds, compareRuns, formatCheck, formatComparison, parseThresholds } from './load/verdict.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -23,176 +26,188 @@ const opt = (name, fallback) => {
   const eq = argv.find((a) => a.startsWith(`--${name}=`));
   return eq === undefined ? fallback : eq.slice(name.length + 3);
 };
+const flag = (name) => argv.includes(`--${name}`);
 const seconds = (text) => {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(text));
   if (!m) throw new Error(`bad duration "${text}" (use 30s, 2m, 500ms)`);
   return Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'm' ? 60 : 1);
 };
+const usage = (message) => { console.error(message); process.exit(2); };
 
-const parseUrl = (text, flag) => {
+if (opt('compare') !== undefined) {
+  const a = opt('compare');
+  const b = argv[argv.indexOf(`--compare`) + 2];
+  if (b === undefined || b.startsWith('--')) usage('give two runs: --compare A.json B.json');
+  const rows = compareRuns(JSON.parse(readFileSync(a, 'utf8')), JSON.parse(readFileSync(b, 'utf8')), Number(opt('tolerance', '5')) / 100);
+  console.log(formatComparison(rows, a, b));
+  const worse = rows.filter((r) => r.verdict === 'worse').map((r) => r.label);
+  console.log(worse.length === 0 ? '\nverdict: no figure worse' : `\nverdict: worse on ${worse.join(', ')}`);
+  process.exit(0);
+}
+
+const parseUrl = (text, name) => {
   try {
     return new URL(text);
   } catch {
-    console.error(`--${flag} "${text}" is not a URL: use e.g. --${flag} ${flag === 'ws' ? 'wss://app.example.com/realtime' : 'https://app.example.com/'}`);
-    process.exit(2);
+    return usage(`--${name} "${text}" is not a URL: use e.g. --${name} ${name === 'ws' ? 'wss://app.example.com/realtime' : 'https://app.example.com/'}`);
   }
 };
 let url = opt('url') === undefined ? undefined : parseUrl(opt('url'), 'url');
 let wsUrl = opt('ws') ? parseUrl(opt('ws'), 'ws') : undefined;
 let origin = opt('origin');
-const CONNECTIONS = Number(opt('connections', '50'));
-const DURATION = seconds(opt('duration', '30s'));
+const H2 = flag('h2');
+const CONNECTIONS = Number(opt('connections', H2 ? '10' : '50'));
+const PIPELINING = Number(opt('pipelining', H2 ? '10' : '1'));
+const WORKERS = Number(opt('workers', '1'));
 const RATE = opt('rate') ? Number(opt('rate')) : undefined;
+let stages;
+try {
+  stages = opt('stages') ? parseStages(opt('stages'), seconds) : RATE !== undefined ? flat(RATE, seconds(opt('duration', '30s'))) : undefined;
+} catch (err) { usage(err.message); }
+const DURATION = stages ? totalSeconds(stages) : seconds(opt('duration', '30s'));
+// autocannon is the cheapest client for the closed model over HTTP/1.1; undici does h2 and the open model.
+const ENGINE = opt('engine', stages || H2 ? 'undici' : 'autocannon');
+if (!['undici', 'autocannon'].includes(ENGINE)) usage('--engine is undici or autocannon');
+if (ENGINE === 'autocannon' && (stages || H2)) usage('--engine autocannon runs the closed model over HTTP/1.1 only: drop --rate/--stages/--h2, or use --engine undici');
+const MAX_INFLIGHT = Number(opt('max-inflight', '10000'));
+const TIMEOUT_MS = seconds(opt('timeout', '10s')) * 1000;
 const OUT = opt('out', join(here, 'out'));
 const scenario = opt('scenario');
+let thresholds = [];
+try { thresholds = opt('fail-on') ? parseThresholds(opt('fail-on')) : []; } catch (err) { usage(err.message); }
+for (const [name, v] of [['connections', CONNECTIONS], ['pipelining', PIPELINING], ['workers', WORKERS], ['max-inflight', MAX_INFLIGHT]]) {
+  if (!Number.isInteger(v) || v < 1) usage(`--${name} must be a whole number ≥ 1`);
+}
+if (RATE !== undefined && !(RATE > 0)) usage('--rate must be a number of requests per second > 0');
 let ca = opt('ca') ? readFileSync(opt('ca')) : undefined;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let rotate;
 if (scenario === 'rotate') rotate = await localEdge();
-else if (url === undefined) {
-  console.error('give --url https://your.host/ (or --scenario rotate for the local renewal check)');
-  process.exit(2);
-}
+else if (url === undefined) usage('give --url https://your.host/ (or --scenario rotate for the local renewal check, or --compare A.json B.json)');
 
 /** What the server says about itself on one handshake. */
 function probeTls() {
   return new Promise((resolve) => {
-    const s = connect({ host: url.hostname, port: Number(url.port || 443), servername: url.hostname, ca, ALPNProtocols: ['http/1.1'] }, () => {
+    const s = connect({ host: url.hostname, port: Number(url.port || 443), servername: url.hostname, ca, ALPNProtocols: H2 ? ['h2', 'http/1.1'] : ['http/1.1'] }, () => {
       const cert = s.getPeerX509Certificate();
-      resolve({ version: s.getProtocol(), cipher: s.getCipher()?.name, alpn: s.alpnProtocol, serial: cert?.serialNumber, notAfter: cert?.validTo });
+      resolve({ version: s.getProtocol(), cipher: s.getCipher()?.name, alpn: s.alpnProtocol || null, serial: cert?.serialNumber, subject: cert?.subject?.replace(/\n/g, ', '), notAfter: cert?.validTo });
       s.end();
     });
     s.on('error', (err) => resolve({ error: err.code ?? err.message }));
   });
 }
 
-const latencies = [];
-const perSecond = [];
-const errors = new Map();
-let ok = 0;
-let hsts;
-let stopping = false;
-const fail = (kind) => errors.set(kind, (errors.get(kind) ?? 0) + 1);
-const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS, ca });
-
-function once() {
+/** The Strict-Transport-Security header of one GET (when the engine did not report one). */
+function probeHsts() {
   return new Promise((resolve) => {
-    const start = performance.now();
-    const req = request(url, { agent, ca, headers: { 'user-agent': 'gatehouse-bench' } }, (res) => {
-      hsts ??= res.headers['strict-transport-security'] ?? null;
-      res.resume();
-      res.on('end', () => {
-        const ms = performance.now() - start;
-        if (res.statusCode >= 200 && res.statusCode < 400) { ok++; latencies.push(ms); perSecond.at(-1)?.push(ms); } else fail(`http ${res.statusCode}`);
-        resolve();
-      });
-      res.on('error', (err) => { fail(err.code ?? 'response error'); resolve(); });
-    });
-    req.setTimeout(10_000, () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-    req.on('error', (err) => { fail(err.code ?? err.message); resolve(); });
-    req.end();
+    const req = httpsGet(url, { ca, headers: { 'user-agent': 'gatehouse-bench' } }, (res) => { res.resume(); resolve(res.headers['strict-transport-security'] ?? null); });
+    req.setTimeout(TIMEOUT_MS, () => req.destroy());
+    req.on('error', () => resolve(null));
   });
 }
 
-async function worker() {
-  while (!stopping) {
-    if (RATE === undefined) await once();
-    else {
-      const started = performance.now();
-      void once();
-      await sleep(Math.max(0, (CONNECTIONS * 1000) / RATE - (performance.now() - started)));
-    }
-  }
-}
-
-const wsStats = { open: 0, messages: 0, dropped: 0, failed: 0 };
+const wsStats = { open: 0, messages: 0, dropped: 0, failed: 0, connectMs: [], rttMs: [] };
+let stopping = false;
+/** WebSockets as before: up to 50 sockets ping-ponging every 100 ms; connect time and round trips. */
 async function wsClients() {
   if (!wsUrl) return [];
-  const sockets = [];
-  for (let i = 0; i < Math.min(CONNECTIONS, 50); i++) {
+  const { default: WebSocket } = await import('ws');
+  return Array.from({ length: Math.min(CONNECTIONS, 50) }, () => {
+    const t0 = performance.now();
+    let sentAt = 0;
     const ws = new WebSocket(wsUrl, { ca, ...(origin ? { origin } : {}) });
-    ws.on('open', () => { wsStats.open++; ws.send('ping'); });
-    ws.on('message', () => { wsStats.messages++; if (!stopping) setTimeout(() => ws.readyState === 1 && ws.send('ping'), 100); });
+    const ping = () => { sentAt = performance.now(); ws.send('ping'); };
+    ws.on('open', () => { wsStats.open++; wsStats.connectMs.push(performance.now() - t0); ping(); });
+    ws.on('message', () => {
+      wsStats.messages++;
+      if (wsStats.rttMs.length < 100_000) wsStats.rttMs.push(performance.now() - sentAt);
+      if (!stopping) setTimeout(() => ws.readyState === 1 && ping(), 100);
+    });
     ws.on('close', () => { if (!stopping) wsStats.dropped++; });
     ws.on('error', () => { wsStats.failed++; });
-    sockets.push(ws);
-  }
-  return sockets;
+    return ws;
+  });
 }
 
 const tls = await probeTls();
+if (tls.error && ENGINE === 'autocannon') usage(`TLS to ${url.host} failed before the run (${tls.error}): the autocannon engine does not verify certificates itself, so the probe must (--ca FILE)`);
 const sockets = await wsClients();
-const started = performance.now();
-const ticker = setInterval(() => {
-  perSecond.push([]);
-  const elapsed = (performance.now() - started) / 1000;
-  const last = perSecond.at(-2) ?? [];
-  process.stderr.write(`\r${elapsed.toFixed(0).padStart(4)}s  ${String(last.length).padStart(6)} req/s  ok ${ok}  errors ${[...errors.values()].reduce((a, b) => a + b, 0)}  ws open ${wsStats.open - wsStats.dropped}/${sockets.length}   `);
-}, 1000);
-perSecond.push([]);
 if (rotate) setTimeout(() => rotate.renew(), (DURATION * 1000) / 2);
-const workers = Array.from({ length: CONNECTIONS }, worker);
-await sleep(DURATION * 1000);
+const settings = {
+  engine: ENGINE, connections: CONNECTIONS, pipelining: PIPELINING, h2: H2, workers: WORKERS, durationS: DURATION, rate: RATE ?? null,
+  stages: opt('stages') ?? null, maxInflight: MAX_INFLIGHT, timeoutMs: TIMEOUT_MS, failOn: opt('fail-on') ?? null,
+};
+const run = await runLoad({
+  engine: ENGINE, url: url.href, ca, servername: url.hostname, connections: CONNECTIONS, pipelining: PIPELINING, h2: H2, workers: WORKERS,
+  seconds: DURATION, stages, maxInflight: MAX_INFLIGHT, timeoutMs: TIMEOUT_MS,
+  onSecond: (i, w) => process.stderr.write(`\r${String(i + 1).padStart(4)}s  ${String(w.all.totalCount).padStart(7)} answers/s  sent ${w.sent}  errors ${Object.values(Object.fromEntries(w.errors)).reduce((a, b) => a + b, 0)}  ws open ${wsStats.open - wsStats.dropped}/${sockets.length}   `),
+});
 stopping = true;
-clearInterval(ticker);
-await Promise.all(workers);
 const tlsAfter = await probeTls();
 for (const s of sockets) s.close();
-agent.destroy();
 process.stderr.write('\n');
 
-latencies.sort((a, b) => a - b);
-const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-const elapsed = (performance.now() - started) / 1000;
+const count = (w) => Object.fromEntries([...w.errors, ...['4xx', '5xx'].filter((c) => w.classes.has(c)).map((c) => [`http ${c}`, w.classes.get(c).totalCount])]);
+const errors = count(run.total);
+const errorCount = Object.values(errors).reduce((a, b) => a + b, 0);
+const answers = run.total.all.totalCount;
+const attempts = answers + [...run.total.errors.values()].reduce((a, b) => a + b, 0);
+const pct = (xs, p) => { const v = [...xs].sort((a, b) => a - b); return v.length === 0 ? null : Math.round(v[Math.min(v.length - 1, Math.floor(p * v.length))] * 1000) / 1000; };
+const busy = Math.round(Math.max(...run.generator.eventLoopBusy) * 100);
+// A loop busy ≥ 90% could not send faster. With little CPU behind it, it was waiting for a core.
+const starved = run.generator.cpuPercentOfOneCore < 50 * run.generator.workers;
+const limit = run.generator.clientLimited
+  ? `The client was the limit: a load thread's event loop was busy ${busy}% of the run, so these figures are the generator's, not the server's. ${starved
+    ? `Its process got only ${run.generator.cpuPercentOfOneCore}% of one core: the machine running it is short of CPU (other processes); load from a quieter machine.`
+    : `Its process used ${run.generator.cpuPercentOfOneCore}% of one core: add --workers, --pipelining (or --h2 streams), or load from another machine.`}`
+  : run.shortfall > 0
+    ? `The server was the limit: ${run.shortfall} of ${run.planned} requests due were never sent (--max-inflight ${MAX_INFLIGHT} outstanding), and latency counts their wait from the intended send time.`
+    : `The client was not the limit (event loop busy ${run.generator.eventLoopBusy.map((e) => `${Math.round(e * 100)}%`).join(', ')}).`;
 const summary = {
-  url: url.href, ws: wsUrl?.href ?? null, connections: CONNECTIONS, durationS: Math.round(elapsed * 10) / 10, rate: RATE ?? null,
-  requests: ok, reqPerS: Math.round(ok / elapsed), latencyMs: { p50: q(0.5), p90: q(0.9), p99: q(0.99), max: latencies.at(-1) ?? NaN },
-  errors: Object.fromEntries(errors), tls, hsts: hsts ?? null,
-  websockets: wsUrl ? { opened: wsStats.open, failedToOpen: wsStats.failed, dropped: wsStats.dropped, messages: wsStats.messages } : null,
+  url: url.href, ws: wsUrl?.href ?? null, model: stages ? 'open' : 'closed', settings,
+  connections: CONNECTIONS, durationS: Math.round(run.elapsedS * 10) / 10, rate: RATE ?? null,
+  requests: answers, reqPerS: Math.round(answers / run.elapsedS), sent: run.sent, planned: run.planned, shortfall: run.shortfall, unfinished: run.unfinished,
+  latencyMs: latencySummary(run.total.all),
+  byClass: Object.fromEntries([...run.total.classes].sort().map(([c, h]) => [c, latencySummary(h)])),
+  errors, errorRate: attempts === 0 ? 1 : errorCount / attempts,
+  generator: run.generator, limit,
+  tls, hsts: run.hsts ?? (await probeHsts()),
+  websockets: wsUrl ? { opened: wsStats.open, failedToOpen: wsStats.failed, dropped: wsStats.dropped, messages: wsStats.messages, connectMsP50: pct(wsStats.connectMs, 0.5), connectMsP99: pct(wsStats.connectMs, 0.99), rttMsP50: pct(wsStats.rttMs, 0.5), rttMsP99: pct(wsStats.rttMs, 0.99) } : null,
+  histogram: buckets(run.total.all),
+  timeline: run.seconds.map((w, i) => ({ s: i + 1, rps: w.all.totalCount, sent: w.sent, ...Object.fromEntries(['p50', 'p90', 'p99', 'max'].map((k) => [k, latencySummary(w.all)[k]])), errors: count(w) })),
   ...(rotate ? { rotation: { before: tls.serial, after: tlsAfter.serial, swapped: tls.serial !== tlsAfter.serial } } : {}),
 };
 mkdirSync(OUT, { recursive: true });
-const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-writeFileSync(join(OUT, `user-${stamp}.json`), JSON.stringify(summary, null, 2));
-writeFileSync(join(OUT, `user-${stamp}.svg`), chart(perSecond.filter((s) => s.length > 0), summary));
-console.log(JSON.stringify(summary, null, 2));
-console.log(`\nwrote ${join(OUT, `user-${stamp}.json`)} and .svg`);
+const base = join(OUT, `user-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+writeFileSync(`${base}.json`, JSON.stringify(summary, null, 2));
+const c = charts();
+writeFileSync(`${base}.svg`, `${c.percentiles(summary)}\n`);
+writeFileSync(`${base}.html`, htmlReport(summary));
+// The histogram and timeline are for the report; the terminal gets the figures.
+console.log(JSON.stringify({ ...summary, histogram: undefined, timeline: undefined }, null, 2));
+console.error(`\n${limit}`);
+console.log(`\nwrote ${base}.json, .svg and .html`);
 if (rotate) {
   await rotate.stop();
-  const dropped = Object.values(summary.errors).reduce((a, b) => a + b, 0) + (summary.websockets?.dropped ?? 0);
+  const dropped = errorCount + (summary.websockets?.dropped ?? 0);
   console.log(`rotation: certificate ${summary.rotation.swapped ? 'swapped' : 'NOT swapped'}, ${dropped} dropped requests/WebSockets`);
   process.exitCode = summary.rotation.swapped && dropped === 0 ? 0 : 1;
 }
-
-/** Per-second p50/p99 latency lines and throughput bars, as a standalone SVG. */
-function chart(seconds, s) {
-  const W = 900, H = 360, P = 50;
-  const pct = (xs, p) => { const v = [...xs].sort((a, b) => a - b); return v[Math.min(v.length - 1, Math.floor(p * v.length))] ?? 0; };
-  const p50 = seconds.map((x) => pct(x, 0.5));
-  const p99 = seconds.map((x) => pct(x, 0.99));
-  const rps = seconds.map((x) => x.length);
-  const maxMs = Math.max(1, ...p99) * 1.1;
-  const maxRps = Math.max(1, ...rps) * 1.1;
-  const x = (i) => P + (i / Math.max(1, seconds.length - 1)) * (W - 2 * P);
-  const y = (v, max) => H - P - (v / max) * (H - 2 * P);
-  const line = (vals, color) => `<polyline fill="none" stroke="${color}" stroke-width="2" points="${vals.map((v, i) => `${x(i).toFixed(1)},${y(v, maxMs).toFixed(1)}`).join(' ')}"/>`;
-  const bars = rps.map((v, i) => `<rect x="${(x(i) - 3).toFixed(1)}" y="${y(v, maxRps).toFixed(1)}" width="6" height="${(H - P - y(v, maxRps)).toFixed(1)}" fill="#dde6f0"/>`).join('');
-  const esc = (t) => String(t).replace(/[<&>]/g, (c) => ({ '<': '&lt;', '&': '&amp;', '>': '&gt;' }[c]));
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="${P}" y="20" font-size="14">${esc(s.url)} — ${s.reqPerS} req/s, p50 ${s.latencyMs.p50?.toFixed(2)} ms, p99 ${s.latencyMs.p99?.toFixed(2)} ms, errors ${Object.values(s.errors).reduce((a, b) => a + b, 0)}</text>
-${bars}${line(p50, '#2a7ab0')}${line(p99, '#c0392b')}
-<line x1="${P}" y1="${H - P}" x2="${W - P}" y2="${H - P}" stroke="black"/><line x1="${P}" y1="${P}" x2="${P}" y2="${H - P}" stroke="black"/>
-<text x="4" y="${P - 4}">${maxMs.toFixed(1)} ms</text><text x="${P - 5}" y="${H - P}" text-anchor="end">0</text>
-<text x="${W - P}" y="${H - P + 20}" text-anchor="end">${seconds.length} s</text>
-<text x="${W - P}" y="${P - 10}" text-anchor="end"><tspan fill="#2a7ab0">p50</tspan> <tspan fill="#c0392b">p99</tspan> <tspan fill="#9ab">req/s (bars, max ${Math.round(maxRps / 1.1)})</tspan></text>
-</svg>
-`;
+if (thresholds.length > 0) {
+  const checks = checkThresholds(summary, thresholds);
+  for (const line of checks) console.log(formatCheck(line));
+  const failed = checks.filter((x) => !x.ok);
+  if (failed.length > 0) {
+    console.error(`threshold failed: ${failed.map((x) => x.text).join(', ')}`);
+    process.exitCode = 1;
+  }
 }
 
 /** --scenario rotate: a local Gatehouse on a throwaway certificate, renewed mid-run by rename. */
 async function localEdge() {
+  const { makeCa, makeLeaf } = await import('../scripts/certs.mjs');
+  const { startBenchBackend } = await import('./backend.mjs');
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-rotate-'));
   const caPair = makeCa(dir, { name: 'rotate test CA' });
   const first = makeLeaf(dir, { ca: caPair, basename: 'first', sans: ['localhost', '127.0.0.1'] });
