@@ -13,9 +13,9 @@ import { checkH2, h2Batch } from './helpers/fuzz-h2.js';
 import { checkH1, h1Exchange, llhttpUpstream, Oracle, settled } from './helpers/fuzz-harness.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x19c0ffee) >>> 0;
-const H1_CASES = Number(process.env.FUZZ_CASES ?? 2000);
+const H1_CASES = Number(process.env.FUZZ_CASES ?? 1000);
 const H2_CASES = Math.ceil(H1_CASES / 4);
-const CONCURRENCY = 96;
+const CONCURRENCY = Number(process.env.FUZZ_CONCURRENCY ?? 48);
 const EDGE = 'timeouts: { headers: 2s, idle: 2s, response: 5s }';
 
 /** `count` jobs, `CONCURRENCY` at a time (pooled upstream connections carry different clients' requests); stops early once `stop()` holds. */
@@ -34,18 +34,30 @@ t.test(`h1 framing fuzz: ${H1_CASES} cases from seed ${SEED} (FUZZ_SEED=${SEED} 
   const oracle = new Oracle();
   const tickets: { session?: Buffer } = {};
   const violations: string[] = [];
+  const late: (() => void)[] = [];
+  let answered = 0;
+  let forwarded = 0;
   const started = Date.now();
   await pool(H1_CASES, async (client) => {
     const k = h1Case(new Rng(SEED ^ Math.imul(client + 1, 0x9e3779b1)), client);
     await oracle.parse(k.bytes);
     const received = await h1Exchange(port, certs.caPem, k.bytes, tickets);
     await settled(upstream.seen, [client]);
-    for (const v of checkH1(client, upstream.seen.take(client), oracle.seen.take(client), received)) {
-      violations.push(`case ${client} (FUZZ_SEED=${SEED}): ${v}\n  client bytes: ${JSON.stringify(k.bytes.toString('latin1'))}\n  received: ${JSON.stringify(received)}`);
-    }
+    const up = upstream.seen.take(client);
+    const twins = oracle.seen.take(client);
+    const report = (v: string): number => violations.push(`case ${client} (FUZZ_SEED=${SEED}): ${v}\n  client bytes: ${JSON.stringify(k.bytes.toString('latin1'))}\n  received: ${JSON.stringify(received)}`);
+    checkH1(client, up, twins, received).forEach(report);
+    if (received !== '') answered++;
+    forwarded += up.length;
+    // A request still reading its body upstream (it waits for bytes that may be another client's) is checked again at the end.
+    for (const p of up) if (!p.settled) late.push(() => checkH1(client, [p], twins, '').forEach(report));
     violations.push(...upstream.seen.refusals.splice(0).map((r) => `near case ${client} (FUZZ_SEED=${SEED}): llhttp refused what Gatehouse wrote: ${r}`));
   }, () => violations.length > 0);
-  t.comment(`h1: ${H1_CASES} cases, seed ${SEED}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  await new Promise((r) => setTimeout(r, 200));
+  for (const check of late) check();
+  t.comment(`h1: ${H1_CASES} cases (${answered} answered, ${forwarded} requests forwarded), seed ${SEED}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  // A harness whose cases never reach the edge checks nothing.
+  t.ok(answered > H1_CASES / 2 && forwarded > H1_CASES / 4, 'most cases were answered, and many forwarded');
   t.strictSame(violations.slice(0, 5), [], `no violation (seed ${SEED})`);
 });
 

@@ -115,7 +115,8 @@ export function h1Case(rng: Rng, client: number): H1Case {
 }
 
 function h1Request(rng: Rng, id: string, last: boolean): string {
-  const method = rng.pick(['GET', 'GET', 'POST', 'POST', 'PUT', 'HEAD', 'OPTIONS', 'DELETE', 'PATCH']);
+  const upgrade = rng.chance(0.1);
+  const method = upgrade && rng.chance(0.8) ? 'GET' : rng.pick(['GET', 'GET', 'POST', 'POST', 'PUT', 'HEAD', 'OPTIONS', 'DELETE', 'PATCH']);
   const target = rng.chance(0.1) ? `https://localhost/${id}` : `/${id}`;
   const version = rng.chance(0.05) ? '1.0' : '1.1';
   // A body that holds a whole request of its own: if it were ever read as one, it would show up upstream.
@@ -124,11 +125,12 @@ function h1Request(rng: Rng, id: string, last: boolean): string {
   const headers: string[] = [];
   if (!rng.chance(0.03)) headers.push('Host: localhost');
   if (rng.chance(0.02)) headers.push('Host: other.test');
-  headers.push(`X-Id: ${id}`, `X-Answer: ${rng.pick(ANSWERS)}`);
+  // An upstream that answers a handshake before reading its announced body is issue 19's case.
+  headers.push(`X-Id: ${id}`, `X-Answer: ${upgrade && rng.chance(0.5) ? 'early' : rng.pick(ANSWERS)}`);
   const framed = framing(rng, body);
   headers.push(...framed.headers);
   if (rng.chance(0.08)) headers.push(rng.pick(['Expect: 100-continue', 'Expect: 100-continue', 'Expect: bogus']));
-  if (rng.chance(0.06)) {
+  if (upgrade) {
     headers.push('Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', 'Origin: https://localhost');
   } else if (rng.chance(0.02)) {
     headers.push('Upgrade: h2c', 'Connection: Upgrade, HTTP2-Settings', 'HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA');

@@ -125,13 +125,12 @@ export class Oracle {
   }
 }
 
-/** What one TLS client connection received, until the edge closed it or it went quiet. */
+/** What one TLS client connection received, until the edge closed it or it went quiet after answering (all bounded). */
 export async function h1Exchange(port: number, ca: string, bytes: Buffer, tickets: { session?: Buffer }): Promise<string> {
   return new Promise((resolve) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca, ALPNProtocols: ['http/1.1'], ...(tickets.session === undefined ? {} : { session: tickets.session }) }, () => socket.write(bytes));
-    socket.on('session', (s: Buffer) => { tickets.session = s; });
     const chunks: Buffer[] = [];
     let done = false;
+    let quiet: NodeJS.Timeout | undefined;
     const finish = (): void => {
       if (done) return;
       done = true;
@@ -140,9 +139,14 @@ export async function h1Exchange(port: number, ca: string, bytes: Buffer, ticket
       socket.destroy();
       resolve(Buffer.concat(chunks).toString('latin1'));
     };
-    // Bounded: an edge waiting for a body the client never sends is ended by the client.
-    const hard = setTimeout(finish, 2500);
-    let quiet = setTimeout(finish, 600);
+    // The quiet clock starts once the bytes are written (handshakes queue up under load); an edge
+    // waiting for a body the client never sends is ended by the client.
+    const hard = setTimeout(finish, 5000);
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca, ALPNProtocols: ['http/1.1'], ...(tickets.session === undefined ? {} : { session: tickets.session }) }, () => {
+      socket.write(bytes);
+      quiet = setTimeout(finish, 600);
+    });
+    socket.on('session', (s: Buffer) => { tickets.session = s; });
     socket.on('data', (c: Buffer) => {
       chunks.push(c);
       clearTimeout(quiet);
