@@ -163,7 +163,12 @@ async function wsLoop() {
       await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
       for (let m = 0; m < 20; m++) {
         const msg = randomBytes(1 + Math.floor(Math.random() * 16_384));
-        const echo = await new Promise((resolve, reject) => { ws.once('message', resolve); ws.once('close', () => reject(new Error('closed mid-session'))); ws.send(msg); });
+        const echo = await new Promise((resolve, reject) => {
+          const closed = () => reject(new Error('closed mid-session'));
+          ws.once('close', closed);
+          ws.once('message', (data) => { ws.off('close', closed); resolve(data); });
+          ws.send(msg);
+        });
         tally.wsMessages++;
         tally.bytesCompared += msg.length;
         if (!Buffer.from(echo).equals(msg)) { tally.lostBytes += msg.length; fail('ws', new Error('message differs')); }
