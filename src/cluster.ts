@@ -142,8 +142,8 @@ function startPrimaryAcme(config: Config, log: Logger, workers: number): Promise
   if (acme === null) return undefined;
   const settings = { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers, groups: keyExchangeGroups() };
   return (async () => {
-    // The CA validates at once: order only when every worker listens on :443 (and :80), or after 30 s.
-    const wanted = workers * (config.listen.http === null ? 1 : 2);
+    // The CA validates at once: order only when every worker listens on each https port (and :80), or after 30 s.
+    const wanted = workers * (config.listen.httpsAll.length + (config.listen.http === null ? 0 : 1));
     await new Promise<void>((resolve) => {
       let listening = 0;
       const onListening = (): void => {

@@ -6,7 +6,7 @@ import type { H2Request, H2Response } from '../listeners/h2-exchange.js';
 import { headerObject, upstreamHeaders } from './protocol.js';
 import { respond } from './respond.js';
 import { resolve } from './resolve.js';
-import { checkOrigin, refusal, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';
+import { bodyRefusal, checkOrigin, refusal, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';
 
 /** RFC 8441 §5: the response to an extended CONNECT has none of the HTTP/1.1 handshake's fields. */
 const NOT_ON_H2 = new Set(['sec-websocket-accept', 'connection', 'upgrade']);
@@ -34,6 +34,8 @@ export function handleConnect(deps: UpgradeDeps, req: H2Request, res: H2Response
     res.setHeader('sec-websocket-version', '13');
     return refuse(refusal('EDGE_ERR_UPGRADE_REQUIRED', 'unsupported Sec-WebSocket-Version'), req.headers.origin, resolution.host);
   }
+  const body = bodyRefusal(req.headers);
+  if (body !== undefined) return refuse(body, req.headers.origin, resolution.host);
   const { route } = resolution;
   const denied = checkOrigin(req, route);
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);

@@ -142,7 +142,7 @@ class HttpExchange implements UpstreamSink {
       exchange.call?.abort();
       return;
     }
-    const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient);
+    const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status);
     // RFC 9113 §8.3.2: h2 has no reason phrase; responseHeaders() already dropped every
     // connection-specific field (§8.2.2), which Node would otherwise refuse with a throw.
     if (isH2(res)) res.writeHead(head.status, headerObject(headers));
