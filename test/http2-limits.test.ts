@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, reloadEdge, startEdge } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
 import { ERROR, FRAME, RawH2, getBlock, headers, indexedField, ref, responseFields } from './helpers/h2-frames.js';
 import { startBackend } from './helpers/net.js';
@@ -53,6 +53,19 @@ t.test('the decoded list is measured as RFC 9113 §6.5.2 counts it (names, value
   t.equal((await status(raw, 1)).get(':status'), '200', 'exactly limits.headerSize');
   raw.write(headers(3, fill(1025)));
   t.equal((await status(raw, 3)).get(':status'), '431', 'one byte more');
+  t.equal(backend.seen.length, 1);
+});
+
+t.test('a reload that lowers limits.headerSize holds open h2 connections to it at once', async (t) => {
+  const backend = await startBackend(t);
+  const running = await startEdge(t, basicConfig([backend.address]));
+  const raw = await RawH2.open(t, running.port, { ack: false, tableSize0: true });
+  const block = getBlock([indexedField('x-mid', 'm'.repeat(2000))]);
+  raw.write(headers(1, block));
+  t.equal((await status(raw, 1)).get(':status'), '200', 'within 16k');
+  t.equal((await reloadEdge(t, running, basicConfig([backend.address], 'limits: { headerSize: 1024 }'))).applied, true);
+  raw.write(headers(3, block));
+  t.equal((await status(raw, 3)).get(':status'), '431', 'over the reloaded 1k, on the connection opened before');
   t.equal(backend.seen.length, 1);
 });
 
