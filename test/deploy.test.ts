@@ -81,6 +81,7 @@ t.test('gatehouse.service: unprivileged user, CAP_NET_BIND_SERVICE, SIGHUP reloa
   const drain = configMapConfig(k8sDocs()).config?.timeouts.drain ?? DEFAULT_DRAIN;
   t.ok(stop > drain, 'and past the shipped config\'s drain');
   t.match(value('ExecStart'), /gatehouse --config \S+/);
+  t.match(value('Environment'), /(^| )LD_PRELOAD=libjemalloc\.so\.2( |$)/, 'jemalloc preloaded (glibc keeps what a reconnect storm allocated)');
   t.ok(unit.get('Install')?.get('WantedBy')?.includes('multi-user.target'));
 });
 
@@ -117,6 +118,7 @@ t.test('kubernetes: 2+ replicas, readiness on the admin /healthz, preStop pause,
   const ports = container.ports.map((p: { containerPort: number }) => p.containerPort);
   t.same(ports, [config.listen.https.port, config.listen.http?.port, config.listen.admin?.port], 'container ports are the configured listeners');
   t.ok(pod.securityContext.runAsNonRoot);
+  t.same(container.env?.find((e: { name: string }) => e.name === 'LD_PRELOAD'), { name: 'LD_PRELOAD', value: 'libjemalloc.so.2' }, 'jemalloc, as in the systemd unit');
 });
 
 t.test('kubernetes: the certificate Secret is mounted as a directory (the ..data swap is seen) and named by the config', async (t) => {
