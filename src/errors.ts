@@ -70,6 +70,8 @@ export class EdgeError extends Error {
 }
 
 export const REASONS: Readonly<Record<number, string>> = {
+  200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other',
+  307: 'Temporary Redirect', 308: 'Permanent Redirect', 401: 'Unauthorized', 410: 'Gone', 429: 'Too Many Requests',
   400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 417: 'Expectation Failed',
   421: 'Misdirected Request', 426: 'Upgrade Required', 431: 'Request Header Fields Too Large',
   500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',

@@ -1,7 +1,7 @@
 import type { Metrics } from './admin/metrics.js';
 import type { Logger } from './log.js';
 import { logExchange } from './pipeline/request.js';
-import { respond } from './pipeline/respond.js';
+import { failAnswer } from './pipeline/shaper.js';
 import type { ForwardHooks } from './proxy/forward.js';
 import type { TunnelHooks } from './proxy/tunnel.js';
 import type { UpstreamHooks } from './upstream/attempt.js';
@@ -22,8 +22,8 @@ export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): 
   return {
     forward: {
       done: (exchange, res) => logExchange(deps, exchange, res),
-      // 408 also closes: the request body was left half-read.
-      fail: (res, error) => respond(res, error.status, hsts(), error.text, error.status === 408),
+      // 408 also closes: the request body was left half-read (failAnswer).
+      fail: (res, error, exchange) => failAnswer(res, error, exchange, hsts()),
     },
     tunnels: {
       opened: (t) => {

@@ -6,6 +6,8 @@ import type {
   SiteConfig, TargetConfig, UpstreamConfig, UpstreamTls, WebSocketPolicy,
 } from './types.js';
 import { readAcme } from '../tls/acme/config.js';
+import { readHeaderRules, templatesOf } from './headers.js';
+import { checkPlaceholders, readRedirect as readSiteRedirect, readRoute, type RouteContext } from './routes.js';
 import { isSiteHost, parseDuration, readCaFile, Reader, type Issue, type Path } from './values.js';
 
 const TLS13_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
@@ -71,12 +73,12 @@ export function validate(raw: unknown, file: string): Validated {
   const hsts = readHsts(r, top.hsts);
   const redirect = readRedirect(r, top.redirect, dir);
   const upstreams = readUpstreams(r, top.upstreams, dir);
-  const sites = readSites(r, top.sites, upstreams, listen.https.port);
+  const timeouts = readTimeouts(r, top.timeouts);
+  const sites = readSites(r, top.sites, upstreams, listen.https.port, dir, timeouts);
   const tls = { ...tlsNoAcme, acme: readAcme(r, (top.tls as Record<string, unknown> | undefined)?.acme, { dir, sites, listen, certificates: tlsNoAcme.certificates.length, defaults: DEFAULTS.tls.acme }) };
   const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? DEFAULTS.trustedProxies)
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))
     .filter((c): c is Cidr => c !== undefined);
-  const timeouts = readTimeouts(r, top.timeouts);
   const limitsRaw = r.object(top.limits, ['limits'], ['headerSize', 'bodySize', 'connections', 'connectionsPerIp']) ?? {};
   const limits = {
     headerSize: limitsRaw.headerSize === undefined ? DEFAULTS.limits.headerSize
@@ -257,14 +259,14 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
   return { ca, servername };
 }
 
-function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPort: number): SiteConfig[] {
+function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPort: number, dir: string, timeouts: Config['timeouts']): SiteConfig[] {
   const list = r.list(raw, ['sites']) ?? [];
   if (list.length === 0) r.error(['sites'], 'at least one site is needed: - { hosts: [example.com], routes: [{ path: /, upstream: app }] }', raw === undefined ? 'key' : 'value');
   const seen = new Map<string, number>();
   const sites: SiteConfig[] = [];
   list.forEach((entry, i) => {
     const path = ['sites', i];
-    const o = r.object(entry, path, ['hosts', 'routes']) ?? {};
+    const o = r.object(entry, path, ['hosts', 'routes', 'redirect', 'plainHttp', 'headers']) ?? {};
     const hosts: string[] = [];
     const hostList = r.list(o.hosts, [...path, 'hosts']) ?? [];
     if (hostList.length === 0) r.error(o.hosts === undefined ? path : [...path, 'hosts'], 'a site needs at least one host name');
@@ -278,24 +280,27 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
       seen.set(host, i);
       hosts.push(host);
     });
+    const plainHttp = r.oneOf(o.plainHttp ?? 'redirect', [...path, 'plainHttp'], ['redirect', 'serve'] as const) ?? 'redirect';
+    const headers = readHeaderRules(r, o.headers, [...path, 'headers']);
+    checkPlaceholders(r, [...path, 'headers'], undefined, templatesOf(headers));
+    const redirect = o.redirect === undefined ? null : readSiteRedirect(r, o.redirect, [...path, 'redirect']) ?? null;
+    if (o.redirect !== undefined && o.routes !== undefined) r.error([...path, 'routes'], 'a site with redirect answers every request with it: it has no routes');
     const routes: RouteConfig[] = [];
     const routeList = r.list(o.routes, [...path, 'routes']) ?? [];
-    if (routeList.length === 0) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }');
-    routeList.forEach((route, j) => {
+    if (routeList.length === 0 && o.redirect === undefined) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }, or a redirect');
+    const ctx: RouteContext = {
+      dir, upstreams, timeouts, plainHttp, siteHeaders: headers,
+      websocket: (value, wp) => readWebSocket(r, value, wp, hosts, httpsPort),
+    };
+    routeList.forEach((entry, j) => {
       const rp = [...path, 'routes', j];
-      const ro = r.object(route, rp, ['path', 'upstream', 'websocket']) ?? {};
-      const prefix = r.string(ro.path ?? DEFAULTS.route.path, [...rp, 'path']);
-      if (prefix !== undefined && !prefix.startsWith('/')) r.error([...rp, 'path'], 'a route path starts with "/"');
-      if (prefix !== undefined && routes.some((x) => x.path === prefix)) r.error([...rp, 'path'], `path ${prefix} is routed twice in this site`);
-      const upstream = ro.upstream === undefined ? r.error(rp, 'missing "upstream"') : r.string(ro.upstream, [...rp, 'upstream']);
-      if (upstream !== undefined && !upstreams.has(upstream)) {
-        const known = [...upstreams.keys()];
-        r.error([...rp, 'upstream'], `unknown upstream "${upstream}"${known.length > 0 ? ` (defined: ${known.join(', ')})` : ' (define it under upstreams:)'}`);
-      }
-      const websocket = readWebSocket(r, ro.websocket, [...rp, 'websocket'], hosts, httpsPort);
-      if (prefix !== undefined && upstream !== undefined) routes.push({ path: prefix, upstream, websocket });
+      const route = readRoute(r, entry, rp, ctx);
+      if (route === undefined) return;
+      const twin = routes.find((x) => x.match.kind === route.match.kind && x.path === route.path && x.methods === null && x.scheme === null);
+      if (twin !== undefined && route.methods === null && route.scheme === null) r.error(rp, `${route.match.kind === 'regex' ? 'regex' : route.match.kind === 'exact' ? 'exact path' : 'path'} ${route.path} is routed twice in this site`);
+      routes.push(route);
     });
-    sites.push({ hosts, routes });
+    sites.push({ hosts, routes, redirect: redirect === null ? null : { to: redirect.to, status: redirect.status, absolute: redirect.absolute }, plainHttp, headers });
   });
   return sites;
 }

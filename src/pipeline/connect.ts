@@ -5,6 +5,7 @@ import { clientAddress } from '../listeners/client-address.js';
 import type { H2Request, H2Response } from '../listeners/h2-exchange.js';
 import { headerObject, upstreamHeaders } from './protocol.js';
 import { respond } from './respond.js';
+import { actionAnswer, contextOf, writeAnswer } from './actions.js';
 import { resolve } from './resolve.js';
 import { checkOrigin, refusal, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';
 
@@ -35,6 +36,12 @@ export function handleConnect(deps: UpgradeDeps, req: H2Request, res: H2Response
     return refuse(refusal('EDGE_ERR_UPGRADE_REQUIRED', 'unsupported Sec-WebSocket-Version'), req.headers.origin, resolution.host);
   }
   const { route } = resolution;
+  if (route.action.kind !== 'upstream') {
+    const c = contextOf(req, req.headers, route, resolution.host, resolution.path, 'https', peer);
+    writeAnswer(res, actionAnswer(route, c), hsts, true);
+    deps.log.info({ event: 'websocket-answered', protocol: 'h2', host: resolution.host, path, clientIp: peer, route: route.path }, 'websocket answered by its route');
+    return;
+  }
   const denied = checkOrigin(req, route);
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 
@@ -42,7 +49,7 @@ export function handleConnect(deps: UpgradeDeps, req: H2Request, res: H2Response
   const wsKey = randomBytes(16).toString('base64');
   headers['sec-websocket-key'] = wsKey;
   headers['sec-websocket-version'] = '13';
-  startTunnel(deps, runtime, route, resolution.host, {
+  startTunnel(deps, runtime, route, route.action.upstream, resolution.host, {
     client: res.stream, head: Buffer.alloc(0), path, headers, upgradeKey: wsKey, peer, protocol: 'h2', answer: h2Answer(res, hsts),
   });
 }

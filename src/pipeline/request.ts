@@ -10,7 +10,11 @@ import { bodyFraming, expectationRefusal, framingRefusal } from './framing.js';
 import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { bodyOf, isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
 import { respond } from './respond.js';
-import { resolve } from './resolve.js';
+import { resolve, type Resolution } from './resolve.js';
+import { actionAnswer, contextOf, respondRuled, writeAnswer } from './actions.js';
+import { expand, type RequestContext } from './expand.js';
+import { applyRequestRules } from './header-rules.js';
+import type { Route } from './sites.js';
 import { declinedUpgrade } from './upgrade.js';
 import type { H2Request } from '../listeners/h2-exchange.js';
 
@@ -42,10 +46,11 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   // Draining h2 connections got GOAWAY instead (RFC 9113 §6.8): Connection is not an h2 header.
   // A declined h1 upgrade closes too: Node dropped what was pipelined behind it (upgrade.ts).
   const close = !h2 && (deps.draining() || declinedUpgrade(req as IncomingMessage));
+  const scheme = 'https';
   if (close) res.setHeader('connection', 'close');
   const resolution = resolve(runtime, req);
   if (!resolution.ok) {
-    respond(res, resolution.status, runtime.hsts, resolution.reason, resolution.status === 400);
+    refuseResolved(runtime, req, res, resolution, scheme);
     logLocal(deps, req, res, start, resolution.host, resolution.reason);
     return;
   }
@@ -57,13 +62,20 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     logLocal(deps, req, res, start, resolution.host, refused.reason);
     return;
   }
+  const { route } = resolution;
+  const action = route.action;
+  if (action.kind !== 'upstream') {
+    const c = contextOf(req, req.headers as IncomingHttpHeaders, route, resolution.host, resolution.path, scheme, remoteAddr(runtime, req));
+    writeAnswer(res, actionAnswer(route, c), runtime.hsts, close);
+    logLocal(deps, req, res, start, resolution.host, action.kind === 'respond' ? 'respond' : 'redirect', c.requestId);
+    return;
+  }
   const body = h2 ? h2BodyFraming(req as H2Request) : bodyFraming(req as IncomingMessage);
-  const bodyLimit = runtime.config.limits.bodySize;
+  const bodyLimit = route.bodySize ?? runtime.config.limits.bodySize;
   if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime.hsts, bodyLimit, body)) {
     logLocal(deps, req, res, start, resolution.host, 'request body too large');
     return;
   }
-  const { route } = resolution;
   const peer = clientAddress(req.socket);
   const headers: IncomingHttpHeaders = h2 ? upstreamHeaders(req as H2Request) : (req.headers as IncomingHttpHeaders);
   // RFC 9110 §10.1.1: the 100 goes out only now that the request is accepted (a refusal above
@@ -81,20 +93,23 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   // RFC 9112 §3.2: the upstream request is HTTP/1.1 and must carry Host; an HTTP/1.0 client may omit it.
   headers.host ??= resolution.host;
   const { clientIp } = applyForwarded(headers, peer, runtime.trust);
+  // Only routes with placeholders or rules pay for a context; the rest go as they came.
+  const context = route.contextual ? contextOf(req, headers, route, resolution.host, resolution.path, scheme, clientIp) : null;
+  const timeouts = route.timeouts ?? runtime.config.timeouts;
   const exchange: Exchange = {
     method: req.method ?? '',
     protocol: h2 ? 'h2' : 'http/1.1',
     host: resolution.host,
     clientIp,
     label: route.label,
-    upstream: route.upstream,
-    key: route.upstream.keyOf(clientIp),
+    upstream: action.upstream,
+    key: action.upstream.keyOf(clientIp),
     hsts: runtime.hsts,
-    connectTimeout: runtime.config.timeouts.connect,
-    responseTimeout: runtime.config.timeouts.response,
-    bodyTimeout: runtime.config.timeouts.idle,
+    connectTimeout: timeouts.connect,
+    responseTimeout: timeouts.response,
+    bodyTimeout: timeouts.idle,
     body,
-    path: req.url as string,
+    path: context === null ? req.url as string : upstreamPath(route, context, headers),
     headers,
     closeClient: close,
     target: undefined,
@@ -104,8 +119,45 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     start,
     headersAt: 0,
     error: undefined,
+    clientPath: req.url as string,
+    shaper: route.shaper,
+    context,
+    requestId: context === null || context.requestId === '' ? undefined : context.requestId,
   };
   deps.forwarder.web(req, res, exchange);
+}
+
+/** 404, 405 (with Allow), 400, 421: the site's header rules apply when a site was found. */
+function refuseResolved(runtime: Runtime, req: ClientRequest, res: ClientResponse, resolution: Extract<Resolution, { ok: false }>, scheme: 'http' | 'https'): void {
+  const site = resolution.site;
+  const extra = resolution.allow === undefined ? undefined : ['allow', resolution.allow];
+  const c = site?.contextual === true ? contextOf(req, req.headers as IncomingHttpHeaders, undefined, resolution.host, req.url ?? '/', scheme, remoteAddr(runtime, req)) : null;
+  respondRuled(res, resolution.status, runtime.hsts, resolution.reason, resolution.status === 400, site?.headers ?? null, c, extra);
+}
+
+/** The client address of DESIGN 6 for an answer that goes nowhere upstream (the headers stay as they are). */
+function remoteAddr(runtime: Runtime, req: ClientRequest): string {
+  return applyForwarded({ 'x-forwarded-for': req.headers['x-forwarded-for'] }, clientAddress(req.socket), runtime.trust).clientIp;
+}
+
+/** The path sent upstream (DESIGN 22): request headers ruled, prefix stripped or path rewritten, the query kept. */
+function upstreamPath(route: Route, c: RequestContext, headers: IncomingHttpHeaders): string {
+  const request = route.headers?.request;
+  if (request !== undefined && request !== null) applyRequestRules(request, headers, c);
+  const action = route.action;
+  if (action.kind !== 'upstream') return c.uri;
+  const q = c.uri.indexOf('?');
+  const query = q === -1 ? '' : c.uri.slice(q + 1);
+  if (action.stripPrefix) {
+    const rest = c.path.slice(route.path.length);
+    return `${rest.startsWith('/') ? '' : '/'}${rest}${q === -1 ? '' : `?${query}`}`;
+  }
+  if (action.rewrite !== null) {
+    const path = expand(action.rewrite, c) ?? c.path;
+    // nginx's rewrite: a replacement with its own "?" gets the client's query after "&".
+    return q === -1 ? path : `${path}${path.includes('?') ? '&' : '?'}${query}`;
+  }
+  return c.uri;
 }
 
 /** 413 before anything reaches an upstream when Content-Length says too much; chunked bodies are counted as they stream. */
@@ -135,12 +187,12 @@ function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string, 
   return true;
 }
 
-function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, start: number, host: string, reason: string): void {
+function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, start: number, host: string, reason: string, requestId = ''): void {
   const protocol = protocolOf(req);
   deps.metrics.request('-', res.statusCode, protocol);
   deps.log.info({
     method: req.method, protocol, host, path: req.url, status: res.statusCode, durationMs: round(performance.now() - start),
-    clientIp: clientAddress(req.socket), target: null, bytes: 0, reason,
+    clientIp: clientAddress(req.socket), target: null, bytes: 0, reason, ...(requestId === '' ? {} : { requestId }),
   }, 'request');
 }
 
@@ -151,10 +203,11 @@ export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange
   deps.metrics.request(exchange.label, status, exchange.protocol);
   if (exchange.headersAt > 0) deps.metrics.upstreamLatency(exchange.upstream.name, (exchange.headersAt - exchange.start) / 1000);
   const fields = {
-    method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.path, status, durationMs: round(performance.now() - exchange.start),
+    method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.clientPath, status, durationMs: round(performance.now() - exchange.start),
     clientIp: exchange.clientIp, target: exchange.target?.id ?? null, bytes: exchange.bytes,
     ...(responseComplete(res) ? {} : { aborted: true }),
     ...(error === undefined ? {} : { err: error.message, code: error.code }),
+    ...(exchange.requestId === undefined ? {} : { requestId: exchange.requestId }),
   };
   if (error !== undefined) deps.log.warn(fields, 'request');
   else deps.log.info(fields, 'request');

@@ -13,6 +13,8 @@ import type { ClientRequest } from './protocol.js';
 import { respondRaw } from './respond.js';
 import { resolve } from './resolve.js';
 import type { Route } from './sites.js';
+import type { Upstream } from '../upstream/pool.js';
+import { actionAnswer, contextOf, writeAnswerRaw } from './actions.js';
 
 export interface UpgradeDeps {
   runtime(): Runtime;
@@ -126,14 +128,14 @@ export interface AcceptedHandshake {
 }
 
 /** The upstream side of any WebSocket handshake: client headers cleaned, forwarded headers set, one tunnel through the attempt path. */
-export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, host: string, hs: AcceptedHandshake): void {
+export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, upstream: Upstream, host: string, hs: AcceptedHandshake): void {
   const { headers } = hs;
   sanitiseClientHeaders(headers);
   const { clientIp } = applyForwarded(headers, hs.peer, runtime.trust);
-  const { timeouts } = runtime.config;
+  const timeouts = route.timeouts ?? runtime.config.timeouts;
   openTunnel(deps.upstreams, hs.client, hs.head, {
     method: 'GET', path: hs.path, headers, body: 'none',
-    upstream: route.upstream, key: route.upstream.keyOf(clientIp),
+    upstream, key: upstream.keyOf(clientIp),
     connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
     upgradeKey: hs.upgradeKey,
     target: undefined, tried: undefined, call: undefined,
@@ -164,10 +166,17 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   const bad = checkHandshake(req);
   if (bad !== undefined) return refuse(bad, req.headers.origin, resolution.host);
   const { route } = resolution;
+  if (route.action.kind !== 'upstream') {
+    // A redirect or respond route answers the handshake as it answers any request.
+    const c = contextOf(req, req.headers, route, resolution.host, resolution.path, 'https', peer);
+    writeAnswerRaw(socket, actionAnswer(route, c), hsts);
+    deps.log.info({ event: 'websocket-answered', protocol: 'http/1.1', host: resolution.host, path: req.url, clientIp: peer, route: route.path }, 'websocket answered by its route');
+    return;
+  }
   const denied = checkOrigin(req, route);
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 
-  startTunnel(deps, runtime, route, resolution.host, {
+  startTunnel(deps, runtime, route, route.action.upstream, resolution.host, {
     client: socket, head, path: req.url as string, headers: { ...req.headers },
     upgradeKey: req.headers['sec-websocket-key'] as string, peer, protocol: 'http/1.1',
   });
