@@ -16,7 +16,7 @@ const HOP_BY_HOP_SET = new Set([...HOP_BY_HOP, 'strict-transport-security']);
  * its Connection header lists dropped, the upstream's HSTS replaced by the edge's policy (an
  * upstream's max-age=0 must not switch it off), `Connection: close` added while draining.
  */
-export function responseHeaders(raw: readonly string[], connectionTokens: readonly string[], hsts: string, close: boolean): string[] {
+export function responseHeaders(raw: readonly string[], connectionTokens: readonly string[], hsts: string | null, close: boolean): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -25,7 +25,7 @@ export function responseHeaders(raw: readonly string[], connectionTokens: readon
     if (connectionTokens.length > 0 && connectionTokens.includes(lower) && !PROTECTED.has(lower)) continue;
     out.push(name, raw[i + 1] as string);
   }
-  out.push('strict-transport-security', hsts);
+  if (hsts !== null) out.push('strict-transport-security', hsts);
   if (close) out.push('connection', 'close');
   return out;
 }

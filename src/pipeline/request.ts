@@ -37,8 +37,12 @@ function h2BodyFraming(req: H2Request): BodyFraming {
   return req.stream.endAfterHeaders ? 'none' : 'chunked';
 }
 
-/** The HTTPS request pipeline: HSTS first, then resolve, forwarded headers, proxy. */
-export function handleRequest(deps: RequestDeps, req: ClientRequest, res: ClientResponse): void {
+/**
+ * The request pipeline: HSTS first, then resolve, forwarded headers, proxy. `http` is the :80
+ * listener serving a `plainHttp: serve` site: the same pipeline without HSTS (RFC 6797 §7.2:
+ * a host must not send it over plain HTTP).
+ */
+export function handleRequest(deps: RequestDeps, req: ClientRequest, res: ClientResponse, scheme: 'http' | 'https' = 'https'): void {
   const start = performance.now();
   const runtime = deps.runtime();
   const h2 = isH2(res);
@@ -46,11 +50,11 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   // Draining h2 connections got GOAWAY instead (RFC 9113 §6.8): Connection is not an h2 header.
   // A declined h1 upgrade closes too: Node dropped what was pipelined behind it (upgrade.ts).
   const close = !h2 && (deps.draining() || declinedUpgrade(req as IncomingMessage));
-  const scheme = 'https';
+  const hsts = scheme === 'https' ? runtime.hsts : null;
   if (close) res.setHeader('connection', 'close');
-  const resolution = resolve(runtime, req);
+  const resolution = resolve(runtime, req, scheme);
   if (!resolution.ok) {
-    refuseResolved(runtime, req, res, resolution, scheme);
+    refuseResolved(runtime, req, res, resolution, scheme, hsts);
     logLocal(deps, req, res, start, resolution.host, resolution.reason);
     return;
   }
@@ -58,7 +62,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   // (nghttp2 already refused Transfer-Encoding on h2: only Expect is left to check there.)
   const refused = h2 ? expectationRefusal(req.headers.expect) : framingRefusal(req as IncomingMessage);
   if (refused !== undefined) {
-    respond(res, refused.status, runtime.hsts, refused.reason, true);
+    respond(res, refused.status, hsts, refused.reason, true);
     logLocal(deps, req, res, start, resolution.host, refused.reason);
     return;
   }
@@ -66,13 +70,13 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   const action = route.action;
   if (action.kind !== 'upstream') {
     const c = contextOf(req, req.headers as IncomingHttpHeaders, route, resolution.host, resolution.path, scheme, remoteAddr(runtime, req));
-    writeAnswer(res, actionAnswer(route, c), runtime.hsts, close);
+    writeAnswer(res, actionAnswer(route, c), hsts, close);
     logLocal(deps, req, res, start, resolution.host, action.kind === 'respond' ? 'respond' : 'redirect', c.requestId);
     return;
   }
   const body = h2 ? h2BodyFraming(req as H2Request) : bodyFraming(req as IncomingMessage);
   const bodyLimit = route.bodySize ?? runtime.config.limits.bodySize;
-  if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime.hsts, bodyLimit, body)) {
+  if (bodyLimit > 0 && !withinBodyLimit(req, res, hsts, bodyLimit, body)) {
     logLocal(deps, req, res, start, resolution.host, 'request body too large');
     return;
   }
@@ -92,7 +96,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   sanitiseClientHeaders(headers);
   // RFC 9112 §3.2: the upstream request is HTTP/1.1 and must carry Host; an HTTP/1.0 client may omit it.
   headers.host ??= resolution.host;
-  const { clientIp } = applyForwarded(headers, peer, runtime.trust);
+  const { clientIp } = applyForwarded(headers, peer, runtime.trust, scheme);
   // Only routes with placeholders or rules pay for a context; the rest go as they came.
   const context = route.contextual ? contextOf(req, headers, route, resolution.host, resolution.path, scheme, clientIp) : null;
   const timeouts = route.timeouts ?? runtime.config.timeouts;
@@ -104,7 +108,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
     label: route.label,
     upstream: action.upstream,
     key: action.upstream.keyOf(clientIp),
-    hsts: runtime.hsts,
+    hsts: hsts,
     connectTimeout: timeouts.connect,
     responseTimeout: timeouts.response,
     bodyTimeout: timeouts.idle,
@@ -128,11 +132,11 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
 }
 
 /** 404, 405 (with Allow), 400, 421: the site's header rules apply when a site was found. */
-function refuseResolved(runtime: Runtime, req: ClientRequest, res: ClientResponse, resolution: Extract<Resolution, { ok: false }>, scheme: 'http' | 'https'): void {
+function refuseResolved(runtime: Runtime, req: ClientRequest, res: ClientResponse, resolution: Extract<Resolution, { ok: false }>, scheme: 'http' | 'https', hsts: string | null): void {
   const site = resolution.site;
   const extra = resolution.allow === undefined ? undefined : ['allow', resolution.allow];
   const c = site?.contextual === true ? contextOf(req, req.headers as IncomingHttpHeaders, undefined, resolution.host, req.url ?? '/', scheme, remoteAddr(runtime, req)) : null;
-  respondRuled(res, resolution.status, runtime.hsts, resolution.reason, resolution.status === 400, site?.headers ?? null, c, extra);
+  respondRuled(res, resolution.status, hsts, resolution.reason, resolution.status === 400, site?.headers ?? null, c, extra);
 }
 
 /** The client address of DESIGN 6 for an answer that goes nowhere upstream (the headers stay as they are). */
@@ -161,7 +165,7 @@ function upstreamPath(route: Route, c: RequestContext, headers: IncomingHttpHead
 }
 
 /** 413 before anything reaches an upstream when Content-Length says too much; chunked bodies are counted as they stream. */
-function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string, limit: number, body: BodyFraming): boolean {
+function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string | null, limit: number, body: BodyFraming): boolean {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) {
     respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true);

@@ -68,7 +68,9 @@ function targetOrigins(exchange: Exchange): string[] {
 
 /** A 502/504… the edge writes for an upstream route, under the route's header rules. */
 export function failAnswer(res: ClientResponse, error: EdgeError, exchange: Exchange, hsts: string): void {
+  // The exchange's own: null when it came in over plain HTTP.
+  const policy = exchange.hsts === null ? null : hsts;
   const shaper = exchange.shaper;
   const rules = shaper instanceof RouteShaper ? shaper.rules : null;
-  respondRuled(res, error.status, hsts, error.text, error.status === 408, rules, exchange.context as RequestContext | null);
+  respondRuled(res, error.status, policy, error.text, error.status === 408, rules, exchange.context as RequestContext | null);
 }

@@ -18,7 +18,8 @@ export interface Exchange extends UpstreamRequest {
   readonly clientIp: string;
   /** Route label for metrics ("host/path"). */
   readonly label: string;
-  readonly hsts: string;
+  /** null on the :80 listener (plainHttp: serve): no HSTS over plain HTTP. */
+  readonly hsts: string | null;
   /** Add `Connection: close` to the client's response (the edge is draining). */
   readonly closeClient: boolean;
   bytes: number;
