@@ -1,15 +1,21 @@
 import { setFlagsFromString } from 'node:v8';
 
 /**
- * Route regexes run on V8's linear-time engine (the `l` flag): matching costs O(pattern × path)
- * whatever the pattern, so a path crafted against `^(a+)+$` cannot stall the event loop (the
- * backtracking engine takes exponential time there). The engine refuses what it cannot run in
- * linear time — backreferences and lookarounds — and that refusal becomes a config error. It has
- * no `i` flag either, so `caseInsensitive` folds ASCII letters into the pattern itself.
+ * Route regexes cannot stall the edge: each runs on V8's fast backtracking engine until it has
+ * backtracked REGEXP_BACKTRACKS times, and from there on V8's linear-time engine (O(pattern ×
+ * path) whatever the pattern), so a path crafted against `^(a+)+$` costs milliseconds, not
+ * years. Typical paths never reach the limit and keep the JIT's speed (the linear engine alone
+ * measured ~15× slower per match: bench/RESULTS.md). The fallback only exists for patterns the
+ * linear engine can run, so those it cannot — backreferences, lookarounds — are config errors
+ * (checked by compiling with its `l` flag). It has no case-insensitive mode either, so
+ * `caseInsensitive` folds ASCII letters into the pattern itself rather than using `i`.
  */
 export function compileRouteRegex(source: string, caseInsensitive: boolean): RegExp | string {
   // Idempotent; needed in every process that compiles (workers load the config themselves).
+  // Process-wide, and harmless elsewhere: only a regex past the limit changes engine.
   setFlagsFromString('--enable-experimental-regexp-engine');
+  setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+  setFlagsFromString(`--regexp-backtracks-before-fallback=${REGEXP_BACKTRACKS}`);
   const pattern = caseInsensitive ? foldCase(source) : source;
   try {
     new RegExp(source); // the plain syntax check first, so its message is about the user's text
@@ -17,11 +23,15 @@ export function compileRouteRegex(source: string, caseInsensitive: boolean): Reg
     return `not a valid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`;
   }
   try {
-    return new RegExp(pattern, LINEAR);
+    new RegExp(pattern, LINEAR);
   } catch {
-    return 'backreferences and lookarounds are not supported: route regexes run on a linear-time engine, so no path can stall the edge';
+    return 'backreferences and lookarounds are not supported: route regexes must be able to run on a linear-time engine, so no path can stall the edge';
   }
+  return new RegExp(pattern);
 }
+
+/** Backtracks before a match moves to the linear engine (V8's default is 50,000). */
+const REGEXP_BACKTRACKS = 10_000;
 
 /** Group numbers and names a compiled regex offers to `{re.N}` / `{re.NAME}`. */
 export function groupsOf(source: string): { readonly count: number; readonly names: readonly string[] } {

@@ -48,6 +48,10 @@ export function resolve(runtime: Runtime, req: ClientRequest, scheme: 'http' | '
   // RFC 8441's extended CONNECT is a WebSocket handshake: routed as the GET it is on HTTP/1.1.
   // routingPath's fast path keeps the query: prefixes match either way, so only the rest cut it.
   const path = site.simple ? routed : withoutQuery(routed);
+  // Regex work grows with the path: a bound keeps even the linear engine's worst case to ms.
+  if (path.length > MAX_REGEX_PATH && site.regexes.length > 0) {
+    return { ok: false, status: statusOf('EDGE_ERR_URI_TOO_LONG'), reason: `a path longer than ${MAX_REGEX_PATH} bytes is not matched against regex routes`, host, site };
+  }
   const route = matchRoute(site, path, req.method === 'CONNECT' ? 'GET' : req.method, scheme);
   if (route === undefined) return { ok: false, status: statusOf('EDGE_ERR_NO_ROUTE'), reason: 'no route matches this path', host, site };
   if (route instanceof MethodMismatch) {
@@ -55,6 +59,9 @@ export function resolve(runtime: Runtime, req: ClientRequest, scheme: 'http' | '
   }
   return { ok: true, site, route, host, path };
 }
+
+/** nginx's default request-line buffer (large_client_header_buffers 8k): longer paths get 414 there too. */
+const MAX_REGEX_PATH = 8192;
 
 /** The path part of a routing path (the query of an unchanged target cut). */
 export function withoutQuery(path: string): string {
