@@ -7,7 +7,7 @@ const README = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8'
 
 /** README key → DEFAULTS path: per-upstream and per-route keys share one DEFAULTS entry. */
 function defaultsPath(key: string): string {
-  return key.replace(/^upstreams\.NAME\./, 'upstream.').replace(/^sites\[\]\.routes\[\]\./, 'route.').replace(/^route\.websocket\./, 'websocket.');
+  return key.replace(/^upstreams\.NAME\./, 'upstream.').replace(/^sites\[\]\.routes\[\]\./, 'route.').replace(/^route\.websocket\./, 'websocket.').replace(/^sites\[\]\./, 'site.');
 }
 
 /** Every leaf of DEFAULTS as "a.b.c" → value. */

@@ -15,6 +15,8 @@ export interface RouteContext {
   readonly timeouts: TimeoutsConfig;
   readonly plainHttp: 'redirect' | 'serve';
   readonly siteHeaders: HeaderRules | null;
+  /** schema.ts's DEFAULTS.route (README's table mirrors it). */
+  readonly defaults: { readonly path: string; readonly caseInsensitive: boolean; readonly overridesRegex: boolean; readonly stripPrefix: boolean; readonly rewriteLocation: boolean };
   readonly websocket: (raw: unknown, path: Path) => WebSocketPolicy;
 }
 
@@ -31,7 +33,7 @@ const ROUTE_TIMEOUTS = ['connect', 'response', 'idle', 'websocketIdle'] as const
 
 export function readRoute(r: Reader, raw: unknown, rp: Path, ctx: RouteContext): RouteConfig | undefined {
   const ro = r.object(raw, rp, ROUTE_KEYS) ?? {};
-  const match = readMatcher(r, ro, rp);
+  const match = readMatcher(r, ro, rp, ctx.defaults);
   const methods = ro.methods === undefined ? null : readMethods(r, ro.methods, [...rp, 'methods']);
   const scheme = ro.scheme === undefined ? null : r.oneOf(ro.scheme, [...rp, 'scheme'], ['http', 'https'] as const) ?? null;
   if (scheme === 'http' && ctx.plainHttp !== 'serve') r.error([...rp, 'scheme'], 'scheme: http matches only requests on :80, which this site redirects: set plainHttp: serve');
@@ -54,7 +56,7 @@ export function readRoute(r: Reader, raw: unknown, rp: Path, ctx: RouteContext):
   return { path: label, match, methods, scheme, action, headers, bodySize, timeouts, websocket };
 }
 
-function readMatcher(r: Reader, ro: Record<string, unknown>, rp: Path): RouteMatcher | undefined {
+function readMatcher(r: Reader, ro: Record<string, unknown>, rp: Path, d: RouteContext['defaults']): RouteMatcher | undefined {
   const kinds = (['path', 'exact', 'regex'] as const).filter((k) => ro[k] !== undefined);
   if (kinds.length > 1) return r.error(rp, `a route matches by one of path, exact or regex, not ${kinds.join(' and ')}`);
   if (ro.caseInsensitive !== undefined && kinds[0] !== 'regex') r.error([...rp, 'caseInsensitive'], 'caseInsensitive applies to regex routes');
@@ -62,17 +64,17 @@ function readMatcher(r: Reader, ro: Record<string, unknown>, rp: Path): RouteMat
   if (ro.overridesRegex !== undefined && kinds[0] === 'exact') r.error([...rp, 'overridesRegex'], 'an exact route already wins over regex routes');
   if (kinds[0] === 'regex') {
     const source = r.string(ro.regex, [...rp, 'regex']);
-    const caseInsensitive = ro.caseInsensitive === undefined ? false : r.boolean(ro.caseInsensitive, [...rp, 'caseInsensitive']) ?? false;
+    const caseInsensitive = r.boolean(ro.caseInsensitive ?? d.caseInsensitive, [...rp, 'caseInsensitive']) ?? d.caseInsensitive;
     if (source === undefined) return undefined;
     const compiled = compileRouteRegex(source, caseInsensitive);
     return typeof compiled === 'string' ? r.error([...rp, 'regex'], compiled) : { kind: 'regex', source, caseInsensitive };
   }
   const key = kinds[0] ?? 'path';
-  const path = r.string(ro[key] ?? '/', [...rp, key]);
+  const path = r.string(ro[key] ?? d.path, [...rp, key]);
   if (path === undefined) return undefined;
   if (!path.startsWith('/')) return r.error([...rp, key], `a route ${key} starts with "/"`);
   if (key === 'exact') return { kind: 'exact', path };
-  const overridesRegex = ro.overridesRegex === undefined ? false : r.boolean(ro.overridesRegex, [...rp, 'overridesRegex']) ?? false;
+  const overridesRegex = r.boolean(ro.overridesRegex ?? d.overridesRegex, [...rp, 'overridesRegex']) ?? d.overridesRegex;
   return { kind: 'prefix', path, overridesRegex };
 }
 
@@ -100,7 +102,7 @@ function readAction(r: Reader, ro: Record<string, unknown>, rp: Path, ctx: Route
     const known = [...ctx.upstreams.keys()];
     r.error([...rp, 'upstream'], `unknown upstream "${upstream}"${known.length > 0 ? ` (defined: ${known.join(', ')})` : ' (define it under upstreams:)'}`);
   }
-  const stripPrefix = ro.stripPrefix === undefined ? false : r.boolean(ro.stripPrefix, [...rp, 'stripPrefix']) ?? false;
+  const stripPrefix = r.boolean(ro.stripPrefix ?? ctx.defaults.stripPrefix, [...rp, 'stripPrefix']) ?? ctx.defaults.stripPrefix;
   if (stripPrefix && match !== undefined && match.kind !== 'prefix') r.error([...rp, 'stripPrefix'], 'stripPrefix applies to path (prefix) routes; use rewrite with {re.N} for a regex route');
   if (stripPrefix && ro.rewrite !== undefined) r.error([...rp, 'rewrite'], 'rewrite replaces the whole path: drop stripPrefix, or use {rest}');
   let rewrite: Template | null = null;
@@ -109,7 +111,7 @@ function readAction(r: Reader, ro: Record<string, unknown>, rp: Path, ctx: Route
     if (text !== undefined && !text.startsWith('/')) r.error([...rp, 'rewrite'], 'a rewritten path starts with "/"');
     rewrite = (text === undefined ? undefined : readValue(r, text, [...rp, 'rewrite'])) ?? null;
   }
-  const rewriteLocation = ro.rewriteLocation === undefined ? true : r.boolean(ro.rewriteLocation, [...rp, 'rewriteLocation']) ?? true;
+  const rewriteLocation = r.boolean(ro.rewriteLocation ?? ctx.defaults.rewriteLocation, [...rp, 'rewriteLocation']) ?? ctx.defaults.rewriteLocation;
   return upstream === undefined ? undefined : { kind: 'upstream', upstream, stripPrefix, rewrite, rewriteLocation };
 }
 

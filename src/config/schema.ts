@@ -34,7 +34,8 @@ export const DEFAULTS = {
     keepalive: 256,
     keepaliveTimeout: '4s',
   },
-  route: { path: '/' },
+  route: { path: '/', caseInsensitive: false, overridesRegex: false, stripPrefix: false, rewriteLocation: true },
+  site: { plainHttp: 'redirect' },
   trustedProxies: [],
   websocket: { allowMissingOrigin: false },
   timeouts: {
@@ -280,7 +281,7 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
       seen.set(host, i);
       hosts.push(host);
     });
-    const plainHttp = r.oneOf(o.plainHttp ?? 'redirect', [...path, 'plainHttp'], ['redirect', 'serve'] as const) ?? 'redirect';
+    const plainHttp = r.oneOf(o.plainHttp ?? DEFAULTS.site.plainHttp, [...path, 'plainHttp'], ['redirect', 'serve'] as const) ?? DEFAULTS.site.plainHttp;
     const headers = readHeaderRules(r, o.headers, [...path, 'headers']);
     checkPlaceholders(r, [...path, 'headers'], undefined, templatesOf(headers));
     const redirect = o.redirect === undefined ? null : readSiteRedirect(r, o.redirect, [...path, 'redirect']) ?? null;
@@ -289,7 +290,7 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
     const routeList = r.list(o.routes, [...path, 'routes']) ?? [];
     if (routeList.length === 0 && o.redirect === undefined) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }, or a redirect');
     const ctx: RouteContext = {
-      dir, upstreams, timeouts, plainHttp, siteHeaders: headers,
+      dir, upstreams, timeouts, plainHttp, siteHeaders: headers, defaults: DEFAULTS.route,
       websocket: (value, wp) => readWebSocket(r, value, wp, hosts, httpsPort),
     };
     routeList.forEach((entry, j) => {
