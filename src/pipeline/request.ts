@@ -145,7 +145,7 @@ function remoteAddr(runtime: Runtime, req: ClientRequest): string {
 }
 
 /** The path sent upstream (DESIGN 22): request headers ruled, prefix stripped or path rewritten, the query kept. */
-function upstreamPath(route: Route, c: RequestContext, headers: IncomingHttpHeaders): string {
+export function upstreamPath(route: Route, c: RequestContext, headers: IncomingHttpHeaders): string {
   const request = route.headers?.request;
   if (request !== undefined && request !== null) applyRequestRules(request, headers, c);
   const action = route.action;

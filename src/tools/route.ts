@@ -5,7 +5,9 @@ import { normaliseIp } from '../pipeline/forwarded.js';
 import { hostOf } from '../pipeline/host.js';
 import { routingPath } from '../pipeline/path.js';
 import { actionAnswer, contextOf } from '../pipeline/actions.js';
-import { expand, type RequestContext } from '../pipeline/expand.js';
+import type { RequestContext } from '../pipeline/expand.js';
+import { upstreamPath } from '../pipeline/request.js';
+import { withoutQuery } from '../pipeline/resolve.js';
 import type { ClientRequest } from '../pipeline/protocol.js';
 import { matchRoute, MethodMismatch, type Route, type Site } from '../pipeline/sites.js';
 import { buildRuntime } from '../runtime.js';
@@ -94,7 +96,7 @@ export function explainRoute(config: Config, question: RouteQuestion): RouteResu
     const routed = routingPath(path);
     if (routed === null) return { ok: false, reason: `--path "${path}" climbs above "/" with dot segments (a live request would get 400)` };
     const method = (question.method ?? 'GET').toUpperCase();
-    const route = matchRoute(site, routed, method);
+    const route = matchRoute(site, withoutQuery(routed), method);
     if (route instanceof MethodMismatch) return { ok: false, reason: `path "${path}" is served only for ${route.allow} (a live ${method} would get 405)` };
     if (route === undefined) {
       return { ok: false, reason: `no route of site "${site.hosts[0] ?? ''}" matches path "${path}" (routes: ${site.routes.map((r) => r.path).join(', ')}; a live request would get 404)` };
@@ -179,6 +181,6 @@ function describeAction(route: Route, c: RequestContext): string {
     const location = answer.pairs[answer.pairs.indexOf('location') + 1];
     return a.kind === 'redirect' ? `redirect ${answer.status} to ${location ?? ''}` : `respond ${answer.status}${answer.body === '' ? '' : ` with ${JSON.stringify(answer.body.slice(0, 60))}`}`;
   }
-  const sent = a.stripPrefix ? `${c.path.slice(route.path.length).replace(/^(?!\/)/, '/')}` : a.rewrite === null ? c.uri : expand(a.rewrite, c) ?? c.uri;
+  const sent = upstreamPath(route, c, {});
   return `proxy to upstream ${a.upstream.name} as ${sent}${a.rewriteLocation ? '' : ' (Location not rewritten)'}`;
 }
