@@ -24,7 +24,10 @@ export class RouteShaper implements AnswerShaper {
   shape(exchange: Exchange, status: number, pairs: string[], socket: Pick<Socket, 'localPort'>): void {
     if (this.relocate !== null) {
       for (let i = 0; i < pairs.length; i += 2) {
-        if (RELOCATED.has((pairs[i] as string).toLowerCase())) pairs[i + 1] = this.#moved(exchange, pairs[i + 1] as string, socket);
+        const name = pairs[i] as string;
+        // By length first: on by default, this loop must not lower-case every name of every answer.
+        const n = name.length;
+        if ((n === 8 || n === 7 || n === 16) && RELOCATED.has(name.toLowerCase())) pairs[i + 1] = this.#moved(exchange, pairs[i + 1] as string, socket);
       }
     }
     const c = exchange.context as RequestContext | null;
