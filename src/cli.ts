@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: SIGHUP/SIGTERM are held from here on, not left to the kernel default during startup.
+import { startupSignals } from './lifecycle/early.js';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
@@ -6,9 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs as parseUtilArgs } from 'node:util';
 import { formatProblem, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
-import { exposeWorkerMetrics, supervise, ticketKeysFromEnv, workerCount } from './cluster.js';
+import { exposeWorkerMetrics, reportReady, supervise, ticketKeysFromEnv, workerCount } from './cluster.js';
 import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
+import type { StartupSignals, StopSignal } from './lifecycle/signals.js';
 import { describeAcme } from './tls/acme/report.js';
 import { readPair } from './tls/cert-store.js';
 import { HYBRID_GROUP, keyExchangeGroups } from './tls/groups.js';
@@ -28,6 +31,7 @@ const USAGE = `Usage:
   gatehouse --help | --version
 
 Signals: SIGHUP reloads config and certificates; SIGTERM/SIGINT drain and exit 0.
+A SIGHUP during startup is applied once serving; a SIGTERM during startup exits 0.
 Docs: README.md (every config key with its default).`;
 
 interface Args {
@@ -98,49 +102,65 @@ async function checkCertificates(tls: Config['tls']): Promise<number> {
   return errors;
 }
 
-async function run(path: string): Promise<number> {
+async function run(path: string, signals: StartupSignals): Promise<number> {
+  // Read before loading: if the file changes while we start, the text differs and a held SIGHUP reloads.
+  const startText = readText(path);
   const { config, problems } = await loadConfig(path);
   for (const p of problems) console.error(formatProblem(p));
   if (config === undefined) return 1;
   const worker = cluster.isWorker;
-  if (!worker && workerCount(config) > 1) return supervise(config, path);
+  if (!worker && workerCount(config) > 1) return supervise(config, path, signals);
+  // In a worker the primary owns the admin listener (it aggregates every worker's metrics): the
+  // edge never has one, at start or on reload, so a reload compares like with like.
+  const own = (c: Config): Config => (worker ? { ...c, listen: { ...c.listen, admin: null } } : c);
   let edge: Edge;
   try {
-    // In a worker the primary owns the admin listener (it aggregates every worker's metrics).
-    const own = worker ? { ...config, listen: { ...config.listen, admin: null } } : config;
-    edge = await Edge.create(own, { ticketKeys: ticketKeysFromEnv(process.env), orderCertificates: !worker });
+    edge = await Edge.create(own(config), { ticketKeys: ticketKeysFromEnv(process.env), orderCertificates: !worker });
     if (worker) exposeWorkerMetrics(edge.metrics.registry);
+    signals.binding();
     await edge.start();
   } catch (err) {
     console.error(err instanceof EdgeError ? `gatehouse: ${err.message}` : err);
     return 1;
   }
-  return serve(edge, path);
+  if (worker) reportReady();
+  return serve(edge, path, { startText, signals, own });
+}
+
+interface Serving {
+  /** The config file's text as read before the edge was built. */
+  readonly startText: string;
+  readonly signals: StartupSignals;
+  readonly own: (config: Config) => Config;
 }
 
 /** Signals and config reloads for a running edge; resolves with the exit code once drained. */
-function serve(edge: Edge, path: string): Promise<number> {
+function serve(edge: Edge, path: string, { startText, signals, own }: Serving): Promise<number> {
   return new Promise((resolve) => {
-    let lastText = readText(path);
+    let lastText = startText;
     let queue = Promise.resolve();
-    const reload = (why: 'SIGHUP' | 'file'): void => {
+    const reload = (why: 'SIGHUP' | 'file' | 'startup'): void => {
       queue = queue.then(async () => {
         const text = readText(path);
         // A file event with unchanged content (an editor's touch, a certificate in the same folder) is no reload.
         if (why === 'file' && text === lastText) return;
+        if (why === 'startup' && text === lastText) {
+          edge.log.info({ event: 'reload', trigger: 'SIGHUP', held: true }, 'SIGHUP during startup: the config is unchanged since it was read; nothing to reload');
+          return;
+        }
         lastText = text;
         const { config, problems } = await loadConfig(path);
         if (config === undefined) {
           edge.log.error({ event: 'reload', trigger: why, problems: problems.map(formatProblem) }, 'config reload refused: the file has errors; old config keeps serving');
           return;
         }
-        await edge.reload(config as Config);
+        await edge.reload(own(config));
       }).catch((err: unknown) => edge.log.error({ err }, 'config reload failed'));
     };
     // The file itself, not its folder: a log written next to the config must cost nothing.
     const watcher = watchSettled([resolvePath(path)], 250, () => reload('file'));
     let stopping = false;
-    const stop = (signal: string): void => {
+    const stop = (signal: StopSignal): void => {
       if (stopping) return;
       stopping = true;
       edge.log.info({ event: 'signal', signal }, 'shutting down');
@@ -155,9 +175,11 @@ function serve(edge: Edge, path: string): Promise<number> {
         process.exit(1);
       }
     });
-    process.on('SIGHUP', () => reload('SIGHUP'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    // What arrived during startup: a stop drains now; SIGHUPs are one reload if the file changed.
+    // Without one, a file changed while starting (no watcher yet) is still picked up.
+    const held = signals.handOver({ reload: () => reload('SIGHUP'), stop });
+    if (held.stop !== undefined) stop(held.stop);
+    else reload(held.reloads > 0 ? 'startup' : 'file');
   });
 }
 
@@ -202,7 +224,7 @@ async function main(): Promise<number> {
     console.error(`gatehouse: no config file: pass --config FILE or set GATEHOUSE_CONFIG (start from config.example.yaml)\n\n${USAGE}`);
     return 2;
   }
-  return args.command === 'check' ? check(args.config) : run(args.config);
+  return args.command === 'check' ? check(args.config) : run(args.config, startupSignals);
 }
 
 main().then(

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { createServer } from 'node:http';
 import type { Config } from './config/types.js';
+import type { StartupSignals, StopSignal } from './lifecycle/signals.js';
 import { createLogger, type Logger } from './log.js';
 import { AcmeManager } from './tls/acme/manager.js';
 import { prepareAcme } from './tls/acme/wiring.js';
@@ -14,6 +15,13 @@ import { keyExchangeGroups } from './tls/groups.js';
 const TICKET_KEYS_ENV = 'GATEHOUSE_TICKET_KEYS';
 const WORKER_ENV = 'GATEHOUSE_WORKER';
 const ROTATE_MS = 12 * 3_600_000;
+/** What a worker sends the primary once its listeners accept (prom-client's messages look different). */
+const READY_MESSAGE = 'gatehouse:ready';
+
+/** In a worker, once every listener accepts: from now on it counts for /healthz and gets SIGHUPs. */
+export function reportReady(): void {
+  process.send?.({ type: READY_MESSAGE });
+}
 
 export function workerCount(config: Config): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers;
@@ -29,10 +37,13 @@ export function ticketKeysFromEnv(env: NodeJS.ProcessEnv): Buffer | undefined {
 
 /**
  * The primary process with `workers > 1`: forks the workers (each a full edge sharing the
- * listeners), passes SIGHUP on, replaces crashed workers, serves the admin listener with
- * metrics aggregated from every worker, and on SIGTERM/SIGINT drains them all.
+ * listeners), passes SIGHUP on to the ready ones, replaces crashed workers, serves the admin
+ * listener with metrics aggregated from every worker, and on SIGTERM/SIGINT drains them all.
+ * A worker is ready once it says its listeners accept, not when forked: /healthz is 200 only
+ * while one is. A worker still starting gets no SIGHUP (its default action would kill it, and it
+ * reads the current file anyway, comparing it again once it serves).
  */
-export function supervise(config: Config, configPath: string): Promise<number> {
+export function supervise(config: Config, configPath: string, signals: StartupSignals): Promise<number> {
   const log = createLogger(config.log);
   const count = workerCount(config);
   // Workers accept on their own: the primary handing sockets round-robin costs a hop per connection.
@@ -40,13 +51,19 @@ export function supervise(config: Config, configPath: string): Promise<number> {
   let keys = randomBytes(48);
   let stopping = false;
   const crashes: number[] = [];
+  const ready = new Set<Worker>();
+  const readyWorkers = (): Worker[] => [...ready].filter((w) => w.isConnected() && !w.isDead());
 
   const acme = startPrimaryAcme(config, log, count);
   const fork = (): Worker => cluster.fork({ [WORKER_ENV]: '1', [TICKET_KEYS_ENV]: keys.toString('base64'), GATEHOUSE_CONFIG: configPath });
   for (let i = 0; i < count; i++) fork();
   log.info({ event: 'cluster', workers: count, pid: process.pid }, 'starting workers');
 
+  cluster.on('message', (worker, message: unknown) => {
+    if ((message as { type?: unknown } | null)?.type === READY_MESSAGE) ready.add(worker);
+  });
   cluster.on('exit', (worker, code, signal) => {
+    ready.delete(worker);
     if (stopping) return;
     const now = Date.now();
     crashes.push(now);
@@ -65,9 +82,12 @@ export function supervise(config: Config, configPath: string): Promise<number> {
   const admin = config.listen.admin === null ? undefined : createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
-      const up = Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected()).length;
-      const ready = !stopping && up > 0;
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ready ? 'ok' : 'draining', workers: up })}\n`);
+      // One ready worker serves; requiring all would take the node out of rotation while a
+      // crashed worker is replaced, moving its whole load onto the other nodes for nothing.
+      const up = readyWorkers().length;
+      const ok = !stopping && up > 0;
+      const status = ok ? 'ok' : stopping ? 'draining' : 'starting';
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify({ status, workers: up, of: count })}\n`);
       return;
     }
     if (path === '/metrics') {
@@ -84,11 +104,13 @@ export function supervise(config: Config, configPath: string): Promise<number> {
     admin.listen(config.listen.admin.port, config.listen.admin.host);
   }
 
-  process.on('SIGHUP', () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
-  });
+  const reload = (): void => {
+    const to = readyWorkers();
+    log.info({ event: 'signal', signal: 'SIGHUP', workers: to.length }, 'reload passed on to the ready workers');
+    for (const w of to) w.process.kill('SIGHUP');
+  };
   return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
+    const stop = (signal: StopSignal): void => {
       if (stopping) return;
       stopping = true;
       log.info({ event: 'signal', signal }, 'draining workers');
@@ -104,8 +126,10 @@ export function supervise(config: Config, configPath: string): Promise<number> {
         resolve(0);
       });
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    // Held during startup: a stop drains the workers just forked; a SIGHUP needs nothing, as
+    // the workers read the file now.
+    const held = signals.handOver({ reload, stop });
+    if (held.stop !== undefined) stop(held.stop);
   });
 }
 
@@ -118,8 +142,8 @@ function startPrimaryAcme(config: Config, log: Logger, workers: number): Promise
   if (acme === null) return undefined;
   const settings = { minVersion: config.tls.minVersion, ciphers: config.tls.ciphers, groups: keyExchangeGroups() };
   return (async () => {
-    // The CA validates at once: order only when every worker listens on :443 (and :80), or after 30 s.
-    const wanted = workers * (config.listen.http === null ? 1 : 2);
+    // The CA validates at once: order only when every worker listens on each https port (and :80), or after 30 s.
+    const wanted = workers * (config.listen.httpsAll.length + (config.listen.http === null ? 0 : 1));
     await new Promise<void>((resolve) => {
       let listening = 0;
       const onListening = (): void => {

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { DestinationStream } from 'pino';
 import { createAdminListener } from './admin/server.js';
 import { Metrics } from './admin/metrics.js';
@@ -14,6 +13,7 @@ import { installFrontDoor } from './listeners/front-door.js';
 import { createRedirectListener } from './listeners/redirect.js';
 import { H2Front } from './listeners/h2.js';
 import { createSecureListener } from './listeners/secure.js';
+import { createMorePort } from './listeners/more-ports.js';
 import { createHooks, type EdgeHooks } from './hooks.js';
 import { handleConnect } from './pipeline/connect.js';
 import { handleRequest } from './pipeline/request.js';
@@ -42,7 +42,9 @@ export interface EdgeOptions {
 }
 
 export interface BoundAddresses {
+  /** The first listen.https address; `httpsAll` holds every one, this first. */
   readonly https: AddressInfo;
+  readonly httpsAll: readonly AddressInfo[];
   readonly http: AddressInfo | null;
   readonly admin: AddressInfo | null;
 }
@@ -69,6 +71,8 @@ export class Edge {
   readonly forwarder: Forwarder;
   readonly hooks: TunnelHooks;
   #https: HttpsServer | undefined;
+  /** listen.https addresses after the first: TCP accept only, each socket handed to #https. */
+  readonly #morePorts: NetServer[] = [];
   #h2: H2Front | undefined;
   #http: HttpServer | undefined;
   #admin: HttpServer | undefined;
@@ -138,6 +142,7 @@ export class Edge {
     if (config.http2.enabled) {
       this.#h2 = new H2Front(config, {
         log: this.log,
+        hsts: () => this.#runtime.hsts,
         onRequest: (req, res) => handleRequest(this, req, res),
         onConnect: (req, res) => handleConnect(this, req, res),
       });
@@ -155,6 +160,13 @@ export class Edge {
     this.#frontDoor(this.#https, 'https');
     this.#certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]?.options));
     const https = await listen(this.#https, config.listen.https, 'listen.https');
+    const httpsAll = [https];
+    for (const [i, address] of config.listen.httpsAll.entries()) {
+      if (i === 0) continue;
+      const door = createMorePort(this.#https);
+      this.#morePorts.push(door);
+      httpsAll.push(await listen(door, address, `listen.https[${i}]`));
+    }
     let http: AddressInfo | null = null;
     let admin: AddressInfo | null = null;
     if (config.listen.http !== null) {
@@ -171,8 +183,8 @@ export class Edge {
     await this.#watchCertificates();
     this.#startAcme();
     this.#state = 'running';
-    this.log.info({ event: 'start', https: https.port, http: http?.port ?? null, admin: admin?.port ?? null, tls: config.tls.minVersion, groups: keyExchangeGroups() }, 'gatehouse is serving');
-    return { https, http, admin };
+    this.log.info({ event: 'start', https: https.port, ...(httpsAll.length > 1 ? { httpsAll: httpsAll.map((a) => a.port) } : {}), http: http?.port ?? null, admin: admin?.port ?? null, tls: config.tls.minVersion, groups: keyExchangeGroups() }, 'gatehouse is serving');
+    return { https, httpsAll, http, admin };
   }
 
   /**
@@ -185,7 +197,8 @@ export class Edge {
     const notes: string[] = [];
     const old = this.#config;
     for (const key of ['https', 'http', 'admin'] as const) {
-      if (!sameAddress(old.listen[key], config.listen[key])) notes.push(`listen.${key} changed: restart gatehouse to move listeners`);
+      const same = key === 'https' ? sameAddresses(old.listen.httpsAll, config.listen.httpsAll) : sameAddress(old.listen[key], config.listen[key]);
+      if (!same) notes.push(`listen.${key} changed: restart gatehouse to move listeners`);
     }
     if (old.workers !== config.workers) notes.push('workers changed: restart gatehouse to apply');
     if (old.http2.enabled !== config.http2.enabled) notes.push('http2.enabled changed: restart gatehouse to apply (ALPN is fixed at start)');
@@ -246,7 +259,8 @@ export class Edge {
     this.log.info({ event: 'drain', openWebSockets: this.#tunnels.size, deadlineMs: deadline }, 'draining');
     // The admin listener stays up while draining so probes can see /healthz turn 503.
     const servers = [this.#https, this.#http].filter((s): s is HttpServer => s !== undefined);
-    const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // Every listening socket stops accepting; the further https ports close once their connections have.
+    const closed = Promise.all([...servers, ...this.#morePorts].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     for (const s of servers) s.closeIdleConnections();
     this.#h2?.close();
     let timer: NodeJS.Timeout | undefined;
@@ -323,15 +337,27 @@ function sameAddress(a: ListenAddress | null, b: ListenAddress | null): boolean 
   return a === b || (a !== null && b !== null && a.host === b.host && a.port === b.port);
 }
 
-async function listen(server: HttpServer | HttpsServer, address: ListenAddress, key: string): Promise<AddressInfo> {
-  server.listen({ port: address.port, host: address.host, exclusive: false });
-  const failed = once(server, 'error').then(([err]: unknown[]) => {
-    const e = err as NodeJS.ErrnoException;
-    const hint = e.code === 'EADDRINUSE' ? 'the port is taken by another process'
-      : e.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE (see README)' : e.code ?? e.message;
-    throw new EdgeError('EDGE_ERR_LISTEN', `${key}: cannot listen on ${address.host ?? '*'}:${address.port}: ${hint}`, err);
+function sameAddresses(a: readonly ListenAddress[], b: readonly ListenAddress[]): boolean {
+  return a.length === b.length && a.every((x, i) => sameAddress(x, b[i] ?? null));
+}
+
+async function listen(server: NetServer, address: ListenAddress, key: string): Promise<AddressInfo> {
+  // One listener pair, not events.once('listening'): that one rejects with the raw errno before
+  // the error could be named (EDGE_ERR_LISTEN and the key are what the operator needs).
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      const hint = e.code === 'EADDRINUSE' ? 'the port is taken by another process'
+        : e.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE (see README)' : e.code ?? e.message;
+      reject(new EdgeError('EDGE_ERR_LISTEN', `${key}: cannot listen on ${address.host ?? '*'}:${address.port}: ${hint}`, e));
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ port: address.port, host: address.host, exclusive: false });
   });
-  await Promise.race([once(server, 'listening'), failed]);
-  failed.catch(() => undefined);
   return server.address() as AddressInfo;
 }

@@ -9,6 +9,8 @@ export const ERRORS = {
   EDGE_ERR_CERT: { status: 0, text: 'certificate error' },
   EDGE_ERR_LISTEN: { status: 0, text: 'cannot listen' },
   EDGE_ERR_BAD_REQUEST: { status: 400, text: 'bad request' },
+  /** A WebSocket handshake (h1 Upgrade, h2 extended CONNECT) announcing a body: Content-Length other than 0, or any Transfer-Encoding. */
+  EDGE_ERR_UPGRADE_BODY: { status: 400, text: 'a WebSocket handshake carries no body' },
   EDGE_ERR_FORBIDDEN_ORIGIN: { status: 403, text: 'origin not allowed' },
   EDGE_ERR_NO_ROUTE: { status: 404, text: 'no route' },
   EDGE_ERR_METHOD_NOT_ALLOWED: { status: 405, text: 'method not allowed' },
@@ -79,8 +81,11 @@ export const REASONS: Readonly<Record<number, string>> = {
   500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
-/** Socket errors that mean the connection was never made: nothing reached the upstream. */
-const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
+/**
+ * Socket errors that mean the connection was never made: nothing reached the upstream. ENOENT and
+ * EACCES come from `unix:` targets (no socket at the path; no write permission on it), connect(2).
+ */
+const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT', 'EACCES']);
 
 /** True when the failure happened before the upstream could have seen a byte: safe to try another target. */
 export function isConnectFailure(error: EdgeError): boolean {

@@ -1,5 +1,5 @@
 import type { Metrics } from './admin/metrics.js';
-import type { Logger } from './log.js';
+import { rateLimitedByCause, type Logger } from './log.js';
 import { logExchange } from './pipeline/request.js';
 import { failAnswer } from './pipeline/shaper.js';
 import type { ForwardHooks } from './proxy/forward.js';
@@ -19,9 +19,16 @@ export interface EdgeHooks {
 /** Log and metric hooks of one edge; `hsts()` is read per answer (a reload can change it). */
 export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): EdgeHooks {
   const deps = { log, metrics };
+  // Per-request failures share a cause in an outage: the access line (info) stays per request,
+  // the warning is per cause and interval, so log volume does not follow traffic.
+  const failing = rateLimitedByCause(log, 1000);
   return {
     forward: {
-      done: (exchange, res) => logExchange(deps, exchange, res),
+      done: (exchange, res) => {
+        logExchange(deps, exchange, res);
+        const error = exchange.error;
+        if (error !== undefined) failing(`${error.code} ${exchange.upstream.name}`, { event: 'request-failed', upstream: exchange.upstream.name, code: error.code, err: error.message }, 'requests failing');
+      },
       // 408 also closes: the request body was left half-read (failAnswer).
       fail: (res, error, exchange) => failAnswer(res, error, exchange, hsts()),
     },
@@ -35,7 +42,8 @@ export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): 
         log.info({ event: 'websocket-close', ...t.info, target: t.target, durationMs: Math.round(performance.now() - t.start), bytesIn, bytesOut }, 'websocket close');
       },
       failed: (error, status, target, info) => {
-        log.warn({ event: 'websocket-failed', ...info, status, target, code: error.code, err: error.message }, 'websocket handshake failed');
+        log.info({ event: 'websocket-failed', ...info, status, target, code: error.code, err: error.message }, 'websocket handshake failed');
+        failing(`${error.code} websocket ${target ?? '-'}`, { event: 'websocket-failed', target, code: error.code, err: error.message }, 'websocket handshakes failing');
       },
     },
     upstream: {

@@ -47,3 +47,36 @@ export function rateLimited(log: Logger, intervalMs: number): (fields: object, m
     suppressed = 0;
   };
 }
+
+/**
+ * Warnings that repeat per request for one cause (every request to an upstream with no healthy
+ * target fails the same way): the first line at once, then one line per `intervalMs` with how
+ * many more there were, while they last. Causes are code × upstream name, bounded by the config,
+ * and a cause is forgotten after a quiet interval. Each request still has its own access line.
+ */
+export function rateLimitedByCause(log: Logger, intervalMs: number): (cause: string, fields: object, message: string) => void {
+  const causes = new Map<string, { repeated: number; fields: object; message: string; timer: NodeJS.Timeout }>();
+  const tick = (cause: string): void => {
+    const entry = causes.get(cause);
+    if (entry === undefined) return;
+    if (entry.repeated === 0) {
+      clearInterval(entry.timer);
+      causes.delete(cause);
+      return;
+    }
+    log.warn({ ...entry.fields, suppressed: entry.repeated, intervalMs }, `${entry.message} (repeated)`);
+    entry.repeated = 0;
+  };
+  return (cause, fields, message) => {
+    const entry = causes.get(cause);
+    if (entry !== undefined) {
+      entry.repeated++;
+      entry.fields = fields;
+      return;
+    }
+    log.warn({ ...fields, suppressed: 0 }, message);
+    const timer = setInterval(() => tick(cause), intervalMs);
+    timer.unref();
+    causes.set(cause, { repeated: 0, fields, message, timer });
+  };
+}

@@ -28,5 +28,9 @@ export function createAdminListener(metrics: Metrics, status: () => { state: str
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz or /metrics\n');
   });
   server.on('connection', (socket) => socket.on('error', () => socket.destroy()));
+  // accept(2) failing (EMFILE) is a server 'error' libuv recovers from: a log line, never a crash.
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.syscall === 'accept') log.warn({ event: 'accept-error', code: err.code, listener: 'admin' }, 'admin listener cannot accept connections (out of file descriptors?)');
+  });
   return server;
 }

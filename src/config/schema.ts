@@ -8,6 +8,7 @@ import type {
 import { readAcme } from '../tls/acme/config.js';
 import { readHeaderRules, templatesOf } from './headers.js';
 import { checkPlaceholders, readRedirect as readSiteRedirect, readRoute, type RouteContext } from './routes.js';
+import { readHttps } from './listen.js';
 import { isSiteHost, parseDuration, readCaFile, Reader, type Issue, type Path } from './values.js';
 
 const TLS13_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
@@ -75,7 +76,7 @@ export function validate(raw: unknown, file: string): Validated {
   const redirect = readRedirect(r, top.redirect, dir);
   const upstreams = readUpstreams(r, top.upstreams, dir);
   const timeouts = readTimeouts(r, top.timeouts);
-  const sites = readSites(r, top.sites, upstreams, listen.https.port, dir, timeouts);
+  const sites = readSites(r, top.sites, upstreams, listen.httpsAll.map((a) => a.port), dir, timeouts);
   const tls = { ...tlsNoAcme, acme: readAcme(r, (top.tls as Record<string, unknown> | undefined)?.acme, { dir, sites, listen, certificates: tlsNoAcme.certificates.length, defaults: DEFAULTS.tls.acme }) };
   const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? DEFAULTS.trustedProxies)
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))
@@ -107,15 +108,16 @@ export function validate(raw: unknown, file: string): Validated {
 
 function readListen(r: Reader, raw: unknown): Config['listen'] {
   const o = r.object(raw, ['listen'], ['http', 'https', 'admin', 'proxyProtocol']) ?? {};
-  const https = r.listen(o.https ?? DEFAULTS.listen.https, ['listen', 'https'], false) ?? { host: undefined, port: DEFAULTS.listen.https };
   const http = r.listen(o.http ?? DEFAULTS.listen.http, ['listen', 'http'], true);
   let admin = r.listen(o.admin ?? DEFAULTS.listen.admin, ['listen', 'admin'], true);
   // A bare admin port binds loopback: metrics are not for the internet unless asked for by address.
   if (admin && admin.host === undefined) admin = { host: '127.0.0.1', port: admin.port };
+  const httpsAll = readHttps(r, o.https ?? DEFAULTS.listen.https, DEFAULTS.listen.https, [{ key: 'listen.http', address: http ?? null }, { key: 'listen.admin', address: admin ?? null }]);
+  const https = httpsAll[0] as ListenAddress;
   const proxyProtocol = (r.list(o.proxyProtocol ?? DEFAULTS.listen.proxyProtocol, ['listen', 'proxyProtocol']) ?? [])
     .map((v, i) => r.cidr(v, ['listen', 'proxyProtocol', i]))
     .filter((c): c is Cidr => c !== undefined);
-  return { http: http ?? null, https: https as ListenAddress, admin: admin ?? null, proxyProtocol };
+  return { http: http ?? null, https, httpsAll, admin: admin ?? null, proxyProtocol };
 }
 
 function readHttp2(r: Reader, raw: unknown): Config['http2'] {
@@ -202,7 +204,7 @@ function readUpstreams(r: Reader, raw: unknown, dir: string): Map<string, Upstre
     if (targetList.length === 0) r.error(o.targets === undefined ? path : [...path, 'targets'], 'an upstream needs at least one target, e.g. targets: [127.0.0.1:3000]');
     const targets: TargetConfig[] = [];
     targetList.forEach((t, i) => {
-      const target = r.target(t, [...path, 'targets', i]);
+      const target = r.target(t, [...path, 'targets', i], dir);
       if (target === undefined) return;
       if (targets.some((x) => x.id === target.id)) r.error([...path, 'targets', i], `target ${target.id} is listed twice`);
       else targets.push(target.protocol === 'https:' ? { ...target, tls } : target);
@@ -260,7 +262,7 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
   return { ca, servername };
 }
 
-function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPort: number, dir: string, timeouts: Config['timeouts']): SiteConfig[] {
+function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPorts: readonly number[], dir: string, timeouts: Config['timeouts']): SiteConfig[] {
   const list = r.list(raw, ['sites']) ?? [];
   if (list.length === 0) r.error(['sites'], 'at least one site is needed: - { hosts: [example.com], routes: [{ path: /, upstream: app }] }', raw === undefined ? 'key' : 'value');
   const seen = new Map<string, number>();
@@ -291,7 +293,7 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
     if (routeList.length === 0 && o.redirect === undefined) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }, or a redirect');
     const ctx: RouteContext = {
       dir, upstreams, timeouts, plainHttp, siteHeaders: headers, defaults: DEFAULTS.route,
-      websocket: (value, wp) => readWebSocket(r, value, wp, hosts, httpsPort),
+      websocket: (value, wp) => readWebSocket(r, value, wp, hosts, httpsPorts),
     };
     routeList.forEach((entry, j) => {
       const rp = [...path, 'routes', j];
@@ -306,12 +308,13 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
   return sites;
 }
 
-function readWebSocket(r: Reader, raw: unknown, path: Path, hosts: readonly string[], httpsPort: number): WebSocketPolicy {
+function readWebSocket(r: Reader, raw: unknown, path: Path, hosts: readonly string[], httpsPorts: readonly number[]): WebSocketPolicy {
   const o = r.object(raw, path, ['origins', 'allowMissingOrigin']) ?? {};
   const allowMissingOrigin = r.boolean(o.allowMissingOrigin ?? DEFAULTS.websocket.allowMissingOrigin, [...path, 'allowMissingOrigin']) ?? DEFAULTS.websocket.allowMissingOrigin;
   if (o.origins === undefined) {
     // Default: the site's own pages, as a browser serialises their origin (RFC 6454 §6.1).
-    const suffix = httpsPort === 443 || httpsPort === 0 ? [''] : ['', `:${httpsPort}`];
+    // Pages may come from any listen.https port; 443 (and 0, the OS's pick) need no suffix.
+    const suffix = ['', ...new Set(httpsPorts.filter((p) => p !== 443 && p !== 0).map((p) => `:${p}`))];
     return { origins: hosts.flatMap((h) => suffix.map((s) => `https://${h.includes(':') ? `[${h}]` : h}${s}`)), allowMissingOrigin };
   }
   const origins: string[] = [];

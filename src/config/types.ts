@@ -26,7 +26,10 @@ export interface ListenAddress {
 
 export interface ListenConfig {
   readonly http: ListenAddress | null;
+  /** The first of `httpsAll`: the port :80 redirects to and default WebSocket origins name. */
   readonly https: ListenAddress;
+  /** Every `listen.https` address (one or more), in the order given; each serves every site alike. */
+  readonly httpsAll: readonly ListenAddress[];
   readonly admin: ListenAddress | null;
   /** Peers (L4 balancers) whose connections on :443 and :80 must start with a PROXY v1/v2 header. */
   readonly proxyProtocol: readonly Cidr[];
@@ -86,13 +89,15 @@ export interface RedirectConfig {
 }
 
 export interface TargetConfig {
-  /** Normalised "scheme://host:port": the identity that hashing, logs and metrics use. */
+  /** Normalised "scheme://host:port" or "unix:/abs/path": the identity that hashing, logs and metrics use. */
   readonly id: string;
   readonly protocol: 'http:' | 'https:';
   readonly host: string;
   readonly port: number;
   /** How an https target's certificate is checked (null: http, or the system trust store and the host name). */
   readonly tls: UpstreamTls | null;
+  /** `unix:PATH` targets only: the absolute socket path connected to (host is then "localhost", port 0). */
+  readonly socketPath?: string;
 }
 
 /** `upstreams.NAME.tls`: trust and name for https targets (nginx's proxy_ssl_trusted_certificate / proxy_ssl_name). */

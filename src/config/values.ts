@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { resolve } from 'node:path';
 import type { Cidr, ListenAddress, TargetConfig } from './types.js';
 
 /** Where a problem sits: a path into the document, and whether it is the key or its value. */
@@ -115,12 +116,29 @@ export class Reader {
     return this.error(path, 'expected an IP address or CIDR such as 10.0.0.0/8 or fd00::/8');
   }
 
-  target(value: unknown, path: Path): TargetConfig | undefined {
+  /** `dir` anchors a relative `unix:PATH`, like every other path in the file. */
+  target(value: unknown, path: Path, dir: string): TargetConfig | undefined {
+    if (typeof value === 'string' && value.startsWith('unix:')) return this.#unixTarget(value.slice(5), path, dir);
     const target = typeof value === 'string' ? parseTarget(value) : undefined;
     if (target !== undefined) return target;
-    return this.error(path, 'expected "host:port" or "http(s)://host:port" (no path)');
+    return this.error(path, 'expected "host:port", "http(s)://host:port" (no path) or "unix:/path/to/app.sock"');
+  }
+
+  /**
+   * nginx's `server unix:/run/app.sock`: plain HTTP/1.1 over a Unix stream socket. The id names the
+   * absolute path, so hashing, logs and metrics tell sockets apart; the Host sent stays the client's.
+   */
+  #unixTarget(given: string, path: Path, dir: string): TargetConfig | undefined {
+    if (given === '' || given.includes('\0')) return this.error(path, 'expected "unix:" followed by the socket\'s path, e.g. unix:/run/app.sock');
+    const socketPath = resolve(dir, given);
+    // sun_path holds 108 bytes with its terminating NUL on Linux (104 on the BSDs): a longer path cannot be connected to.
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) return this.error(path, `the socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes, the most a Unix socket address holds`);
+    return { id: `unix:${socketPath}`, protocol: 'http:', host: 'localhost', port: 0, tls: null, socketPath };
   }
 }
+
+/** Bytes of a Unix socket path, without the NUL (Linux's sun_path is 108 bytes). */
+const MAX_SOCKET_PATH = 107;
 
 /** The longest delay Node's setTimeout honours (a signed 32-bit number of ms). */
 const MAX_TIMER_MS = 2_147_483_647;

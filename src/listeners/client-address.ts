@@ -30,3 +30,20 @@ export function clientAddress(socket: Socket | Duplex): string {
   const tagged = socket as Tagged;
   return tagged[CLIENT_ADDRESS] ?? tagged._parent?.[CLIENT_ADDRESS] ?? normaliseIp(tagged.remoteAddress ?? '');
 }
+
+interface Local {
+  _parent?: Local | null;
+  readonly localPort?: number | undefined;
+}
+
+/**
+ * The `listen.https` (or :80) port this client connection arrived on, for `{port}` and
+ * forwarded-port facts when several ports serve the same sites. Read from the accepted socket
+ * (Node caches getsockname per socket, so this is a property read after the first call); works
+ * for the TCP socket, its TLSSocket and the HTTP/2 compatibility proxy alike. Behind a PROXY
+ * protocol balancer it is Gatehouse's own port, not the balancer's front port. 0 once the socket is gone.
+ */
+export function arrivalPort(socket: Socket | Duplex): number {
+  const local = socket as Local;
+  return local.localPort ?? local._parent?.localPort ?? 0;
+}

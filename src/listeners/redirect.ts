@@ -4,6 +4,8 @@ import { join, sep } from 'node:path';
 import { ERRORS, statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { clientAddress } from './client-address.js';
+import { answerClientError } from './client-error.js';
+import { h1Limits } from './h1-limits.js';
 import { hostOf } from '../pipeline/host.js';
 import { respond } from '../pipeline/respond.js';
 import type { Runtime } from '../runtime.js';
@@ -20,7 +22,8 @@ export type AcmeChallenge = (token: string) => Promise<Buffer | undefined>;
  * request-target's authority — so "//evil.example/" or "http://evil/" cannot move it.
  */
 export function createRedirectListener(runtime: () => Runtime, log: Logger, httpsPort: () => number, acmeChallenge?: () => AcmeChallenge | undefined, serve?: Serve): Server {
-  const server = createServer((req, res) => {
+  // The same head timeout, head size and keep-alive as :443 (DESIGN 13), fixed at start like its.
+  const server = createServer(h1Limits(runtime().config), (req, res) => {
     void handle(runtime(), req, res, log, httpsPort(), acmeChallenge?.(), serve).catch((err: unknown) => {
       log.error({ err }, 'redirect listener failed');
       respond(res, statusOf('EDGE_ERR_INTERNAL'), null, ERRORS.EDGE_ERR_INTERNAL.text, true);
@@ -28,10 +31,8 @@ export function createRedirectListener(runtime: () => Runtime, log: Logger, http
   });
   server.maxHeadersCount = 100;
   server.on('connection', (socket) => socket.on('error', () => socket.destroy()));
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
+  // 400, 408, 431 … as on :443, without HSTS (RFC 6797 §7.2: never over plain HTTP).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket, null, log, 'http'));
   return server;
 }
 

@@ -3,14 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/types.js';
-import { statusOf, type EdgeErrorCode } from '../errors.js';
 import { rateLimited, type Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
-import { respondRaw } from '../pipeline/respond.js';
 import { isWebSocketUpgrade } from '../pipeline/upgrade.js';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { AlpnChallengeHook } from '../tls/acme/responders.js';
 import { clientAddress } from './client-address.js';
+import { answerClientError } from './client-error.js';
+import { h1Limits } from './h1-limits.js';
 import type { CertStore } from '../tls/cert-store.js';
 import type { H2Front } from './h2.js';
 
@@ -27,25 +27,6 @@ export interface SecureListenerDeps {
   readonly h2: H2Front | undefined;
   /** tls.acme with tls-alpn-01: ALPN selection and the challenge certificate for validators. */
   readonly acmeAlpn?: AlpnChallengeHook | undefined;
-}
-
-/** Node's HTTP parser errors → the refusal Gatehouse answers with (Node's own replies lack HSTS). */
-const PARSER_REFUSALS: Readonly<Record<string, { readonly code: EdgeErrorCode; readonly reason: string }>> = {
-  HPE_HEADER_OVERFLOW: { code: 'EDGE_ERR_HEADERS_TOO_LARGE', reason: 'request headers too large' },
-  ERR_HTTP_REQUEST_TIMEOUT: { code: 'EDGE_ERR_REQUEST_TIMEOUT', reason: 'request timeout' },
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: { code: 'EDGE_ERR_BODY_TOO_LARGE', reason: 'chunk extensions too large' },
-  // "chunked, identity", "chunked" twice, a coding after chunked: DESIGN 14 answers every coding but a lone chunked with 501.
-  HPE_INVALID_TRANSFER_ENCODING: { code: 'EDGE_ERR_NOT_IMPLEMENTED', reason: 'only "Transfer-Encoding: chunked" is supported' },
-};
-const MALFORMED = { code: 'EDGE_ERR_BAD_REQUEST', reason: 'bad request' } as const;
-
-/**
- * llhttp reports Content-Length beside Transfer-Encoding under the coding's code too; that one
- * is ambiguous framing (RFC 9112 §6.3), a 400 as nginx answers it, not an unsupported coding.
- */
-function parserRefusal(err: NodeJS.ErrnoException & { reason?: string }): { readonly code: EdgeErrorCode; readonly reason: string } {
-  const found = PARSER_REFUSALS[err.code ?? ''] ?? MALFORMED;
-  return found.code === 'EDGE_ERR_NOT_IMPLEMENTED' && /content-length/i.test(err.reason ?? err.message) ? MALFORMED : found;
 }
 
 /**
@@ -72,7 +53,7 @@ function routeAlpn(server: Server, h2: H2Front): void {
  * error listener the moment it exists.
  */
 export function createSecureListener(config: Config, deps: SecureListenerDeps): Server {
-  const { timeouts, limits } = config;
+  const { timeouts } = config;
   const store = deps.certs();
   // Before ACME's first issuance there may be no pair at all: handshakes fail until one is stored.
   const first = store.defaultPair?.options ?? { minVersion: store.settings.minVersion, ciphers: store.settings.ciphers, ecdhCurve: store.settings.groups.join(':') };
@@ -96,13 +77,7 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     ...first,
     ...handshake,
     handshakeTimeout: timeouts.handshake,
-    headersTimeout: timeouts.headers,
-    requestTimeout: 0, // long uploads and slow upstreams are bounded by timeouts.response instead
-    // Node enforces headersTimeout only when it sweeps connections (every 30 s by default):
-    // sweep often enough that a slowloris client really is cut near timeouts.headers.
-    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeouts.headers / 4))),
-    keepAliveTimeout: timeouts.idle,
-    maxHeaderSize: limits.headerSize,
+    ...h1Limits(config),
     // 0 = no count limit: Node otherwise drops headers past 2000 silently, which could hide a
     // second Origin; the byte limit above still bounds a flood.
     maxHeadersCount: 0,
@@ -133,17 +108,7 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     tlsError({ event: 'tls-error', code: err.code, clientIp: clientAddress(socket), msg: err.message }, 'TLS handshake failed');
     socket.destroy();
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) {
-      socket.destroy();
-      return;
-    }
-    const refusal = parserRefusal(err);
-    const status = statusOf(refusal.code);
-    respondRaw(socket, status, deps.hsts(), refusal.reason);
-    deps.log.info({ event: 'client-error', code: err.code, status }, 'malformed request');
-  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, deps.hsts(), deps.log, 'https'));
   server.on('request', deps.onRequest);
   // Without these two listeners Node answers by itself (100 before any check, 417 without HSTS):
   // the pipeline sends the 100 once the request is accepted, or its refusal with HSTS (framing.ts).

@@ -7,7 +7,7 @@ import { headerObject, upstreamHeaders } from './protocol.js';
 import { respond } from './respond.js';
 import { actionAnswer, contextOf, writeAnswer } from './actions.js';
 import { resolve } from './resolve.js';
-import { checkOrigin, refusal, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';
+import { bodyRefusal, checkOrigin, refusal, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';
 
 /** RFC 8441 §5: the response to an extended CONNECT has none of the HTTP/1.1 handshake's fields. */
 const NOT_ON_H2 = new Set(['sec-websocket-accept', 'connection', 'upgrade']);
@@ -35,6 +35,8 @@ export function handleConnect(deps: UpgradeDeps, req: H2Request, res: H2Response
     res.setHeader('sec-websocket-version', '13');
     return refuse(refusal('EDGE_ERR_UPGRADE_REQUIRED', 'unsupported Sec-WebSocket-Version'), req.headers.origin, resolution.host);
   }
+  const body = bodyRefusal(req.headers);
+  if (body !== undefined) return refuse(body, req.headers.origin, resolution.host);
   const { route } = resolution;
   if (route.action.kind !== 'upstream') {
     const c = contextOf(req, req.headers, route, resolution.host, resolution.path, 'https', peer);

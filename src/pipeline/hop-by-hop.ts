@@ -15,13 +15,18 @@ const HOP_BY_HOP_SET = new Set([...HOP_BY_HOP, 'strict-transport-security']);
  * An upstream response's raw header pairs as the client gets them: hop-by-hop names and those
  * its Connection header lists dropped, the upstream's HSTS replaced by the edge's policy (an
  * upstream's max-age=0 must not switch it off), `Connection: close` added while draining.
+ * A 1xx or 204 loses its Content-Length (RFC 9110 §8.6: a server MUST NOT send one; Transfer-
+ * Encoding is hop-by-hop and never relayed): a client that believed it would read the next
+ * response as this one's body. A 304 or a HEAD answer keeps the length a GET would have had.
  */
-export function responseHeaders(raw: readonly string[], connectionTokens: readonly string[], hsts: string | null, close: boolean): string[] {
+export function responseHeaders(raw: readonly string[], connectionTokens: readonly string[], hsts: string | null, close: boolean, status: number): string[] {
   const out: string[] = [];
+  const bodiless = status < 200 || status === 204;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP_SET.has(lower)) continue;
+    if (bodiless && lower === 'content-length') continue;
     if (connectionTokens.length > 0 && connectionTokens.includes(lower) && !PROTECTED.has(lower)) continue;
     out.push(name, raw[i + 1] as string);
   }

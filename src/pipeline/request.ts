@@ -213,8 +213,8 @@ export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange
     ...(error === undefined ? {} : { err: error.message, code: error.code }),
     ...(exchange.requestId === undefined ? {} : { requestId: exchange.requestId }),
   };
-  if (error !== undefined) deps.log.warn(fields, 'request');
-  else deps.log.info(fields, 'request');
+  // At info even when it failed: the warning is per cause, rate-limited (hooks.ts).
+  deps.log.info(fields, 'request');
 }
 
 function round(ms: number): number {

@@ -35,10 +35,26 @@ export interface Refusal {
   readonly status: number;
   readonly reason: string;
   readonly extra?: string;
+  /** The errors.ts code, for the log line (resolve()'s refusals carry only a status). */
+  readonly code?: EdgeErrorCode;
 }
 
 export function refusal(code: EdgeErrorCode, reason: string, extra?: string): Refusal {
-  return { status: ERRORS[code].status, reason, ...(extra === undefined ? {} : { extra }) };
+  return { status: ERRORS[code].status, reason, code, ...(extra === undefined ? {} : { extra }) };
+}
+
+/**
+ * A handshake that announces a body (RFC 9112 §6.3: any Transfer-Encoding, a Content-Length
+ * other than 0). A WebSocket handshake has none (RFC 6455 §4.1, RFC 8441 §5), and the bytes
+ * after it belong to the tunnel, so such a body is never forwarded: had its framing gone
+ * upstream, an upstream that refused the upgrade and kept the connection would read the next
+ * request on that pooled connection, any client's, as this body (request smuggling). Refused
+ * before any upstream is touched, on h1 and h2 alike.
+ */
+export function bodyRefusal(headers: IncomingHttpHeaders): Refusal | undefined {
+  const length = headers['content-length'];
+  if (headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return undefined;
+  return refusal('EDGE_ERR_UPGRADE_BODY', 'a WebSocket handshake must not announce a body (Content-Length or Transfer-Encoding)');
 }
 
 /**
@@ -69,6 +85,8 @@ const CONNECTION_UPGRADE = /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i;
 function checkHandshake(req: IncomingMessage): Refusal | undefined {
   if (!isWebSocketUpgrade(req)) return refusal('EDGE_ERR_BAD_REQUEST', 'only WebSocket upgrades are supported');
   if (req.method !== 'GET') return refusal('EDGE_ERR_BAD_REQUEST', 'a WebSocket handshake must be a GET');
+  const body = bodyRefusal(req.headers);
+  if (body !== undefined) return body;
   if (req.rawHeaders.length / 2 > MAX_UPGRADE_HEADERS) return refusal('EDGE_ERR_HEADERS_TOO_LARGE', 'too many headers in a WebSocket handshake');
   if (req.headers['sec-websocket-version'] !== '13') {
     return refusal('EDGE_ERR_UPGRADE_REQUIRED', 'unsupported Sec-WebSocket-Version', 'Sec-WebSocket-Version: 13\r\n');
@@ -109,7 +127,7 @@ export function refuser(deps: UpgradeDeps, protocol: TunnelInfo['protocol'], pat
   return (refusal, origin, host) => {
     write(refusal);
     deps.metrics.websocketRefusals.labels(refusal.status === 403 ? 'origin' : String(refusal.status)).inc();
-    deps.log.warn({ event: 'websocket-refused', protocol, status: refusal.status, reason: refusal.reason, origin: origin ?? null, host, path, clientIp }, 'websocket refused');
+    deps.log.warn({ event: 'websocket-refused', protocol, status: refusal.status, code: refusal.code ?? null, reason: refusal.reason, origin: origin ?? null, host, path, clientIp }, 'websocket refused');
   };
 }
 
@@ -131,6 +149,8 @@ export interface AcceptedHandshake {
 export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, upstream: Upstream, host: string, hs: AcceptedHandshake): void {
   const { headers } = hs;
   sanitiseClientHeaders(headers);
+  // Checked to be absent or 0 (bodyRefusal): the handshake goes upstream without body framing.
+  delete headers['content-length'];
   const { clientIp } = applyForwarded(headers, hs.peer, runtime.trust);
   const timeouts = route.timeouts ?? runtime.config.timeouts;
   openTunnel(deps.upstreams, hs.client, hs.head, {

@@ -157,7 +157,7 @@ class HttpExchange implements UpstreamSink {
       exchange.call?.abort();
       return;
     }
-    const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient);
+    const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status);
     if (exchange.shaper !== null) exchange.shaper.shape(exchange, head.status, headers, this.req.socket);
     // RFC 9113 §8.3.2: h2 has no reason phrase; responseHeaders() already dropped every
     // connection-specific field (§8.2.2), which Node would otherwise refuse with a throw.

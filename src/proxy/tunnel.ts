@@ -248,9 +248,9 @@ function destroySelf(this: Duplex): void {
   this.destroy();
 }
 
-/** The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS, as raw pairs. */
+/** The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS, as raw pairs; a 101 (and so h2's 200 to CONNECT, RFC 9110 §8.6) never has a Content-Length. */
 function relayHeaders(res: ResponseHead, hsts: string): string[] {
-  return responseHeaders(res.headers, res.connectionTokens, hsts, false);
+  return responseHeaders(res.headers, res.connectionTokens, hsts, false, res.status);
 }
 
 function headerText(pairs: readonly string[]): string {

@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
 import { EdgeError } from '../errors.js';
 import type { UpstreamClient, UpstreamRequest, UpstreamSink } from './attempt.js';
 import type { ConnectionUser, UpstreamConnection } from './connections.js';
+import { handshakeHead, handshakeProblem } from './handshake.js';
 import type { TargetState } from './pool.js';
 import type { ResponseHead } from './response-parser.js';
 
 const LAST_CHUNK = '0\r\n\r\n';
-const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** What an UpstreamCall is waiting for: its one timer's meaning (cf. nginx proxy_connect/send/read_timeout, client_body_timeout). */
 const enum Wait { None, Connect, ClientBody, UpstreamDrain, Head, Body, ClientDrain }
@@ -105,7 +104,9 @@ export class UpstreamCall implements ConnectionUser {
     if (this.#paused) this.resume();
     this.sink.end(tail);
     const conn = this.#conn;
-    if (reusable && this.#bodySent && conn.user === this) this.target.pool.release(conn);
+    // Second wall against handshake smuggling: a connection that answered an upgrade with
+    // anything but a checked 101 is not trusted with another request, whatever it announced.
+    if (reusable && this.#bodySent && conn.user === this && this.request.upgradeKey === undefined) this.target.pool.release(conn);
     else this.#close();
   }
 
@@ -261,6 +262,7 @@ function timedOut(call: UpstreamCall): void {
 
 /** The request line and header block, serialised once per attempt; `keepAlive` false asks the upstream to close after its answer. */
 function requestHead(request: UpstreamRequest, keepAlive: boolean): string {
+  if (request.upgradeKey !== undefined) return handshakeHead(request);
   let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
   const headers = request.headers;
   for (const name in headers) {
@@ -273,29 +275,8 @@ function requestHead(request: UpstreamRequest, keepAlive: boolean): string {
     }
   }
   if (request.body === 'chunked') head += 'transfer-encoding: chunked\r\n';
-  if (request.upgradeKey !== undefined) return `${head}connection: upgrade\r\nupgrade: websocket\r\n\r\n`;
   // Explicit, so HTTP/1.0-minded upstreams keep the connection too. Without reuse (keepalive 0)
   // the upstream is told the connection ends with this exchange (RFC 9112 §9.6), as nginx does
   // without `keepalive`: it need not hold the socket open waiting for a request that never comes.
   return `${head}connection: ${keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`;
-}
-
-/** RFC 6455 §4.1 (client side): what is wrong with a 101, or undefined when it really is our WebSocket handshake. */
-function handshakeProblem(head: ResponseHead, key: string): string | undefined {
-  if (!head.connectionTokens.includes('upgrade')) return 'no Connection: upgrade';
-  let upgrade: string | undefined;
-  let accept: string | undefined;
-  let accepts = 0;
-  const raw = head.headers;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    if (name === 'upgrade') upgrade = raw[i + 1];
-    else if (name === 'sec-websocket-accept') {
-      accept = raw[i + 1];
-      accepts++;
-    }
-  }
-  if (upgrade?.toLowerCase() !== 'websocket') return 'no Upgrade: websocket';
-  if (accepts !== 1 || accept !== createHash('sha1').update(key + WS_GUID).digest('base64')) return 'a wrong Sec-WebSocket-Accept';
-  return undefined;
 }

@@ -219,11 +219,11 @@ export class ConnectionPool {
 
   #open(): UpstreamConnection {
     this.opened++;
-    const { protocol, host, port } = this.#target;
+    const { protocol, host, port, socketPath } = this.#target;
     const secure = protocol === 'https:';
     const socket = secure
       ? tlsConnect({ host, port, ALPNProtocols: ['http/1.1'], ...this.#tls })
-      : netConnect({ host, port });
+      : socketPath === undefined ? netConnect({ host, port }) : netConnect({ path: socketPath });
     return new UpstreamConnection(socket, this, secure);
   }
 

@@ -54,8 +54,10 @@ class ProbeSink implements UpstreamSink {
  * Returns the request, so a stop can abort it (`call?.abort()`).
  */
 export function probe(client: UpstreamClient, upstream: Upstream, target: TargetState, check: HealthCheckConfig, done: Verdict): UpstreamRequest {
-  const { host, port } = target.config;
-  const headers: Record<string, string> = { host: `${host.includes(':') ? `[${host}]` : host}:${port}`, 'user-agent': 'gatehouse-health' };
+  const { host, port, socketPath } = target.config;
+  // A Unix socket has no authority of its own: "localhost", as nginx's $proxy_host says for `unix:`.
+  const authority = socketPath === undefined ? `${host.includes(':') ? `[${host}]` : host}:${port}` : host;
+  const headers: Record<string, string> = { host: authority, 'user-agent': 'gatehouse-health' };
   let upgradeKey: string | undefined;
   if (check.type === 'websocket') {
     upgradeKey = randomBytes(16).toString('base64');

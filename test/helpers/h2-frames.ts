@@ -103,16 +103,22 @@ export class RawH2 {
     socket.on('error', () => undefined);
   }
 
-  static async open(t: Tap, port: number): Promise<RawH2> {
+  /**
+   * `tableSize0`: see responseFields. `ack: false` never acknowledges the server's SETTINGS: nghttp2 applies its own advertised
+   * settings only once they are acknowledged (RFC 9113 §6.5.3), so such a client is held to none.
+   */
+  static async open(t: Tap, port: number, { ack = true, tableSize0 = false } = {}): Promise<RawH2> {
     const certs = await testCerts();
     const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem, ALPNProtocols: ['h2'] });
     const raw = new RawH2(socket);
     t.teardown(() => socket.destroy());
     await new Promise<void>((resolve, reject) => { socket.once('secureConnect', () => resolve()); socket.once('error', reject); });
     if (socket.alpnProtocol !== 'h2') throw new Error(`ALPN chose ${String(socket.alpnProtocol)}`);
-    socket.write(Buffer.concat([PREFACE, settings()]));
+    // SETTINGS_HEADER_TABLE_SIZE 0 (RFC 7541 §4.2): the server's HPACK may not index, so its
+    // answers decode with the static table alone (responseFields).
+    socket.write(Buffer.concat([PREFACE, settings(tableSize0 ? [[0x1, 0]] : [])]));
     await raw.until((f) => f.type === FRAME.SETTINGS && (f.flags & 1) === 0, 'server SETTINGS');
-    socket.write(SETTINGS_ACK);
+    if (ack) socket.write(SETTINGS_ACK);
     return raw;
   }
 
@@ -150,4 +156,80 @@ export class RawH2 {
       this.#buffer = this.#buffer.subarray(9 + length);
     }
   }
+}
+
+/** RFC 7541 Appendix A, the static table: [name, value]. */
+const STATIC: readonly (readonly [string, string])[] = [
+  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'], [':scheme', 'http'], [':scheme', 'https'],
+  [':status', '200'], [':status', '204'], [':status', '206'], [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'],
+  ...['accept-charset', 'accept-encoding', 'accept-language', 'accept-ranges', 'accept', 'access-control-allow-origin', 'age', 'allow',
+    'authorization', 'cache-control', 'content-disposition', 'content-encoding', 'content-language', 'content-length', 'content-location',
+    'content-range', 'content-type', 'cookie', 'date', 'etag', 'expect', 'expires', 'from', 'host', 'if-match', 'if-modified-since',
+    'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified', 'link', 'location', 'max-forwards', 'proxy-authenticate',
+    'proxy-authorization', 'range', 'referer', 'refresh', 'retry-after', 'server', 'set-cookie', 'strict-transport-security',
+    'transfer-encoding', 'user-agent', 'vary', 'via', 'www-authenticate'].map((name) => [name, ''] as const),
+];
+
+/** RFC 7541 §5.1, reading: [value, next offset]. */
+function readInteger(buf: Buffer, at: number, prefix: number): [number, number] {
+  const max = (1 << prefix) - 1;
+  let value = (buf[at] as number) & max;
+  let i = at + 1;
+  if (value < max) return [value, i];
+  for (let shift = 0; ; shift += 7) {
+    const byte = buf[i++] as number;
+    value += (byte & 0x7f) * 2 ** shift;
+    if ((byte & 0x80) === 0) return [value, i];
+  }
+}
+
+/** Huffman-coded digits (RFC 7541 Appendix B: '0'-'2' in 5 bits, '3'-'9' in 6): enough for a status; other text comes back as "<huffman>". */
+function huffmanDigits(bytes: Buffer): string {
+  const bits = Array.from(bytes, (b) => b.toString(2).padStart(8, '0')).join('');
+  let out = '';
+  for (let i = 0; i + 5 <= bits.length;) {
+    const five = parseInt(bits.slice(i, i + 5), 2);
+    if (five <= 2) { out += String(five); i += 5; continue; }
+    const six = parseInt(bits.slice(i, i + 6), 2);
+    if (six >= 25 && six <= 31 && i + 6 <= bits.length) { out += String(six - 22); i += 6; continue; }
+    if (/^1*$/.test(bits.slice(i))) return out; // EOS padding
+    return '<huffman>';
+  }
+  return out;
+}
+
+function readString(buf: Buffer, at: number): [string, number] {
+  const huffman = ((buf[at] as number) & 0x80) !== 0;
+  const [length, start] = readInteger(buf, at, 7);
+  const bytes = buf.subarray(start, start + length);
+  return [huffman ? huffmanDigits(bytes) : bytes.toString('latin1'), start + length];
+}
+
+/**
+ * The fields of a server HEADERS block on a connection opened with `tableSize0` (so no dynamic
+ * table is in play): name → value, a Huffman-coded value other than digits shown as "<huffman>".
+ */
+export function responseFields(block: Buffer): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (let i = 0; i < block.length;) {
+    const byte = block[i] as number;
+    if ((byte & 0xe0) === 0x20) { i = readInteger(block, i, 5)[1]; continue; } // table size update
+    if ((byte & 0x80) !== 0) {
+      const [index, next] = readInteger(block, i, 7);
+      const entry = STATIC[index - 1];
+      if (entry === undefined) throw new Error(`dynamic table index ${index}: open the connection with tableSize0`);
+      fields.set(entry[0], entry[1]);
+      i = next;
+      continue;
+    }
+    const [index, afterIndex] = readInteger(block, i, (byte & 0x40) !== 0 ? 6 : 4);
+    let name: string;
+    let at = afterIndex;
+    if (index === 0) [name, at] = readString(block, afterIndex);
+    else name = STATIC[index - 1]?.[0] ?? `<index ${index}>`;
+    const [value, next] = readString(block, at);
+    fields.set(name, value);
+    i = next;
+  }
+  return fields;
 }
