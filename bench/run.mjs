@@ -116,7 +116,7 @@ function specs(refDir) {
     for (const b of builds) {
       for (const n of nodes) {
         const label = `${name}${b.label ? `:${b.label}` : ''}${nodes.length > 1 ? `@${n.version}` : ''}`;
-        list.push({ name: label, kind, workers, dir: b.dir, node: n.bin, nodeVersion: n.version, nodeArgs: NODE_ARGS, log: opt('log', 'info') });
+        list.push({ name: label, kind, workers, dir: b.dir, node: n.bin, nodeVersion: n.version, nodeArgs: NODE_ARGS, log: opt('log', 'info'), routes: b.label === 'ref' ? '' : opt('routes', '') });
       }
     }
   }

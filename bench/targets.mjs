@@ -31,6 +31,14 @@ export function buildRef(ref) {
   }
 }
 
+/** `--routes rules`: a site-level response header and a regex route tried (and missed) before "/". */
+const RULES_SITE = `sites:
+  - hosts: [localhost, 127.0.0.1]
+    headers: { response: { set: { X-Content-Type-Options: nosniff } } }
+    routes:
+      - { regex: '^/api/(\\d+)/store/?$', upstream: app }
+      - { path: /, upstream: app }`;
+
 /** Target kinds served by bench/floor.mjs, and the mode each runs it in. */
 export const FLOOR_MODES = { floor: 'relay', answer: 'answer', h2compat: 'h2-compat', h2stream: 'h2-stream' };
 
@@ -55,7 +63,7 @@ export async function startTarget(spec, { port, h2Port, leaf, backends, children
     writeFileSync(cfg, `listen: { http: false, https: "127.0.0.1:${port}" }
 tls: { certificates: [{ cert: "${leaf.fullchain}", key: "${leaf.key}" }] }
 upstreams: { app: { targets: [${backends.map((x) => `"${x}"`).join(', ')}] } }
-sites: [{ hosts: [localhost, 127.0.0.1], routes: [{ path: /, upstream: app }] }]
+${spec.routes === 'rules' ? RULES_SITE : 'sites: [{ hosts: [localhost, 127.0.0.1], routes: [{ path: /, upstream: app }] }]'}
 workers: ${spec.workers === 'auto' ? 'auto' : 1}
 log: { level: ${spec.log ?? 'info'} }
 `);

@@ -35,6 +35,8 @@ export const ERRORS = {
   EDGE_ERR_RANGE_NOT_SATISFIABLE: { status: 416, text: 'range not satisfiable' },
   /** An Expect other than 100-continue (RFC 9110 §10.1.1). */
   EDGE_ERR_EXPECTATION_FAILED: { status: 417, text: 'expectation failed' },
+  /** A path longer than a site with regex routes matches (nginx's 8k request line gives 414 too). */
+  EDGE_ERR_URI_TOO_LONG: { status: 414, text: 'URI too long' },
   EDGE_ERR_MISDIRECTED: { status: 421, text: 'misdirected request' },
   EDGE_ERR_UPGRADE_REQUIRED: { status: 426, text: 'upgrade required' },
   /** Over a rateLimits budget (answered with Retry-After). */
@@ -92,8 +94,10 @@ export class EdgeError extends Error {
 }
 
 export const REASONS: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 412: 'Precondition Failed', 413: 'Content Too Large', 416: 'Range Not Satisfiable', 417: 'Expectation Failed',
-  421: 'Misdirected Request', 426: 'Upgrade Required', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+  200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other',
+  307: 'Temporary Redirect', 308: 'Permanent Redirect', 401: 'Unauthorized', 410: 'Gone', 429: 'Too Many Requests',
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 412: 'Precondition Failed', 413: 'Content Too Large', 414: 'URI Too Long',
+  416: 'Range Not Satisfiable', 417: 'Expectation Failed', 421: 'Misdirected Request', 426: 'Upgrade Required', 431: 'Request Header Fields Too Large',
   500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 

@@ -2,6 +2,7 @@ import type { Metrics } from './admin/metrics.js';
 import { rateLimitedByCause, type Logger } from './log.js';
 import { logExchange } from './pipeline/request.js';
 import { respondWithPage } from './pipeline/error-pages.js';
+import { failAnswer } from './pipeline/shaper.js';
 import type { ForwardHooks } from './proxy/forward.js';
 import type { TunnelHooks } from './proxy/tunnel.js';
 import type { UpstreamHooks } from './upstream/attempt.js';
@@ -29,8 +30,12 @@ export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): 
         const error = exchange.error;
         if (error !== undefined) failing(`${error.code} ${exchange.upstream.name}`, { event: 'request-failed', upstream: exchange.upstream.name, code: error.code, err: error.message }, 'requests failing');
       },
-      // 408 also closes: the request body was left half-read.
-      fail: (res, error, pages) => respondWithPage(res, pages, error.status, hsts(), error.text, error.status === 408),
+      // 408 also closes: the request body was left half-read (failAnswer). A site's error page wins for its statuses.
+      fail: (res, error, exchange) => {
+        const pages = exchange.pages;
+        if (pages !== undefined && pages.pages.has(error.status)) respondWithPage(res, pages, error.status, exchange.hsts === null ? null : hsts(), error.text, error.status === 408);
+        else failAnswer(res, error, exchange, hsts());
+      },
     },
     tunnels: {
       opened: (t) => {

@@ -61,7 +61,7 @@ t.test('route --json names the target that live requests from each client addres
     const r = await route({ config: file, ip, json: true });
     t.equal(r.code, 0, r.stderr);
     const answer = JSON.parse(r.stdout) as Answer;
-    t.strictSame(Object.keys(answer), ['site', 'route', 'upstream', 'key', 'targets', 'chosen']);
+    t.strictSame(Object.keys(answer), ['site', 'route', 'upstream', 'key', 'targets', 'chosen', 'match', 'why', 'captures', 'action']);
     t.match(answer, { site: 'localhost', route: '/', upstream: 'app', key: ip });
     t.strictSame(answer.targets.map((x) => x.rank), [1, 2, 3, 4]);
     t.strictSame([...answer.targets.map((x) => x.target)].sort(), app.map((b) => `http://${b.address}`).sort(), 'every target ranked once');

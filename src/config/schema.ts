@@ -7,7 +7,9 @@ import type {
 } from './types.js';
 import { readAcme } from '../tls/acme/config.js';
 import { GUARD_DEFAULTS, readRateLimits, readRouteGuard, type RateLimitsConfig } from './guard.js';
-import { readRouteExtras, readSiteExtras, ROUTE_KEYS, SITE_KEYS } from './files.js';
+import { readRouteExtras, readSiteExtras, SITE_KEYS } from './files.js';
+import { readHeaderRules, templatesOf } from './headers.js';
+import { checkPlaceholders, readRedirect as readSiteRedirect, readRoute, type RouteContext } from './routes.js';
 import { readHttps } from './listen.js';
 import { isSiteHost, parseDuration, readCaFile, Reader, type Issue, type Path } from './values.js';
 
@@ -35,7 +37,8 @@ export const DEFAULTS = {
     keepalive: 256,
     keepaliveTimeout: '4s',
   },
-  route: { path: '/' },
+  route: { path: '/', caseInsensitive: false, overridesRegex: false, stripPrefix: false, rewriteLocation: true },
+  site: { plainHttp: 'redirect' },
   trustedProxies: [],
   websocket: { allowMissingOrigin: false },
   timeouts: {
@@ -80,12 +83,12 @@ export function validate(raw: unknown, file: string): Validated {
   const redirect = readRedirect(r, top.redirect, dir);
   const upstreams = readUpstreams(r, top.upstreams, dir);
   const rateLimits = readRateLimits(r, top.rateLimits);
-  const sites = readSites(r, top.sites, upstreams, listen.httpsAll.map((a) => a.port), { dir, rateLimits });
+  const timeouts = readTimeouts(r, top.timeouts);
+  const sites = readSites(r, top.sites, upstreams, listen.httpsAll.map((a) => a.port), { dir, rateLimits }, timeouts);
   const tls = { ...tlsNoAcme, acme: readAcme(r, (top.tls as Record<string, unknown> | undefined)?.acme, { dir, sites, listen, certificates: tlsNoAcme.certificates.length, defaults: DEFAULTS.tls.acme }) };
   const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? DEFAULTS.trustedProxies)
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))
     .filter((c): c is Cidr => c !== undefined);
-  const timeouts = readTimeouts(r, top.timeouts);
   const limitsRaw = r.object(top.limits, ['limits'], ['headerSize', 'bodySize', 'connections', 'connectionsPerIp']) ?? {};
   const limits = {
     headerSize: limitsRaw.headerSize === undefined ? DEFAULTS.limits.headerSize
@@ -267,7 +270,9 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
   return { ca, servername };
 }
 
-function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPorts: readonly number[], guarding: { dir: string; rateLimits: RateLimitsConfig }): SiteConfig[] {
+function readSites(
+  r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPorts: readonly number[], guarding: { dir: string; rateLimits: RateLimitsConfig }, timeouts: Config['timeouts'],
+): SiteConfig[] {
   const dir = guarding.dir;
   const list = r.list(raw, ['sites']) ?? [];
   if (list.length === 0) r.error(['sites'], 'at least one site is needed: - { hosts: [example.com], routes: [{ path: /, upstream: app }] }', raw === undefined ? 'key' : 'value');
@@ -275,7 +280,7 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
   const sites: SiteConfig[] = [];
   list.forEach((entry, i) => {
     const path = ['sites', i];
-    const o = r.object(entry, path, ['hosts', 'routes', ...SITE_KEYS]) ?? {};
+    const o = r.object(entry, path, ['hosts', 'routes', 'redirect', 'plainHttp', 'headers', ...SITE_KEYS]) ?? {};
     const siteExtras = readSiteExtras(r, o, path, dir);
     const hosts: string[] = [];
     const hostList = r.list(o.hosts, [...path, 'hosts']) ?? [];
@@ -290,26 +295,32 @@ function readSites(r: Reader, raw: unknown, upstreams: ReadonlyMap<string, Upstr
       seen.set(host, i);
       hosts.push(host);
     });
+    const plainHttp = r.oneOf(o.plainHttp ?? DEFAULTS.site.plainHttp, [...path, 'plainHttp'], ['redirect', 'serve'] as const) ?? DEFAULTS.site.plainHttp;
+    const headers = readHeaderRules(r, o.headers, [...path, 'headers']);
+    checkPlaceholders(r, [...path, 'headers'], undefined, templatesOf(headers));
+    const redirect = o.redirect === undefined ? null : readSiteRedirect(r, o.redirect, [...path, 'redirect']) ?? null;
+    if (o.redirect !== undefined && o.routes !== undefined) r.error([...path, 'routes'], 'a site with redirect answers every request with it: it has no routes');
     const routes: RouteConfig[] = [];
     const routeList = r.list(o.routes, [...path, 'routes']) ?? [];
-    if (routeList.length === 0) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }');
-    routeList.forEach((route, j) => {
+    if (routeList.length === 0 && o.redirect === undefined) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }, or a redirect');
+    const ctx: RouteContext = {
+      dir, upstreams, timeouts, plainHttp, siteHeaders: headers, defaults: DEFAULTS.route,
+      websocket: (value, wp) => readWebSocket(r, value, wp, hosts, httpsPorts),
+    };
+    routeList.forEach((entry, j) => {
       const rp = [...path, 'routes', j];
-      const ro = r.object(route, rp, ['path', 'upstream', 'websocket', 'access', 'auth', 'rateLimit', ...ROUTE_KEYS]) ?? {};
-      const extras = readRouteExtras(r, ro, rp, dir, new Set(upstreams.keys()), siteExtras.compress, ro.upstream !== undefined);
-      const prefix = r.string(ro.path ?? DEFAULTS.route.path, [...rp, 'path']);
-      if (prefix !== undefined && !prefix.startsWith('/')) r.error([...rp, 'path'], 'a route path starts with "/"');
-      if (prefix !== undefined && routes.some((x) => x.path === prefix)) r.error([...rp, 'path'], `path ${prefix} is routed twice in this site`);
-      const upstream = ro.upstream === undefined ? (extras.files === null ? r.error(rp, 'missing "upstream" (or "files")') : null) : r.string(ro.upstream, [...rp, 'upstream']);
-      if (typeof upstream === 'string' && !upstreams.has(upstream)) {
-        const known = [...upstreams.keys()];
-        r.error([...rp, 'upstream'], `unknown upstream "${upstream}"${known.length > 0 ? ` (defined: ${known.join(', ')})` : ' (define it under upstreams:)'}`);
-      }
-      const websocket = readWebSocket(r, ro.websocket, [...rp, 'websocket'], hosts, httpsPorts);
+      const route = readRoute(r, entry, rp, ctx);
+      if (route === undefined) return;
+      const ro = entry as Record<string, unknown>;
+      const extras = readRouteExtras(r, ro, rp, dir, new Set(upstreams.keys()), siteExtras.compress, false);
       const guard = readRouteGuard(r, ro, rp, { ...guarding, upstreams: new Set(upstreams.keys()) });
-      if (prefix !== undefined && upstream !== undefined) routes.push({ path: prefix, upstream, websocket, guard, ...extras });
+      const twin = routes.find((x) => x.match.kind === route.match.kind && x.path === route.path && x.methods === null && x.scheme === null);
+      if (twin !== undefined && route.methods === null && route.scheme === null) r.error(rp, `${route.match.kind === 'regex' ? 'regex' : route.match.kind === 'exact' ? 'exact path' : 'path'} ${route.path} is routed twice in this site`);
+      routes.push({ ...route, guard, ...extras });
     });
-    sites.push({ hosts, routes, errorPages: siteExtras.errorPages });
+    sites.push({
+      hosts, routes, redirect: redirect === null ? null : { to: redirect.to, status: redirect.status, absolute: redirect.absolute }, plainHttp, headers, errorPages: siteExtras.errorPages,
+    });
   });
   return sites;
 }

@@ -1,5 +1,6 @@
 import type { RateLimitsConfig, RouteGuardConfig } from './guard.js';
 import type { CompressConfig, ErrorPagesConfig, FilesConfig } from './files.js';
+import type { Template } from './template.js';
 
 /** The validated, fully-defaulted, deep-frozen configuration. Durations are milliseconds. */
 export interface Config {
@@ -139,10 +140,72 @@ export interface WebSocketPolicy {
   readonly allowMissingOrigin: boolean;
 }
 
+/** How a route chooses paths (DESIGN 20): nginx's `location /p`, `location = /p`, `location ~ re`. */
+export type RouteMatcher =
+  | { readonly kind: 'prefix'; readonly path: string; readonly overridesRegex: boolean }
+  | { readonly kind: 'exact'; readonly path: string }
+  | { readonly kind: 'regex'; readonly source: string; readonly caseInsensitive: boolean };
+
+export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
+
+/** The one thing a route does (DESIGN 20, 22, 24). */
+export type RouteAction =
+  | {
+    readonly kind: 'upstream';
+    readonly upstream: string;
+    readonly stripPrefix: boolean;
+    /** The path sent upstream instead of the client's (query kept); null: the client's own. */
+    readonly rewrite: Template | null;
+    /** Location, Content-Location and Refresh on the target's origin point back at the client-facing one. */
+    readonly rewriteLocation: boolean;
+  }
+  | { readonly kind: 'redirect'; readonly to: Template; readonly status: RedirectStatus; readonly absolute: boolean }
+  | {
+    readonly kind: 'respond';
+    readonly status: number;
+    readonly body: Template | null;
+    /** Lower-case name → value; content-type defaults to text/plain; charset=utf-8. */
+    readonly headers: readonly HeaderEntry[];
+  }
+  /** Static files (DESIGN 24): the route's `files` block says how; `files.fallback` names the upstream asked when no file matches. */
+  | { readonly kind: 'files' };
+
+export interface HeaderEntry {
+  /** Lower-case. */
+  readonly name: string;
+  readonly value: Template;
+}
+
+/** One `set`/`add`/`remove` block, names lower-case (DESIGN 23). */
+export interface HeaderOps {
+  readonly set: readonly HeaderEntry[];
+  readonly add: readonly HeaderEntry[];
+  readonly remove: readonly string[];
+}
+
+export interface ResponseHeaderBlock extends HeaderOps {
+  /** The statuses the block applies to; null: every answer (nginx's `always`). */
+  readonly statuses: readonly number[] | null;
+}
+
+/** A route's rules with its site's merged in at load (the route wins per name). */
+export interface HeaderRules {
+  readonly request: HeaderOps | null;
+  readonly response: readonly ResponseHeaderBlock[];
+}
+
 export interface RouteConfig {
+  /** What `route`, logs and metrics call it: the prefix or exact path, or the regex source. */
   readonly path: string;
-  /** null: a `files` route (its `files.fallback`, if any, is the upstream). */
-  readonly upstream: string | null;
+  readonly match: RouteMatcher;
+  /** Upper-case; GET brings HEAD. null: every method. */
+  readonly methods: readonly string[] | null;
+  readonly scheme: 'http' | 'https' | null;
+  readonly action: RouteAction;
+  readonly headers: HeaderRules | null;
+  /** limits.bodySize for this route; null: the global one. */
+  readonly bodySize: number | null;
+  readonly timeouts: RouteTimeouts | null;
   readonly websocket: WebSocketPolicy;
   /** access, auth, rateLimit (DESIGN 26, 27); null when the route uses none. */
   readonly guard: RouteGuardConfig | null;
@@ -152,11 +215,24 @@ export interface RouteConfig {
   readonly internal: boolean;
 }
 
+export interface RouteTimeouts {
+  readonly connect: number;
+  readonly response: number;
+  readonly idle: number;
+  readonly websocketIdle: number;
+}
+
 export interface SiteConfig {
   /** Lower-case host names; "*.example.com" matches one or more labels below example.com. */
   readonly hosts: readonly string[];
   readonly routes: readonly RouteConfig[];
   readonly errorPages: ErrorPagesConfig | null;
+  /** `redirect:` — the whole site answers this (www → apex); its routes are then empty. */
+  readonly redirect: { readonly to: Template; readonly status: RedirectStatus; readonly absolute: boolean } | null;
+  /** serve: the :80 listener serves this site's routes; redirect: it sends them to https. */
+  readonly plainHttp: 'redirect' | 'serve';
+  /** Site-level rules, for answers no route gave (404, 405, 421 of this site). */
+  readonly headers: HeaderRules | null;
 }
 
 export interface Cidr {

@@ -21,10 +21,10 @@ export type AcmeChallenge = (token: string) => Promise<Buffer | undefined>;
  * https on a configured host. Location is built from known parts only — never from the
  * request-target's authority — so "//evil.example/" or "http://evil/" cannot move it.
  */
-export function createRedirectListener(runtime: () => Runtime, log: Logger, httpsPort: () => number, acmeChallenge?: () => AcmeChallenge | undefined): Server {
+export function createRedirectListener(runtime: () => Runtime, log: Logger, httpsPort: () => number, acmeChallenge?: () => AcmeChallenge | undefined, serve?: Serve): Server {
   // The same head timeout, head size and keep-alive as :443 (DESIGN 13), fixed at start like its.
   const server = createServer(h1Limits(runtime().config), (req, res) => {
-    void handle(runtime(), req, res, log, httpsPort(), acmeChallenge?.()).catch((err: unknown) => {
+    void handle(runtime(), req, res, log, httpsPort(), acmeChallenge?.(), serve).catch((err: unknown) => {
       log.error({ err }, 'redirect listener failed');
       respond(res, statusOf('EDGE_ERR_INTERNAL'), null, ERRORS.EDGE_ERR_INTERNAL.text, true);
     });
@@ -36,7 +36,10 @@ export function createRedirectListener(runtime: () => Runtime, log: Logger, http
   return server;
 }
 
-async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse, log: Logger, port: number, acme: AcmeChallenge | undefined): Promise<void> {
+/** The request pipeline over plain HTTP, for sites with `plainHttp: serve`. */
+export type Serve = (req: IncomingMessage, res: ServerResponse) => void;
+
+async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse, log: Logger, port: number, acme: AcmeChallenge | undefined, serve: Serve | undefined): Promise<void> {
   const url = req.url ?? '/';
   const { config } = runtime;
   const webroot = config.redirect.acmeWebroot;
@@ -50,6 +53,8 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     return;
   }
   const parsed = hostOf(req.headers.host);
+  // ACME first (above), then a site that serves plain HTTP gets its routes (DESIGN 29).
+  if (serve !== undefined && typeof parsed === 'string' && runtime.sites.match(parsed)?.plainHttp === 'serve') return serve(req, res);
   const host = parsed !== undefined && parsed !== null && runtime.sites.match(parsed) !== undefined ? parsed : runtime.sites.firstHost;
   const authority = `${host.includes(':') ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
   // Origin-form keeps path and query byte for byte ("//evil/p" stays a path: the authority is

@@ -6,7 +6,7 @@ import { routingPath } from './path.js';
 import type { ClientRequest, ClientResponse } from './protocol.js';
 import { respondWithPage } from './error-pages.js';
 import { ERRORS } from '../errors.js';
-import { matchRoute, type Site } from './sites.js';
+import { matchRoute, MethodMismatch, type Site } from './sites.js';
 
 /** Upstream fields that describe the upstream's own body, not the file's (nginx drops them too). */
 const FILE_OWNED = new Set([
@@ -17,7 +17,7 @@ const FILE_OWNED = new Set([
 export interface AccelContext {
   readonly log: Logger;
   readonly metrics: Metrics;
-  readonly hsts: string;
+  readonly hsts: string | null;
   readonly site: Site;
   readonly host: string;
   readonly start: number;
@@ -41,7 +41,8 @@ export function accelTarget(raw: readonly string[]): string | undefined {
 export function serveAccel(ctx: AccelContext, req: ClientRequest, res: ClientResponse, location: string, pairs: readonly string[]): void {
   const q = location.indexOf('?');
   const routed = location.startsWith('/') ? routingPath(q === -1 ? location : location.slice(0, q)) : null;
-  const route = routed === null ? undefined : matchRoute(ctx.site, routed);
+  const matched = routed === null ? undefined : matchRoute(ctx.site, routed, 'GET', 'https');
+  const route = matched instanceof MethodMismatch ? undefined : matched;
   if (routed === null || route === undefined || !route.internal || route.files === undefined) {
     respondWithPage(res, ctx.site.errorPages, ERRORS.EDGE_ERR_FILE_NOT_FOUND.status, ctx.hsts, ERRORS.EDGE_ERR_FILE_NOT_FOUND.text);
     ctx.log.warn({ host: ctx.host, path: req.url, location, code: 'EDGE_ERR_FILE_NOT_FOUND' }, 'X-Accel-Redirect names no internal files route');

@@ -5,6 +5,7 @@ import { clientAddress } from '../listeners/client-address.js';
 import type { H2Request, H2Response } from '../listeners/h2-exchange.js';
 import { headerObject, upstreamHeaders } from './protocol.js';
 import { respond } from './respond.js';
+import { actionAnswer, contextOf, writeAnswer } from './actions.js';
 import { resolve } from './resolve.js';
 import { bodyRefusal, checkOrigin, refusal, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';
 
@@ -37,7 +38,15 @@ export function handleConnect(deps: UpgradeDeps, req: H2Request, res: H2Response
   const body = bodyRefusal(req.headers);
   if (body !== undefined) return refuse(body, req.headers.origin, resolution.host);
   const { route } = resolution;
-  if (route.upstream === undefined || route.internal) return refuse(refusal('EDGE_ERR_NO_ROUTE', 'a files route takes no WebSocket'), req.headers.origin, resolution.host);
+  if (route.action.kind !== 'upstream' && route.action.kind !== 'files') {
+    const c = contextOf(req, req.headers, route, resolution.host, resolution.path, 'https', peer);
+    writeAnswer(res, actionAnswer(route, c), hsts, true);
+    deps.log.info({ event: 'websocket-answered', protocol: 'h2', host: resolution.host, path, clientIp: peer, route: route.path }, 'websocket answered by its route');
+    return;
+  }
+  // A files route tunnels to its fallback upstream; without one (or internal) it takes no WebSocket.
+  const upstream = route.internal ? undefined : route.upstream;
+  if (upstream === undefined) return refuse(refusal('EDGE_ERR_NO_ROUTE', 'a files route takes no WebSocket'), req.headers.origin, resolution.host);
   const denied = checkOrigin(req, route);
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 
@@ -45,7 +54,7 @@ export function handleConnect(deps: UpgradeDeps, req: H2Request, res: H2Response
   const wsKey = randomBytes(16).toString('base64');
   headers['sec-websocket-key'] = wsKey;
   headers['sec-websocket-version'] = '13';
-  startTunnel(deps, runtime, route, resolution.host, {
+  startTunnel(deps, runtime, route, upstream, resolution.host, {
     client: res.stream, head: Buffer.alloc(0), path, headers, upgradeKey: wsKey, peer, protocol: 'h2', answer: h2Answer(res, hsts),
   });
 }

@@ -12,7 +12,7 @@ import { respond } from './respond.js';
  * HSTS and `extra` headers are kept either way; a page that cannot be read falls back to the text.
  */
 export function respondWithPage(
-  res: ClientResponse, pages: ErrorPagesConfig | undefined, status: number, hsts: string, text: string, close = false, extra?: Readonly<Record<string, string>>,
+  res: ClientResponse, pages: ErrorPagesConfig | undefined, status: number, hsts: string | null, text: string, close = false, extra?: Readonly<Record<string, string>>,
 ): void {
   if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name] as string);
   const file = pages?.pages.get(status);
@@ -24,13 +24,13 @@ export function respondWithPage(
 }
 
 /** The page as the body of `status` (the upstream's own answer with errorPages.upstream, or ours). */
-export function writePage(res: ClientResponse, status: number, hsts: string, file: string, body: Buffer, close: boolean): void {
+export function writePage(res: ClientResponse, status: number, hsts: string | null, file: string, body: Buffer, close: boolean): void {
   if (res.headersSent) return;
   res.statusCode = status;
   res.setHeader('content-type', contentType(basename(file)) || 'text/html; charset=utf-8');
   res.setHeader('content-length', body.length);
   res.setHeader('cache-control', 'no-store');
-  res.setHeader('strict-transport-security', hsts);
+  if (hsts !== null) res.setHeader('strict-transport-security', hsts);
   if (close && !isH2(res)) res.setHeader('connection', 'close');
   if (close && isH2(res)) {
     const stream = res.stream;
@@ -41,6 +41,6 @@ export function writePage(res: ClientResponse, status: number, hsts: string, fil
 }
 
 /** An upstream answer's body replaced by the page (errorPages.upstream); its plain reason when the page cannot be read. */
-export function replaceWithPage(res: ClientResponse, status: number, hsts: string, file: string, close: boolean): void {
+export function replaceWithPage(res: ClientResponse, status: number, hsts: string | null, file: string, close: boolean): void {
   readFile(file).then((body) => writePage(res, status, hsts, file, body, close), () => respond(res, status, hsts, REASONS[status] ?? 'error', close));
 }

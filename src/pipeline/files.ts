@@ -14,7 +14,8 @@ import type { Route, Site } from './sites.js';
 export interface FilesStep {
   readonly log: Logger;
   readonly metrics: Metrics;
-  readonly hsts: string;
+  /** null on :80 (`plainHttp: serve`): no HSTS over plain HTTP. */
+  readonly hsts: string | null;
   readonly site: Site;
   readonly route: Route;
   readonly files: FilesConfig;
@@ -41,7 +42,7 @@ export interface FilesStep {
 export function serveFiles(step: FilesStep, req: ClientRequest, res: ClientResponse): void {
   const { method, files } = step;
   // DESIGN 3: on every answer, the file's, the 304, the 301 and the refusals alike.
-  res.setHeader('strict-transport-security', step.hsts);
+  if (step.hsts !== null) res.setHeader('strict-transport-security', step.hsts);
   if (method !== 'GET' && method !== 'HEAD') {
     if (files.fallback !== null) return step.fallback();
     refuse(step, req, res, 'EDGE_ERR_METHOD_NOT_ALLOWED', `${method} on a files route`, { allow: 'GET, HEAD' });
@@ -77,7 +78,7 @@ function redirectToDirectory(step: FilesStep, req: ClientRequest, res: ClientRes
   res.statusCode = 301;
   res.setHeader('location', location);
   res.setHeader('content-length', 0);
-  res.setHeader('strict-transport-security', step.hsts);
+  if (step.hsts !== null) res.setHeader('strict-transport-security', step.hsts);
   res.end();
   log(step, req, 301, { status: 301, bytes: 0, aborted: false });
 }

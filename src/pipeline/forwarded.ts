@@ -36,11 +36,11 @@ const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', '
  * dropped (spoofing defence); from a trusted proxy its chain is kept, the peer appended, and
  * the client is the right-most address that is not itself a trusted proxy.
  */
-export function applyForwarded(headers: IncomingHttpHeaders, peer: string, trust: Trust): ForwardedResult {
+export function applyForwarded(headers: IncomingHttpHeaders, peer: string, trust: Trust, proto: 'http' | 'https' = 'https'): ForwardedResult {
   if (!isTrusted(trust, peer)) {
     for (const name of FORWARDED) delete headers[name];
     headers['x-forwarded-for'] = peer;
-    headers['x-forwarded-proto'] = 'https';
+    headers['x-forwarded-proto'] = proto;
     if (headers.host !== undefined) headers['x-forwarded-host'] = headers.host;
     headers['x-real-ip'] = peer;
     return { clientIp: peer };
@@ -56,7 +56,7 @@ export function applyForwarded(headers: IncomingHttpHeaders, peer: string, trust
   }
   chain.push(peer);
   headers['x-forwarded-for'] = chain.join(', ');
-  headers['x-forwarded-proto'] ??= 'https';
+  headers['x-forwarded-proto'] ??= proto;
   if (headers['x-forwarded-host'] === undefined && headers.host !== undefined) headers['x-forwarded-host'] = headers.host;
   headers['x-real-ip'] = clientIp;
   return { clientIp };

@@ -19,7 +19,7 @@ const HOP_BY_HOP_SET = new Set([...HOP_BY_HOP, 'strict-transport-security']);
  * Encoding is hop-by-hop and never relayed): a client that believed it would read the next
  * response as this one's body. A 304 or a HEAD answer keeps the length a GET would have had.
  */
-export function responseHeaders(raw: readonly string[], connectionTokens: readonly string[], hsts: string, close: boolean, status: number): string[] {
+export function responseHeaders(raw: readonly string[], connectionTokens: readonly string[], hsts: string | null, close: boolean, status: number): string[] {
   const out: string[] = [];
   const bodiless = status < 200 || status === 204;
   for (let i = 0; i < raw.length; i += 2) {
@@ -30,7 +30,7 @@ export function responseHeaders(raw: readonly string[], connectionTokens: readon
     if (connectionTokens.length > 0 && connectionTokens.includes(lower) && !PROTECTED.has(lower)) continue;
     out.push(name, raw[i + 1] as string);
   }
-  out.push('strict-transport-security', hsts);
+  if (hsts !== null) out.push('strict-transport-security', hsts);
   if (close) out.push('connection', 'close');
   return out;
 }

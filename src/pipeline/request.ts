@@ -11,13 +11,16 @@ import { bodyFraming, expectationRefusal, framingRefusal } from './framing.js';
 import { sanitiseClientHeaders } from './hop-by-hop.js';
 import { bodyOf, isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
 import { respond } from './respond.js';
-import { resolve } from './resolve.js';
+import { resolve, withoutQuery, type Resolution } from './resolve.js';
 import { respondWithPage } from './error-pages.js';
 import { serveFiles } from './files.js';
 import { serveAccel } from './accel.js';
+import { admitRequest } from './guard/doors.js';
+import { actionAnswer, contextOf, respondRuled, writeAnswer } from './actions.js';
+import { expand, type RequestContext } from './expand.js';
+import { applyRequestRules } from './header-rules.js';
 import type { Route, Site } from './sites.js';
 import { declinedUpgrade } from './upgrade.js';
-import { admitRequest } from './guard/doors.js';
 import type { H2Request } from '../listeners/h2-exchange.js';
 
 /** What the HTTPS request path needs from the edge. */
@@ -39,8 +42,12 @@ function h2BodyFraming(req: H2Request): BodyFraming {
   return req.stream.endAfterHeaders ? 'none' : 'chunked';
 }
 
-/** The HTTPS request pipeline: HSTS first, then resolve, forwarded headers, proxy. */
-export function handleRequest(deps: RequestDeps, req: ClientRequest, res: ClientResponse): void {
+/**
+ * The request pipeline: HSTS first, then resolve, forwarded headers, proxy. `http` is the :80
+ * listener serving a `plainHttp: serve` site: the same pipeline without HSTS (RFC 6797 §7.2:
+ * a host must not send it over plain HTTP).
+ */
+export function handleRequest(deps: RequestDeps, req: ClientRequest, res: ClientResponse, scheme: 'http' | 'https' = 'https'): void {
   const start = performance.now();
   const runtime = deps.runtime();
   const h2 = isH2(res);
@@ -48,10 +55,11 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   // Draining h2 connections got GOAWAY instead (RFC 9113 §6.8): Connection is not an h2 header.
   // A declined h1 upgrade closes too: Node dropped what was pipelined behind it (upgrade.ts).
   const close = !h2 && (deps.draining() || declinedUpgrade(req as IncomingMessage));
+  const hsts = scheme === 'https' ? runtime.hsts : null;
   if (close) res.setHeader('connection', 'close');
-  const resolution = resolve(runtime, req);
+  const resolution = resolve(runtime, req, scheme);
   if (!resolution.ok) {
-    respondWithPage(res, resolution.site?.errorPages, resolution.status, runtime.hsts, resolution.reason, resolution.status === 400);
+    refuseResolved(runtime, req, res, resolution, scheme, hsts);
     logLocal(deps, req, res, start, resolution.host, resolution.reason);
     return;
   }
@@ -59,63 +67,80 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   // (nghttp2 already refused Transfer-Encoding on h2: only Expect is left to check there.)
   const refused = h2 ? expectationRefusal(req.headers.expect) : framingRefusal(req as IncomingMessage);
   if (refused !== undefined) {
-    respond(res, refused.status, runtime.hsts, refused.reason, true);
+    respond(res, refused.status, hsts, refused.reason, true);
     logLocal(deps, req, res, start, resolution.host, refused.reason);
-    return;
-  }
-  const body = h2 ? h2BodyFraming(req as H2Request) : bodyFraming(req as IncomingMessage);
-  const bodyLimit = runtime.config.limits.bodySize;
-  if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime.hsts, bodyLimit, body)) {
-    logLocal(deps, req, res, start, resolution.host, 'request body too large');
     return;
   }
   const { route, site } = resolution;
   if (route.internal) {
-    respondWithPage(res, site.errorPages, statusOf('EDGE_ERR_INTERNAL_ROUTE'), runtime.hsts, ERRORS.EDGE_ERR_INTERNAL_ROUTE.text);
-    logLocal(deps, req, res, start, resolution.host, 'internal route (X-Accel-Redirect only)', 'EDGE_ERR_INTERNAL_ROUTE');
+    respondWithPage(res, site.errorPages, statusOf('EDGE_ERR_INTERNAL_ROUTE'), hsts, ERRORS.EDGE_ERR_INTERNAL_ROUTE.text);
+    logLocal(deps, req, res, start, resolution.host, 'internal route (X-Accel-Redirect only)', '', 'EDGE_ERR_INTERNAL_ROUTE');
     return;
   }
-  if (route.files === undefined) {
-    proxy(deps, runtime, req, res, { route, site, host: resolution.host, start, close, body, guarded: false });
+  const p: Proxied = { route, site, host: resolution.host, path: resolution.path, start, close, scheme, hsts, guarded: false };
+  if (route.action.kind === 'upstream') {
+    proxy(deps, runtime, req, res, p);
     return;
   }
-  const files = route.files;
-  // The guard decides once, before any file is opened; a fallback to the upstream is then not guarded again.
-  const serve = (guarded: boolean): void => serveFiles({
-    log: deps.log, metrics: deps.metrics, hsts: runtime.hsts, site, route, files, host: resolution.host, start, clientIp: clientAddress(req.socket),
-    path: withoutQuery(resolution.path), headers: req.headers as IncomingHttpHeaders, method: req.method ?? '',
-    fallback: () => proxy(deps, runtime, req, res, { route, site, host: resolution.host, start, close, body, guarded }),
-  }, req, res);
+  // Answered here (files, redirect, respond, the slash 301): the guard decides first, once; a
+  // files route falling back to its upstream is then not guarded again.
   const guard = route.guard === null ? undefined : runtime.guards.of(route.guard);
   if (guard === undefined) {
-    serve(false);
+    answerHere(deps, runtime, req, res, p);
     return;
   }
   const headers = { ...(req.headers as IncomingHttpHeaders) };
   sanitiseClientHeaders(headers);
-  const { clientIp } = applyForwarded(headers, clientAddress(req.socket), runtime.trust);
+  const { clientIp } = applyForwarded(headers, clientAddress(req.socket), runtime.trust, scheme);
   admitRequest(guard, deps, res, {
-    method: req.method ?? '', protocol: h2 ? 'h2' : 'http/1.1', host: resolution.host, path: req.url as string, start, clientIp, label: route.label, hsts: runtime.hsts, headers,
-  }, () => serve(true));
+    method: req.method ?? '', protocol: h2 ? 'h2' : 'http/1.1', host: resolution.host, path: req.url as string, start, clientIp, label: route.label, hsts, headers,
+  }, () => answerHere(deps, runtime, req, res, { ...p, guarded: true }));
 }
 
+/** What proxy() and answerHere() need of the resolved request. */
 interface Proxied {
   readonly route: Route;
   readonly site: Site;
   readonly host: string;
+  /** The routing path (resolve()'s). */
+  readonly path: string;
   readonly start: number;
   readonly close: boolean;
-  readonly body: BodyFraming;
+  readonly scheme: 'http' | 'https';
+  readonly hsts: string | null;
   /** The route's guard already admitted this request (a `files` route falling back to its upstream). */
   readonly guarded: boolean;
 }
 
+/** A files, redirect or respond route's own answer. */
+function answerHere(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: ClientResponse, p: Proxied): void {
+  const { route, site } = p;
+  const files = route.files;
+  if (route.action.kind === 'files' && files !== undefined) {
+    serveFiles({
+      log: deps.log, metrics: deps.metrics, hsts: p.hsts, site, route, files, host: p.host, start: p.start, clientIp: clientAddress(req.socket),
+      path: withoutQuery(p.path), headers: req.headers as IncomingHttpHeaders, method: req.method ?? '',
+      fallback: () => proxy(deps, runtime, req, res, p),
+    }, req, res);
+    return;
+  }
+  const c = contextOf(req, req.headers as IncomingHttpHeaders, route, p.host, p.path, p.scheme, remoteAddr(runtime, req));
+  writeAnswer(res, actionAnswer(route, c), p.hsts, p.close);
+  logLocal(deps, req, res, p.start, p.host, route.action.kind === 'respond' ? 'respond' : 'redirect', c.requestId);
+}
+
 /** The request goes to the route's upstream (or its files' fallback). */
 function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: ClientResponse, p: Proxied): void {
-  const { route, body, close, start } = p;
+  const { route, close, start, scheme, hsts } = p;
   const upstream = route.upstream;
   if (upstream === undefined) throw new Error('proxy() without an upstream'); // files-only routes never call it
   const h2 = isH2(res);
+  const body = h2 ? h2BodyFraming(req as H2Request) : bodyFraming(req as IncomingMessage);
+  const bodyLimit = route.bodySize ?? runtime.config.limits.bodySize;
+  if (bodyLimit > 0 && !withinBodyLimit(req, res, hsts, bodyLimit, body)) {
+    logLocal(deps, req, res, start, p.host, 'request body too large');
+    return;
+  }
   const peer = clientAddress(req.socket);
   const headers: IncomingHttpHeaders = h2 ? upstreamHeaders(req as H2Request) : (req.headers as IncomingHttpHeaders);
   // RFC 9110 §10.1.1: the 100 goes out only now that the request is accepted (a refusal above
@@ -132,7 +157,10 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
   sanitiseClientHeaders(headers);
   // RFC 9112 §3.2: the upstream request is HTTP/1.1 and must carry Host; an HTTP/1.0 client may omit it.
   headers.host ??= p.host;
-  const { clientIp } = applyForwarded(headers, peer, runtime.trust);
+  const { clientIp } = applyForwarded(headers, peer, runtime.trust, scheme);
+  // Only routes with placeholders or rules pay for a context; the rest go as they came.
+  const context = route.contextual ? contextOf(req, headers, route, p.host, p.path, scheme, clientIp) : null;
+  const timeouts = route.timeouts ?? runtime.config.timeouts;
   const exchange: Exchange = {
     method: req.method ?? '',
     protocol: h2 ? 'h2' : 'http/1.1',
@@ -143,13 +171,15 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
     key: upstream.keyOf(clientIp),
     compress: route.compress === undefined ? undefined : offerFor(route.compress, req.method ?? '', headers, true),
     pages: p.site.errorPages,
-    accel: p.site.accel ? (location, pairs) => serveAccel({ log: deps.log, metrics: deps.metrics, hsts: runtime.hsts, site: p.site, host: p.host, start, clientIp }, req, res, location, pairs) : undefined,
-    hsts: runtime.hsts,
-    connectTimeout: runtime.config.timeouts.connect,
-    responseTimeout: runtime.config.timeouts.response,
-    bodyTimeout: runtime.config.timeouts.idle,
+    accel: p.site.accel
+      ? (location, pairs) => serveAccel({ log: deps.log, metrics: deps.metrics, hsts, site: p.site, host: p.host, start, clientIp }, req, res, location, pairs)
+      : undefined,
+    hsts,
+    connectTimeout: timeouts.connect,
+    responseTimeout: timeouts.response,
+    bodyTimeout: timeouts.idle,
     body,
-    path: req.url as string,
+    path: context === null ? req.url as string : upstreamPath(route, context, headers),
     headers,
     closeClient: close,
     target: undefined,
@@ -159,14 +189,55 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
     start,
     headersAt: 0,
     error: undefined,
+    clientPath: req.url as string,
+    shaper: route.shaper,
+    context,
+    requestId: context === null || context.requestId === '' ? undefined : context.requestId,
   };
   const guard = route.guard === null || p.guarded ? undefined : runtime.guards.of(route.guard);
   if (guard === undefined) deps.forwarder.web(req, res, exchange);
   else admitRequest(guard, deps, res, exchange, () => deps.forwarder.web(req, res, exchange));
 }
 
+/** 404, 405 (with Allow), 400, 421: the site's header rules apply when a site was found. */
+function refuseResolved(runtime: Runtime, req: ClientRequest, res: ClientResponse, resolution: Extract<Resolution, { ok: false }>, scheme: 'http' | 'https', hsts: string | null): void {
+  const site = resolution.site;
+  if (site?.errorPages?.pages.has(resolution.status) === true) {
+    const allow = resolution.allow === undefined ? undefined : { allow: resolution.allow };
+    return respondWithPage(res, site.errorPages, resolution.status, hsts, resolution.reason, resolution.status === 400, allow);
+  }
+  const extra = resolution.allow === undefined ? undefined : ['allow', resolution.allow];
+  const c = site?.contextual === true ? contextOf(req, req.headers as IncomingHttpHeaders, undefined, resolution.host, req.url ?? '/', scheme, remoteAddr(runtime, req)) : null;
+  respondRuled(res, resolution.status, hsts, resolution.reason, resolution.status === 400, site?.headers ?? null, c, extra);
+}
+
+/** The client address of DESIGN 6 for an answer that goes nowhere upstream (the headers stay as they are). */
+function remoteAddr(runtime: Runtime, req: ClientRequest): string {
+  return applyForwarded({ 'x-forwarded-for': req.headers['x-forwarded-for'] }, clientAddress(req.socket), runtime.trust).clientIp;
+}
+
+/** The path sent upstream (DESIGN 22): request headers ruled, prefix stripped or path rewritten, the query kept. */
+export function upstreamPath(route: Route, c: RequestContext, headers: IncomingHttpHeaders): string {
+  const request = route.headers?.request;
+  if (request !== undefined && request !== null) applyRequestRules(request, headers, c);
+  const action = route.action;
+  if (action.kind !== 'upstream') return c.uri;
+  const q = c.uri.indexOf('?');
+  const query = q === -1 ? '' : c.uri.slice(q + 1);
+  if (action.stripPrefix) {
+    const rest = c.path.slice(route.path.length);
+    return `${rest.startsWith('/') ? '' : '/'}${rest}${q === -1 ? '' : `?${query}`}`;
+  }
+  if (action.rewrite !== null) {
+    const path = expand(action.rewrite, c) ?? c.path;
+    // nginx's rewrite: a replacement with its own "?" gets the client's query after "&".
+    return q === -1 ? path : `${path}${path.includes('?') ? '&' : '?'}${query}`;
+  }
+  return c.uri;
+}
+
 /** 413 before anything reaches an upstream when Content-Length says too much; chunked bodies are counted as they stream. */
-function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string, limit: number, body: BodyFraming): boolean {
+function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string | null, limit: number, body: BodyFraming): boolean {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) {
     respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true);
@@ -192,12 +263,12 @@ function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string, 
   return true;
 }
 
-function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, start: number, host: string, reason: string, code?: EdgeErrorCode): void {
+function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, start: number, host: string, reason: string, requestId = '', code?: EdgeErrorCode): void {
   const protocol = protocolOf(req);
   deps.metrics.request('-', res.statusCode, protocol);
   deps.log.info({
     method: req.method, protocol, host, path: req.url, status: res.statusCode, durationMs: round(performance.now() - start),
-    clientIp: clientAddress(req.socket), target: null, bytes: 0, reason, ...(code === undefined ? {} : { code }),
+    clientIp: clientAddress(req.socket), target: null, bytes: 0, reason, ...(requestId === '' ? {} : { requestId }), ...(code === undefined ? {} : { code }),
   }, 'request');
 }
 
@@ -208,18 +279,14 @@ export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange
   deps.metrics.request(exchange.label, status, exchange.protocol);
   if (exchange.headersAt > 0) deps.metrics.upstreamLatency(exchange.upstream.name, (exchange.headersAt - exchange.start) / 1000);
   const fields = {
-    method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.path, status, durationMs: round(performance.now() - exchange.start),
+    method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.clientPath, status, durationMs: round(performance.now() - exchange.start),
     clientIp: exchange.clientIp, target: exchange.target?.id ?? null, bytes: exchange.bytes,
     ...(responseComplete(res) ? {} : { aborted: true }),
     ...(error === undefined ? {} : { err: error.message, code: error.code }),
+    ...(exchange.requestId === undefined ? {} : { requestId: exchange.requestId }),
   };
   // At info even when it failed: the warning is per cause, rate-limited (hooks.ts).
   deps.log.info(fields, 'request');
-}
-
-function withoutQuery(path: string): string {
-  const q = path.indexOf('?');
-  return q === -1 ? path : path.slice(0, q);
 }
 
 function round(ms: number): number {

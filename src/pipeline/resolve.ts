@@ -4,12 +4,18 @@ import type { Runtime } from '../runtime.js';
 import { hostOf } from './host.js';
 import { routingPath } from './path.js';
 import type { ClientRequest } from './protocol.js';
-import { matchRoute, type Route, type Site } from './sites.js';
+import { matchRoute, MethodMismatch, type Route, type Site } from './sites.js';
 
 /** Where a request is going, or the status that stops it; shared by plain requests and upgrades. */
 export type Resolution =
   | { readonly ok: true; readonly site: Site; readonly route: Route; readonly host: string; readonly path: string }
-  | { readonly ok: false; readonly status: number; readonly reason: string; readonly host: string; readonly site?: Site };
+  | {
+    readonly ok: false; readonly status: number; readonly reason: string; readonly host: string;
+    /** The site, when one was found: its header rules apply to this answer too. */
+    readonly site?: Site;
+    /** For a 405: the methods the path is served with. */
+    readonly allow?: string;
+  };
 
 /**
  * Host (or :authority) → site → route, with the domain-fronting check: when the TLS SNI named a
@@ -17,7 +23,7 @@ export type Resolution =
  * connection presented covers that host — what a browser checks before it reuses a connection
  * (RFC 9113 §9.1.1) — else 421 Misdirected Request (RFC 9110 §15.5.20). Same rule on h1 and h2.
  */
-export function resolve(runtime: Runtime, req: ClientRequest): Resolution {
+export function resolve(runtime: Runtime, req: ClientRequest, scheme: 'http' | 'https' = 'https'): Resolution {
   const url = req.url ?? '';
   const socket = req.socket as TLSSocket;
   const servername = socket.servername;
@@ -37,11 +43,30 @@ export function resolve(runtime: Runtime, req: ClientRequest): Resolution {
   if (sniSite !== undefined && sniSite !== site && !presentedCertificateCovers(socket, host)) {
     return { ok: false, status: statusOf('EDGE_ERR_MISDIRECTED'), reason: `host "${host}" is not served under TLS name "${servername as string}"`, host };
   }
-  const path = routingPath(url);
-  if (path === null) return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'path climbs above "/" with dot segments', host };
-  const route = matchRoute(site, path);
+  const routed = routingPath(url);
+  if (routed === null) return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'path climbs above "/" with dot segments', host };
+  // RFC 8441's extended CONNECT is a WebSocket handshake: routed as the GET it is on HTTP/1.1.
+  // routingPath's fast path keeps the query: prefixes match either way, so only the rest cut it.
+  const path = site.simple ? routed : withoutQuery(routed);
+  // Regex work grows with the path: a bound keeps even the linear engine's worst case to ms.
+  if (path.length > MAX_REGEX_PATH && site.regexes.length > 0) {
+    return { ok: false, status: statusOf('EDGE_ERR_URI_TOO_LONG'), reason: `a path longer than ${MAX_REGEX_PATH} bytes is not matched against regex routes`, host, site };
+  }
+  const route = matchRoute(site, path, req.method === 'CONNECT' ? 'GET' : req.method, scheme);
   if (route === undefined) return { ok: false, status: statusOf('EDGE_ERR_NO_ROUTE'), reason: 'no route matches this path', host, site };
+  if (route instanceof MethodMismatch) {
+    return { ok: false, status: statusOf('EDGE_ERR_METHOD_NOT_ALLOWED'), reason: `this path is served for ${route.allow}`, host, site, allow: route.allow };
+  }
   return { ok: true, site, route, host, path };
+}
+
+/** nginx's default request-line buffer (large_client_header_buffers 8k): longer paths get 414 there too. */
+const MAX_REGEX_PATH = 8192;
+
+/** The path part of a routing path (the query of an unchanged target cut). */
+export function withoutQuery(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
 }
 
 /** RFC 9113 §8.3.1: :authority wins; a Host that names something else makes the request malformed. */

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { REASONS } from '../errors.js';
-import { isH2, type ClientResponse } from './protocol.js';
+import { headerObject, isH2, type ClientResponse } from './protocol.js';
 
 /**
  * A response Gatehouse writes itself: short plain-text body, HSTS when on HTTPS (`hsts`
@@ -51,4 +51,31 @@ export function respondRaw(socket: Duplex, status: number, hsts: string | null, 
   );
   // A peer that never reads must not pin the socket open.
   setTimeout(() => socket.destroy(), 5000).unref();
+}
+
+/**
+ * A generated answer whose fields are a flat [name, value, …] list (so header rules can edit it
+ * first): HSTS, framing and, when asked, `Connection: close` are the edge's and added here.
+ */
+export function respondWith(res: ClientResponse, status: number, pairs: string[], body: string | Buffer, hsts: string | null, close: boolean): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  pairs.push('content-length', String(Buffer.byteLength(body)));
+  if (hsts !== null) pairs.push('strict-transport-security', hsts);
+  res.statusCode = status;
+  if (!isH2(res)) {
+    if (close) pairs.push('connection', 'close');
+    res.writeHead(status, pairs);
+    res.end(body);
+    return;
+  }
+  res.writeHead(status, headerObject(pairs));
+  if (close) {
+    const stream = res.stream;
+    res.end(body, () => stream.close());
+  } else {
+    res.end(body);
+  }
 }

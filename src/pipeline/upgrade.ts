@@ -14,6 +14,8 @@ import { respondRaw } from './respond.js';
 import { resolve } from './resolve.js';
 import { admitUpgrade } from './guard/doors.js';
 import type { Route } from './sites.js';
+import type { Upstream } from '../upstream/pool.js';
+import { actionAnswer, contextOf, writeAnswerRaw } from './actions.js';
 
 export interface UpgradeDeps {
   runtime(): Runtime;
@@ -145,15 +147,13 @@ export interface AcceptedHandshake {
 }
 
 /** The upstream side of any WebSocket handshake: client headers cleaned, forwarded headers set, one tunnel through the attempt path. */
-export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, host: string, hs: AcceptedHandshake): void {
+export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, upstream: Upstream, host: string, hs: AcceptedHandshake): void {
   const { headers } = hs;
-  const upstream = route.upstream;
-  if (upstream === undefined) return void hs.client.destroy(); // refused by the callers (a files route)
   sanitiseClientHeaders(headers);
   // Checked to be absent or 0 (bodyRefusal): the handshake goes upstream without body framing.
   delete headers['content-length'];
   const { clientIp } = applyForwarded(headers, hs.peer, runtime.trust);
-  const { timeouts } = runtime.config;
+  const timeouts = route.timeouts ?? runtime.config.timeouts;
   const open = (): void => openTunnel(deps.upstreams, hs.client, hs.head, {
     method: 'GET', path: hs.path, headers, body: 'none',
     upstream, key: upstream.keyOf(clientIp),
@@ -190,11 +190,20 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   const bad = checkHandshake(req);
   if (bad !== undefined) return refuse(bad, req.headers.origin, resolution.host);
   const { route } = resolution;
-  if (route.upstream === undefined || route.internal) return refuse(refusal('EDGE_ERR_NO_ROUTE', 'a files route takes no WebSocket'), req.headers.origin, resolution.host);
+  if (route.action.kind !== 'upstream' && route.action.kind !== 'files') {
+    // A redirect or respond route answers the handshake as it answers any request.
+    const c = contextOf(req, req.headers, route, resolution.host, resolution.path, 'https', peer);
+    writeAnswerRaw(socket, actionAnswer(route, c), hsts);
+    deps.log.info({ event: 'websocket-answered', protocol: 'http/1.1', host: resolution.host, path: req.url, clientIp: peer, route: route.path }, 'websocket answered by its route');
+    return;
+  }
+  // A files route tunnels to its fallback upstream; without one (or internal) it takes no WebSocket.
+  const upstream = route.internal ? undefined : route.upstream;
+  if (upstream === undefined) return refuse(refusal('EDGE_ERR_NO_ROUTE', 'a files route takes no WebSocket'), req.headers.origin, resolution.host);
   const denied = checkOrigin(req, route);
   if (denied !== undefined) return refuse(denied.refusal, denied.origin, resolution.host);
 
-  startTunnel(deps, runtime, route, resolution.host, {
+  startTunnel(deps, runtime, route, upstream, resolution.host, {
     client: socket, head, path: req.url as string, headers: { ...req.headers },
     upgradeKey: req.headers['sec-websocket-key'] as string, peer, protocol: 'http/1.1',
   });

@@ -23,7 +23,8 @@ export interface Exchange extends UpstreamRequest {
   readonly clientIp: string;
   /** Route label for metrics ("host/path"). */
   readonly label: string;
-  readonly hsts: string;
+  /** null on the :80 listener (plainHttp: serve): no HSTS over plain HTTP. */
+  readonly hsts: string | null;
   /** Add `Connection: close` to the client's response (the edge is draining). */
   readonly closeClient: boolean;
   bytes: number;
@@ -38,13 +39,27 @@ export interface Exchange extends UpstreamRequest {
   readonly pages: ErrorPagesConfig | undefined;
   /** Set when the site has internal routes: serves an answer's X-Accel-Redirect (pipeline/accel.ts). */
   readonly accel: ((location: string, headers: readonly string[]) => void) | undefined;
+  /** The request-target as the client sent it (logs); `path` is what goes upstream. */
+  readonly clientPath: string;
+  /** The route's edits of the answer (header rules, Location rewriting); null: none. */
+  readonly shaper: AnswerShaper | null;
+  /** What the shaper's placeholders read (the pipeline's RequestContext); null when none is used. */
+  readonly context: object | null;
+  /** `{request_id}`, when the route uses it: the log line carries it as requestId. */
+  readonly requestId: string | undefined;
+}
+
+/** Route-level edits of an answer, made once per route at load by the pipeline. */
+export interface AnswerShaper {
+  /** An upstream's head, as the flat pairs the client gets. `socket` is the client's (its local port is the client-facing one). */
+  shape(exchange: Exchange, status: number, pairs: string[], socket: Socket | IncomingMessage['socket']): void;
 }
 
 export interface ForwardHooks {
   /** The client's response closed (finished or not); exactly once per exchange that started. */
   done(exchange: Exchange, res: ServerResponse): void;
-  /** A generated error response (502/504…) — the pipeline writes it with HSTS. */
-  fail(res: ServerResponse, error: EdgeError, pages: ErrorPagesConfig | undefined): void;
+  /** A generated error response (502/504…) — the pipeline writes it with HSTS and the route's header rules. */
+  fail(res: ServerResponse, error: EdgeError, exchange: Exchange): void;
 }
 
 /**
@@ -110,8 +125,8 @@ export class Forwarder {
     if (next !== undefined) this.#start(next);
   }
 
-  failed(res: ServerResponse, error: EdgeError, pages: ErrorPagesConfig | undefined): void {
-    this.#hooks.fail(res, error, pages);
+  failed(res: ServerResponse, error: EdgeError, exchange: Exchange): void {
+    this.#hooks.fail(res, error, exchange);
   }
 }
 
@@ -176,6 +191,7 @@ class HttpExchange implements UpstreamSink {
       return;
     }
     const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status);
+    if (exchange.shaper !== null) exchange.shaper.shape(exchange, head.status, headers, this.req.socket);
     const coding = exchange.compress === undefined ? undefined : compressPairs(exchange.compress, head.status, headers);
     if (coding !== undefined) this.#encoder = new Encoder(coding, res);
     // RFC 9113 §8.3.2: h2 has no reason phrase; responseHeaders() already dropped every
@@ -221,6 +237,6 @@ class HttpExchange implements UpstreamSink {
     this.exchange.error = error;
     // Once a byte of the answer went out, the only honest signal left is closing the connection.
     if (this.res.headersSent) this.res.destroy();
-    else this.#forwarder.failed(this.res, error, this.exchange.pages);
+    else this.#forwarder.failed(this.res, error, this.exchange);
   }
 }

@@ -30,7 +30,7 @@ function relayed(d: Denial): [string, string][] {
 }
 
 /** On a request's response (h1 or h2), with HSTS. */
-export function answerResponse(res: ClientResponse, d: Denial, hsts: string): void {
+export function answerResponse(res: ClientResponse, d: Denial, hsts: string | null): void {
   if (d.body === undefined) {
     for (const [name, value] of d.headers) res.setHeader(name, value);
     respond(res, d.status, hsts, d.reason);
@@ -42,7 +42,7 @@ export function answerResponse(res: ClientResponse, d: Denial, hsts: string): vo
   for (const [name, value] of relayed(d)) fields.set(name, [...(fields.get(name) ?? []), value]);
   for (const [name, values] of fields) res.setHeader(name, values.length === 1 ? values[0] as string : values);
   res.setHeader('content-length', d.body.length);
-  res.setHeader('strict-transport-security', hsts);
+  if (hsts !== null) res.setHeader('strict-transport-security', hsts);
   res.end(d.body);
 }
 
