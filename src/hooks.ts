@@ -33,7 +33,7 @@ export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): 
       // 408 also closes: the request body was left half-read (failAnswer). A site's error page wins for its statuses.
       fail: (res, error, exchange) => {
         const pages = exchange.pages;
-        if (pages !== undefined && pages.pages.has(error.status)) respondWithPage(res, pages, error.status, exchange.hsts === null ? null : hsts(), error.text, error.status === 408);
+        if (pages !== undefined && pages.pages.has(error.status)) respondWithPage(res, pages, error.status, exchange.hsts === null ? null : hsts(), error.text, error.status === 408, undefined, exchange.shaper?.ruled(exchange) ?? null);
         else failAnswer(res, error, exchange, hsts());
       },
     },

@@ -18,6 +18,10 @@ export interface SendContext {
   readonly contentType?: string;
   /** On-the-fly compression allowed by the route's `compress`, when it has one. */
   readonly offer: Offer | undefined;
+  /** The Cache-Control the route's header rules give a 200: its `no-transform` forbids compressing (RFC 9110 §7.7). */
+  readonly cacheControl?: string | undefined;
+  /** The route's header rules, run on the answer's fields just before they are sent (DESIGN 23); undefined: none. */
+  readonly rule?: (res: Response, status: number) => void;
 }
 
 export type SendResult =
@@ -54,7 +58,7 @@ export async function sendFile(res: Response, h2: H2Response | undefined, file: 
   const range = ctx.headers.range === undefined || ctx.method !== 'GET' ? undefined : requestedRange(ctx.headers, stat.size, v);
   const decision = ctx.offer === undefined || file.coding !== undefined
     ? undefined
-    : decide(ctx.offer, range === undefined ? 200 : 206, (n) => (n === 'content-type' ? type : n === 'content-length' ? String(stat.size) : undefined), false);
+    : decide(ctx.offer, range === undefined ? 200 : 206, (n) => (n === 'content-type' ? type : n === 'content-length' ? String(stat.size) : n === 'cache-control' ? ctx.cacheControl : undefined), false);
   const coding = decision?.coding;
   if (coding !== undefined) {
     common.etag = weakened(v.etag);
@@ -63,7 +67,7 @@ export async function sendFile(res: Response, h2: H2Response | undefined, file: 
   if (vary || decision?.vary === true) common.vary = 'Accept-Encoding';
   if (pre === 'not-modified') {
     await file.handle.close();
-    endWithoutBody(res, 304, common);
+    endWithoutBody(res, 304, common, ctx);
     return { status: 304, bytes: 0, aborted: false };
   }
   if (range === 'unsatisfiable') {
@@ -80,12 +84,12 @@ export async function sendFile(res: Response, h2: H2Response | undefined, file: 
   if (coding === undefined) fields['content-length'] = String(length);
   if (ctx.method === 'HEAD' || length === 0) {
     await file.handle.close();
-    endWithoutBody(res, status, fields);
+    endWithoutBody(res, status, fields, ctx);
     return { status, bytes: 0, aborted: false };
   }
-  if (h2 !== undefined && coding === undefined) return sendFd(h2, file, status, fields, start, length);
-  if (h2 === undefined && coding === undefined && length <= SMALL) return sendSmall(res, file, status, fields, start, length);
-  writeHead(res, status, fields);
+  if (h2 !== undefined && coding === undefined) return sendFd(h2, file, status, fields, start, length, ctx);
+  if (h2 === undefined && coding === undefined && length <= SMALL) return sendSmall(res, file, status, fields, start, length, ctx);
+  writeHead(res, status, fields, ctx);
   const source = file.handle.createReadStream({ start, end, highWaterMark: 64 * 1024 });
   if (coding === undefined) {
     try {
@@ -102,7 +106,7 @@ export async function sendFile(res: Response, h2: H2Response | undefined, file: 
  * Up to SMALL bytes: one read into one buffer, handle closed, head and body in one write —
  * no stream, no pipeline, no AbortSignal per answer (most of a 1 KB answer's CPU otherwise).
  */
-async function sendSmall(res: Response, file: FoundFile, status: number, fields: Record<string, string>, start: number, length: number): Promise<SendResult> {
+async function sendSmall(res: Response, file: FoundFile, status: number, fields: Record<string, string>, start: number, length: number, ctx: SendContext): Promise<SendResult> {
   const body = Buffer.allocUnsafe(length);
   let got = 0;
   try {
@@ -119,14 +123,14 @@ async function sendSmall(res: Response, file: FoundFile, status: number, fields:
     res.destroy();
     return { status, bytes: got, aborted: true };
   }
-  for (const name in fields) res.setHeader(name, fields[name] as string);
+  setFields(res, status, fields, ctx);
   res.statusCode = status;
   res.end(body);
   return { status, bytes: length, aborted: false };
 }
 
 /** h2: nghttp2 reads the file itself (respondWithFD): no JS buffer per DATA frame. */
-function sendFd(h2: H2Response, file: FoundFile, status: number, fields: Record<string, string>, offset: number, length: number): Promise<SendResult> {
+function sendFd(h2: H2Response, file: FoundFile, status: number, fields: Record<string, string>, offset: number, length: number, ctx: SendContext): Promise<SendResult> {
   return new Promise((resolve) => {
     const stream = h2.stream;
     if (stream.destroyed || stream.closed) {
@@ -139,7 +143,8 @@ function sendFd(h2: H2Response, file: FoundFile, status: number, fields: Record<
       const aborted = stream.rstCode !== 0;
       resolve({ status, bytes: aborted ? 0 : length, aborted });
     });
-    h2.respondWithFD(status, fields, file.handle, offset, length);
+    setFields(h2, status, fields, ctx);
+    h2.respondWithFD(status, {}, file.handle, offset, length);
   });
 }
 
@@ -169,17 +174,19 @@ function encode(res: Response, source: NodeJS.ReadableStream & { destroy(): void
 }
 
 /** Headers only: HEAD, 304, an empty file (h2 ends the stream in the HEADERS frame). */
-function endWithoutBody(res: Response, status: number, fields: Record<string, string>): void {
-  for (const name in fields) res.setHeader(name, fields[name] as string);
+function endWithoutBody(res: Response, status: number, fields: Record<string, string>, ctx: SendContext): void {
+  setFields(res, status, fields, ctx);
   res.statusCode = status;
   res.end();
 }
 
-function writeHead(res: Response, status: number, fields: Record<string, string>): void {
-  if ('stream' in res) {
-    res.writeHead(status, fields);
-    return;
-  }
-  for (const name in fields) res.setHeader(name, fields[name] as string);
+function writeHead(res: Response, status: number, fields: Record<string, string>, ctx: SendContext): void {
+  setFields(res, status, fields, ctx);
   res.writeHead(status);
+}
+
+/** The file's fields on the response, then the route's rules over them (a rule's `set` wins). */
+function setFields(res: Response, status: number, fields: Record<string, string>, ctx: SendContext): void {
+  for (const name in fields) res.setHeader(name, fields[name] as string);
+  ctx.rule?.(res, status);
 }

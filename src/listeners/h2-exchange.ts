@@ -63,6 +63,14 @@ export class H2Response {
     (this.#fields ??= {})[name] = value as OutgoingHttpHeaders[string];
   }
 
+  getHeader(name: string): number | string | readonly string[] | undefined {
+    return this.#fields?.[name];
+  }
+
+  removeHeader(name: string): void {
+    if (this.#fields !== undefined) delete this.#fields[name];
+  }
+
   /** HEADERS now; fields set before are kept unless `fields` names them too. */
   writeHead(status: number, fields: OutgoingHttpHeaders = {}, endStream = false): void {
     const stream = this.stream;

@@ -6,6 +6,7 @@ import { routingPath } from './path.js';
 import type { ClientRequest, ClientResponse } from './protocol.js';
 import { respondWithPage } from './error-pages.js';
 import { ERRORS } from '../errors.js';
+import type { AnswerRules } from './header-rules.js';
 import { matchRoute, MethodMismatch, type Site } from './sites.js';
 
 /** Upstream fields that describe the upstream's own body, not the file's (nginx drops them too). */
@@ -22,6 +23,8 @@ export interface AccelContext {
   readonly host: string;
   readonly start: number;
   readonly clientIp: string;
+  /** The requesting route's header rules: they, not the internal route's, shape the answer (as its proxied answers). */
+  readonly ruled: AnswerRules | null;
 }
 
 /** The upstream asked for `X-Accel-Redirect`: the value, when the answer carries one. */
@@ -44,7 +47,7 @@ export function serveAccel(ctx: AccelContext, req: ClientRequest, res: ClientRes
   const matched = routed === null ? undefined : matchRoute(ctx.site, routed, 'GET', 'https');
   const route = matched instanceof MethodMismatch ? undefined : matched;
   if (routed === null || route === undefined || !route.internal || route.files === undefined) {
-    respondWithPage(res, ctx.site.errorPages, ERRORS.EDGE_ERR_FILE_NOT_FOUND.status, ctx.hsts, ERRORS.EDGE_ERR_FILE_NOT_FOUND.text);
+    respondWithPage(res, ctx.site.errorPages, ERRORS.EDGE_ERR_FILE_NOT_FOUND.status, ctx.hsts, ERRORS.EDGE_ERR_FILE_NOT_FOUND.text, false, undefined, ctx.ruled);
     ctx.log.warn({ host: ctx.host, path: req.url, location, code: 'EDGE_ERR_FILE_NOT_FOUND' }, 'X-Accel-Redirect names no internal files route');
     return;
   }
@@ -60,7 +63,7 @@ export function serveAccel(ctx: AccelContext, req: ClientRequest, res: ClientRes
   serveFiles({
     log: ctx.log, metrics: ctx.metrics, hsts: ctx.hsts, site: ctx.site, route, files: { ...route.files, fallback: null },
     host: ctx.host, start: ctx.start, clientIp: ctx.clientIp, path: routed, headers: req.headers as IncomingHttpHeaders, method,
-    fallback: () => undefined,
+    fallback: () => undefined, ruled: ctx.ruled,
     ...(contentType === undefined ? {} : { contentType }),
   }, req, res);
 }

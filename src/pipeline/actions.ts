@@ -5,7 +5,7 @@ import type { HeaderRules } from '../config/types.js';
 import type { Duplex } from 'node:stream';
 import { REASONS, statusOf } from '../errors.js';
 import { authorityOf, expand, type RequestContext } from './expand.js';
-import { applyResponseRules } from './header-rules.js';
+import { applyResponseRules, type AnswerRules } from './header-rules.js';
 import type { ClientRequest, ClientResponse } from './protocol.js';
 import { respond, respondWith } from './respond.js';
 import { withoutQuery } from './resolve.js';
@@ -122,4 +122,9 @@ export function writeAnswerRaw(socket: Duplex, answer: Answer, hsts: string | nu
 /** Site-level header rules for an answer no route gave (404, 405 of this site). */
 export function siteRules(site: Site | undefined): HeaderRules | null {
   return site === undefined ? null : site.headers;
+}
+
+/** Response rules with their context for an answer the edge writes; null, and no context built, when `rules` has none. */
+export function ruledBy(rules: HeaderRules | null, context: () => RequestContext): AnswerRules | null {
+  return rules === null || rules.response.length === 0 ? null : { rules, context: context() };
 }

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { contentType } from 'mime-types';
 import type { ErrorPagesConfig } from '../config/files.js';
 import { REASONS } from '../errors.js';
+import { ruleResponse, type AnswerRules } from './header-rules.js';
 import { isH2, type ClientResponse } from './protocol.js';
 import { respond } from './respond.js';
 
@@ -13,24 +14,26 @@ import { respond } from './respond.js';
  */
 export function respondWithPage(
   res: ClientResponse, pages: ErrorPagesConfig | undefined, status: number, hsts: string | null, text: string, close = false, extra?: Readonly<Record<string, string>>,
+  ruled: AnswerRules | null = null,
 ): void {
   if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name] as string);
   const file = pages?.pages.get(status);
   if (file === undefined) {
-    respond(res, status, hsts, text, close);
+    respond(res, status, hsts, text, close, ruled);
     return;
   }
-  readFile(file).then((body) => writePage(res, status, hsts, file, body, close), () => respond(res, status, hsts, text, close));
+  readFile(file).then((body) => writePage(res, status, hsts, file, body, close, ruled), () => respond(res, status, hsts, text, close, ruled));
 }
 
-/** The page as the body of `status` (the upstream's own answer with errorPages.upstream, or ours). */
-export function writePage(res: ClientResponse, status: number, hsts: string | null, file: string, body: Buffer, close: boolean): void {
+/** The page as the body of `status` (the upstream's own answer with errorPages.upstream, or ours), under the route's header rules. */
+export function writePage(res: ClientResponse, status: number, hsts: string | null, file: string, body: Buffer, close: boolean, ruled: AnswerRules | null): void {
   if (res.headersSent) return;
   res.statusCode = status;
   res.setHeader('content-type', contentType(basename(file)) || 'text/html; charset=utf-8');
   res.setHeader('content-length', body.length);
   res.setHeader('cache-control', 'no-store');
   if (hsts !== null) res.setHeader('strict-transport-security', hsts);
+  if (ruled !== null) ruleResponse(res, status, ruled);
   if (close && !isH2(res)) res.setHeader('connection', 'close');
   if (close && isH2(res)) {
     const stream = res.stream;
@@ -41,6 +44,6 @@ export function writePage(res: ClientResponse, status: number, hsts: string | nu
 }
 
 /** An upstream answer's body replaced by the page (errorPages.upstream); its plain reason when the page cannot be read. */
-export function replaceWithPage(res: ClientResponse, status: number, hsts: string | null, file: string, close: boolean): void {
-  readFile(file).then((body) => writePage(res, status, hsts, file, body, close), () => respond(res, status, hsts, REASONS[status] ?? 'error', close));
+export function replaceWithPage(res: ClientResponse, status: number, hsts: string | null, file: string, close: boolean, ruled: AnswerRules | null): void {
+  readFile(file).then((body) => writePage(res, status, hsts, file, body, close, ruled), () => respond(res, status, hsts, REASONS[status] ?? 'error', close, ruled));
 }

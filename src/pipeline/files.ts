@@ -7,6 +7,7 @@ import { sendFile, type SendResult } from '../files/send.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import { respondWithPage } from './error-pages.js';
+import { ruledValue, ruleResponse, type AnswerRules } from './header-rules.js';
 import { isH2, protocolOf, type ClientRequest, type ClientResponse } from './protocol.js';
 import type { Route, Site } from './sites.js';
 
@@ -28,6 +29,8 @@ export interface FilesStep {
   /** Headers that decide the answer: the client's, or the upstream's request for X-Accel-Redirect. */
   readonly headers: IncomingHttpHeaders;
   readonly method: string;
+  /** The route's header rules (an X-Accel-Redirect's: the requesting route's); null: none. */
+  readonly ruled: AnswerRules | null;
   /** The upstream's Content-Type, kept for an X-Accel-Redirect answer (nginx does). */
   readonly contentType?: string;
   /** No file matched and the route has a fallback upstream: proxy the request instead. */
@@ -40,7 +43,7 @@ export interface FilesStep {
  * line per answer, with the code of any refusal.
  */
 export function serveFiles(step: FilesStep, req: ClientRequest, res: ClientResponse): void {
-  const { method, files } = step;
+  const { method, files, ruled } = step;
   // DESIGN 3: on every answer, the file's, the 304, the 301 and the refusals alike.
   if (step.hsts !== null) res.setHeader('strict-transport-security', step.hsts);
   if (method !== 'GET' && method !== 'HEAD') {
@@ -62,6 +65,8 @@ export function serveFiles(step: FilesStep, req: ClientRequest, res: ClientRespo
       precompressed: files.precompressed.length > 0,
       ...(step.contentType === undefined ? {} : { contentType: step.contentType }),
       offer: step.route.compress === undefined ? undefined : offerFor(step.route.compress, method, step.headers, false),
+      ...(ruled === null ? {} : { rule: (r: ClientResponse, status: number) => ruleResponse(r, status, ruled) }),
+      ...(ruled === null || step.route.compress === undefined ? {} : { cacheControl: ruledValue(ruled, 200, 'cache-control') }),
     });
     if ('refuse' in result) return refuse(step, req, res, result.refuse, ERRORS[result.refuse].text, result.headers);
     log(step, req, res.statusCode, result);
@@ -79,13 +84,14 @@ function redirectToDirectory(step: FilesStep, req: ClientRequest, res: ClientRes
   res.setHeader('location', location);
   res.setHeader('content-length', 0);
   if (step.hsts !== null) res.setHeader('strict-transport-security', step.hsts);
+  if (step.ruled !== null) ruleResponse(res, 301, step.ruled);
   res.end();
   log(step, req, 301, { status: 301, bytes: 0, aborted: false });
 }
 
 function refuse(step: FilesStep, req: ClientRequest, res: ClientResponse, code: EdgeErrorCode, reason: string, extra?: Readonly<Record<string, string>>): void {
   const status = ERRORS[code].status;
-  respondWithPage(res, step.site.errorPages, status, step.hsts, ERRORS[code].text, false, extra);
+  respondWithPage(res, step.site.errorPages, status, step.hsts, ERRORS[code].text, false, extra, step.ruled);
   log(step, req, status, undefined, code, reason);
 }
 

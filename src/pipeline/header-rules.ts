@@ -47,3 +47,46 @@ function removePairs(pairs: string[], name: string): void {
     if ((pairs[i] as string).toLowerCase() === name) pairs.splice(i, 2);
   }
 }
+
+/** A request's response rules and what their templates read; null for a route or site without any. */
+export interface AnswerRules {
+  readonly rules: HeaderRules;
+  readonly context: RequestContext;
+}
+
+/** The fields of a response not yet sent: an h1 ServerResponse or the h2 H2Response. */
+export interface FieldSink {
+  getHeader(name: string): number | string | readonly string[] | undefined;
+  setHeader(name: string, value: string | readonly string[]): unknown;
+  removeHeader(name: string): void;
+}
+
+/**
+ * The same rules on a response whose fields are set but not sent (files, error pages, guard
+ * refusals): the answer's own fields first, so a rule's `set` replaces them (DESIGN 23).
+ */
+export function ruleResponse(res: FieldSink, status: number, r: AnswerRules): void {
+  for (const block of r.rules.response) {
+    if (block.statuses !== null && !block.statuses.includes(status)) continue;
+    for (const name of block.remove) res.removeHeader(name);
+    for (const { name, value } of block.set) {
+      const text = expand(value, r.context);
+      if (text !== null && text !== '') res.setHeader(name, text);
+      else res.removeHeader(name);
+    }
+    for (const { name, value } of block.add) {
+      const text = expand(value, r.context);
+      if (text === null || text === '') continue;
+      const old = res.getHeader(name);
+      res.setHeader(name, old === undefined ? text : [...(typeof old === 'object' ? old : [String(old)]), text]);
+    }
+  }
+}
+
+/** What the rules alone give `name` on a `status` answer that has no such field of its own (joined as one value). */
+export function ruledValue(r: AnswerRules, status: number, name: string): string | undefined {
+  const pairs: string[] = [];
+  applyResponseRules(r.rules, status, pairs, r.context);
+  const values = pairs.filter((_, i) => i % 2 === 1 && (pairs[i - 1] as string).toLowerCase() === name);
+  return values.length === 0 ? undefined : values.join(', ');
+}

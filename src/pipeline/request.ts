@@ -16,9 +16,9 @@ import { respondWithPage } from './error-pages.js';
 import { serveFiles } from './files.js';
 import { serveAccel } from './accel.js';
 import { admitRequest } from './guard/doors.js';
-import { actionAnswer, contextOf, respondRuled, writeAnswer } from './actions.js';
+import { actionAnswer, contextOf, respondRuled, ruledBy, writeAnswer } from './actions.js';
 import { expand, type RequestContext } from './expand.js';
-import { applyRequestRules } from './header-rules.js';
+import { applyRequestRules, type AnswerRules } from './header-rules.js';
 import type { Route, Site } from './sites.js';
 import { declinedUpgrade } from './upgrade.js';
 import type { H2Request } from '../listeners/h2-exchange.js';
@@ -73,15 +73,19 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   }
   const { route, site } = resolution;
   if (route.internal) {
-    respondWithPage(res, site.errorPages, statusOf('EDGE_ERR_INTERNAL_ROUTE'), hsts, ERRORS.EDGE_ERR_INTERNAL_ROUTE.text);
+    // Reached only through X-Accel-Redirect: answered as if no route matched, under the site's rules.
+    const ruled = ruledBy(site.headers, () => contextOf(req, req.headers as IncomingHttpHeaders, undefined, resolution.host, resolution.path, scheme, remoteAddr(runtime, req)));
+    respondWithPage(res, site.errorPages, statusOf('EDGE_ERR_INTERNAL_ROUTE'), hsts, ERRORS.EDGE_ERR_INTERNAL_ROUTE.text, false, undefined, ruled);
     logLocal(deps, req, res, start, resolution.host, 'internal route (X-Accel-Redirect only)', '', 'EDGE_ERR_INTERNAL_ROUTE');
     return;
   }
-  const p: Proxied = { route, site, host: resolution.host, path: resolution.path, start, close, scheme, hsts, guarded: false };
   if (route.action.kind === 'upstream') {
-    proxy(deps, runtime, req, res, p);
+    proxy(deps, runtime, req, res, { route, site, host: resolution.host, path: resolution.path, start, close, scheme, hsts, guarded: false, ruled: null });
     return;
   }
+  // The rules of the answers written here (files, their refusals and pages, the guard's), built once.
+  const ruled = ruledBy(route.headers, () => contextOf(req, req.headers as IncomingHttpHeaders, route, resolution.host, resolution.path, scheme, remoteAddr(runtime, req)));
+  const p: Proxied = { route, site, host: resolution.host, path: resolution.path, start, close, scheme, hsts, guarded: false, ruled };
   // Answered here (files, redirect, respond, the slash 301): the guard decides first, once; a
   // files route falling back to its upstream is then not guarded again.
   const guard = route.guard === null ? undefined : runtime.guards.of(route.guard);
@@ -94,7 +98,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   const { clientIp } = applyForwarded(headers, clientAddress(req.socket), runtime.trust, scheme);
   admitRequest(guard, deps, res, {
     method: req.method ?? '', protocol: h2 ? 'h2' : 'http/1.1', host: resolution.host, path: req.url as string, start, clientIp, label: route.label, hsts, headers,
-  }, () => answerHere(deps, runtime, req, res, { ...p, guarded: true }));
+  }, ruled, () => answerHere(deps, runtime, req, res, { ...p, guarded: true }));
 }
 
 /** What proxy() and answerHere() need of the resolved request. */
@@ -110,6 +114,8 @@ interface Proxied {
   readonly hsts: string | null;
   /** The route's guard already admitted this request (a `files` route falling back to its upstream). */
   readonly guarded: boolean;
+  /** The route's response rules for an answer written here; null for upstream routes (their shaper has them) and routes without. */
+  readonly ruled: AnswerRules | null;
 }
 
 /** A files, redirect or respond route's own answer. */
@@ -119,12 +125,12 @@ function answerHere(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res
   if (route.action.kind === 'files' && files !== undefined) {
     serveFiles({
       log: deps.log, metrics: deps.metrics, hsts: p.hsts, site, route, files, host: p.host, start: p.start, clientIp: clientAddress(req.socket),
-      path: withoutQuery(p.path), headers: req.headers as IncomingHttpHeaders, method: req.method ?? '',
+      path: withoutQuery(p.path), headers: req.headers as IncomingHttpHeaders, method: req.method ?? '', ruled: p.ruled,
       fallback: () => proxy(deps, runtime, req, res, p),
     }, req, res);
     return;
   }
-  const c = contextOf(req, req.headers as IncomingHttpHeaders, route, p.host, p.path, p.scheme, remoteAddr(runtime, req));
+  const c = p.ruled?.context ?? contextOf(req, req.headers as IncomingHttpHeaders, route, p.host, p.path, p.scheme, remoteAddr(runtime, req));
   writeAnswer(res, actionAnswer(route, c), p.hsts, p.close);
   logLocal(deps, req, res, p.start, p.host, route.action.kind === 'respond' ? 'respond' : 'redirect', c.requestId);
 }
@@ -172,7 +178,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
     compress: route.compress === undefined ? undefined : offerFor(route.compress, req.method ?? '', headers, true),
     pages: p.site.errorPages,
     accel: p.site.accel
-      ? (location, pairs) => serveAccel({ log: deps.log, metrics: deps.metrics, hsts, site: p.site, host: p.host, start, clientIp }, req, res, location, pairs)
+      ? (location, pairs) => serveAccel({ log: deps.log, metrics: deps.metrics, hsts, site: p.site, host: p.host, start, clientIp, ruled: route.shaper?.ruled(exchange) ?? null }, req, res, location, pairs)
       : undefined,
     hsts,
     connectTimeout: timeouts.connect,
@@ -196,7 +202,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
   };
   const guard = route.guard === null || p.guarded ? undefined : runtime.guards.of(route.guard);
   if (guard === undefined) deps.forwarder.web(req, res, exchange);
-  else admitRequest(guard, deps, res, exchange, () => deps.forwarder.web(req, res, exchange));
+  else admitRequest(guard, deps, res, exchange, route.shaper?.ruled(exchange) ?? null, () => deps.forwarder.web(req, res, exchange));
 }
 
 /** 404, 405 (with Allow), 400, 421: the site's header rules apply when a site was found. */
@@ -204,7 +210,8 @@ function refuseResolved(runtime: Runtime, req: ClientRequest, res: ClientRespons
   const site = resolution.site;
   if (site?.errorPages?.pages.has(resolution.status) === true) {
     const allow = resolution.allow === undefined ? undefined : { allow: resolution.allow };
-    return respondWithPage(res, site.errorPages, resolution.status, hsts, resolution.reason, resolution.status === 400, allow);
+    const ruled = ruledBy(site.headers, () => contextOf(req, req.headers as IncomingHttpHeaders, undefined, resolution.host, req.url ?? '/', scheme, remoteAddr(runtime, req)));
+    return respondWithPage(res, site.errorPages, resolution.status, hsts, resolution.reason, resolution.status === 400, allow, ruled);
   }
   const extra = resolution.allow === undefined ? undefined : ['allow', resolution.allow];
   const c = site?.contextual === true ? contextOf(req, req.headers as IncomingHttpHeaders, undefined, resolution.host, req.url ?? '/', scheme, remoteAddr(runtime, req)) : null;

@@ -1,14 +1,16 @@
 import type { Duplex } from 'node:stream';
 import { REASONS } from '../errors.js';
+import { ruleResponse, type AnswerRules } from './header-rules.js';
 import { headerObject, isH2, type ClientResponse } from './protocol.js';
 
 /**
  * A response Gatehouse writes itself: short plain-text body, HSTS when on HTTPS (`hsts`
  * non-null), and `Connection: close` when the connection cannot be trusted any further — on h2,
  * where the connection is not in question, the stream is closed instead (RFC 9113 §8.1: a
- * response may end the exchange before the request body did).
+ * response may end the exchange before the request body did). `ruled`: the header rules of
+ * the route (or site) it answers for (DESIGN 23), applied over these fields.
  */
-export function respond(res: ClientResponse, status: number, hsts: string | null, body: string, close = false): void {
+export function respond(res: ClientResponse, status: number, hsts: string | null, body: string, close = false, ruled: AnswerRules | null = null): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -19,6 +21,7 @@ export function respond(res: ClientResponse, status: number, hsts: string | null
   res.setHeader('content-length', Buffer.byteLength(text));
   res.setHeader('cache-control', 'no-store');
   if (hsts !== null) res.setHeader('strict-transport-security', hsts);
+  if (ruled !== null) ruleResponse(res, status, ruled);
   if (!isH2(res)) {
     if (close) res.setHeader('connection', 'close');
     res.end(text);

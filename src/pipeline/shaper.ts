@@ -4,7 +4,7 @@ import type { EdgeError } from '../errors.js';
 import type { AnswerShaper, Exchange } from '../proxy/forward.js';
 import { respondRuled } from './actions.js';
 import { authorityOf, type RequestContext } from './expand.js';
-import { applyResponseRules } from './header-rules.js';
+import { applyResponseRules, type AnswerRules } from './header-rules.js';
 import type { ClientResponse } from './protocol.js';
 
 const RELOCATED = new Set(['location', 'content-location', 'refresh']);
@@ -32,6 +32,11 @@ export class RouteShaper implements AnswerShaper {
     }
     const c = exchange.context as RequestContext | null;
     if (this.rules !== null && c !== null) applyResponseRules(this.rules, status, pairs, c);
+  }
+
+  ruled(exchange: Exchange): AnswerRules | null {
+    const context = exchange.context as RequestContext | null;
+    return this.rules === null || context === null ? null : { rules: this.rules, context };
   }
 
   /** `value` with the target's origin replaced; Refresh is "N; url=URL" (HTML's refresh syntax). */

@@ -43,7 +43,7 @@ export interface Route {
   readonly label: string;
   /** access/auth/rateLimit; null (the common case) skips the guard at the cost of one comparison. */
   readonly guard: RouteGuardConfig | null;
-  /** Upstream routes: the answer's edits (Location rewriting, header rules); null: none. */
+  /** Upstream routes and a files route's fallback: the answer's edits (Location rewriting, header rules); null: none. */
   readonly shaper: RouteShaper | null;
 }
 
@@ -182,9 +182,17 @@ function compileRoute(route: RouteConfig, host: string, upstreams: ReadonlyMap<s
     compress: route.compress ?? undefined,
     internal: route.internal,
     guard: route.guard,
-    shaper: a.kind !== 'upstream' || (!a.rewriteLocation && route.headers === null) ? null
-      : new RouteShaper(route.headers !== null && route.headers.response.length > 0 ? route.headers : null, a.rewriteLocation ? (a.stripPrefix ? route.path : '') : null),
+    shaper: shaperOf(route),
   };
+}
+
+/** Upstream routes, and files routes' fallbacks: Location rewriting and the response rules, or null when neither applies. */
+function shaperOf(route: RouteConfig): RouteShaper | null {
+  const a = route.action;
+  const rules = route.headers !== null && route.headers.response.length > 0 ? route.headers : null;
+  if (a.kind === 'files') return rules === null ? null : new RouteShaper(rules, null);
+  if (a.kind !== 'upstream' || (!a.rewriteLocation && route.headers === null)) return null;
+  return new RouteShaper(rules, a.rewriteLocation ? (a.stripPrefix ? route.path : '') : null);
 }
 
 function ruleTemplates(rules: HeaderRules | null): Template[] {

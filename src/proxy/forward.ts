@@ -5,6 +5,7 @@ import type { ErrorPagesConfig } from '../config/files.js';
 import { compressPairs, type Offer } from '../compress/policy.js';
 import { Encoder } from '../compress/encoder.js';
 import { replaceWithPage } from '../pipeline/error-pages.js';
+import type { AnswerRules } from '../pipeline/header-rules.js';
 import { accelTarget } from '../pipeline/accel.js';
 import { responseHeaders } from '../pipeline/hop-by-hop.js';
 import {
@@ -53,6 +54,8 @@ export interface Exchange extends UpstreamRequest {
 export interface AnswerShaper {
   /** An upstream's head, as the flat pairs the client gets. `socket` is the client's (its local port is the client-facing one). */
   shape(exchange: Exchange, status: number, pairs: string[], socket: Socket | IncomingMessage['socket']): void;
+  /** The route's response rules for an answer the edge writes in the upstream's place (an error page); null: none. */
+  ruled(exchange: Exchange): AnswerRules | null;
 }
 
 export interface ForwardHooks {
@@ -187,7 +190,7 @@ class HttpExchange implements UpstreamSink {
       // errorPages.upstream (nginx proxy_intercept_errors): the page replaces the upstream's
       // body, which is read and dropped so its connection stays reusable.
       this.#discard = true;
-      replaceWithPage(res, head.status, exchange.hsts, page, exchange.closeClient);
+      replaceWithPage(res, head.status, exchange.hsts, page, exchange.closeClient, exchange.shaper?.ruled(exchange) ?? null);
       return;
     }
     const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status);

@@ -1,6 +1,7 @@
 import type { ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { ERRORS, REASONS, type EdgeErrorCode } from '../../errors.js';
+import { ruleResponse, type AnswerRules } from '../header-rules.js';
 import type { ClientResponse } from '../protocol.js';
 import { respond, respondRaw } from '../respond.js';
 
@@ -29,11 +30,11 @@ function relayed(d: Denial): [string, string][] {
   return d.headers.filter(([name]) => !NOT_RELAYED.has(name.toLowerCase())).map(([n, v]) => [n.toLowerCase(), v]);
 }
 
-/** On a request's response (h1 or h2), with HSTS. */
-export function answerResponse(res: ClientResponse, d: Denial, hsts: string | null): void {
+/** On a request's response (h1 or h2), with HSTS and the route's header rules (nginx's `always`: refusals too). */
+export function answerResponse(res: ClientResponse, d: Denial, hsts: string | null, ruled: AnswerRules | null): void {
   if (d.body === undefined) {
     for (const [name, value] of d.headers) res.setHeader(name, value);
-    respond(res, d.status, hsts, d.reason);
+    respond(res, d.status, hsts, d.reason, false, ruled);
     return;
   }
   if (res.headersSent) return void res.destroy();
@@ -43,6 +44,7 @@ export function answerResponse(res: ClientResponse, d: Denial, hsts: string | nu
   for (const [name, values] of fields) res.setHeader(name, values.length === 1 ? values[0] as string : values);
   res.setHeader('content-length', d.body.length);
   if (hsts !== null) res.setHeader('strict-transport-security', hsts);
+  if (ruled !== null) ruleResponse(res, d.status, ruled);
   res.end(d.body);
 }
 

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Metrics } from '../../admin/metrics.js';
 import type { Logger } from '../../log.js';
 import type { Exchange } from '../../proxy/forward.js';
+import type { AnswerRules } from '../header-rules.js';
 import type { ClientResponse } from '../protocol.js';
 import { answerResponse, answerSocket, answerStream, type Denial } from './answer.js';
 import type { Guard } from './guard.js';
@@ -19,13 +20,13 @@ function round(ms: number): number {
 /** What a guarded request brings to the door: a proxied request's Exchange, or the same facts for a `files` route. */
 export type RequestKnock = Pick<Exchange, 'method' | 'protocol' | 'host' | 'path' | 'start' | 'clientIp' | 'label' | 'hsts' | 'headers'>;
 
-/** A guarded request: refused with its own answer and log line (DESIGN 12), or sent on by `go`. */
-export function admitRequest(guard: Guard, deps: Observers, res: ClientResponse, exchange: RequestKnock, go: () => void): void {
+/** A guarded request: refused with its own answer (under the route's header rules) and log line (DESIGN 12), or sent on by `go`. */
+export function admitRequest(guard: Guard, deps: Observers, res: ClientResponse, exchange: RequestKnock, ruled: AnswerRules | null, go: () => void): void {
   guard.admit(exchange, {
     pass: go,
     setHeader: (name, value) => res.setHeader(name, value),
     deny: (d: Denial, extra) => {
-      answerResponse(res, d, exchange.hsts);
+      answerResponse(res, d, exchange.hsts, ruled);
       deps.metrics.request(exchange.label, d.status, exchange.protocol);
       deps.log.warn({
         method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.path, status: d.status,
