@@ -9,7 +9,7 @@ import t from 'tap';
 import { startEdge, tempDir } from './helpers/edge.js';
 import { makeTree } from './helpers/files.js';
 import { h2Request, h2Session } from './helpers/h2.js';
-import { get, startBackend } from './helpers/net.js';
+import { deadPort, get, startBackend } from './helpers/net.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
@@ -21,6 +21,7 @@ async function setup(t: Tap) {
   const dir = tempDir(t, 'gatehouse-pages-');
   mkdirSync(join(dir, 'errors'));
   writeFileSync(join(dir, 'errors', '404.html'), '<h1>lost</h1>\n');
+  writeFileSync(join(dir, 'errors', '502.html'), '<h1>down</h1>\n');
   const backend = await startBackend(t, (req, res) => {
     if (req.url === '/download/about') return void res.writeHead(200, { 'x-accel-redirect': '/system/about.html', 'x-custom': 'kept' }).end('not a file');
     res.writeHead(200, { 'content-type': 'text/html' }).end(HTML);
@@ -30,11 +31,12 @@ listen: { http: false, https: "127.0.0.1:0" }
 tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams:
   app: { targets: ["${backend.address}"] }
+  dead: { targets: ["127.0.0.1:${await deadPort()}"] }
 rateLimits:
   tight: { rate: 1/m, burst: 0 }
 sites:
   - hosts: [localhost]
-    errorPages: { 404: "${dir}/errors/404.html" }
+    errorPages: { 404: "${dir}/errors/404.html", 502: "${dir}/errors/502.html" }
     headers:
       response: { set: { X-Frame-Options: SAMEORIGIN } }
     routes:
@@ -50,6 +52,12 @@ sites:
       - path: /download/
         upstream: app
         headers: { response: { set: { X-Download: "yes" }, remove: [X-Custom] } }
+      - path: /dead/
+        upstream: dead
+        headers: { response: { set: { X-Down: "{path}" }, statuses: [502] } }
+      - path: /fallback/
+        files: { root: "${tree.root}", stripPrefix: true, fallback: app }
+        headers: { response: { set: { X-Route: fallback } } }
       - path: /plain/
         upstream: app
         compress: true
@@ -177,5 +185,24 @@ t.test('a rule adding Cache-Control: no-transform stops the route\'s compress, p
     t.equal(file.headers['cache-control'], 'public, no-transform');
     t.equal(file.headers['content-encoding'], undefined, `${protocol}: a file, not compressed`);
     t.match(file.body, /^\{"items":/);
+  }
+});
+
+t.test('a 502 error page and a files route\'s fallback to its upstream carry the route\'s rules', async (t) => {
+  const { edge } = await setup(t);
+  const ask = await askers(t, edge.port);
+  for (const protocol of ['h1', 'h2'] as const) {
+    const down = await ask[protocol]('/dead/x');
+    t.equal(down.status, 502, `${protocol} 502`);
+    t.equal(down.body, '<h1>down</h1>\n', 'the site\'s page');
+    t.equal(down.headers['x-down'], '/dead/x', `${protocol} 502 page: the route's rule`);
+    t.equal(down.headers['x-frame-options'], 'SAMEORIGIN', `${protocol} 502 page: the site's rule`);
+    // Refused at connect, or already marked down by the earlier refusal (passive health).
+    t.match((await edge.logs.next((l) => l.status === 502 && l.protocol === (protocol === 'h1' ? 'http/1.1' : 'h2')))?.code, /^EDGE_ERR_(UPSTREAM_CONNECT|NO_HEALTHY_TARGET)$/);
+    const proxied = await ask[protocol]('/fallback/not-a-file');
+    t.equal(proxied.body, HTML, `${protocol}: the upstream answered`);
+    t.equal(proxied.headers['x-route'], 'fallback', `${protocol} fallback: the route's rule`);
+    const file = await ask[protocol]('/fallback/about.html');
+    t.equal(file.headers['x-route'], 'fallback', `${protocol} file: the route's rule`);
   }
 });
