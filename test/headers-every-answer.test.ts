@@ -58,6 +58,7 @@ sites:
       - path: /fallback/
         files: { root: "${tree.root}", stripPrefix: true, fallback: app }
         headers: { response: { set: { X-Route: fallback } } }
+      - { path: /small/, upstream: app, limits: { bodySize: 10 } }
       - path: /plain/
         upstream: app
         compress: true
@@ -205,4 +206,18 @@ t.test('a 502 error page and a files route\'s fallback to its upstream carry the
     const file = await ask[protocol]('/fallback/about.html');
     t.equal(file.headers['x-route'], 'fallback', `${protocol} file: the route's rule`);
   }
+});
+
+t.test('refusals before the upstream (413, 417) carry the route\'s rules', async (t) => {
+  const { edge } = await setup(t);
+  const big = 'x'.repeat(100);
+  const h1 = await get(edge.port, '/small/', { method: 'POST', body: big, headers: { 'content-length': String(big.length) } });
+  t.equal(h1.status, 413, 'h1 413');
+  t.equal(h1.headers['x-frame-options'], 'SAMEORIGIN', 'h1 413: the site\'s rule');
+  const h2 = await h2Request(await h2Session(t, edge.port), { ':path': '/small/', ':method': 'POST', 'content-length': String(big.length) }, big);
+  t.equal(h2.status, 413, 'h2 413');
+  t.equal(h2.headers['x-frame-options'], 'SAMEORIGIN', 'h2 413: the site\'s rule');
+  const expect = await get(edge.port, '/limited/x', { headers: { expect: 'something-else' } });
+  t.equal(expect.status, 417, 'h1 417');
+  t.equal(expect.headers['x-frame-options'], 'SAMEORIGIN', 'h1 417: the site\'s rule');
 });

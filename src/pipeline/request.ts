@@ -67,7 +67,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   // (nghttp2 already refused Transfer-Encoding on h2: only Expect is left to check there.)
   const refused = h2 ? expectationRefusal(req.headers.expect) : framingRefusal(req as IncomingMessage);
   if (refused !== undefined) {
-    respond(res, refused.status, hsts, refused.reason, true);
+    respond(res, refused.status, hsts, refused.reason, true, refusalRules(runtime, req, resolution.route, resolution.host, resolution.path, scheme));
     logLocal(deps, req, res, start, resolution.host, refused.reason);
     return;
   }
@@ -143,7 +143,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
   const h2 = isH2(res);
   const body = h2 ? h2BodyFraming(req as H2Request) : bodyFraming(req as IncomingMessage);
   const bodyLimit = route.bodySize ?? runtime.config.limits.bodySize;
-  if (bodyLimit > 0 && !withinBodyLimit(req, res, hsts, bodyLimit, body)) {
+  if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime, p, bodyLimit, body)) {
     logLocal(deps, req, res, start, p.host, 'request body too large');
     return;
   }
@@ -244,10 +244,16 @@ export function upstreamPath(route: Route, c: RequestContext, headers: IncomingH
 }
 
 /** 413 before anything reaches an upstream when Content-Length says too much; chunked bodies are counted as they stream. */
-function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string | null, limit: number, body: BodyFraming): boolean {
+/** The route's rules for a refusal written before its context exists (400, 417, 413): built only then. */
+function refusalRules(runtime: Runtime, req: ClientRequest, route: Route, host: string, path: string, scheme: 'http' | 'https'): AnswerRules | null {
+  return ruledBy(route.headers, () => contextOf(req, req.headers as IncomingHttpHeaders, route, host, path, scheme, remoteAddr(runtime, req)));
+}
+
+function withinBodyLimit(req: ClientRequest, res: ClientResponse, runtime: Runtime, p: Proxied, limit: number, body: BodyFraming): boolean {
+  const { hsts } = p;
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) {
-    respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true);
+    respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true, refusalRules(runtime, req, p.route, p.host, p.path, p.scheme));
     return false;
   }
   if (body === 'chunked') {
@@ -259,7 +265,7 @@ function withinBodyLimit(req: ClientRequest, res: ClientResponse, hsts: string |
       seen += chunk.length;
       if (seen <= limit) return;
       source.off('data', count);
-      respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true);
+      respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true, refusalRules(runtime, req, p.route, p.host, p.path, p.scheme));
       // No more of it upstream. On h2 the stream itself carries the 413 being written, so it is
       // only paused; respond() closes it once the answer is out.
       if (isH2(res)) source.pause();

@@ -194,6 +194,7 @@ class HttpExchange implements UpstreamSink {
       return;
     }
     const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status);
+    // Rules first, then compression: a rule's `Cache-Control: no-transform` must stop it (RFC 9110 §7.7).
     if (exchange.shaper !== null) exchange.shaper.shape(exchange, head.status, headers, this.req.socket);
     const coding = exchange.compress === undefined ? undefined : compressPairs(exchange.compress, head.status, headers);
     if (coding !== undefined) this.#encoder = new Encoder(coding, res);
