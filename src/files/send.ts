@@ -21,7 +21,7 @@ export interface SendContext {
   /** The Cache-Control the route's header rules give a 200: its `no-transform` forbids compressing (RFC 9110 §7.7). */
   readonly cacheControl?: string | undefined;
   /** The route's header rules, run on the answer's fields just before they are sent (DESIGN 23); undefined: none. */
-  readonly rule?: (res: Response, status: number) => void;
+  readonly rule?: ((res: Response, status: number) => void) | undefined;
 }
 
 export type SendResult =

@@ -65,8 +65,9 @@ export function serveFiles(step: FilesStep, req: ClientRequest, res: ClientRespo
       precompressed: files.precompressed.length > 0,
       ...(step.contentType === undefined ? {} : { contentType: step.contentType }),
       offer: step.route.compress === undefined ? undefined : offerFor(step.route.compress, method, step.headers, false),
-      ...(ruled === null ? {} : { rule: (r: ClientResponse, status: number) => ruleResponse(r, status, ruled) }),
-      ...(ruled === null || step.route.compress === undefined ? {} : { cacheControl: ruledValue(ruled, 200, 'cache-control') }),
+      rule: ruled === null ? undefined : (r: ClientResponse, status: number) => ruleResponse(r, status, ruled),
+      // Only a route that both compresses and has rules asks what Cache-Control they give.
+      cacheControl: ruled === null || step.route.compress === undefined ? undefined : ruledValue(ruled, 200, 'cache-control'),
     });
     if ('refuse' in result) return refuse(step, req, res, result.refuse, ERRORS[result.refuse].text, result.headers);
     log(step, req, res.statusCode, result);
