@@ -5,6 +5,7 @@ import t from 'tap';
 import { basicConfig, startEdge } from './helpers/edge.js';
 import { FRAME, RawH2, field, frame, headers, ref, responseFields } from './helpers/h2-frames.js';
 import { bytesUpstream, llhttpUpstream } from './helpers/capture.js';
+import { rawTls } from './helpers/net.js';
 
 const END_STREAM = 0x1;
 const WAIT_MS = 3000;
@@ -95,4 +96,14 @@ t.test('several DATA frames, an empty one between them, then an empty DATA with 
   t.equal(parsed.body.toString('latin1'), 'hello', 'an empty DATA mid-body is not the last chunk');
   t.equal(parsed.headers['transfer-encoding'], 'chunked');
   t.equal(await status(client), '200');
+});
+
+// The HTTP/1.1 twin: a chunked body that is only its last-chunk (RFC 9112 §7.1), on a fresh upstream connection.
+t.test('HTTP/1.1: a chunked body of only the last-chunk reaches the upstream as an empty body', async (t) => {
+  const upstream = await llhttpUpstream(t);
+  const edge = await startEdge(t, basicConfig([`127.0.0.1:${upstream.port}`], TIMEOUTS));
+  const reply = rawTls(edge.port, 'POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n', { waitMs: WAIT_MS });
+  const parsed = await within(upstream.next(), 'the request at the upstream');
+  t.equal(parsed.body.length, 0, 'empty body');
+  t.match(await reply, /^HTTP\/1\.1 200 /);
 });
