@@ -224,7 +224,8 @@ export class UpstreamCall implements ConnectionUser {
     const waiting = (): boolean => !this.answered && !this.#finished;
     this.#expect(Wait.ClientBody, request.bodyTimeout);
     source.on('data', (chunk: Buffer) => {
-      if (this.#finished) return;
+      // A zero-size chunk is the last-chunk (RFC 9112 §7.1): an empty piece of the body is not written.
+      if (this.#finished || chunk.length === 0) return;
       let ok: boolean;
       if (chunked) {
         socket.cork();
@@ -246,12 +247,17 @@ export class UpstreamCall implements ConnectionUser {
         this.#timer?.refresh();
       }
     });
-    source.on('end', () => {
+    const ended = (): void => {
       if (this.#finished) return;
       if (chunked) socket.write(LAST_CHUNK);
       this.#bodySent = true;
       if (waiting()) this.#expect(Wait.Head, request.responseTimeout);
-    });
+    };
+    // An h2 body that ended with nothing buffered (HEADERS, then only an empty DATA with
+    // END_STREAM, RFC 9113 §6.1) emitted 'end' already, unread: Node's stream code reads 0 at
+    // EOF. That happens while this call waited for its connection, so 'end' will not come again.
+    if (source.readableEnded) ended();
+    else source.once('end', ended);
     source.resume(); // the pipeline may have paused it (see withinBodyLimit)
   }
 }

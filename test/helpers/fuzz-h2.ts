@@ -1,8 +1,10 @@
 // Seeded h2 client inputs for the framing fuzz harness (issue 19): raw frames on one TLS
 // connection per case — pseudo-header variants, content-length against the DATA sent, RFC 8441
-// extended CONNECT and classic CONNECT, trailers, resets mid-body, streams interleaved — and the
-// invariant for them: an upstream request only for a stream that ended as it announced, with
-// exactly its DATA as the body, each at most once; no stream receives another's bytes.
+// extended CONNECT and classic CONNECT, trailers, resets mid-body, empty DATA frames (mid-body,
+// and as the END_STREAM after the body), streams interleaved — and the invariant for them: an
+// upstream request only for a stream that ended as it announced, with exactly its DATA as the
+// body, each at most once; no stream receives another's bytes; a stream that ended cleanly gets
+// its upstream's answer.
 import { connect as tlsConnect } from 'node:tls';
 import { testCerts } from './certs.js';
 import { ANSWERS, type Rng } from './fuzz-h1.js';
@@ -23,6 +25,8 @@ interface Plan {
   readonly clean: boolean;
   /** Must never reach an upstream: a classic CONNECT, or an extended CONNECT announcing a body. */
   readonly never: boolean;
+  /** A clean stream whose upstream answer carries its tag (`up:ID;`, fuzz-harness.ts): it must reach the client. */
+  readonly answered: boolean;
   readonly note: string;
   readonly frames: Buffer[];
 }
@@ -32,6 +36,10 @@ export interface H2Result {
   readonly plans: readonly Plan[];
   /** DATA payloads received, per stream. */
   readonly data: Map<number, string>;
+  /** The edge sent GOAWAY: streams it had not answered yet may stay unanswered. */
+  goaway: boolean;
+  /** Streams opened after a higher-numbered one (RFC 9113 §5.1.1: a connection error nghttp2 may just ignore): never answered. */
+  readonly late: ReadonlySet<number>;
   describe(): string;
 }
 
@@ -44,7 +52,8 @@ function plan(rng: Rng, stream: number, id: string): Plan {
   if (kind !== 'CONNECT') fields.push([':scheme', 'https'], [':path', `/${id}`]);
   fields.push([':authority', 'localhost']);
   if (kind === 'CONNECT-ws') fields.push([':protocol', 'websocket'], ['sec-websocket-version', '13'], ['origin', 'https://localhost']);
-  fields.push(['x-id', id], ['x-answer', rng.pick(ANSWERS)]);
+  const answer = rng.pick(ANSWERS);
+  fields.push(['x-id', id], ['x-answer', answer]);
   const n = body.length;
   const length = rng.pick([undefined, undefined, String(n), String(n), String(n + 1 + rng.int(9)), String(Math.max(0, n - 1)), 'abc', `${n}, ${n}`, '0']);
   if (length !== undefined) fields.push(['content-length', length]);
@@ -69,7 +78,8 @@ function plan(rng: Rng, stream: number, id: string): Plan {
   }
   const block = Buffer.concat(fields.map(([k, v]) => field(k, v)));
   const frames: Buffer[] = [];
-  const ending = body === '' && rng.chance(0.6) ? 'headers' : rng.pick(['data', 'data', 'trailers', 'reset']);
+  // 'empty-end': the body's DATA, then an empty DATA carrying END_STREAM (RFC 9113 §6.1), as many clients end an upload.
+  const ending = body === '' && rng.chance(0.6) ? 'headers' : rng.pick(['data', 'data', 'empty-end', 'trailers', 'reset']);
   note += ` end=${ending}`;
   frames.push(headers(stream, block, { endStream: ending === 'headers' }));
   if (ending !== 'headers') {
@@ -81,15 +91,20 @@ function plan(rng: Rng, stream: number, id: string): Plan {
       rest = rest.slice(k);
     }
     if (pieces.length === 0) pieces.push('');
+    // An empty DATA mid-body is no last chunk (RFC 9112 §7.1 upstream: a zero-size chunk would be).
+    if (pieces.length > 1 && rng.chance(0.15)) pieces.splice(1 + rng.int(pieces.length - 1), 0, '');
     const sent = ending === 'reset' ? pieces.slice(0, Math.max(0, pieces.length - 1)) : pieces;
     sent.forEach((p, i) => frames.push(frame(FRAME.DATA, ending === 'data' && i === sent.length - 1 ? END_STREAM : 0, stream, Buffer.from(p, 'latin1'))));
+    if (ending === 'empty-end') frames.push(frame(FRAME.DATA, END_STREAM, stream));
     if (ending === 'trailers') frames.push(headers(stream, field('x-trailer', 't')));
     if (ending === 'reset') frames.push(rstStream(stream, ERROR.CANCEL));
   }
   const lengthMet = length === undefined || length === String(n);
   const clean = ending !== 'reset' && lengthMet && !malformed;
   const never = kind === 'CONNECT' || (kind === 'CONNECT-ws' && length !== undefined && length !== '0');
-  return { stream, id, method, body: method === 'CONNECT' ? '' : body, clean, never, note, frames };
+  // A Host naming another site than :authority is refused at the edge (RFC 9113 §8.3.1); 204, 304 and HEAD answers carry no body.
+  const answered = clean && !never && kind !== 'CONNECT-ws' && method !== 'HEAD' && answer !== '204' && answer !== '304' && !note.includes(' host');
+  return { stream, id, method, body: method === 'CONNECT' ? '' : body, clean, never, answered, note, frames };
 }
 
 /** One h2 connection: 1–4 streams, frames interleaved at random; resolves when every stream ended (or 3 s). */
@@ -99,10 +114,20 @@ export async function h2Batch(port: number, rng: Rng, client: number): Promise<H
   const data = new Map<number, string>();
   // A stream the client resets gets no answer to wait for.
   const ended = new Set<number>(plans.filter((p) => p.note.endsWith('end=reset')).map((p) => p.stream));
-  const result: H2Result = { client, plans, data, describe: () => plans.map((p) => `${p.stream}:${p.note}`).join(' | ') };
+  const late = new Set<number>();
+  const result: H2Result = { client, plans, data, goaway: false, late, describe: () => plans.map((p) => `${p.stream}:${p.note}`).join(' | ') };
   const queues = plans.map((p) => [...p.frames]);
   const order: Buffer[] = [];
   for (let live = queues.filter((q) => q.length > 0); live.length > 0; live = queues.filter((q) => q.length > 0)) order.push(rng.pick(live).shift() as Buffer);
+  const opened = new Set<number>();
+  let highest = 0;
+  for (const f of order) {
+    const id = f.readUInt32BE(5) & 0x7fffffff;
+    if (f[3] !== FRAME.HEADERS || opened.has(id)) continue; // trailers are HEADERS too
+    opened.add(id);
+    if (id < highest) late.add(id);
+    else highest = id;
+  }
   await new Promise<void>((resolve) => {
     const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem, ALPNProtocols: ['h2'] }, () => {
       socket.write(Buffer.concat([PREFACE, settings(), ...order]));
@@ -129,6 +154,7 @@ export async function h2Batch(port: number, rng: Rng, client: number): Promise<H
         if (type === FRAME.SETTINGS && (flags & 1) === 0) socket.write(frame(FRAME.SETTINGS, 1, 0));
         if (type === FRAME.DATA) data.set(stream, (data.get(stream) ?? '') + payload.toString('latin1'));
         if (((type === FRAME.DATA || type === FRAME.HEADERS) && (flags & END_STREAM) !== 0) || type === FRAME.RST_STREAM) ended.add(stream);
+        if (type === FRAME.GOAWAY) result.goaway = true;
         if (type === FRAME.GOAWAY || plans.every((p) => ended.has(p.stream))) return finish();
       }
     });
@@ -152,6 +178,13 @@ export function checkH2(result: H2Result, upstream: readonly Parsed[]): string[]
     if (!p.url.endsWith(`/${p.id}`)) v.push(`upstream request ${p.method} ${p.url} carries id ${p.id}`);
     if (p.complete && !planned.clean && planned.method !== 'CONNECT') v.push(`${p.id} (${planned.note}) reached the upstream complete though the stream did not end as announced`);
     if (p.complete && p.body !== planned.body) v.push(`${p.id}: upstream body ${JSON.stringify(p.body)} ≠ sent ${JSON.stringify(planned.body)}`);
+  }
+  // Liveness: a body that ended cleanly (an empty DATA with END_STREAM included) is not left
+  // waiting for an end it already had; the edge's own timeout answer carries no upstream tag.
+  if (!result.goaway) {
+    for (const p of result.plans) {
+      if (p.answered && !result.late.has(p.stream) && !(result.data.get(p.stream) ?? '').includes(`up:${p.id};`)) v.push(`${p.id} (${p.note}) ended cleanly but its upstream's answer never reached the client`);
+    }
   }
   for (const [stream, text] of result.data) {
     const own = result.plans.find((x) => x.stream === stream)?.id;
