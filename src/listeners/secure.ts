@@ -135,6 +135,10 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
   // the pipeline sends the 100 once the request is accepted, or its refusal with HSTS (framing.ts).
   server.on('checkContinue', deps.onRequest);
   server.on('checkExpectation', deps.onRequest);
-  server.on('upgrade', deps.onUpgrade);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // The tunnel reads the socket from here on; the parser's stand-in listener goes.
+    socket.off('data', keepForParser);
+    deps.onUpgrade(req, socket, head);
+  });
   return server;
 }
