@@ -37,14 +37,35 @@ export interface SecureListenerDeps {
  * allowHTTP1 was tried: on Node 20 its HTTP/1.1 fallback drops the options http.Server takes,
  * maxHeaderSize, keepAliveTimeout and headersTimeout among them, so h1 would change.)
  */
-function routeAlpn(server: Server, h2: H2Front): void {
+function routeAlpn(server: Server, h2: H2Front | undefined): void {
   const h1 = server.listeners('secureConnection')[0] as (socket: TLSSocket) => void;
   server.removeListener('secureConnection', h1);
   server.on('secureConnection', (socket: TLSSocket) => {
-    if (socket.alpnProtocol === 'h2') h2.accept(socket);
-    else h1.call(server, socket);
+    if (h2 !== undefined && socket.alpnProtocol === 'h2') {
+      h2.accept(socket);
+      return;
+    }
+    h1.call(server, socket);
+    readThroughStream(socket);
   });
 }
+
+/**
+ * Node's HTTP/1.1 server lets its parser read a TLS socket's handle directly. When a request
+ * head arrives while the previous response is still draining (a keep-alive client that sends
+ * its next request the moment it has the last byte), Node pauses that parser and stops the
+ * handle; but TLS hands over the rest of the records it already decrypted from the same read,
+ * the paused parser refuses them (HPE_PAUSED), and Node destroys the connection: the client's
+ * request is reset, with nothing logged. A 'data' listener on the socket makes Node read it
+ * through the socket's stream instead (its documented unconsume path), where a pause buffers
+ * those bytes until the response drained. Plain TCP (:80) stops reading at once: not needed there.
+ */
+function readThroughStream(socket: TLSSocket): void {
+  if (!socket.destroyed) socket.on('data', keepForParser);
+}
+
+/** The data itself goes to Node's parser through its own 'data' listener. */
+function keepForParser(): void {}
 
 /**
  * The :443 listener. TLS settings come from the certificate store (the single owner of
@@ -103,7 +124,7 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
     // RFC 8737 §3: an acme-tls/1 connection ends after its handshake; it never carries HTTP.
     if (socket.alpnProtocol === 'acme-tls/1') socket.destroy();
   });
-  if (deps.h2 !== undefined) routeAlpn(server, deps.h2);
+  routeAlpn(server, deps.h2);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     tlsError({ event: 'tls-error', code: err.code, clientIp: clientAddress(socket), msg: err.message }, 'TLS handshake failed');
     socket.destroy();
@@ -114,6 +135,10 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
   // the pipeline sends the 100 once the request is accepted, or its refusal with HSTS (framing.ts).
   server.on('checkContinue', deps.onRequest);
   server.on('checkExpectation', deps.onRequest);
-  server.on('upgrade', deps.onUpgrade);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // The tunnel reads the socket from here on; the parser's stand-in listener goes.
+    socket.off('data', keepForParser);
+    deps.onUpgrade(req, socket, head);
+  });
   return server;
 }
