@@ -150,3 +150,30 @@ t.test('an upgrade on a redirect route gets the redirect; on an upstream route i
   t.strictSame(fav.headers.get('strict-transport-security'), ['max-age=31536000']);
   t.equal(a.connections + c.connections, 0, 'no upstream was contacted');
 });
+
+t.test('h2: an extended CONNECT on a respond or slash-redirect route gets that answer with HSTS, and no upstream is contacted', async (t) => {
+  const [a, b, c] = [await named(t, 'a'), await named(t, 'b'), await named(t, 'c')];
+  const { port, logs } = await startEdge(t, config(a, b, c));
+  const session = await h2Session(t, port);
+  const connect = async (path: string): Promise<Record<string, string | string[] | undefined>> => {
+    const stream = session.request({
+      ':method': 'CONNECT', ':protocol': 'websocket', ':path': path, ':scheme': 'https', ':authority': 'localhost',
+      'sec-websocket-version': '13', origin: 'https://localhost',
+    }, { endStream: false });
+    stream.on('error', () => undefined);
+    const headers = await new Promise<Record<string, string | string[] | undefined>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to the CONNECT for ${path} within 3 s`)), 3000);
+      stream.once('response', (h) => { clearTimeout(timer); resolve(h); });
+    });
+    stream.close();
+    return headers;
+  };
+  const fav = await connect('/favicon.ico');
+  t.equal(fav[':status'], 204, 'the respond route answers the CONNECT');
+  t.equal(fav['strict-transport-security'], 'max-age=31536000');
+  const slash = await connect('/syncthing');
+  t.equal(slash[':status'], 301, 'the slash 301 answers the CONNECT');
+  t.equal(slash.location, `https://localhost:${port}/syncthing/`);
+  t.ok(await logs.next((l) => l.event === 'websocket-answered' && l.protocol === 'h2' && l.path === '/favicon.ico'), 'logged as answered by its route');
+  t.equal(a.connections + b.connections + c.connections, 0, 'no upstream was contacted');
+});
