@@ -61,7 +61,15 @@ t.test(`h1 framing fuzz: ${H1_CASES} cases from seed ${SEED} (FUZZ_SEED=${SEED} 
   t.strictSame(violations.slice(0, 5), [], `no violation (seed ${SEED})`);
 });
 
-t.test(`h2 framing fuzz: ${H2_CASES} connections from seed ${SEED}`, async (t) => {
+// Node 22.23.3 aborts inside its own http2 code on these inputs (`Assertion failed:
+// onread->IsFunction()` in StreamBase::CallJSOnreadMethod, the assertion of nodejs/node#64850):
+// the process dies, whatever Gatehouse does. 20.20, 24.21 and 26.10 pass. README's Known limits
+// say so; the skip names the runtime, so a Node 22 that fixes it is seen by removing this line.
+const NODE22_H2_ABORT = process.versions.node.startsWith('22.')
+  ? `Node ${process.versions.node} aborts in its http2 stream code on this fuzz input (onread->IsFunction(), nodejs/node#64850): see README Known limits`
+  : false;
+
+t.test(`h2 framing fuzz: ${H2_CASES} connections from seed ${SEED}`, { skip: NODE22_H2_ABORT }, async (t) => {
   const upstream = await llhttpUpstream(t);
   const { port } = await startEdge(t, basicConfig([upstream.address], EDGE));
   const violations: string[] = [];
