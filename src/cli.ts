@@ -11,6 +11,7 @@ import type { Config } from './config/types.js';
 import { exposeWorkerMetrics, reportReady, supervise, ticketKeysFromEnv, workerCount } from './cluster.js';
 import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
+import { defectFor } from './lifecycle/node-defects.js';
 import type { StartupSignals, StopSignal } from './lifecycle/signals.js';
 import { describeAcme } from './tls/acme/report.js';
 import { readPair } from './tls/cert-store.js';
@@ -76,6 +77,8 @@ function version(): string {
 async function check(path: string): Promise<number> {
   const { config, problems, tls } = await loadConfig(path);
   for (const p of problems) console.log(formatProblem(p));
+  const h2Defect = config?.http2.enabled === true ? defectFor('http2') : undefined;
+  if (h2Defect !== undefined) console.log(`warning: HTTP/2 will be off on Node ${process.versions.node}: ${h2Defect.what}; run a Node release without it (README "Known limits") to serve h2`);
   const certErrors = tls === undefined ? 0 : await checkCertificates(tls);
   const file = config?.file ?? resolvePath(path);
   const usable = config !== undefined && certErrors === 0;

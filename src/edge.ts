@@ -15,6 +15,7 @@ import { H2Front } from './listeners/h2.js';
 import { createSecureListener } from './listeners/secure.js';
 import { createMorePort } from './listeners/more-ports.js';
 import { createHooks, type EdgeHooks } from './hooks.js';
+import { defectFor } from './lifecycle/node-defects.js';
 import { handleConnect } from './pipeline/connect.js';
 import { handleRequest } from './pipeline/request.js';
 import { handleUpgrade } from './pipeline/upgrade.js';
@@ -143,7 +144,13 @@ export class Edge {
   async start(): Promise<BoundAddresses> {
     if (this.#state !== 'created') throw new Error(`cannot start an edge that is ${this.#state}`);
     const config = this.#config;
-    if (config.http2.enabled) {
+    // A Node release a client can abort through its http2 code serves HTTP/1.1 only: ALPN then
+    // never offers h2, and every h2-capable client falls back as it does to any HTTP/1.1 server.
+    const h2Defect = config.http2.enabled ? defectFor('http2') : undefined;
+    if (h2Defect !== undefined) {
+      this.log.warn({ event: 'runtime', node: process.versions.node }, `HTTP/2 is off on Node ${process.versions.node}: ${h2Defect.what}; run a Node release without it (README "Known limits") to serve h2`);
+    }
+    if (config.http2.enabled && h2Defect === undefined) {
       this.#h2 = new H2Front(config, {
         log: this.log,
         hsts: () => this.#runtime.hsts,
