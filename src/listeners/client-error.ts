@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { statusOf, type EdgeErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { respondRaw } from '../pipeline/respond.js';
+import { respondRaw } from '../http/respond.js';
 
 /** Node's HTTP parser errors → the refusal Gatehouse answers with (Node's own replies lack HSTS). */
 const PARSER_REFUSALS: Readonly<Record<string, { readonly code: EdgeErrorCode; readonly reason: string }>> = {

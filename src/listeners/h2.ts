@@ -5,9 +5,9 @@ import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/types.js';
 import { ERRORS, statusOf } from '../errors.js';
 import { rateLimited, type Logger } from '../log.js';
-import { respond } from '../pipeline/respond.js';
-import { clientAddress } from './client-address.js';
-import { H2Request, H2Response } from './h2-exchange.js';
+import { respond } from '../http/respond.js';
+import { clientAddress } from '../http/client-address.js';
+import { H2Request, H2Response } from '../http/h2-exchange.js';
 import { headerListSize, HeadWatch, type HeadState } from './h2-head.js';
 
 export interface H2Deps {
@@ -93,7 +93,7 @@ function settingsOf(config: Config): Settings {
 /**
  * The HTTP/2 front door: a plain (non-TLS) Http2Server that never listens; the :443 TLS server
  * hands it the sockets whose ALPN chose h2. Requests enter the same pipeline as HTTP/1.1 through
- * Node's core stream API and a small adapter (h2-exchange.ts); no 'request' listener, so Node
+ * Node's core stream API and a small adapter (http/h2-exchange.ts); no 'request' listener, so Node
  * never builds its compatibility objects. Tracks its sessions so shutdown can send GOAWAY, idle
  * ones close, and unfinished heads end at timeouts.headers (h2-head.ts).
  */

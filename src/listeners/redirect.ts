@@ -3,18 +3,18 @@ import { realpath, readFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { ERRORS, statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
-import { clientAddress } from './client-address.js';
+import { clientAddress } from '../http/client-address.js';
 import { answerClientError } from './client-error.js';
 import { h1Limits } from './h1-limits.js';
-import { hostOf } from '../pipeline/host.js';
-import { respond } from '../pipeline/respond.js';
-import type { Runtime } from '../runtime.js';
+import { hostOf } from '../http/host.js';
+import { respond } from '../http/respond.js';
+import type { Runtime } from '../pipeline/runtime.js';
+import type { AcmeChallenge } from '../tls/acme/responders.js';
 
 const CHALLENGE = '/.well-known/acme-challenge/';
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
-/** tls.acme's HTTP-01 responder: the key authorization stored for a token, if any. */
-export type AcmeChallenge = (token: string) => Promise<Buffer | undefined>;
+export type { AcmeChallenge };
 
 /**
  * The :80 listener: ACME HTTP-01 challenges from a webroot, everything else redirected to

@@ -3,7 +3,7 @@ import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import { serveFiles } from './files.js';
 import { routingPath } from './path.js';
-import type { ClientRequest, ClientResponse } from './protocol.js';
+import type { ClientRequest, ClientResponse } from '../http/message.js';
 import { respondWithPage } from './error-pages.js';
 import { ERRORS } from '../errors.js';
 import type { AnswerRules } from './header-rules.js';
@@ -25,14 +25,6 @@ export interface AccelContext {
   readonly clientIp: string;
   /** The requesting route's header rules: they, not the internal route's, shape the answer (as its proxied answers). */
   readonly ruled: AnswerRules | null;
-}
-
-/** The upstream asked for `X-Accel-Redirect`: the value, when the answer carries one. */
-export function accelTarget(raw: readonly string[]): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === 'x-accel-redirect') return (raw[i + 1] as string).trim();
-  }
-  return undefined;
 }
 
 /**

@@ -5,9 +5,9 @@ import type { HeaderRules } from '../config/types.js';
 import type { Duplex } from 'node:stream';
 import { REASONS, statusOf } from '../errors.js';
 import { authorityOf, expand, type RequestContext } from './expand.js';
-import { applyResponseRules, type AnswerRules } from './header-rules.js';
-import type { ClientRequest, ClientResponse } from './protocol.js';
-import { respond, respondWith } from './respond.js';
+import { AnswerRules, applyResponseRules } from './header-rules.js';
+import type { ClientRequest, ClientResponse } from '../http/message.js';
+import { respond, respondWith } from '../http/respond.js';
 import { withoutQuery } from './resolve.js';
 import type { Route, Site } from './sites.js';
 
@@ -126,5 +126,5 @@ export function siteRules(site: Site | undefined): HeaderRules | null {
 
 /** Response rules with their context for an answer the edge writes; null, and no context built, when `rules` has none. */
 export function ruledBy(rules: HeaderRules | null, context: () => RequestContext): AnswerRules | null {
-  return rules === null || rules.response.length === 0 ? null : { rules, context: context() };
+  return rules === null || rules.response.length === 0 ? null : new AnswerRules(rules, context());
 }

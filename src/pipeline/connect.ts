@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { ERRORS } from '../errors.js';
 import type { UpgradeAnswer } from '../proxy/tunnel.js';
-import { clientAddress } from '../listeners/client-address.js';
-import type { H2Request, H2Response } from '../listeners/h2-exchange.js';
-import { headerObject, upstreamHeaders } from './protocol.js';
-import { respond } from './respond.js';
+import { clientAddress } from '../http/client-address.js';
+import type { H2Request, H2Response } from '../http/h2-exchange.js';
+import { headerObject, upstreamHeaders } from '../http/message.js';
+import { respond } from '../http/respond.js';
 import { actionAnswer, contextOf, writeAnswer } from './actions.js';
 import { resolve } from './resolve.js';
 import { bodyRefusal, checkOrigin, refusal, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';

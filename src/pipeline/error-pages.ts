@@ -4,8 +4,8 @@ import { contentType } from 'mime-types';
 import type { ErrorPagesConfig } from '../config/files.js';
 import { REASONS } from '../errors.js';
 import { ruleResponse, type AnswerRules } from './header-rules.js';
-import { isH2, type ClientResponse } from './protocol.js';
-import { respond } from './respond.js';
+import { isH2, type ClientResponse } from '../http/message.js';
+import { respond } from '../http/respond.js';
 
 /**
  * A generated answer (DESIGN 29): the site's error page for `status` when it has one — read

@@ -8,7 +8,7 @@ import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import { respondWithPage } from './error-pages.js';
 import { ruledValue, ruleResponse, type AnswerRules } from './header-rules.js';
-import { isH2, protocolOf, type ClientRequest, type ClientResponse } from './protocol.js';
+import { isH2, protocolOf, type ClientRequest, type ClientResponse } from '../http/message.js';
 import type { Route, Site } from './sites.js';
 
 /** What serving a file needs from the request pipeline. */

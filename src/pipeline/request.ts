@@ -4,13 +4,13 @@ import { ERRORS, statusOf, type EdgeErrorCode } from '../errors.js';
 import { offerFor } from '../compress/policy.js';
 import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
-import type { Runtime } from '../runtime.js';
-import { clientAddress } from '../listeners/client-address.js';
-import { applyForwarded } from './forwarded.js';
+import type { Runtime } from './runtime.js';
+import { clientAddress } from '../http/client-address.js';
+import { applyForwarded } from '../http/forwarded.js';
 import { bodyFraming, expectationRefusal, framingRefusal } from './framing.js';
-import { sanitiseClientHeaders } from './hop-by-hop.js';
-import { bodyOf, isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
-import { respond } from './respond.js';
+import { sanitiseClientHeaders } from '../http/hop-by-hop.js';
+import { bodyOf, isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from '../http/message.js';
+import { respond } from '../http/respond.js';
 import { resolve, withoutQuery, type Resolution } from './resolve.js';
 import { respondWithPage } from './error-pages.js';
 import { serveFiles } from './files.js';
@@ -21,7 +21,7 @@ import { expand, type RequestContext } from './expand.js';
 import { applyRequestRules, type AnswerRules } from './header-rules.js';
 import type { Route, Site } from './sites.js';
 import { declinedUpgrade } from './upgrade.js';
-import type { H2Request } from '../listeners/h2-exchange.js';
+import type { H2Request } from '../http/h2-exchange.js';
 
 /** What the HTTPS request path needs from the edge. */
 export interface RequestDeps {

@@ -1,9 +1,9 @@
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { statusOf } from '../errors.js';
-import type { Runtime } from '../runtime.js';
-import { hostOf } from './host.js';
+import type { Runtime } from './runtime.js';
+import { hostOf } from '../http/host.js';
 import { routingPath } from './path.js';
-import type { ClientRequest } from './protocol.js';
+import type { ClientRequest } from '../http/message.js';
 import { matchRoute, MethodMismatch, type Route, type Site } from './sites.js';
 
 /** Where a request is going, or the status that stops it; shared by plain requests and upgrades. */

@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EdgeError } from '../errors.js';
-import { responseHeaders } from '../pipeline/hop-by-hop.js';
-import { respondRaw } from '../pipeline/respond.js';
+import { responseHeaders } from '../http/hop-by-hop.js';
+import { respondRaw } from '../http/respond.js';
 import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
 import type { TargetState } from '../upstream/pool.js';
 import type { ResponseHead } from '../upstream/response-parser.js';

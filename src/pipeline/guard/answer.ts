@@ -2,8 +2,8 @@ import type { ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { ERRORS, REASONS, type EdgeErrorCode } from '../../errors.js';
 import { ruleResponse, type AnswerRules } from '../header-rules.js';
-import type { ClientResponse } from '../protocol.js';
-import { respond, respondRaw } from '../respond.js';
+import type { ClientResponse } from '../../http/message.js';
+import { respond, respondRaw } from '../../http/respond.js';
 
 /** Why the guard stopped a request, and the answer that says so. */
 export interface Denial {

@@ -1,16 +1,27 @@
 import type { Duplex } from 'node:stream';
 import { REASONS } from '../errors.js';
-import { ruleResponse, type AnswerRules } from './header-rules.js';
-import { headerObject, isH2, type ClientResponse } from './protocol.js';
+import { headerObject, isH2, type ClientResponse } from './message.js';
+
+/** The fields of a response not yet sent: an h1 ServerResponse or the h2 H2Response. */
+export interface FieldSink {
+  getHeader(name: string): number | string | readonly string[] | undefined;
+  setHeader(name: string, value: string | readonly string[]): unknown;
+  removeHeader(name: string): void;
+}
+
+/** Edits of a generated answer's fields before they go out: a route's header rules (pipeline/header-rules.ts). */
+export interface FieldRules {
+  rule(res: FieldSink, status: number): void;
+}
 
 /**
  * A response Gatehouse writes itself: short plain-text body, HSTS when on HTTPS (`hsts`
  * non-null), and `Connection: close` when the connection cannot be trusted any further — on h2,
  * where the connection is not in question, the stream is closed instead (RFC 9113 §8.1: a
  * response may end the exchange before the request body did). `ruled`: the header rules of
- * the route (or site) it answers for (DESIGN 23), applied over these fields.
+ * the route (or site) it answers for, applied over these fields.
  */
-export function respond(res: ClientResponse, status: number, hsts: string | null, body: string, close = false, ruled: AnswerRules | null = null): void {
+export function respond(res: ClientResponse, status: number, hsts: string | null, body: string, close = false, ruled: FieldRules | null = null): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -21,7 +32,7 @@ export function respond(res: ClientResponse, status: number, hsts: string | null
   res.setHeader('content-length', Buffer.byteLength(text));
   res.setHeader('cache-control', 'no-store');
   if (hsts !== null) res.setHeader('strict-transport-security', hsts);
-  if (ruled !== null) ruleResponse(res, status, ruled);
+  if (ruled !== null) ruled.rule(res, status);
   if (!isH2(res)) {
     if (close) res.setHeader('connection', 'close');
     res.end(text);
