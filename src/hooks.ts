@@ -38,6 +38,9 @@ export function createHooks(log: Logger, metrics: Metrics): EdgeHooks {
         metrics.websockets.dec();
         log.info({ event: 'websocket-close', ...t.info, target: t.target, durationMs: Math.round(performance.now() - t.start), bytesIn, bytesOut }, 'websocket close');
       },
+      declined: (status, target, info) => {
+        log.info({ event: 'websocket-declined', ...info, status, target }, 'upstream declined the websocket upgrade');
+      },
       failed: (error, status, target, info) => {
         log.info({ event: 'websocket-failed', ...info, status, target, code: error.code, err: error.message }, 'websocket handshake failed');
         failing(`${error.code} websocket ${target ?? '-'}`, { event: 'websocket-failed', target, code: error.code, err: error.message }, 'websocket handshakes failing');

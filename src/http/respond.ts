@@ -1,6 +1,18 @@
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { REASONS } from '../errors.js';
+import type { EdgeError } from '../errors.js';
 import { headerObject, isH2, type ClientResponse } from './message.js';
+
+/**
+ * The reason phrase of a status line Gatehouse writes raw: Node's table, with RFC 9110's name
+ * for 413 (§15.5.14 renamed "Payload Too Large"; Node keeps the old one). Built once.
+ */
+const PHRASES: Readonly<Record<number, string>> = Object.freeze({ ...STATUS_CODES, 413: 'Content Too Large' });
+
+/** `status`'s reason phrase; `fallback` for a status no table names. */
+export function reasonPhrase(status: number, fallback = 'Error'): string {
+  return PHRASES[status] ?? fallback;
+}
 
 /** The fields of a response not yet sent: an h1 ServerResponse or the h2 H2Response. */
 export interface FieldSink {
@@ -15,13 +27,22 @@ export interface FieldRules {
 }
 
 /**
- * A response Gatehouse writes itself: short plain-text body, HSTS when on HTTPS (`hsts`
- * non-null), and `Connection: close` when the connection cannot be trusted any further — on h2,
+ * A refusal or failure Gatehouse answers itself, its status from the error's code (errors.ts):
+ * short plain-text body (`body`, the table's text unless the refusal says more), HSTS when on
+ * HTTPS (`hsts` non-null), and `Connection: close` when the connection cannot be trusted any further — on h2,
  * where the connection is not in question, the stream is closed instead (RFC 9113 §8.1: a
  * response may end the exchange before the request body did). `ruled`: the header rules of
  * the route (or site) it answers for, applied over these fields.
  */
-export function respond(res: ClientResponse, status: number, hsts: string | null, body: string, close = false, ruled: FieldRules | null = null): void {
+export function respond(res: ClientResponse, error: EdgeError, hsts: string | null, body: string = error.text, close = false, ruled: FieldRules | null = null): void {
+  writePlain(res, error.status, hsts, body, close, ruled);
+}
+
+/**
+ * The same plain-text answer for a status that is not Gatehouse's refusal: an upstream's or an
+ * auth service's own status whose body could not be given (an unreadable error page).
+ */
+export function writePlain(res: ClientResponse, status: number, hsts: string | null, body: string, close = false, ruled: FieldRules | null = null): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -48,14 +69,15 @@ export function respond(res: ClientResponse, status: number, hsts: string | null
  * The same, written straight to a socket that has no ServerResponse: parser errors
  * (clientError) and refused upgrades. Ends the socket after the bytes are flushed.
  */
-export function respondRaw(socket: Duplex, status: number, hsts: string | null, body: string, extra = ''): void {
+export function respondRaw(socket: Duplex, error: EdgeError, hsts: string | null, body: string = error.text, extra = ''): void {
+  const status = error.status;
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   const text = `${body}\n`;
   socket.end(
-    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n` +
     'Content-Type: text/plain; charset=utf-8\r\n' +
     `Content-Length: ${Buffer.byteLength(text)}\r\n` +
     'Cache-Control: no-store\r\n' +

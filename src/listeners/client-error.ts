@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { statusOf, type EdgeErrorCode } from '../errors.js';
+import { EdgeError, statusOf, type EdgeErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { respondRaw } from '../http/respond.js';
 
@@ -35,6 +35,6 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, hs
   }
   const refusal = parserRefusal(err);
   const status = statusOf(refusal.code);
-  respondRaw(socket, status, hsts, refusal.reason);
+  respondRaw(socket, new EdgeError(refusal.code, refusal.reason, err), hsts, refusal.reason);
   log.info({ event: 'client-error', listener, code: refusal.code, cause: err.code, status }, 'malformed request');
 }

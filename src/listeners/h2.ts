@@ -3,7 +3,7 @@ import {
 } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/types.js';
-import { ERRORS, statusOf } from '../errors.js';
+import { EdgeError, statusOf } from '../errors.js';
 import { rateLimited, type Logger } from '../log.js';
 import { respond } from '../http/respond.js';
 import { clientAddress } from '../http/client-address.js';
@@ -208,7 +208,7 @@ export class H2Front {
    */
   #oversized(session: ServerHttp2Session, state: SessionState, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, size: number, deps: H2Deps): void {
     const code = 'EDGE_ERR_HEADERS_TOO_LARGE';
-    respond(new H2Response(stream), statusOf(code), deps.hsts(), ERRORS[code].text);
+    respond(new H2Response(stream), new EdgeError(code, 'header list over limits.headerSize'), deps.hsts());
     const calm = ++state.oversized > OVERSIZE_TOLERANCE;
     deps.log.info({
       method: headers[':method'], protocol: 'h2', host: headers[':authority']?.slice(0, LOGGED_TEXT), path: headers[':path']?.slice(0, LOGGED_TEXT),

@@ -15,12 +15,12 @@ export const standInAnswers: StandInAnswers = {
   fail(res: ClientResponse, error: EdgeError, exchange: Exchange): void {
     const pages = exchange.pages;
     const shaper = exchange.shaper instanceof RouteShaper ? exchange.shaper : null;
-    const close = error.status === 408;
+    const close = error.code === 'EDGE_ERR_REQUEST_TIMEOUT';
     if (pages !== undefined && pages.pages.has(error.status)) {
-      respondWithPage(res, pages, error.status, exchange.hsts, error.text, close, undefined, shaper?.ruled(exchange) ?? null);
+      respondWithPage(res, pages, error, exchange.hsts, error.text, close, undefined, shaper?.ruled(exchange) ?? null);
       return;
     }
-    respondRuled(res, error.status, exchange.hsts, error.text, close, shaper?.rules ?? null, exchange.context as RequestContext | null);
+    respondRuled(res, error, exchange.hsts, error.text, close, shaper?.rules ?? null, exchange.context as RequestContext | null);
   },
   page(res: ClientResponse, status: number, file: string, exchange: Exchange): void {
     const shaper = exchange.shaper instanceof RouteShaper ? exchange.shaper : null;

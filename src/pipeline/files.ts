@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ERRORS, type EdgeErrorCode } from '../errors.js';
+import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
 import type { FilesConfig } from '../config/files.js';
 import { offerFor } from '../compress/policy.js';
 import { lookup } from '../files/lookup.js';
@@ -92,7 +92,7 @@ function redirectToDirectory(step: FilesStep, req: ClientRequest, res: ClientRes
 
 function refuse(step: FilesStep, req: ClientRequest, res: ClientResponse, code: EdgeErrorCode, reason: string, extra?: Readonly<Record<string, string>>): void {
   const status = ERRORS[code].status;
-  respondWithPage(res, step.site.errorPages, status, step.hsts, ERRORS[code].text, false, extra, step.ruled);
+  respondWithPage(res, step.site.errorPages, new EdgeError(code, reason), step.hsts, ERRORS[code].text, false, extra, step.ruled);
   log(step, req, status, undefined, code, reason);
 }
 
