@@ -1,14 +1,12 @@
 import type { Metrics } from './admin/metrics.js';
 import { rateLimitedByCause, type Logger } from './log.js';
 import { logExchange } from './pipeline/request.js';
-import { respondWithPage } from './pipeline/error-pages.js';
-import { failAnswer } from './pipeline/shaper.js';
 import type { ForwardHooks } from './proxy/forward.js';
 import type { TunnelHooks } from './proxy/tunnel.js';
 import type { UpstreamHooks } from './upstream/attempt.js';
 import type { TargetState, Upstream } from './upstream/pool.js';
 
-/** Where the request path reports what happened: logs and metrics, nothing else. */
+/** Where the request path reports what happened: logs and metrics, never an answer (pipeline/answers.ts writes those). */
 export interface EdgeHooks {
   readonly forward: ForwardHooks;
   readonly tunnels: TunnelHooks;
@@ -17,8 +15,8 @@ export interface EdgeHooks {
   health(upstream: Upstream, target: TargetState, up: boolean): void;
 }
 
-/** Log and metric hooks of one edge; `hsts()` is read per answer (a reload can change it). */
-export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): EdgeHooks {
+/** Log and metric hooks of one edge: they observe, and never write an answer. */
+export function createHooks(log: Logger, metrics: Metrics): EdgeHooks {
   const deps = { log, metrics };
   // Per-request failures share a cause in an outage: the access line (info) stays per request,
   // the warning is per cause and interval, so log volume does not follow traffic.
@@ -30,12 +28,6 @@ export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): 
         const error = exchange.error;
         if (error !== undefined) failing(`${error.code} ${exchange.upstream.name}`, { event: 'request-failed', upstream: exchange.upstream.name, code: error.code, err: error.message }, 'requests failing');
       },
-      // 408 also closes: the request body was left half-read (failAnswer). A site's error page wins for its statuses.
-      fail: (res, error, exchange) => {
-        const pages = exchange.pages;
-        if (pages !== undefined && pages.pages.has(error.status)) respondWithPage(res, pages, error.status, exchange.hsts === null ? null : hsts(), error.text, error.status === 408, undefined, exchange.shaper?.ruled(exchange) ?? null);
-        else failAnswer(res, error, exchange, hsts());
-      },
     },
     tunnels: {
       opened: (t) => {
@@ -45,6 +37,9 @@ export function createHooks(log: Logger, metrics: Metrics, hsts: () => string): 
       closed: (t, bytesIn, bytesOut) => {
         metrics.websockets.dec();
         log.info({ event: 'websocket-close', ...t.info, target: t.target, durationMs: Math.round(performance.now() - t.start), bytesIn, bytesOut }, 'websocket close');
+      },
+      declined: (status, target, info) => {
+        log.info({ event: 'websocket-declined', ...info, status, target }, 'upstream declined the websocket upgrade');
       },
       failed: (error, status, target, info) => {
         log.info({ event: 'websocket-failed', ...info, status, target, code: error.code, err: error.message }, 'websocket handshake failed');

@@ -1,8 +1,8 @@
 import t from 'tap';
 import type { IncomingHttpHeaders } from 'node:http';
-import { applyForwarded, buildTrust, normaliseIp } from '../src/pipeline/forwarded.js';
-import { stripHopByHop } from '../src/pipeline/hop-by-hop.js';
-import { hostOf } from '../src/pipeline/host.js';
+import { applyForwarded, buildTrust, normaliseIp } from '../src/http/forwarded.js';
+import { stripHopByHop } from '../src/http/hop-by-hop.js';
+import { hostOf } from '../src/http/host.js';
 import { compileOrigins, serialiseOrigin } from '../src/pipeline/origin.js';
 import { parseCidr } from '../src/config/values.js';
 

@@ -9,7 +9,7 @@ import t from 'tap';
 import { loadConfig } from '../src/config/load.js';
 import { Edge } from '../src/edge.js';
 import { EdgeError } from '../src/errors.js';
-import { arrivalPort } from '../src/listeners/client-address.js';
+import { arrivalPort } from '../src/http/client-address.js';
 import { createMorePort } from '../src/listeners/more-ports.js';
 import { testCerts } from './helpers/certs.js';
 import { LogCapture, reloadEdge, startEdge, writeConfigFile } from './helpers/edge.js';

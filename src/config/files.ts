@@ -1,5 +1,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
+// Up a floor on purpose: which codings this Node can encode is a fact of the runtime that the
+// `compress` reader must check at load; negotiate.ts imports only node:zlib, so no circle can form.
 import { CODINGS, zstdAvailable, type Coding } from '../compress/negotiate.js';
 import type { Reader, Path } from './values.js';
 

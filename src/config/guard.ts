@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Cidr } from './types.js';
+import type { Cidr } from './primitives.js';
 import type { Path, Reader } from './values.js';
 
 /** `routes[].access` (DESIGN 26): methods, then deny, then allow, on the client address of 6/17. */

@@ -1,6 +1,9 @@
 import type { RateLimitsConfig, RouteGuardConfig } from './guard.js';
 import type { CompressConfig, ErrorPagesConfig, FilesConfig } from './files.js';
 import type { Template } from './template.js';
+import type { Cidr, ListenAddress, TargetConfig, UpstreamTls } from './primitives.js';
+
+export type { Cidr, ListenAddress, TargetConfig, UpstreamTls };
 
 /** The validated, fully-defaulted, deep-frozen configuration. Durations are milliseconds. */
 export interface Config {
@@ -20,12 +23,6 @@ export interface Config {
   readonly log: LogConfig;
   /** Named rate-limit budgets (DESIGN 27). */
   readonly rateLimits: RateLimitsConfig;
-}
-
-export interface ListenAddress {
-  /** undefined = all interfaces (Node's default, dual-stack). */
-  readonly host: string | undefined;
-  readonly port: number;
 }
 
 export interface ListenConfig {
@@ -90,26 +87,6 @@ export interface HstsConfig {
 export interface RedirectConfig {
   readonly status: 301 | 302 | 307 | 308;
   readonly acmeWebroot: string | null;
-}
-
-export interface TargetConfig {
-  /** Normalised "scheme://host:port" or "unix:/abs/path": the identity that hashing, logs and metrics use. */
-  readonly id: string;
-  readonly protocol: 'http:' | 'https:';
-  readonly host: string;
-  readonly port: number;
-  /** How an https target's certificate is checked (null: http, or the system trust store and the host name). */
-  readonly tls: UpstreamTls | null;
-  /** `unix:PATH` targets only: the absolute socket path connected to (host is then "localhost", port 0). */
-  readonly socketPath?: string;
-}
-
-/** `upstreams.NAME.tls`: trust and name for https targets (nginx's proxy_ssl_trusted_certificate / proxy_ssl_name). */
-export interface UpstreamTls {
-  /** PEM of the CA certificate(s) trusted instead of the system store, read at load; null: system store. */
-  readonly ca: string | null;
-  /** Name sent as SNI and checked against the certificate; null: the target's host (when it is a name). */
-  readonly servername: string | null;
 }
 
 export interface HealthCheckConfig {
@@ -233,12 +210,6 @@ export interface SiteConfig {
   readonly plainHttp: 'redirect' | 'serve';
   /** Site-level rules, for answers no route gave (404, 405, 421 of this site). */
   readonly headers: HeaderRules | null;
-}
-
-export interface Cidr {
-  readonly address: string;
-  readonly prefix: number;
-  readonly family: 'ipv4' | 'ipv6';
 }
 
 export interface TimeoutsConfig {

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import type { Cidr, ListenAddress, TargetConfig } from './types.js';
+import type { Cidr, ListenAddress, TargetConfig } from './primitives.js';
 
 /** Where a problem sits: a path into the document, and whether it is the key or its value. */
 export type Path = readonly (string | number)[];

@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import type { EdgeErrorCode } from '../errors.js';
 import { Encoder } from '../compress/encoder.js';
 import { decide, weakened, type Offer } from '../compress/policy.js';
-import type { H2Response } from '../listeners/h2-exchange.js';
+import type { H2Response } from '../http/h2-exchange.js';
 import { evaluatePreconditions, requestedRange, validatorsOf } from './conditional.js';
 import type { FoundFile } from './lookup.js';
 

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
-import { statusOf, type EdgeErrorCode } from '../errors.js';
+import { EdgeError, statusOf, type EdgeErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { respondRaw } from '../pipeline/respond.js';
+import { respondRaw } from '../http/respond.js';
 
 /** Node's HTTP parser errors → the refusal Gatehouse answers with (Node's own replies lack HSTS). */
 const PARSER_REFUSALS: Readonly<Record<string, { readonly code: EdgeErrorCode; readonly reason: string }>> = {
@@ -35,6 +35,6 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, hs
   }
   const refusal = parserRefusal(err);
   const status = statusOf(refusal.code);
-  respondRaw(socket, status, hsts, refusal.reason);
+  respondRaw(socket, new EdgeError(refusal.code, refusal.reason, err), hsts, refusal.reason);
   log.info({ event: 'client-error', listener, code: refusal.code, cause: err.code, status }, 'malformed request');
 }

@@ -1,9 +1,9 @@
 import type { Server, Socket } from 'node:net';
 import type { Metrics } from '../admin/metrics.js';
 import { rateLimited, type Logger } from '../log.js';
-import { isTrusted, normaliseIp } from '../pipeline/forwarded.js';
-import type { Runtime } from '../runtime.js';
-import { setClientAddress } from './client-address.js';
+import { isTrusted, normaliseIp } from '../http/forwarded.js';
+import type { Runtime } from '../pipeline/runtime.js';
+import { setClientAddress } from '../http/client-address.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { ProxyHeaderParser, sniffProxy } from './proxy-protocol.js';
 

@@ -3,11 +3,11 @@ import {
 } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/types.js';
-import { ERRORS, statusOf } from '../errors.js';
+import { EdgeError, statusOf } from '../errors.js';
 import { rateLimited, type Logger } from '../log.js';
-import { respond } from '../pipeline/respond.js';
-import { clientAddress } from './client-address.js';
-import { H2Request, H2Response } from './h2-exchange.js';
+import { respond } from '../http/respond.js';
+import { clientAddress } from '../http/client-address.js';
+import { H2Request, H2Response } from '../http/h2-exchange.js';
 import { headerListSize, HeadWatch, type HeadState } from './h2-head.js';
 
 export interface H2Deps {
@@ -93,7 +93,7 @@ function settingsOf(config: Config): Settings {
 /**
  * The HTTP/2 front door: a plain (non-TLS) Http2Server that never listens; the :443 TLS server
  * hands it the sockets whose ALPN chose h2. Requests enter the same pipeline as HTTP/1.1 through
- * Node's core stream API and a small adapter (h2-exchange.ts); no 'request' listener, so Node
+ * Node's core stream API and a small adapter (http/h2-exchange.ts); no 'request' listener, so Node
  * never builds its compatibility objects. Tracks its sessions so shutdown can send GOAWAY, idle
  * ones close, and unfinished heads end at timeouts.headers (h2-head.ts).
  */
@@ -208,7 +208,7 @@ export class H2Front {
    */
   #oversized(session: ServerHttp2Session, state: SessionState, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, size: number, deps: H2Deps): void {
     const code = 'EDGE_ERR_HEADERS_TOO_LARGE';
-    respond(new H2Response(stream), statusOf(code), deps.hsts(), ERRORS[code].text);
+    respond(new H2Response(stream), new EdgeError(code, 'header list over limits.headerSize'), deps.hsts());
     const calm = ++state.oversized > OVERSIZE_TOLERANCE;
     deps.log.info({
       method: headers[':method'], protocol: 'h2', host: headers[':authority']?.slice(0, LOGGED_TEXT), path: headers[':path']?.slice(0, LOGGED_TEXT),

@@ -1,20 +1,20 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { realpath, readFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { ERRORS, statusOf } from '../errors.js';
+import { EdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { clientAddress } from './client-address.js';
+import { clientAddress } from '../http/client-address.js';
 import { answerClientError } from './client-error.js';
 import { h1Limits } from './h1-limits.js';
-import { hostOf } from '../pipeline/host.js';
-import { respond } from '../pipeline/respond.js';
-import type { Runtime } from '../runtime.js';
+import { hostOf } from '../http/host.js';
+import { respond } from '../http/respond.js';
+import type { Runtime } from '../pipeline/runtime.js';
+import type { AcmeChallenge } from '../tls/acme/responders.js';
 
 const CHALLENGE = '/.well-known/acme-challenge/';
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
-/** tls.acme's HTTP-01 responder: the key authorization stored for a token, if any. */
-export type AcmeChallenge = (token: string) => Promise<Buffer | undefined>;
+export type { AcmeChallenge };
 
 /**
  * The :80 listener: ACME HTTP-01 challenges from a webroot, everything else redirected to
@@ -25,8 +25,8 @@ export function createRedirectListener(runtime: () => Runtime, log: Logger, http
   // The same head timeout, head size and keep-alive as :443 (DESIGN 13), fixed at start like its.
   const server = createServer(h1Limits(runtime().config), (req, res) => {
     void handle(runtime(), req, res, log, httpsPort(), acmeChallenge?.(), serve).catch((err: unknown) => {
-      log.error({ err }, 'redirect listener failed');
-      respond(res, statusOf('EDGE_ERR_INTERNAL'), null, ERRORS.EDGE_ERR_INTERNAL.text, true);
+      log.error({ err, code: 'EDGE_ERR_INTERNAL' }, 'redirect listener failed');
+      respond(res, new EdgeError('EDGE_ERR_INTERNAL', 'redirect listener failed', err), null, undefined, true);
     });
   });
   server.maxHeadersCount = 100;
@@ -46,10 +46,12 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   if ((webroot !== null || acme !== undefined) && url.startsWith(CHALLENGE)) {
     // Gatehouse's own tokens first (RFC 8555 §8.3: the CA follows no redirect to https here), then certbot's webroot.
     const body = acme !== undefined && (req.method === 'GET' || req.method === 'HEAD') ? await acme(url.slice(CHALLENGE.length)) : undefined;
+    let refused: EdgeError | undefined;
     if (body !== undefined) sendToken(body, req, res);
-    else if (webroot !== null) await serveChallenge(webroot, url.slice(CHALLENGE.length), req, res);
-    else respond(res, statusOf('EDGE_ERR_NO_ROUTE'), null, 'not found');
-    log.info({ method: req.method, path: url, status: res.statusCode, clientIp: clientAddress(req.socket), listener: 'http' }, 'acme challenge');
+    else if (webroot !== null) refused = await serveChallenge(webroot, url.slice(CHALLENGE.length), req, res);
+    else refused = new EdgeError('EDGE_ERR_NO_ROUTE', 'no ACME token');
+    if (refused !== undefined) respond(res, refused, null, 'not found');
+    log.info({ method: req.method, path: url, status: res.statusCode, clientIp: clientAddress(req.socket), listener: 'http', ...(refused === undefined ? {} : { code: refused.code }) }, 'acme challenge');
     return;
   }
   const parsed = hostOf(req.headers.host);
@@ -69,16 +71,18 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   log.info({ method: req.method, host, path: url, status: res.statusCode, clientIp: clientAddress(req.socket), listener: 'http' }, 'redirect');
 }
 
-async function serveChallenge(webroot: string, token: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!TOKEN.test(token) || (req.method !== 'GET' && req.method !== 'HEAD')) return respond(res, statusOf('EDGE_ERR_NO_ROUTE'), null, 'not found');
+/** certbot's webroot token, sent; else the refusal (answered by the caller as a plain 404). */
+async function serveChallenge(webroot: string, token: string, req: IncomingMessage, res: ServerResponse): Promise<EdgeError | undefined> {
+  if (!TOKEN.test(token) || (req.method !== 'GET' && req.method !== 'HEAD')) return new EdgeError('EDGE_ERR_NO_ROUTE', 'malformed ACME token');
   const dir = join(webroot, '.well-known', 'acme-challenge');
   try {
     // Resolve links and insist the file is still inside the webroot: a symlink must not escape it.
     const [root, file] = await Promise.all([realpath(webroot), realpath(join(dir, token))]);
-    if (!file.startsWith(root + sep)) return respond(res, statusOf('EDGE_ERR_NO_ROUTE'), null, 'not found');
+    if (!file.startsWith(root + sep)) return new EdgeError('EDGE_ERR_NO_ROUTE', 'ACME token outside the webroot');
     sendToken(await readFile(file), req, res);
+    return undefined;
   } catch {
-    respond(res, statusOf('EDGE_ERR_NO_ROUTE'), null, 'not found');
+    return new EdgeError('EDGE_ERR_NO_ROUTE', 'no such ACME token file');
   }
 }
 

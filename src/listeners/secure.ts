@@ -8,7 +8,7 @@ import type { Metrics } from '../admin/metrics.js';
 import { isWebSocketUpgrade } from '../pipeline/upgrade.js';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { AlpnChallengeHook } from '../tls/acme/responders.js';
-import { clientAddress } from './client-address.js';
+import { clientAddress } from '../http/client-address.js';
 import { answerClientError } from './client-error.js';
 import { h1Limits } from './h1-limits.js';
 import type { CertStore } from '../tls/cert-store.js';

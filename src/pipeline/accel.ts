@@ -3,9 +3,9 @@ import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import { serveFiles } from './files.js';
 import { routingPath } from './path.js';
-import type { ClientRequest, ClientResponse } from './protocol.js';
+import type { ClientRequest, ClientResponse } from '../http/message.js';
 import { respondWithPage } from './error-pages.js';
-import { ERRORS } from '../errors.js';
+import { EdgeError, ERRORS } from '../errors.js';
 import type { AnswerRules } from './header-rules.js';
 import { matchRoute, MethodMismatch, type Site } from './sites.js';
 
@@ -27,14 +27,6 @@ export interface AccelContext {
   readonly ruled: AnswerRules | null;
 }
 
-/** The upstream asked for `X-Accel-Redirect`: the value, when the answer carries one. */
-export function accelTarget(raw: readonly string[]): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === 'x-accel-redirect') return (raw[i + 1] as string).trim();
-  }
-  return undefined;
-}
-
 /**
  * DESIGN 24: an upstream answer with `X-Accel-Redirect: /path` is replaced by what the
  * `internal` route for that path serves: the upstream's other headers kept, its Content-Type
@@ -47,7 +39,7 @@ export function serveAccel(ctx: AccelContext, req: ClientRequest, res: ClientRes
   const matched = routed === null ? undefined : matchRoute(ctx.site, routed, 'GET', 'https');
   const route = matched instanceof MethodMismatch ? undefined : matched;
   if (routed === null || route === undefined || !route.internal || route.files === undefined) {
-    respondWithPage(res, ctx.site.errorPages, ERRORS.EDGE_ERR_FILE_NOT_FOUND.status, ctx.hsts, ERRORS.EDGE_ERR_FILE_NOT_FOUND.text, false, undefined, ctx.ruled);
+    respondWithPage(res, ctx.site.errorPages, new EdgeError('EDGE_ERR_FILE_NOT_FOUND', location), ctx.hsts, ERRORS.EDGE_ERR_FILE_NOT_FOUND.text, false, undefined, ctx.ruled);
     ctx.log.warn({ host: ctx.host, path: req.url, location, code: 'EDGE_ERR_FILE_NOT_FOUND' }, 'X-Accel-Redirect names no internal files route');
     return;
   }

@@ -3,11 +3,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { HeaderRules } from '../config/types.js';
 import type { Duplex } from 'node:stream';
-import { REASONS, statusOf } from '../errors.js';
+import { statusOf, type EdgeError } from '../errors.js';
 import { authorityOf, expand, type RequestContext } from './expand.js';
-import { applyResponseRules, type AnswerRules } from './header-rules.js';
-import type { ClientRequest, ClientResponse } from './protocol.js';
-import { respond, respondWith } from './respond.js';
+import { AnswerRules, applyResponseRules } from './header-rules.js';
+import type { ClientRequest, ClientResponse } from '../http/message.js';
+import { reasonPhrase, respond, respondWith } from '../http/respond.js';
 import { withoutQuery } from './resolve.js';
 import type { Route, Site } from './sites.js';
 
@@ -33,8 +33,9 @@ export function contextOf(req: ClientRequest, headers: IncomingHttpHeaders, rout
  * A generated answer under header rules (nginx's `add_header … always`): the plain respond()
  * when there are none, so a config without rules writes exactly what it wrote before.
  */
-export function respondRuled(res: ClientResponse, status: number, hsts: string | null, text: string, close: boolean, rules: HeaderRules | null, c: RequestContext | null, extra?: readonly string[]): void {
-  if ((rules === null || c === null) && extra === undefined) return respond(res, status, hsts, text, close);
+export function respondRuled(res: ClientResponse, error: EdgeError, hsts: string | null, text: string, close: boolean, rules: HeaderRules | null, c: RequestContext | null, extra?: readonly string[]): void {
+  if ((rules === null || c === null) && extra === undefined) return respond(res, error, hsts, text, close);
+  const status = error.status;
   const pairs = ['content-type', 'text/plain; charset=utf-8', 'cache-control', 'no-store', ...(extra ?? [])];
   if (rules !== null && c !== null) applyResponseRules(rules, status, pairs, c);
   respondWith(res, status, pairs, `${text}\n`, hsts, close);
@@ -111,7 +112,7 @@ export function writeAnswer(res: ClientResponse, answer: Answer, hsts: string | 
 
 /** The same on an HTTP/1.1 upgrade's socket: a redirect or respond route answers the handshake with its answer. */
 export function writeAnswerRaw(socket: Duplex, answer: Answer, hsts: string | null): void {
-  let head = `HTTP/1.1 ${answer.status} ${REASONS[answer.status] ?? 'Status'}\r\n`;
+  let head = `HTTP/1.1 ${answer.status} ${reasonPhrase(answer.status, 'Status')}\r\n`;
   for (let i = 0; i < answer.pairs.length; i += 2) head += `${answer.pairs[i] as string}: ${answer.pairs[i + 1] as string}\r\n`;
   head += `Content-Length: ${Buffer.byteLength(answer.body)}\r\n`;
   if (hsts !== null) head += `Strict-Transport-Security: ${hsts}\r\n`;
@@ -126,5 +127,5 @@ export function siteRules(site: Site | undefined): HeaderRules | null {
 
 /** Response rules with their context for an answer the edge writes; null, and no context built, when `rules` has none. */
 export function ruledBy(rules: HeaderRules | null, context: () => RequestContext): AnswerRules | null {
-  return rules === null || rules.response.length === 0 ? null : { rules, context: context() };
+  return rules === null || rules.response.length === 0 ? null : new AnswerRules(rules, context());
 }

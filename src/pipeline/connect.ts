@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { ERRORS } from '../errors.js';
 import type { UpgradeAnswer } from '../proxy/tunnel.js';
-import { clientAddress } from '../listeners/client-address.js';
-import type { H2Request, H2Response } from '../listeners/h2-exchange.js';
-import { headerObject, upstreamHeaders } from './protocol.js';
-import { respond } from './respond.js';
+import { clientAddress } from '../http/client-address.js';
+import type { H2Request, H2Response } from '../http/h2-exchange.js';
+import { headerObject, upstreamHeaders } from '../http/message.js';
+import { respond } from '../http/respond.js';
 import { actionAnswer, contextOf, writeAnswer } from './actions.js';
 import { resolve } from './resolve.js';
 import { bodyRefusal, checkOrigin, refusal, refuser, startTunnel, type UpgradeDeps } from './upgrade.js';
@@ -23,14 +23,14 @@ export function handleConnect(deps: UpgradeDeps, req: H2Request, res: H2Response
   const hsts = runtime.hsts;
   const peer = clientAddress(req.socket);
   const path = req.url;
-  const refuse = refuser(deps, 'h2', path, peer, (r) => respond(res, r.status, hsts, r.reason, true));
+  const refuse = refuser(deps, 'h2', path, peer, (r) => respond(res, r.error, hsts, r.error.message, true));
   const protocol = req.headers[':protocol'];
   // A classic CONNECT (RFC 9113 §8.5) would make the edge an open TCP proxy.
   if (protocol === undefined) return refuse(refusal('EDGE_ERR_METHOD_NOT_ALLOWED', 'CONNECT is only for WebSockets (RFC 8441)'), undefined, '');
   if (protocol !== 'websocket') return refuse(refusal('EDGE_ERR_BAD_REQUEST', `unsupported :protocol "${String(protocol)}"`), undefined, '');
   if (deps.draining()) return refuse(refusal('EDGE_ERR_SHUTTING_DOWN', ERRORS.EDGE_ERR_SHUTTING_DOWN.text), undefined, '');
   const resolution = resolve(runtime, req);
-  if (!resolution.ok) return refuse({ status: resolution.status, reason: resolution.reason }, undefined, resolution.host);
+  if (!resolution.ok) return refuse({ error: resolution.error }, undefined, resolution.host);
   if (req.headers['sec-websocket-version'] !== '13') {
     res.setHeader('sec-websocket-version', '13');
     return refuse(refusal('EDGE_ERR_UPGRADE_REQUIRED', 'unsupported Sec-WebSocket-Version'), req.headers.origin, resolution.host);
@@ -77,7 +77,7 @@ function h2Answer(res: H2Response, hsts: string): UpgradeAnswer {
     }
   };
   return {
-    refuse: (status, body) => respond(res, status, hsts, body, true),
+    refuse: (error) => respond(res, error, hsts, error.text, true),
     relay: (status, _reason, pairs) => headers(status, pairs),
     accept: (pairs) => headers(200, pairs),
   };

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ERRORS, type EdgeErrorCode } from '../errors.js';
+import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
 import type { FilesConfig } from '../config/files.js';
 import { offerFor } from '../compress/policy.js';
 import { lookup } from '../files/lookup.js';
@@ -8,7 +8,7 @@ import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
 import { respondWithPage } from './error-pages.js';
 import { ruledValue, ruleResponse, type AnswerRules } from './header-rules.js';
-import { isH2, protocolOf, type ClientRequest, type ClientResponse } from './protocol.js';
+import { isH2, protocolOf, type ClientRequest, type ClientResponse } from '../http/message.js';
 import type { Route, Site } from './sites.js';
 
 /** What serving a file needs from the request pipeline. */
@@ -92,7 +92,7 @@ function redirectToDirectory(step: FilesStep, req: ClientRequest, res: ClientRes
 
 function refuse(step: FilesStep, req: ClientRequest, res: ClientResponse, code: EdgeErrorCode, reason: string, extra?: Readonly<Record<string, string>>): void {
   const status = ERRORS[code].status;
-  respondWithPage(res, step.site.errorPages, status, step.hsts, ERRORS[code].text, false, extra, step.ruled);
+  respondWithPage(res, step.site.errorPages, new EdgeError(code, reason), step.hsts, ERRORS[code].text, false, extra, step.ruled);
   log(step, req, status, undefined, code, reason);
 }
 

@@ -1,12 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import { statusOf } from '../errors.js';
+import { EdgeError } from '../errors.js';
 import type { BodyFraming } from '../proxy/forward.js';
 
-/** Why a request cannot be forwarded as framed, decided from its head alone. */
-export interface FramingRefusal {
-  readonly status: number;
-  readonly reason: string;
-}
+/** Why a request cannot be forwarded as framed, decided from its head alone: its message is the answer's body. */
+export type FramingRefusal = EdgeError;
 
 /**
  * Transfer-Encoding and Expect checks Node's parser leaves to the application. Only a single
@@ -20,7 +17,7 @@ export function framingRefusal(req: IncomingMessage): FramingRefusal | undefined
   const expected = req.httpVersionMinor === 0 ? undefined : expectationRefusal(req.headers.expect);
   if (expected !== undefined) return expected;
   if (req.headers['transfer-encoding'] === undefined) return undefined;
-  if (req.httpVersionMinor === 0) return { status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'Transfer-Encoding is not allowed in an HTTP/1.0 request' };
+  if (req.httpVersionMinor === 0) return new EdgeError('EDGE_ERR_BAD_REQUEST', 'Transfer-Encoding is not allowed in an HTTP/1.0 request');
   let codings = 0;
   let chunkedOnly = true;
   const raw = req.rawHeaders;
@@ -30,13 +27,13 @@ export function framingRefusal(req: IncomingMessage): FramingRefusal | undefined
     codings++;
     if ((raw[i + 1] as string).trim().toLowerCase() !== 'chunked') chunkedOnly = false;
   }
-  return codings === 1 && chunkedOnly ? undefined : { status: statusOf('EDGE_ERR_NOT_IMPLEMENTED'), reason: 'only "Transfer-Encoding: chunked" is supported' };
+  return codings === 1 && chunkedOnly ? undefined : new EdgeError('EDGE_ERR_NOT_IMPLEMENTED', 'only "Transfer-Encoding: chunked" is supported');
 }
 
 /** RFC 9110 §10.1.1: an Expect other than 100-continue (case-insensitive) is 417, on h1 and h2 alike. */
 export function expectationRefusal(expect: string | undefined): FramingRefusal | undefined {
   if (expect === undefined || expect.toLowerCase() === '100-continue') return undefined;
-  return { status: statusOf('EDGE_ERR_EXPECTATION_FAILED'), reason: 'only "Expect: 100-continue" is supported' };
+  return new EdgeError('EDGE_ERR_EXPECTATION_FAILED', 'only "Expect: 100-continue" is supported');
 }
 
 /** After framingRefusal and Node's parser (which refuses Content-Length beside Transfer-Encoding): one of three remains. */

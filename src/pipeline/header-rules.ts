@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { HeaderOps, HeaderRules } from '../config/types.js';
 import { expand, type RequestContext } from './expand.js';
+import type { FieldRules, FieldSink } from '../http/respond.js';
 
 /**
  * Request rules (DESIGN 23) on the headers going upstream, after the edge's own (forwarded
@@ -49,16 +50,15 @@ function removePairs(pairs: string[], name: string): void {
 }
 
 /** A request's response rules and what their templates read; null for a route or site without any. */
-export interface AnswerRules {
-  readonly rules: HeaderRules;
-  readonly context: RequestContext;
-}
+export class AnswerRules implements FieldRules {
+  constructor(
+    readonly rules: HeaderRules,
+    readonly context: RequestContext,
+  ) {}
 
-/** The fields of a response not yet sent: an h1 ServerResponse or the h2 H2Response. */
-export interface FieldSink {
-  getHeader(name: string): number | string | readonly string[] | undefined;
-  setHeader(name: string, value: string | readonly string[]): unknown;
-  removeHeader(name: string): void;
+  rule(res: FieldSink, status: number): void {
+    ruleResponse(res, status, this);
+  }
 }
 
 /**

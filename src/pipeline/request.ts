@@ -1,16 +1,16 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../admin/metrics.js';
-import { ERRORS, statusOf, type EdgeErrorCode } from '../errors.js';
+import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
 import { offerFor } from '../compress/policy.js';
 import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
-import type { Runtime } from '../runtime.js';
-import { clientAddress } from '../listeners/client-address.js';
-import { applyForwarded } from './forwarded.js';
+import type { Runtime } from './runtime.js';
+import { clientAddress } from '../http/client-address.js';
+import { applyForwarded } from '../http/forwarded.js';
 import { bodyFraming, expectationRefusal, framingRefusal } from './framing.js';
-import { sanitiseClientHeaders } from './hop-by-hop.js';
-import { bodyOf, isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from './protocol.js';
-import { respond } from './respond.js';
+import { sanitiseClientHeaders } from '../http/hop-by-hop.js';
+import { bodyOf, isH2, protocolOf, responseComplete, upstreamHeaders, type ClientRequest, type ClientResponse } from '../http/message.js';
+import { respond } from '../http/respond.js';
 import { resolve, withoutQuery, type Resolution } from './resolve.js';
 import { respondWithPage } from './error-pages.js';
 import { serveFiles } from './files.js';
@@ -21,7 +21,7 @@ import { expand, type RequestContext } from './expand.js';
 import { applyRequestRules, type AnswerRules } from './header-rules.js';
 import type { Route, Site } from './sites.js';
 import { declinedUpgrade } from './upgrade.js';
-import type { H2Request } from '../listeners/h2-exchange.js';
+import type { H2Request } from '../http/h2-exchange.js';
 
 /** What the HTTPS request path needs from the edge. */
 export interface RequestDeps {
@@ -60,22 +60,22 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   const resolution = resolve(runtime, req, scheme);
   if (!resolution.ok) {
     refuseResolved(runtime, req, res, resolution, scheme, hsts);
-    logLocal(deps, req, res, start, resolution.host, resolution.reason);
+    logLocal(deps, req, res, start, resolution.host, resolution.error.message, '', resolution.error.code);
     return;
   }
   // Before anything reaches an upstream; the connection closes, as the body's framing is unknown.
   // (nghttp2 already refused Transfer-Encoding on h2: only Expect is left to check there.)
   const refused = h2 ? expectationRefusal(req.headers.expect) : framingRefusal(req as IncomingMessage);
   if (refused !== undefined) {
-    respond(res, refused.status, hsts, refused.reason, true, refusalRules(runtime, req, resolution.route, resolution.host, resolution.path, scheme));
-    logLocal(deps, req, res, start, resolution.host, refused.reason);
+    respond(res, refused, hsts, refused.message, true, refusalRules(runtime, req, resolution.route, resolution.host, resolution.path, scheme));
+    logLocal(deps, req, res, start, resolution.host, refused.message, '', refused.code);
     return;
   }
   const { route, site } = resolution;
   if (route.internal) {
     // Reached only through X-Accel-Redirect: answered as if no route matched, under the site's rules.
     const ruled = ruledBy(site.headers, () => contextOf(req, req.headers as IncomingHttpHeaders, undefined, resolution.host, resolution.path, scheme, remoteAddr(runtime, req)));
-    respondWithPage(res, site.errorPages, statusOf('EDGE_ERR_INTERNAL_ROUTE'), hsts, ERRORS.EDGE_ERR_INTERNAL_ROUTE.text, false, undefined, ruled);
+    respondWithPage(res, site.errorPages, new EdgeError('EDGE_ERR_INTERNAL_ROUTE', 'internal route (X-Accel-Redirect only)'), hsts, ERRORS.EDGE_ERR_INTERNAL_ROUTE.text, false, undefined, ruled);
     logLocal(deps, req, res, start, resolution.host, 'internal route (X-Accel-Redirect only)', '', 'EDGE_ERR_INTERNAL_ROUTE');
     return;
   }
@@ -144,7 +144,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
   const body = h2 ? h2BodyFraming(req as H2Request) : bodyFraming(req as IncomingMessage);
   const bodyLimit = route.bodySize ?? runtime.config.limits.bodySize;
   if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime, p, bodyLimit, body)) {
-    logLocal(deps, req, res, start, p.host, 'request body too large');
+    logLocal(deps, req, res, start, p.host, 'request body too large', '', 'EDGE_ERR_BODY_TOO_LARGE');
     return;
   }
   const peer = clientAddress(req.socket);
@@ -207,15 +207,17 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
 
 /** 404, 405 (with Allow), 400, 421: the site's header rules apply when a site was found. */
 function refuseResolved(runtime: Runtime, req: ClientRequest, res: ClientResponse, resolution: Extract<Resolution, { ok: false }>, scheme: 'http' | 'https', hsts: string | null): void {
-  const site = resolution.site;
-  if (site?.errorPages?.pages.has(resolution.status) === true) {
+  const { site, error } = resolution;
+  // A malformed request (bad Host, target or dot segments) leaves the connection untrusted.
+  const close = error.code === 'EDGE_ERR_BAD_REQUEST';
+  if (site?.errorPages?.pages.has(error.status) === true) {
     const allow = resolution.allow === undefined ? undefined : { allow: resolution.allow };
     const ruled = ruledBy(site.headers, () => contextOf(req, req.headers as IncomingHttpHeaders, undefined, resolution.host, req.url ?? '/', scheme, remoteAddr(runtime, req)));
-    return respondWithPage(res, site.errorPages, resolution.status, hsts, resolution.reason, resolution.status === 400, allow, ruled);
+    return respondWithPage(res, site.errorPages, error, hsts, error.message, close, allow, ruled);
   }
   const extra = resolution.allow === undefined ? undefined : ['allow', resolution.allow];
   const c = site?.contextual === true ? contextOf(req, req.headers as IncomingHttpHeaders, undefined, resolution.host, req.url ?? '/', scheme, remoteAddr(runtime, req)) : null;
-  respondRuled(res, resolution.status, hsts, resolution.reason, resolution.status === 400, site?.headers ?? null, c, extra);
+  respondRuled(res, error, hsts, error.message, close, site?.headers ?? null, c, extra);
 }
 
 /** The client address of DESIGN 6 for an answer that goes nowhere upstream (the headers stay as they are). */
@@ -253,7 +255,7 @@ function withinBodyLimit(req: ClientRequest, res: ClientResponse, runtime: Runti
   const { hsts } = p;
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) {
-    respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true, refusalRules(runtime, req, p.route, p.host, p.path, p.scheme));
+    respond(res, new EdgeError('EDGE_ERR_BODY_TOO_LARGE', `Content-Length ${declared} over ${limit}`), hsts, `request body larger than ${limit} bytes`, true, refusalRules(runtime, req, p.route, p.host, p.path, p.scheme));
     return false;
   }
   if (body === 'chunked') {
@@ -265,7 +267,7 @@ function withinBodyLimit(req: ClientRequest, res: ClientResponse, runtime: Runti
       seen += chunk.length;
       if (seen <= limit) return;
       source.off('data', count);
-      respond(res, statusOf('EDGE_ERR_BODY_TOO_LARGE'), hsts, `request body larger than ${limit} bytes`, true, refusalRules(runtime, req, p.route, p.host, p.path, p.scheme));
+      respond(res, new EdgeError('EDGE_ERR_BODY_TOO_LARGE', `chunked body over ${limit}`), hsts, `request body larger than ${limit} bytes`, true, refusalRules(runtime, req, p.route, p.host, p.path, p.scheme));
       // No more of it upstream. On h2 the stream itself carries the 413 being written, so it is
       // only paused; respond() closes it once the answer is out.
       if (isH2(res)) source.pause();

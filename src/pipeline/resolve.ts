@@ -1,16 +1,17 @@
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
-import { statusOf } from '../errors.js';
-import type { Runtime } from '../runtime.js';
-import { hostOf } from './host.js';
+import { EdgeError } from '../errors.js';
+import type { Runtime } from './runtime.js';
+import { hostOf } from '../http/host.js';
 import { routingPath } from './path.js';
-import type { ClientRequest } from './protocol.js';
+import type { ClientRequest } from '../http/message.js';
 import { matchRoute, MethodMismatch, type Route, type Site } from './sites.js';
 
-/** Where a request is going, or the status that stops it; shared by plain requests and upgrades. */
+/** Where a request is going, or the refusal that stops it; shared by plain requests and upgrades. */
 export type Resolution =
   | { readonly ok: true; readonly site: Site; readonly route: Route; readonly host: string; readonly path: string }
   | {
-    readonly ok: false; readonly status: number; readonly reason: string; readonly host: string;
+    /** The refusal; its message is the answer's body and the log's reason. */
+    readonly ok: false; readonly error: EdgeError; readonly host: string;
     /** The site, when one was found: its header rules apply to this answer too. */
     readonly site?: Site;
     /** For a 405: the methods the path is served with. */
@@ -29,33 +30,33 @@ export function resolve(runtime: Runtime, req: ClientRequest, scheme: 'http' | '
   const servername = socket.servername;
   const sniSite = typeof servername === 'string' ? runtime.sites.match(servername.toLowerCase()) : undefined;
   const parsed = req.httpVersionMajor === 2 ? authorityOf(req) : hostCount(req.rawHeaders) > 1 ? null : hostOf(req.headers.host);
-  if (parsed === null) return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'malformed or repeated Host header', host: '' };
+  if (parsed === null) return { ok: false, error: new EdgeError('EDGE_ERR_BAD_REQUEST', 'malformed or repeated Host header'), host: '' };
   if (url.charCodeAt(0) !== 47 /* '/' */) {
-    return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'request-target must be origin-form ("/path")', host: parsed ?? '' };
+    return { ok: false, error: new EdgeError('EDGE_ERR_BAD_REQUEST', 'request-target must be origin-form ("/path")'), host: parsed ?? '' };
   }
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (Node's own answer would lack HSTS).
-  if (parsed === undefined && req.httpVersionMinor !== 0) return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'missing Host header', host: '' };
+  if (parsed === undefined && req.httpVersionMinor !== 0) return { ok: false, error: new EdgeError('EDGE_ERR_BAD_REQUEST', 'missing Host header'), host: '' };
   // HTTP/1.0 without Host: the SNI's site is the only honest answer, and the TLS name is the
   // host (nginx's $host falls back to the server name the same way).
   const site = parsed === undefined ? sniSite : runtime.sites.match(parsed);
   const host = parsed ?? (sniSite === undefined ? '' : (servername as string).toLowerCase());
-  if (site === undefined) return { ok: false, status: statusOf('EDGE_ERR_MISDIRECTED'), reason: `no site serves host "${host}"`, host };
+  if (site === undefined) return { ok: false, error: new EdgeError('EDGE_ERR_MISDIRECTED', `no site serves host "${host}"`), host };
   if (sniSite !== undefined && sniSite !== site && !presentedCertificateCovers(socket, host)) {
-    return { ok: false, status: statusOf('EDGE_ERR_MISDIRECTED'), reason: `host "${host}" is not served under TLS name "${servername as string}"`, host };
+    return { ok: false, error: new EdgeError('EDGE_ERR_MISDIRECTED', `host "${host}" is not served under TLS name "${servername as string}"`), host };
   }
   const routed = routingPath(url);
-  if (routed === null) return { ok: false, status: statusOf('EDGE_ERR_BAD_REQUEST'), reason: 'path climbs above "/" with dot segments', host };
+  if (routed === null) return { ok: false, error: new EdgeError('EDGE_ERR_BAD_REQUEST', 'path climbs above "/" with dot segments'), host };
   // RFC 8441's extended CONNECT is a WebSocket handshake: routed as the GET it is on HTTP/1.1.
   // routingPath's fast path keeps the query: prefixes match either way, so only the rest cut it.
   const path = site.simple ? routed : withoutQuery(routed);
   // Regex work grows with the path: a bound keeps even the linear engine's worst case to ms.
   if (path.length > MAX_REGEX_PATH && site.regexes.length > 0) {
-    return { ok: false, status: statusOf('EDGE_ERR_URI_TOO_LONG'), reason: `a path longer than ${MAX_REGEX_PATH} bytes is not matched against regex routes`, host, site };
+    return { ok: false, error: new EdgeError('EDGE_ERR_URI_TOO_LONG', `a path longer than ${MAX_REGEX_PATH} bytes is not matched against regex routes`), host, site };
   }
   const route = matchRoute(site, path, req.method === 'CONNECT' ? 'GET' : req.method, scheme);
-  if (route === undefined) return { ok: false, status: statusOf('EDGE_ERR_NO_ROUTE'), reason: 'no route matches this path', host, site };
+  if (route === undefined) return { ok: false, error: new EdgeError('EDGE_ERR_NO_ROUTE', 'no route matches this path'), host, site };
   if (route instanceof MethodMismatch) {
-    return { ok: false, status: statusOf('EDGE_ERR_METHOD_NOT_ALLOWED'), reason: `this path is served for ${route.allow}`, host, site, allow: route.allow };
+    return { ok: false, error: new EdgeError('EDGE_ERR_METHOD_NOT_ALLOWED', `this path is served for ${route.allow}`), host, site, allow: route.allow };
   }
   return { ok: true, site, route, host, path };
 }

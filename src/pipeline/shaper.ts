@@ -1,11 +1,8 @@
 import type { Socket } from 'node:net';
 import type { HeaderRules } from '../config/types.js';
-import type { EdgeError } from '../errors.js';
 import type { AnswerShaper, Exchange } from '../proxy/forward.js';
-import { respondRuled } from './actions.js';
 import { authorityOf, type RequestContext } from './expand.js';
-import { applyResponseRules, type AnswerRules } from './header-rules.js';
-import type { ClientResponse } from './protocol.js';
+import { AnswerRules, applyResponseRules } from './header-rules.js';
 
 const RELOCATED = new Set(['location', 'content-location', 'refresh']);
 
@@ -34,9 +31,10 @@ export class RouteShaper implements AnswerShaper {
     if (this.rules !== null && c !== null) applyResponseRules(this.rules, status, pairs, c);
   }
 
+  /** The route's response rules for an answer the edge writes in the upstream's place (an error page); null: none. */
   ruled(exchange: Exchange): AnswerRules | null {
     const context = exchange.context as RequestContext | null;
-    return this.rules === null || context === null ? null : { rules: this.rules, context };
+    return this.rules === null || context === null ? null : new AnswerRules(this.rules, context);
   }
 
   /** `value` with the target's origin replaced; Refresh is "N; url=URL" (HTML's refresh syntax). */
@@ -72,13 +70,4 @@ function targetOrigins(exchange: Exchange): string[] {
   const host = exchange.headers.host;
   if (typeof host === 'string') out.push(`http://${host.toLowerCase()}`);
   return out;
-}
-
-/** A 502/504… the edge writes for an upstream route, under the route's header rules. */
-export function failAnswer(res: ClientResponse, error: EdgeError, exchange: Exchange, hsts: string): void {
-  // The exchange's own: null when it came in over plain HTTP.
-  const policy = exchange.hsts === null ? null : hsts;
-  const shaper = exchange.shaper;
-  const rules = shaper instanceof RouteShaper ? shaper.rules : null;
-  respondRuled(res, error.status, policy, error.text, error.status === 408, rules, exchange.context as RequestContext | null);
 }

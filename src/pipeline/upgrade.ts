@@ -1,16 +1,16 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Metrics } from '../admin/metrics.js';
-import { ERRORS, type EdgeErrorCode } from '../errors.js';
+import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openTunnel, type TunnelHooks, type TunnelInfo, type TunnelRegistry, type UpgradeAnswer } from '../proxy/tunnel.js';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from './runtime.js';
 import type { UpstreamClient } from '../upstream/attempt.js';
-import { clientAddress } from '../listeners/client-address.js';
-import { applyForwarded } from './forwarded.js';
-import { sanitiseClientHeaders } from './hop-by-hop.js';
-import type { ClientRequest } from './protocol.js';
-import { respondRaw } from './respond.js';
+import { clientAddress } from '../http/client-address.js';
+import { applyForwarded } from '../http/forwarded.js';
+import { sanitiseClientHeaders } from '../http/hop-by-hop.js';
+import type { ClientRequest } from '../http/message.js';
+import { respondRaw } from '../http/respond.js';
 import { resolve } from './resolve.js';
 import { admitUpgrade } from './guard/doors.js';
 import type { Route } from './sites.js';
@@ -31,17 +31,20 @@ export interface UpgradeDeps {
 const MAX_UPGRADE_HEADERS = 100;
 const KEY = /^[A-Za-z0-9+/]{22}==$/; // base64 of 16 bytes (RFC 6455 §4.1)
 
-/** An upgrade refused before any upstream is contacted: its status comes from the errors.ts table, its reason is the body. */
+/** An upgrade refused before any upstream is contacted: its status comes from the errors.ts table, its message is the body. */
 export interface Refusal {
-  readonly status: number;
-  readonly reason: string;
+  readonly error: EdgeError;
+  /** Raw header lines for the h1 answer (426's Sec-WebSocket-Version). */
   readonly extra?: string;
-  /** The errors.ts code, for the log line (resolve()'s refusals carry only a status). */
-  readonly code?: EdgeErrorCode;
 }
 
 export function refusal(code: EdgeErrorCode, reason: string, extra?: string): Refusal {
-  return { status: ERRORS[code].status, reason, code, ...(extra === undefined ? {} : { extra }) };
+  return { error: new EdgeError(code, reason), ...(extra === undefined ? {} : { extra }) };
+}
+
+/** The websocketRefusals label: the Origin gate's and access rules' 403s are 'origin', the rest their status. */
+function refusalLabel(error: EdgeError): string {
+  return error.code === 'EDGE_ERR_FORBIDDEN_ORIGIN' || error.code === 'EDGE_ERR_ACCESS_DENIED' ? 'origin' : String(error.status);
 }
 
 /**
@@ -127,8 +130,9 @@ type RefuseFn = (refusal: Refusal, origin: string | null | undefined, host: stri
 export function refuser(deps: UpgradeDeps, protocol: TunnelInfo['protocol'], path: string | undefined, clientIp: string, write: (refusal: Refusal) => void): RefuseFn {
   return (refusal, origin, host) => {
     write(refusal);
-    deps.metrics.websocketRefusals.labels(refusal.status === 403 ? 'origin' : String(refusal.status)).inc();
-    deps.log.warn({ event: 'websocket-refused', protocol, status: refusal.status, code: refusal.code ?? null, reason: refusal.reason, origin: origin ?? null, host, path, clientIp }, 'websocket refused');
+    const error = refusal.error;
+    deps.metrics.websocketRefusals.labels(refusalLabel(error)).inc();
+    deps.log.warn({ event: 'websocket-refused', protocol, status: error.status, code: error.code, reason: error.message, origin: origin ?? null, host, path, clientIp }, 'websocket refused');
   };
 }
 
@@ -183,10 +187,10 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   const runtime = deps.runtime();
   const hsts = runtime.hsts;
   const peer = clientAddress(req.socket);
-  const refuse = refuser(deps, 'http/1.1', req.url, peer, (r) => respondRaw(socket, r.status, hsts, r.reason, r.extra ?? ''));
+  const refuse = refuser(deps, 'http/1.1', req.url, peer, (r) => respondRaw(socket, r.error, hsts, r.error.message, r.extra ?? ''));
   if (deps.draining()) return refuse(refusal('EDGE_ERR_SHUTTING_DOWN', ERRORS.EDGE_ERR_SHUTTING_DOWN.text), undefined, '');
   const resolution = resolve(runtime, req);
-  if (!resolution.ok) return refuse({ status: resolution.status, reason: resolution.reason }, undefined, resolution.host);
+  if (!resolution.ok) return refuse({ error: resolution.error }, undefined, resolution.host);
   const bad = checkHandshake(req);
   if (bad !== undefined) return refuse(bad, req.headers.origin, resolution.host);
   const { route } = resolution;

@@ -4,14 +4,11 @@ import { EdgeError } from '../errors.js';
 import type { ErrorPagesConfig } from '../config/files.js';
 import { compressPairs, type Offer } from '../compress/policy.js';
 import { Encoder } from '../compress/encoder.js';
-import { replaceWithPage } from '../pipeline/error-pages.js';
-import type { AnswerRules } from '../pipeline/header-rules.js';
-import { accelTarget } from '../pipeline/accel.js';
-import { responseHeaders } from '../pipeline/hop-by-hop.js';
+import { responseHeaders } from '../http/hop-by-hop.js';
 import {
-  bodyOf, headerObject, isH2, responseComplete, responseGone,
+  bodyOf, headerObject, isH2, rawHeader, responseComplete, responseGone,
   type ClientRequest as IncomingMessage, type ClientResponse as ServerResponse, type Protocol,
-} from '../pipeline/protocol.js';
+} from '../http/message.js';
 import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 
@@ -54,15 +51,23 @@ export interface Exchange extends UpstreamRequest {
 export interface AnswerShaper {
   /** An upstream's head, as the flat pairs the client gets. `socket` is the client's (its local port is the client-facing one). */
   shape(exchange: Exchange, status: number, pairs: string[], socket: Socket | IncomingMessage['socket']): void;
-  /** The route's response rules for an answer the edge writes in the upstream's place (an error page); null: none. */
-  ruled(exchange: Exchange): AnswerRules | null;
 }
 
+/** Observation of the exchanges: logs and metrics (hooks.ts). */
 export interface ForwardHooks {
   /** The client's response closed (finished or not); exactly once per exchange that started. */
   done(exchange: Exchange, res: ServerResponse): void;
-  /** A generated error response (502/504…) — the pipeline writes it with HSTS and the route's header rules. */
+}
+
+/**
+ * The answers the edge writes in the upstream's place, under the route's header rules and with
+ * the exchange's own HSTS (pipeline/answers.ts): the proxy step only says which.
+ */
+export interface StandInAnswers {
+  /** A generated error response (502/504…, or a site's error page for it). */
   fail(res: ServerResponse, error: EdgeError, exchange: Exchange): void;
+  /** errorPages.upstream: the site's page `file` replaces the body of the upstream's `status` answer. */
+  page(res: ServerResponse, status: number, file: string, exchange: Exchange): void;
 }
 
 /**
@@ -83,13 +88,15 @@ class ClientLine {
  */
 export class Forwarder {
   readonly #hooks: ForwardHooks;
+  readonly #answers: StandInAnswers;
   readonly #client: UpstreamClient;
   /** Keyed by the h1 client's socket; every h2 stream is a line of its own, so streams stay multiplexed. */
   readonly #lines = new WeakMap<object, ClientLine>();
 
-  constructor(client: UpstreamClient, hooks: ForwardHooks) {
+  constructor(client: UpstreamClient, hooks: ForwardHooks, answers: StandInAnswers) {
     this.#client = client;
     this.#hooks = hooks;
+    this.#answers = answers;
   }
 
   web(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
@@ -129,7 +136,11 @@ export class Forwarder {
   }
 
   failed(res: ServerResponse, error: EdgeError, exchange: Exchange): void {
-    this.#hooks.fail(res, error, exchange);
+    this.#answers.fail(res, error, exchange);
+  }
+
+  page(res: ServerResponse, status: number, file: string, exchange: Exchange): void {
+    this.#answers.page(res, status, file, exchange);
   }
 }
 
@@ -178,7 +189,7 @@ class HttpExchange implements UpstreamSink {
       exchange.call?.abort();
       return;
     }
-    const accel = exchange.accel === undefined ? undefined : accelTarget(head.headers);
+    const accel = exchange.accel === undefined ? undefined : rawHeader(head.headers, 'x-accel-redirect')?.trim();
     if (accel !== undefined && exchange.accel !== undefined) {
       // The upstream's body is drained and dropped; the file stands in (DESIGN 24).
       this.#discard = true;
@@ -190,7 +201,7 @@ class HttpExchange implements UpstreamSink {
       // errorPages.upstream (nginx proxy_intercept_errors): the page replaces the upstream's
       // body, which is read and dropped so its connection stays reusable.
       this.#discard = true;
-      replaceWithPage(res, head.status, exchange.hsts, page, exchange.closeClient, exchange.shaper?.ruled(exchange) ?? null);
+      this.#forwarder.page(res, head.status, page, exchange);
       return;
     }
     const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status);

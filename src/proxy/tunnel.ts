@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EdgeError } from '../errors.js';
-import { responseHeaders } from '../pipeline/hop-by-hop.js';
-import { respondRaw } from '../pipeline/respond.js';
+import { responseHeaders } from '../http/hop-by-hop.js';
+import { respondRaw } from '../http/respond.js';
 import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
 import type { TargetState } from '../upstream/pool.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
@@ -74,8 +74,8 @@ export interface TunnelRequest extends UpstreamRequest {
  * Connection, Upgrade or Sec-WebSocket-Accept field.
  */
 export interface UpgradeAnswer {
-  /** Gatehouse's own refusal (502, 504…), then the client is closed. */
-  refuse(status: number, body: string): void;
+  /** Gatehouse's own refusal (502, 504…, the table's text as body), then the client is closed. */
+  refuse(error: EdgeError): void;
   /** The upstream's answer when it was not a 101 (header pairs with HSTS); its body follows, then the client ends. */
   relay(status: number, reason: string, headers: readonly string[]): void;
   /** The tunnel opens: the upstream's end-to-end headers and HSTS. */
@@ -85,7 +85,7 @@ export interface UpgradeAnswer {
 /** The HTTP/1.1 answer on an upgraded socket, as latin1 text: the parser read the headers a byte per character. */
 function h1Answer(client: Duplex, hsts: string): UpgradeAnswer {
   return {
-    refuse: (status, body) => respondRaw(client, status, hsts, body),
+    refuse: (error) => respondRaw(client, error, hsts, error.text),
     // The parser refused CR, LF and controls in the reason.
     relay: (status, reason, headers) => { client.write(`HTTP/1.1 ${status} ${reason}\r\n${headerText(headers)}Connection: close\r\n\r\n`, 'latin1'); },
     accept: (headers) => { client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${headerText(headers)}\r\n`, 'latin1'); },
@@ -106,6 +106,8 @@ export interface TunnelHooks {
   closed(tunnel: Tunnel, bytesIn: number, bytesOut: number): void;
   /** The handshake failed before a tunnel existed; the client was answered with `status`. */
   failed(error: EdgeError, status: number, target: string | null, info: TunnelInfo): void;
+  /** The upstream answered the handshake with an ordinary status (404, 401, 426…), relayed as it is: no failure of anyone's. */
+  declined(status: number, target: string | null, info: TunnelInfo): void;
 }
 
 /**
@@ -155,7 +157,7 @@ class UpgradeExchange implements UpstreamSink {
     this.#relaying = true;
     const req = this.#req;
     this.#answer.relay(head.status, head.reason, relayHeaders(head, req.hsts));
-    this.#hooks.failed(new EdgeError('EDGE_ERR_UPSTREAM_PROTOCOL', `upstream answered the upgrade with ${head.status}`), head.status, req.target?.id ?? null, req.info);
+    this.#hooks.declined(head.status, req.target?.id ?? null, req.info);
   }
 
   body(chunk: Buffer): boolean {
@@ -181,7 +183,7 @@ class UpgradeExchange implements UpstreamSink {
       this.#client.destroy();
       return;
     }
-    this.#answer.refuse(error.status, error.text);
+    this.#answer.refuse(error);
     this.#hooks.failed(error, error.status, req.target?.id ?? null, req.info);
   }
 }

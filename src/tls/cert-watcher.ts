@@ -1,5 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
+// Up a floor, type only: the watcher sets the certificate gauges of the Metrics it is handed;
+// admin/metrics.ts imports nothing of tls/ but the ACME metric's shape, so no circle can form.
 import type { Metrics } from '../admin/metrics.js';
 import type { CertificatePaths } from '../config/types.js';
 import type { Logger } from '../log.js';

@@ -1,5 +1,5 @@
 import { EdgeError } from '../errors.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamSink } from './attempt.js';
+import type { InFlight, UpstreamRequest, UpstreamSink } from './request.js';
 import type { ConnectionUser, UpstreamConnection } from './connections.js';
 import { handshakeHead, handshakeProblem } from './handshake.js';
 import type { TargetState } from './pool.js';
@@ -10,18 +10,23 @@ const LAST_CHUNK = '0\r\n\r\n';
 /** What an UpstreamCall is waiting for: its one timer's meaning (cf. nginx proxy_connect/send/read_timeout, client_body_timeout). */
 const enum Wait { None, Connect, ClientBody, UpstreamDrain, Head, Body, ClientDrain }
 
+/** Who decides what a failed attempt means (upstream/attempt.ts's UpstreamClient: retry, blame, answer). */
+export interface AttemptOwner {
+  failed(call: UpstreamCall, err: unknown): void;
+}
+
 /**
  * One attempt at one target: writes the request on a pooled connection, lets the connection's
  * parser read the answer and hands it to the sink with backpressure both ways, then gives the
  * connection back (or closes it when it cannot carry another request). One timer, refreshed in
  * place, whose meaning is the `Wait` it was armed for.
  */
-export class UpstreamCall implements ConnectionUser {
+export class UpstreamCall implements ConnectionUser, InFlight {
   readonly request: UpstreamRequest;
   readonly sink: UpstreamSink;
   readonly target: TargetState;
   readonly reused: boolean;
-  readonly #client: UpstreamClient;
+  readonly #client: AttemptOwner;
   readonly #conn: UpstreamConnection;
   #timer: NodeJS.Timeout | undefined;
   #timerMs = 0;
@@ -34,7 +39,7 @@ export class UpstreamCall implements ConnectionUser {
   #finished = false;
   #paused = false;
 
-  constructor(client: UpstreamClient, request: UpstreamRequest, sink: UpstreamSink, target: TargetState) {
+  constructor(client: AttemptOwner, request: UpstreamRequest, sink: UpstreamSink, target: TargetState) {
     this.#client = client;
     this.request = request;
     this.sink = sink;

@@ -1,6 +1,6 @@
 // The WebSocket handshake as the attempt path writes it upstream and checks the answer (RFC 6455 §4.1, client side).
 import { createHash } from 'node:crypto';
-import type { UpstreamRequest } from './attempt.js';
+import type { UpstreamRequest } from './request.js';
 import type { ResponseHead } from './response-parser.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';

@@ -1,9 +1,9 @@
 import type { ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { ERRORS, REASONS, type EdgeErrorCode } from '../../errors.js';
+import { EdgeError, ERRORS, type EdgeErrorCode } from '../../errors.js';
 import { ruleResponse, type AnswerRules } from '../header-rules.js';
-import type { ClientResponse } from '../protocol.js';
-import { respond, respondRaw } from '../respond.js';
+import type { ClientResponse } from '../../http/message.js';
+import { reasonPhrase, respond, respondRaw } from '../../http/respond.js';
 
 /** Why the guard stopped a request, and the answer that says so. */
 export interface Denial {
@@ -26,6 +26,11 @@ export function denial(code: EdgeErrorCode, reason: string, rule: string, header
 /** Fields of a relayed answer that describe its connection or framing, not the answer (RFC 9110 §7.6.1), plus HSTS, which is always ours. */
 const NOT_RELAYED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length', 'strict-transport-security']);
 
+/** A generated denial as the error it is (a relayed one has a body and no code of ours). */
+function errorOf(d: Denial): EdgeError {
+  return new EdgeError(d.code ?? 'EDGE_ERR_INTERNAL', d.reason);
+}
+
 function relayed(d: Denial): [string, string][] {
   return d.headers.filter(([name]) => !NOT_RELAYED.has(name.toLowerCase())).map(([n, v]) => [n.toLowerCase(), v]);
 }
@@ -34,7 +39,7 @@ function relayed(d: Denial): [string, string][] {
 export function answerResponse(res: ClientResponse, d: Denial, hsts: string | null, ruled: AnswerRules | null): void {
   if (d.body === undefined) {
     for (const [name, value] of d.headers) res.setHeader(name, value);
-    respond(res, d.status, hsts, d.reason, false, ruled);
+    respond(res, errorOf(d), hsts, d.reason, false, ruled);
     return;
   }
   if (res.headersSent) return void res.destroy();
@@ -51,11 +56,11 @@ export function answerResponse(res: ClientResponse, d: Denial, hsts: string | nu
 /** On an HTTP/1.1 upgrade's socket: a real status line, then close (ws's abortHandshake). */
 export function answerSocket(socket: Duplex, d: Denial, hsts: string): void {
   if (d.body === undefined) {
-    respondRaw(socket, d.status, hsts, d.reason, d.headers.map(([n, v]) => `${n}: ${v}\r\n`).join(''));
+    respondRaw(socket, errorOf(d), hsts, d.reason, d.headers.map(([n, v]) => `${n}: ${v}\r\n`).join(''));
     return;
   }
   if (!socket.writable) return void socket.destroy();
-  const head = `HTTP/1.1 ${d.status} ${REASONS[d.status] ?? 'Error'}\r\n${relayed(d).map(([n, v]) => `${n}: ${v}\r\n`).join('')}` +
+  const head = `HTTP/1.1 ${d.status} ${reasonPhrase(d.status)}\r\n${relayed(d).map(([n, v]) => `${n}: ${v}\r\n`).join('')}` +
     `Content-Length: ${d.body.length}\r\nStrict-Transport-Security: ${hsts}\r\nConnection: close\r\n\r\n`;
   socket.end(Buffer.concat([Buffer.from(head, 'latin1'), d.body]));
   setTimeout(() => socket.destroy(), 5000).unref();

@@ -4,7 +4,7 @@ import type { Metrics } from '../../admin/metrics.js';
 import type { Logger } from '../../log.js';
 import type { Exchange } from '../../proxy/forward.js';
 import type { AnswerRules } from '../header-rules.js';
-import type { ClientResponse } from '../protocol.js';
+import type { ClientResponse } from '../../http/message.js';
 import { answerResponse, answerSocket, answerStream, type Denial } from './answer.js';
 import type { Guard } from './guard.js';
 

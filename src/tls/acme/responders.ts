@@ -11,7 +11,10 @@ const ACME_TLS_ALPN = 'acme-tls/1';
  * HTTP-01 (RFC 8555 §8.3): the key authorization for a token, read from storage on every
  * request, so the instance that ordered need not be the one the CA reaches.
  */
-export function httpChallengeResponder(storage: AcmeStorage): (token: string) => Promise<Buffer | undefined> {
+/** tls.acme's HTTP-01 responder: the key authorization stored for a token, if any (served by the :80 listener). */
+export type AcmeChallenge = (token: string) => Promise<Buffer | undefined>;
+
+export function httpChallengeResponder(storage: AcmeStorage): AcmeChallenge {
   return async (token) => (TOKEN.test(token) ? storage.read(storage.httpTokenPath(token)).catch(() => undefined) : undefined);
 }
 

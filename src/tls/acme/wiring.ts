@@ -1,9 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import type { AcmeConfig, CertificatePaths } from '../../config/types.js';
 import { EdgeError } from '../../errors.js';
-import type { AcmeChallenge } from '../../listeners/redirect.js';
 import type { ContextSettings } from '../cert-store.js';
-import { alpnChallengeResponder, httpChallengeResponder, type AlpnChallengeHook } from './responders.js';
+import { alpnChallengeResponder, httpChallengeResponder, type AcmeChallenge, type AlpnChallengeHook } from './responders.js';
 import { EMPTY_HOST, thirdLeft } from './state.js';
 import { AcmeStorage } from './storage.js';
 

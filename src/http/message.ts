@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { H2Request, H2Response } from '../listeners/h2-exchange.js';
+import { H2Request, H2Response } from './h2-exchange.js';
 
-/** A client request as the pipeline sees it: HTTP/1.1 from http.Server, h2 from the core stream API (listeners/h2-exchange.ts). */
+/** A client request as the pipeline sees it: HTTP/1.1 from http.Server, h2 from the core stream API (h2-exchange.ts). */
 export type ClientRequest = IncomingMessage | H2Request;
 export type ClientResponse = ServerResponse | H2Response;
 
@@ -65,4 +65,16 @@ export function headerObject(pairs: readonly string[]): Record<string, string | 
     else seen.push(value);
   }
   return out;
+}
+
+/**
+ * The first value of `name` (lower-case) in a flat [name, value, …] list, names compared without
+ * case (RFC 9110 §5.1); undefined when absent. The one loop over raw pairs for a single field.
+ */
+export function rawHeader(pairs: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < pairs.length; i += 2) {
+    const field = pairs[i] as string;
+    if (field.length === name.length && field.toLowerCase() === name) return pairs[i + 1] as string;
+  }
+  return undefined;
 }

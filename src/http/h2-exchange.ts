@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 /**
  * An h2 request as the pipeline reads it, over Node's core stream API: the few names it used
  * from the compatibility API's Http2ServerRequest, without that layer's per-stream Readable,
- * socket Proxy and listeners. The request body is the stream itself (bodyOf in protocol.ts).
+ * socket Proxy and listeners. The request body is the stream itself (bodyOf in message.ts).
  */
 export class H2Request {
   readonly stream: ServerHttp2Stream;

@@ -1,10 +1,10 @@
-import type { Config } from './config/types.js';
-import { buildTrust, type Trust } from './pipeline/forwarded.js';
-import { GuardTable } from './pipeline/guard/guard.js';
-import type { GuardState } from './pipeline/guard/state.js';
-import { hstsValue } from './pipeline/hsts.js';
-import { SiteTable } from './pipeline/sites.js';
-import { Upstream, type TargetRegistry } from './upstream/pool.js';
+import type { Config } from '../config/types.js';
+import { buildTrust, type Trust } from '../http/forwarded.js';
+import { GuardTable } from './guard/guard.js';
+import type { GuardState } from './guard/state.js';
+import { hstsValue } from '../http/hsts.js';
+import { SiteTable } from './sites.js';
+import { Upstream, type TargetRegistry } from '../upstream/pool.js';
 
 /**
  * Everything the request path reads, derived from one Config at load time. A reload builds a

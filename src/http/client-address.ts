@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { normaliseIp } from '../pipeline/forwarded.js';
+import { normaliseIp } from './forwarded.js';
 
 /**
  * The one answer to "which address is this client connection from?": the source a PROXY
