@@ -95,3 +95,11 @@ export function readRouteCache(r: Reader, ro: Record<string, unknown>, rp: Path,
     keyText,
   };
 }
+
+/** `check`'s line about the store: what is kept where, and how many routes use it. */
+export function describeCache(store: CacheStoreConfig | null, routes: number, workers: number): string {
+  if (store === null) return 'cache: off';
+  const mib = (n: number): string => `${Math.round((n / 1_048_576) * 10) / 10} MiB`;
+  const disk = store.path === null ? 'no disk tier' : `disk tier ${store.path} up to ${mib(store.maxSize)}${workers > 1 ? ` (shared by the ${workers} workers)` : ''}`;
+  return `cache: memory ${mib(store.memory)}${workers > 1 ? ' per worker' : ''}, ${disk}; ${routes} route${routes === 1 ? '' : 's'} cache${routes === 1 ? 's' : ''}`;
+}
