@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs as parseUtilArgs } from 'node:util';
 import { formatProblem, loadConfig } from './config/load.js';
 import { describeCache } from './config/cache.js';
+import { answerPurges } from './cache/workers.js';
 import type { Config } from './config/types.js';
 import { exposeWorkerMetrics, reportReady, supervise, ticketKeysFromEnv, workerCount } from './cluster.js';
 import { Edge } from './edge.js';
@@ -125,7 +126,10 @@ async function run(path: string, signals: StartupSignals): Promise<number> {
     console.error(err instanceof EdgeError ? `gatehouse: ${err.message}` : err);
     return 1;
   }
-  if (worker) reportReady();
+  if (worker) {
+    answerPurges(() => edge.cache);
+    reportReady();
+  }
   return serve(edge, path, { startText, signals, own });
 }
 

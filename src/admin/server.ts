@@ -48,7 +48,7 @@ export function createAdminListener(metrics: Metrics, status: () => { state: str
 const MAX_PURGE_BODY = 64 * 1024;
 
 /** `POST /cache/purge` with `{"key": "https://example.com/a"}` or `{"prefix": "https://example.com/media/"}` → `{"purged": N}`. */
-function purgeCache(req: IncomingMessage, res: ServerResponse, purge: Purge, log: Logger): void {
+export function purgeCache(req: IncomingMessage, res: ServerResponse, purge: Purge, log: Logger): void {
   const chunks: Buffer[] = [];
   let size = 0;
   req.on('data', (chunk: Buffer) => {

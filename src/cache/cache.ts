@@ -21,6 +21,9 @@ export interface CacheStats {
   bypass: number;
 }
 
+/** What `POST /cache/purge` names: one key (every variant) or every key under a prefix. */
+export type PurgeTarget = { readonly key: string } | { readonly prefix: string };
+
 /** One request of a cached route, as the cache sees it. */
 interface Visit {
   readonly forwarder: Forwarder;
@@ -175,9 +178,14 @@ export class ResponseCache implements TapOwner {
   }
 
   /** `POST /cache/purge`: one key (every variant), or every key under a prefix; resolves with how many entries went. */
-  async purge(what: { readonly key: string } | { readonly prefix: string }): Promise<number> {
+  async purge(what: PurgeTarget): Promise<number> {
     if ('key' in what) return this.#memory.delete(what.key) + (await this.#disk?.delete(what.key) ?? 0);
     return this.#memory.deletePrefix(what.prefix) + (await this.#disk?.deletePrefix(what.prefix) ?? 0);
+  }
+
+  /** The memory tier alone (a worker, when the primary purges the shared disk tier itself). */
+  purgeMemory(what: PurgeTarget): number {
+    return 'key' in what ? this.#memory.delete(what.key) : this.#memory.deletePrefix(what.prefix);
   }
 }
 
