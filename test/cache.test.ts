@@ -3,6 +3,7 @@
 import { request as httpsRequest, Agent } from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpRequest } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import t from 'tap';
 import { startEdge, type RunningEdge } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
@@ -36,7 +37,13 @@ function app(req: IncomingMessage, res: ServerResponse): void {
   const path = url.split('?')[0] ?? '/';
   const cookie = req.headers.cookie ?? '';
   const user = /user=(\w+)/.exec(cookie)?.[1] ?? 'anonymous';
+  if (path.startsWith('/upd/')) {
+    const n = hitsOf(url);
+    setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=1' }).end(`upd #${n}`), steer.fail.has(path) ? 400 : 0);
+    return;
+  }
   if (steer.fail.has(path)) {
+    if (path.includes('/hang')) return; // never answers: the route's response timeout fires
     if (path.includes('/reset')) return void req.socket.destroy();
     return void res.writeHead(500, { 'content-type': 'text/plain' }).end('upstream broke');
   }
@@ -62,12 +69,13 @@ function app(req: IncomingMessage, res: ServerResponse): void {
     if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { etag, 'cache-control': 'max-age=1', 'x-refreshed': 'yes' }).end();
     return void res.writeHead(200, { ...text, etag, 'cache-control': 'max-age=1' }).end(`version ${v}`);
   }
-  if (path.startsWith('/short/')) return void res.writeHead(200, { ...text, 'cache-control': 'max-age=1' }).end(`short ${url} #${hitsOf(url)}`);
+  if (path.startsWith('/short/') || path.startsWith('/t/short/')) return void res.writeHead(200, { ...text, 'cache-control': 'max-age=1' }).end(`short ${url} #${hitsOf(url)}`);
   if (path.startsWith('/swr/')) return void res.writeHead(200, { ...text, 'cache-control': 'max-age=1, stale-while-revalidate=30' }).end(`swr #${hitsOf(url)}`);
   if (path.startsWith('/slow/')) {
     setTimeout(() => res.writeHead(200, { ...text, 'cache-control': 'max-age=60' }).end(`slow ${url}`), 300);
     return;
   }
+  if (path === '/t/big') return void res.writeHead(200, { ...text, 'cache-control': 'max-age=60' }).end('compress me '.repeat(200));
   if (path.startsWith('/head/')) return void res.writeHead(200, { ...text, 'cache-control': 'max-age=60', 'content-length': '9' }).end('head body');
   if (path.startsWith('/must/')) return void res.writeHead(200, { ...text, 'cache-control': 'max-age=1, must-revalidate' }).end('must');
   res.writeHead(404, text).end('not here');
@@ -91,6 +99,12 @@ sites:
     routes:
       - path: /plain-uncached/
         upstream: app
+      - path: /t/
+        upstream: app
+        timeouts: { response: 500ms }
+        compress: true
+        headers: { response: { set: { X-Rule: "on" } } }
+        cache: { useStale: [timeout] }
       - path: /
         upstream: app
         cache: { valid: { 200: 10m }, useStale: [error, timeout, http_500, updating], lock: true, lockTimeout: 2s }
@@ -290,6 +304,56 @@ t.test('useStale: error, http_500, must-revalidate is honoured', async (t) => {
   t.equal(must.status, 500, 'must-revalidate: never served stale (RFC 9111 §4.2.4)');
 });
 
+t.test('useStale: timeout serves the stale entry when the upstream does not answer in time', async (t) => {
+  const { edge } = await setup(t);
+  t.match((await ask(edge.port, '/t/short/hang')).headers['cache-status'], /stored/);
+  await sleep(1100);
+  steer.fail.add('/t/short/hang');
+  t.teardown(() => steer.fail.clear());
+  const late = await ask(edge.port, '/t/short/hang');
+  t.equal(late.status, 200);
+  t.match(late.headers['cache-status'], /fwd=stale; ttl=-\d+; detail=EDGE_ERR_UPSTREAM_TIMEOUT/);
+  t.equal(late.headers['x-rule'], 'on', 'the route\'s header rules apply to a stale answer too');
+  const line = await edge.logs.next((l) => l.path === '/t/short/hang' && l.code === 'EDGE_ERR_UPSTREAM_TIMEOUT');
+  t.ok(line, 'the log line still names the upstream failure');
+  steer.fail.add('/t/short/hang-none');
+  const none = await ask(edge.port, '/t/short/hang-none');
+  t.equal(none.status, 504, 'nothing stored: the timeout is answered');
+  t.equal(none.headers['cache-status'], 'Gatehouse; fwd=miss; detail=EDGE_ERR_UPSTREAM_TIMEOUT', 'a generated error says what the cache did too');
+});
+
+t.test('useStale: updating answers with the stale entry while one request refreshes it', async (t) => {
+  const { edge, backend } = await setup(t);
+  await ask(edge.port, '/upd/a');
+  await sleep(1100);
+  steer.fail.add('/upd/a');
+  t.teardown(() => steer.fail.clear());
+  const refreshing = ask(edge.port, '/upd/a');
+  await waitFor(() => hits(backend, '/upd/a') === 2, 'the refresh upstream');
+  const meanwhile = await ask(edge.port, '/upd/a');
+  t.equal(meanwhile.body, 'upd #1', 'the stale answer, at once');
+  t.match(meanwhile.headers['cache-status'], /hit; ttl=-\d+; detail=updating/);
+  t.equal((await refreshing).body, 'upd #2');
+  t.equal(hits(backend, '/upd/a'), 2);
+});
+
+t.test('hits are compressed per client from the stored identity body, under the route\'s header rules', async (t) => {
+  const { edge, backend } = await setup(t);
+  const first = await askRaw(edge.port, '/t/big', { 'accept-encoding': 'gzip' });
+  t.equal(first.headers['content-encoding'], 'gzip');
+  t.equal(backend.seen.find((s) => s.url === '/t/big')?.headers['accept-encoding'], undefined, 'the upstream is asked for the identity body');
+  const gz = await askRaw(edge.port, '/t/big', { 'accept-encoding': 'gzip' });
+  t.match(gz.headers['cache-status'], /hit/);
+  t.equal(gz.headers['content-encoding'], 'gzip');
+  t.equal(gunzipSync(gz.body).toString(), 'compress me '.repeat(200));
+  t.equal(gz.headers['x-rule'], 'on');
+  const identity = await askRaw(edge.port, '/t/big');
+  t.match(identity.headers['cache-status'], /hit/);
+  t.equal(identity.headers['content-encoding'], undefined);
+  t.equal(identity.body.toString(), 'compress me '.repeat(200));
+  t.equal(hits(backend, '/t/big'), 1);
+});
+
 t.test('lock: concurrent misses on one key send one request upstream', async (t) => {
   const { edge, backend } = await setup(t);
   const agent = new Agent({ keepAlive: true, maxSockets: 20, ca: (await testCerts()).caPem });
@@ -366,5 +430,18 @@ function plain(port: number, path: string, method: string, body: string | undefi
     });
     req.on('error', reject);
     req.end(body);
+  });
+}
+
+async function askRaw(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  const certs = await testCerts();
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path, servername: 'localhost', ca: certs.caPem, agent: false, headers: { host: 'localhost', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
   });
 }

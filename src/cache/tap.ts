@@ -111,15 +111,16 @@ export class FillTap implements AnswerTap {
     this.#done();
   }
 
-  fail(error: EdgeError): StoredAnswer | undefined {
+  fail(error: EdgeError): StoredAnswer | string {
     this.#done();
     const stale = this.#trip.stale;
-    if (stale === undefined || stale.mustRevalidate) return undefined;
+    const status = `Gatehouse; ${stale === undefined ? 'fwd=miss' : 'fwd=stale'}; detail=${error.code}`;
+    if (stale === undefined || stale.mustRevalidate) return status;
     const now = Date.now();
     const use = this.#trip.rc.useStale;
     // 504s are timeouts (connect or response); 502/503 the upstream's errors; anything else (the client's) is not the upstream's fault.
     const allowed = error.status === 504 ? use.timeout : error.status === 502 || error.status === 503 ? use.error : false;
-    if (!allowed && !(error.status >= 502 && now < stale.freshUntil + stale.sie)) return undefined;
+    if (!allowed && !(error.status >= 502 && now < stale.freshUntil + stale.sie)) return status;
     this.#cache.count('stale');
     return answerOf(stale, now, `Gatehouse; fwd=stale; ttl=${ttlOf(stale, now)}; detail=${error.code}`);
   }
@@ -159,8 +160,8 @@ export class PassTap implements AnswerTap {
 
   body(): void {}
   end(): void {}
-  fail(): undefined {
-    return undefined;
+  fail(error: EdgeError): string {
+    return `${this.#status}; detail=${error.code}`;
   }
   abort(): void {}
 }

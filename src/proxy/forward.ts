@@ -68,8 +68,8 @@ export interface AnswerTap {
   head(head: ResponseHead): { readonly head: ResponseHead; readonly body: Buffer | undefined };
   body(chunk: Buffer): void;
   end(): void;
-  /** Nothing went out yet: a stored answer to give instead of the error, or undefined. */
-  fail(error: EdgeError): StoredAnswer | undefined;
+  /** Nothing went out yet: a stored answer to give instead of the error, or the Cache-Status the error answer carries. */
+  fail(error: EdgeError): StoredAnswer | string;
   /** The answer was cut short (client gone, upstream broke mid-body): nothing is kept. */
   abort(): void;
 }
@@ -299,7 +299,8 @@ class HttpExchange implements UpstreamSink {
       return;
     }
     const stale = tap?.fail(error);
-    if (stale !== undefined) {
+    if (typeof stale === 'string') this.res.setHeader('cache-status', stale);
+    else if (stale !== undefined) {
       // useStale / stale-if-error (RFC 5861 §4): the stored answer stands in for the error.
       this.exchange.tap = undefined;
       this.head(stale.head);
