@@ -66,7 +66,7 @@ export class FillTap implements AnswerTap {
       this.#cache.count('revalidated');
       return answerOf(fresh ?? stale, now, 'Gatehouse; fwd=stale; fwd-status=304');
     }
-    if (stale !== undefined && !stale.mustRevalidate && (trip.rc.useStale.statuses.has(head.status) || (head.status >= 500 && now < stale.freshUntil + stale.sie))) {
+    if (stale !== undefined && !stale.mustRevalidate && (trip.rc.useStale.statuses.includes(head.status) || (head.status >= 500 && now < stale.freshUntil + stale.sie))) {
       this.#done();
       this.#cache.count('stale');
       return answerOf(stale, now, `Gatehouse; fwd=stale; fwd-status=${head.status}; ttl=${ttlOf(stale, now)}; detail=served-stale`);

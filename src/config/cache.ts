@@ -17,7 +17,7 @@ export interface UseStale {
   readonly error: boolean;
   readonly timeout: boolean;
   /** Upstream statuses answered with the stale entry instead (http_500 → 500). */
-  readonly statuses: ReadonlySet<number>;
+  readonly statuses: readonly number[];
   /** Serve the stale entry while another request refreshes it. */
   readonly updating: boolean;
 }
@@ -70,17 +70,17 @@ export function readRouteCache(r: Reader, ro: Record<string, unknown>, rp: Path,
   if (typeof v !== 'object' || v === null || Array.isArray(v)) r.error([...path, 'valid'], 'expected a mapping of status → lifetime, e.g. { 200: 10m, 404: 1m, any: 1m }');
   else {
     for (const [status, value] of Object.entries(v as Record<string, unknown>)) {
-      const sp = [...path, 'valid', status];
+      const sp = [...path, 'valid', /^\d+$/.test(status) ? Number(status) : status];
       const code = status === 'any' ? 0 : /^[1-5]\d\d$/.test(status) ? Number(status) : r.error(sp, 'expected a status such as 200 or 404, or "any"', 'key');
       const ms = r.duration(value, sp);
       if (code !== undefined && ms !== undefined) valid.set(code, ms);
     }
   }
-  const stale = { error: false, timeout: false, updating: false, statuses: new Set<number>() };
+  const stale = { error: false, timeout: false, updating: false, statuses: [] as number[] };
   (r.list(o.useStale ?? d.useStale, [...path, 'useStale']) ?? []).forEach((item, i) => {
     const word = r.oneOf(item, [...path, 'useStale', i], USE_STALE);
     if (word === undefined) return;
-    if (word.startsWith('http_')) stale.statuses.add(Number(word.slice(5)));
+    if (word.startsWith('http_')) stale.statuses.push(Number(word.slice(5)));
     else stale[word as 'error' | 'timeout' | 'updating'] = true;
   });
   const keyText = r.string(o.key ?? d.key, [...path, 'key']) ?? d.key;
