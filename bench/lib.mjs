@@ -100,8 +100,8 @@ async function bounded(cmd, args, seconds) {
 }
 
 /** wrk, asynchronously: the backends live in the bench process and must keep answering. */
-export async function wrk(port, { connections, seconds, extra = [] }) {
-  const [cmd, args] = pinned(LOAD_CORE, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', 'Host: localhost', ...extra, `https://127.0.0.1:${port}/`]);
+export async function wrk(port, { connections, seconds, extra = [], path = '/' }) {
+  const [cmd, args] = pinned(LOAD_CORE, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', 'Host: localhost', ...extra, `https://127.0.0.1:${port}${path}`]);
   const text = await bounded(cmd, args, seconds);
   const num = (re) => Number(re.exec(text)?.[1] ?? NaN);
   const ms = (re) => {

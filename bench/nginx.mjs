@@ -13,7 +13,7 @@ export function http2Syntax() {
   return modern ? { listen: 'ssl', directive: 'http2 on;' } : { listen: 'ssl http2', directive: '' };
 }
 
-function serverBlock({ listen, extra, cert, key }) {
+function serverBlock({ listen, extra, cert, key, cache }) {
   return `  server {
     listen ${listen};
     ${extra}
@@ -22,6 +22,7 @@ function serverBlock({ listen, extra, cert, key }) {
     ssl_certificate_key ${key};
     ssl_protocols TLSv1.3;
     add_header Strict-Transport-Security "max-age=31536000" always;
+${cache ? CACHED_LOCATION : ''}
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
@@ -37,7 +38,19 @@ function serverBlock({ listen, extra, cert, key }) {
   }`;
 }
 
-export function writeNginxConfig({ dir, port, h2Port, cert, key, backends, workers = 1 }) {
+/** `cache-hit`: Gatehouse's cached route in nginx terms (add_header repeated: a location's own add_header drops the server's). */
+const CACHED_LOCATION = `    location /cached/ {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Host $host;
+      proxy_set_header Connection "";
+      proxy_cache gatehouse_bench;
+      proxy_cache_valid 200 10m;
+      add_header Strict-Transport-Security "max-age=31536000" always;
+      add_header Cache-Status "nginx; $upstream_cache_status" always;
+    }`;
+
+export function writeNginxConfig({ dir, port, h2Port, cert, key, backends, workers = 1, cache = false }) {
   mkdirSync(join(dir, 'logs'), { recursive: true });
   for (const t of ['client', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, 'tmp', t), { recursive: true });
   const file = join(dir, `nginx-${workers}-${port}.conf`);
@@ -63,8 +76,9 @@ ${backends.map((b) => `    server ${b};`).join('\n')}
     keepalive_requests 1000000;
   }
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
-${serverBlock({ listen: `127.0.0.1:${port} ssl`, extra: '', cert, key })}
-${h2Port === undefined ? '' : serverBlock({ listen: `127.0.0.1:${h2Port} ${http2Syntax().listen}`, extra: http2Syntax().directive, cert, key })}
+${cache ? `  proxy_cache_path ${join(dir, 'tmp', 'cache')} levels=1:2 keys_zone=gatehouse_bench:10m max_size=1g;` : ''}
+${serverBlock({ listen: `127.0.0.1:${port} ssl`, extra: '', cert, key, cache })}
+${h2Port === undefined ? '' : serverBlock({ listen: `127.0.0.1:${h2Port} ${http2Syntax().listen}`, extra: http2Syntax().directive, cert, key, cache })}
 }
 `);
   return file;

@@ -39,6 +39,8 @@ const LOADS = {
   keepalive: { unit: 'req', run: (t) => wrk(t.port, { connections: CONNECTIONS, seconds: DURATION }) },
   handshake: { unit: 'handshake', run: (t) => wrk(t.port, { connections: CONNECTIONS, seconds: DURATION, extra: ['-H', 'Connection: close'] }) },
   websocket: { unit: 'msg', run: (t, ca) => wsRelay(t.port, { connections: CONNECTIONS, seconds: DURATION, ca }) },
+  // The same load on a path both proxies cache (Gatehouse `cache`, nginx `proxy_cache`): every request after the first is a hit.
+  'cache-hit': { unit: 'req', run: (t) => wrk(t.port, { connections: CONNECTIONS, seconds: DURATION, path: '/cached/hit' }) },
   'h2-c10m10': { unit: 'req', h2: true, run: (t) => h2load(t.h2Port, { clients: 10, streams: 10, seconds: DURATION }) },
   'h2-c50m1': { unit: 'req', h2: true, run: (t) => h2load(t.h2Port, { clients: 50, streams: 1, seconds: DURATION }) },
 };
@@ -105,7 +107,7 @@ function specs(refDir) {
   for (const name of ONLY) {
     const [kind, workers] = name.split('-');
     if (kind === 'nginx') {
-      if (have('nginx')) list.push({ name, kind, workers });
+      if (have('nginx')) list.push({ name, kind, workers, cache: SCENARIOS.includes('cache-hit') });
       else process.stderr.write('nginx not installed: skipped (apt-get install nginx)\n');
       continue;
     }
@@ -116,7 +118,7 @@ function specs(refDir) {
     for (const b of builds) {
       for (const n of nodes) {
         const label = `${name}${b.label ? `:${b.label}` : ''}${nodes.length > 1 ? `@${n.version}` : ''}`;
-        list.push({ name: label, kind, workers, dir: b.dir, node: n.bin, nodeVersion: n.version, nodeArgs: NODE_ARGS, log: opt('log', 'info'), routes: b.label === 'ref' ? '' : opt('routes', '') });
+        list.push({ name: label, kind, workers, dir: b.dir, node: n.bin, nodeVersion: n.version, nodeArgs: NODE_ARGS, log: opt('log', 'info'), routes: b.label === 'ref' ? '' : opt('routes', ''), cache: SCENARIOS.includes('cache-hit') });
       }
     }
   }

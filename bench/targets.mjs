@@ -39,6 +39,14 @@ const RULES_SITE = `sites:
       - { regex: '^/api/(\\d+)/store/?$', upstream: app }
       - { path: /, upstream: app }`;
 
+/** `cache-hit`: the store, and a cached route before "/" (answers without Cache-Control: `valid` gives them 10 minutes, as nginx's proxy_cache_valid). */
+const CACHE_SITE = `cache: { memory: 64m }
+sites:
+  - hosts: [localhost, 127.0.0.1]
+    routes:
+      - { path: /cached/, upstream: app, cache: { valid: { 200: 10m } } }
+      - { path: /, upstream: app }`;
+
 /** Target kinds served by bench/floor.mjs, and the mode each runs it in. */
 export const FLOOR_MODES = { floor: 'relay', answer: 'answer', h2compat: 'h2-compat', h2stream: 'h2-stream' };
 
@@ -63,7 +71,7 @@ export async function startTarget(spec, { port, h2Port, leaf, backends, children
     writeFileSync(cfg, `listen: { http: false, https: "127.0.0.1:${port}" }
 tls: { certificates: [{ cert: "${leaf.fullchain}", key: "${leaf.key}" }] }
 upstreams: { app: { targets: [${backends.map((x) => `"${x}"`).join(', ')}] } }
-${spec.routes === 'rules' ? RULES_SITE : 'sites: [{ hosts: [localhost, 127.0.0.1], routes: [{ path: /, upstream: app }] }]'}
+${spec.cache ? CACHE_SITE : spec.routes === 'rules' ? RULES_SITE : 'sites: [{ hosts: [localhost, 127.0.0.1], routes: [{ path: /, upstream: app }] }]'}
 workers: ${spec.workers === 'auto' ? 'auto' : 1}
 log: { level: ${spec.log ?? 'info'} }
 `);
@@ -78,7 +86,7 @@ log: { level: ${spec.log ?? 'info'} }
     const [cmd, pinnedArgs] = pinned(0, spec.node ?? process.execPath, args);
     child = spawn(cmd, pinnedArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
   } else {
-    const conf = writeNginxConfig({ dir: out, port, h2Port, cert: leaf.fullchain, key: leaf.key, backends, workers: spec.workers === 'auto' ? 'auto' : 1 });
+    const conf = writeNginxConfig({ dir: out, port, h2Port, cert: leaf.fullchain, key: leaf.key, backends, workers: spec.workers === 'auto' ? 'auto' : 1, cache: spec.cache === true });
     const nginxArgs = ['-c', conf, '-p', out, '-g', 'daemon off;'];
     const [cmd, args] = spec.workers === 'auto' ? ['nginx', nginxArgs] : pinned(0, 'nginx', nginxArgs);
     child = spawn(cmd, args, { stdio: 'ignore' });

@@ -7,6 +7,8 @@ import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs as parseUtilArgs } from 'node:util';
 import { formatProblem, loadConfig } from './config/load.js';
+import { describeCache } from './config/cache.js';
+import { answerPurges } from './cache/workers.js';
 import type { Config } from './config/types.js';
 import { exposeWorkerMetrics, reportReady, supervise, ticketKeysFromEnv, workerCount } from './cluster.js';
 import { Edge } from './edge.js';
@@ -82,6 +84,7 @@ async function check(path: string): Promise<number> {
   const certErrors = tls === undefined ? 0 : await checkCertificates(tls);
   const file = config?.file ?? resolvePath(path);
   const usable = config !== undefined && certErrors === 0;
+  if (config !== undefined && config.cache !== null) console.log(describeCache(config.cache, config.sites.reduce((n, s) => n + s.routes.filter((r) => r.cache !== null).length, 0), workerCount(config)));
   console.log(usable ? `${file}: configuration is usable` : `${file}: configuration has errors`);
   return usable ? 0 : 1;
 }
@@ -126,7 +129,10 @@ async function run(path: string, signals: StartupSignals): Promise<number> {
     console.error(err instanceof EdgeError ? `gatehouse: ${err.message}` : err);
     return 1;
   }
-  if (worker) reportReady();
+  if (worker) {
+    answerPurges(() => edge.cache);
+    reportReady();
+  }
   return serve(edge, path, { startText, signals, own });
 }
 

@@ -12,6 +12,8 @@ import { readPair } from './tls/cert-store.js';
 import { keyExchangeGroups } from './tls/groups.js';
 import { GcraTable } from './pipeline/guard/gcra.js';
 import { answerRateRequests } from './pipeline/guard/rate-store.js';
+import { purgeCache } from './admin/server.js';
+import { clusterPurge } from './cache/workers.js';
 
 /** Environment a worker reads: the shared session-ticket keys, base64. */
 const TICKET_KEYS_ENV = 'GATEHOUSE_TICKET_KEYS';
@@ -83,6 +85,7 @@ export function supervise(config: Config, configPath: string, signals: StartupSi
   rotation.unref();
 
   const aggregator = new AggregatorRegistry();
+  const purge = config.cache === null ? undefined : clusterPurge(config.cache, log);
   const admin = config.listen.admin === null ? undefined : createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
@@ -99,6 +102,10 @@ export function supervise(config: Config, configPath: string, signals: StartupSi
         (text) => res.writeHead(200, { 'content-type': aggregator.contentType }).end(text),
         (err: unknown) => { log.error({ err }, 'metrics aggregation failed'); res.writeHead(500).end(); },
       );
+      return;
+    }
+    if (path === '/cache/purge' && req.method === 'POST' && purge !== undefined) {
+      purgeCache(req, res, (what) => purge(readyWorkers(), what), log);
       return;
     }
     res.writeHead(404).end('not found: try /healthz or /metrics\n');

@@ -4,6 +4,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { DestinationStream } from 'pino';
 import { createAdminListener } from './admin/server.js';
+import { ResponseCache } from './cache/cache.js';
 import { Metrics } from './admin/metrics.js';
 import type { Config, ListenAddress } from './config/types.js';
 import { EdgeError } from './errors.js';
@@ -87,6 +88,8 @@ export class Edge {
   #acme: AcmeManager | undefined;
   #responders: AcmeResponders;
   readonly #orderCertificates: boolean;
+  /** The response cache's store: the edge's, not the runtime's, so a reload keeps its entries. */
+  #cache: ResponseCache | undefined;
 
   readonly #ticketKeys: Buffer | undefined;
 
@@ -105,6 +108,8 @@ export class Edge {
     this.hooks = this.#hooks.tunnels;
     this.#guard = new GuardState(log, this.metrics, this.upstreams);
     this.#runtime = buildRuntime(config, this.#targets, this.#guard);
+    this.#cache = config.cache === null ? undefined : new ResponseCache(config.cache, this.upstreams, log);
+    this.metrics.watchCache(() => this.#cache);
   }
 
   /** Load certificates and build everything; throws EdgeError(EDGE_ERR_CERT) when a pair is unusable. */
@@ -139,6 +144,10 @@ export class Edge {
 
   draining(): boolean {
     return this.#state === 'draining';
+  }
+
+  get cache(): ResponseCache | undefined {
+    return this.#cache;
   }
 
   /** Bind every configured listener; resolves with the bound addresses (port 0 → the real port). */
@@ -187,7 +196,7 @@ export class Edge {
       http = await listen(this.#http, config.listen.http, 'listen.http');
     }
     if (config.listen.admin !== null) {
-      this.#admin = createAdminListener(this.metrics, () => ({ state: this.#state, ready: this.#state === 'running' }), this.log);
+      this.#admin = createAdminListener(this.metrics, () => ({ state: this.#state, ready: this.#state === 'running' }), this.log, (what) => this.#cache?.purge(what));
       admin = await listen(this.#admin, config.listen.admin, 'listen.admin');
     }
     this.#startHealth();
@@ -229,6 +238,9 @@ export class Edge {
     this.#health?.stop();
     this.#config = config;
     this.#runtime = runtime;
+    if (config.cache === null) this.#cache = undefined;
+    else if (this.#cache === undefined) this.#cache = new ResponseCache(config.cache, this.upstreams, this.log);
+    else this.#cache.configure(config.cache);
     if (certs !== this.#certs) {
       this.#certs = certs;
       certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]?.options));

@@ -9,7 +9,7 @@ const README = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8'
 function defaultsPath(key: string): string {
   return key.replace(/^upstreams\.NAME\./, 'upstream.').replace(/^sites\[\]\.routes\[\]\./, 'route.').replace(/^route\.websocket\./, 'websocket.')
     .replace(/^rateLimits\.NAME\./, 'rateLimit.').replace(/^route\.auth\.basic\./, 'basicAuth.')
-    .replace(/^route\.access\./, 'access.').replace(/^route\.auth\.forward\./, 'forwardAuth.').replace(/^sites\[\]\./, 'site.');
+    .replace(/^route\.cache\./, 'cache.route.').replace(/^route\.access\./, 'access.').replace(/^route\.auth\.forward\./, 'forwardAuth.').replace(/^sites\[\]\./, 'site.');
 }
 
 /** Every leaf of DEFAULTS as "a.b.c" → value. */

@@ -1,6 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AcmeHostMetric } from '../tls/acme/wiring.js';
 
+/** What the response cache reports at scrape time (cache/cache.ts). */
+export interface CacheFigures {
+  readonly stats: Readonly<Record<'hit' | 'miss' | 'stale' | 'revalidated' | 'bypass', number>>;
+  readonly memory: { readonly bytes: number; readonly entries: number };
+}
+
 export interface PoolStats {
   readonly target: string;
   readonly opened: number;
@@ -42,6 +48,13 @@ export class Metrics {
     name: 'gatehouse_acme_next_renewal_timestamp_seconds', help: 'When the next ACME order for the host is due: its renewal time, or the next retry after a failure (unix seconds)', labelNames: ['host'] as const,
     aggregator: 'max', registers: [this.registry], collect: (): Promise<void> => this.#collectAcme((m) => m.nextRenewal, this.#acmeNext),
   });
+  #cache: () => CacheFigures | undefined = () => undefined;
+  readonly #cacheResults: Counter<'result'> = new Counter({
+    name: 'gatehouse_cache_requests_total', help: 'Requests of cached routes by what the cache did: hit, miss, stale (a stale answer served), revalidated (a 304 refreshed it), bypass', labelNames: ['result'] as const,
+    registers: [this.registry], collect: (): void => this.#collectCache(),
+  });
+  readonly #cacheBytes = new Gauge({ name: 'gatehouse_cache_memory_bytes', help: 'Bytes of answers held in the in-memory cache tier', registers: [this.registry] });
+  readonly #cacheEntries = new Gauge({ name: 'gatehouse_cache_memory_entries', help: 'Answers held in the in-memory cache tier', registers: [this.registry] });
   readonly #requestChildren = new Map<string, { inc(): void }>();
   readonly #latencyChildren = new Map<string, { observe(v: number): void }>();
 
@@ -88,6 +101,20 @@ export class Metrics {
       if (metric instanceof Gauge) metric.labels(m.host).set(value);
       else metric.labels(m.host).inc(value);
     }
+  }
+
+  /** Cache figures are read at scrape time: the request path only bumps plain numbers. */
+  watchCache(source: () => CacheFigures | undefined): void {
+    this.#cache = source;
+  }
+
+  #collectCache(): void {
+    const cache = this.#cache();
+    this.#cacheResults.reset();
+    if (cache === undefined) return;
+    for (const [result, n] of Object.entries(cache.stats)) this.#cacheResults.labels(result).inc(n);
+    this.#cacheBytes.set(cache.memory.bytes);
+    this.#cacheEntries.set(cache.memory.entries);
   }
 
   upstreamLatency(upstream: string, seconds: number): void {

@@ -25,7 +25,7 @@ const ROUTE_KEYS = [
   'upstream', 'redirect', 'respond', 'stripPrefix', 'rewrite', 'rewriteLocation',
   'headers', 'limits', 'timeouts', 'websocket',
   // Read by config/guard.ts and config/files.ts on the same object.
-  'access', 'auth', 'rateLimit', 'files', 'compress', 'internal',
+  'access', 'auth', 'rateLimit', 'files', 'compress', 'internal', 'cache',
 ];
 const ACTIONS = ['upstream', 'redirect', 'respond', 'files'] as const;
 const REDIRECT_STATUSES: readonly RedirectStatus[] = [301, 302, 303, 307, 308];
@@ -34,7 +34,7 @@ const MAX_BODY_FILE = 1024 * 1024;
 const ROUTE_TIMEOUTS = ['connect', 'response', 'idle', 'websocketIdle'] as const;
 
 /** A route as this file reads it; its guard and files keys are added by schema.ts. */
-export type RouteBase = Omit<RouteConfig, 'guard' | 'files' | 'compress' | 'internal'>;
+export type RouteBase = Omit<RouteConfig, 'guard' | 'files' | 'compress' | 'internal' | 'cache'>;
 
 export function readRoute(r: Reader, raw: unknown, rp: Path, ctx: RouteContext): RouteBase | undefined {
   const ro = r.object(raw, rp, ROUTE_KEYS) ?? {};

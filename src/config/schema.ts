@@ -7,6 +7,7 @@ import type {
 } from './types.js';
 import { readAcme } from '../tls/acme/config.js';
 import { GUARD_DEFAULTS, readRateLimits, readRouteGuard, type RateLimitsConfig } from './guard.js';
+import { CACHE_DEFAULTS, readCacheStore, readRouteCache, type CacheStoreConfig } from './cache.js';
 import { readRouteExtras, readSiteExtras, SITE_KEYS } from './files.js';
 import { readHeaderRules, templatesOf } from './headers.js';
 import { checkPlaceholders, readRedirect as readSiteRedirect, readRoute, type RouteContext } from './routes.js';
@@ -52,6 +53,8 @@ export const DEFAULTS = {
   access: GUARD_DEFAULTS.access,
   basicAuth: GUARD_DEFAULTS.basic,
   forwardAuth: GUARD_DEFAULTS.forward,
+  /** `cache:` and routes[].cache (config/cache.ts reads them). */
+  cache: CACHE_DEFAULTS,
 } as const;
 
 /** A DEFAULTS duration in ms: the value that stands in when a given one is refused (the issue already fails the load). */
@@ -59,7 +62,7 @@ function ms(duration: string): number {
   return parseDuration(duration) as number;
 }
 
-const TOP_KEYS = ['listen', 'http2', 'tls', 'hsts', 'redirect', 'upstreams', 'sites', 'trustedProxies', 'timeouts', 'limits', 'workers', 'log', 'rateLimits'];
+const TOP_KEYS = ['listen', 'http2', 'tls', 'hsts', 'redirect', 'upstreams', 'sites', 'trustedProxies', 'timeouts', 'limits', 'workers', 'log', 'rateLimits', 'cache'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const YEAR_SECONDS = 31_536_000;
 
@@ -84,7 +87,8 @@ export function validate(raw: unknown, file: string): Validated {
   const upstreams = readUpstreams(r, top.upstreams, dir);
   const rateLimits = readRateLimits(r, top.rateLimits);
   const timeouts = readTimeouts(r, top.timeouts);
-  const sites = readSites(r, top.sites, upstreams, listen.httpsAll.map((a) => a.port), { dir, rateLimits }, timeouts);
+  const cache = readCacheStore(r, top.cache, dir);
+  const sites = readSites(r, top.sites, upstreams, listen.httpsAll.map((a) => a.port), { dir, rateLimits, cache }, timeouts);
   const tls = { ...tlsNoAcme, acme: readAcme(r, (top.tls as Record<string, unknown> | undefined)?.acme, { dir, sites, listen, certificates: tlsNoAcme.certificates.length, defaults: DEFAULTS.tls.acme }) };
   const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? DEFAULTS.trustedProxies)
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))
@@ -109,7 +113,7 @@ export function validate(raw: unknown, file: string): Validated {
   const failed = r.issues.some((i) => i.severity === 'error');
   const config: Config | undefined = failed ? undefined : {
     file, listen, http2, tls, hsts, redirect, upstreams, sites, trustedProxies, timeouts, limits,
-    workers: workers as number | 'auto', log, rateLimits,
+    workers: workers as number | 'auto', log, rateLimits, cache,
   };
   return { config, issues: r.issues, tls };
 }
@@ -271,7 +275,7 @@ function readUpstreamTls(r: Reader, raw: unknown, path: Path, dir: string): Upst
 }
 
 function readSites(
-  r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPorts: readonly number[], guarding: { dir: string; rateLimits: RateLimitsConfig }, timeouts: Config['timeouts'],
+  r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPorts: readonly number[], guarding: { dir: string; rateLimits: RateLimitsConfig; cache: CacheStoreConfig | null }, timeouts: Config['timeouts'],
 ): SiteConfig[] {
   const dir = guarding.dir;
   const list = r.list(raw, ['sites']) ?? [];
@@ -316,7 +320,7 @@ function readSites(
       const guard = readRouteGuard(r, ro, rp, { ...guarding, upstreams: new Set(upstreams.keys()) });
       const twin = routes.find((x) => x.match.kind === route.match.kind && x.path === route.path && x.methods === null && x.scheme === null);
       if (twin !== undefined && route.methods === null && route.scheme === null) r.error(rp, `${route.match.kind === 'regex' ? 'regex' : route.match.kind === 'exact' ? 'exact path' : 'path'} ${route.path} is routed twice in this site`);
-      routes.push({ ...route, guard, ...extras });
+      routes.push({ ...route, guard, ...extras, cache: readRouteCache(r, ro, rp, guarding.cache) });
     });
     sites.push({
       hosts, routes, redirect: redirect === null ? null : { to: redirect.to, status: redirect.status, absolute: redirect.absolute }, plainHttp, headers, errorPages: siteExtras.errorPages,

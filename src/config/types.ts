@@ -1,3 +1,4 @@
+import type { CacheStoreConfig, RouteCacheConfig } from './cache.js';
 import type { RateLimitsConfig, RouteGuardConfig } from './guard.js';
 import type { CompressConfig, ErrorPagesConfig, FilesConfig } from './files.js';
 import type { Template } from './template.js';
@@ -23,6 +24,8 @@ export interface Config {
   readonly log: LogConfig;
   /** Named rate-limit budgets (DESIGN 27). */
   readonly rateLimits: RateLimitsConfig;
+  /** The response cache's store (DESIGN 28); null: no route caches. */
+  readonly cache: CacheStoreConfig | null;
 }
 
 export interface ListenConfig {
@@ -190,6 +193,8 @@ export interface RouteConfig {
   readonly files: FilesConfig | null;
   readonly compress: CompressConfig | null;
   readonly internal: boolean;
+  /** The route's response cache (config/cache.ts); null: answers are never stored. */
+  readonly cache: RouteCacheConfig | null;
 }
 
 export interface RouteTimeouts {

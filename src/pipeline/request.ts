@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../admin/metrics.js';
-import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
+import type { ResponseCache } from '../cache/cache.js';
+import { EdgeError, ERRORS, statusOf, type EdgeErrorCode } from '../errors.js';
 import { offerFor } from '../compress/policy.js';
 import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
@@ -30,6 +31,8 @@ export interface RequestDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   draining(): boolean;
+  /** The response cache, when the config has a `cache:` store (routes with `cache` use it). */
+  readonly cache?: ResponseCache | undefined;
 }
 
 /**
@@ -165,7 +168,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
   headers.host ??= p.host;
   const { clientIp } = applyForwarded(headers, peer, runtime.trust, scheme);
   // Only routes with placeholders or rules pay for a context; the rest go as they came.
-  const context = route.contextual ? contextOf(req, headers, route, p.host, p.path, scheme, clientIp) : null;
+  const context = route.contextual || route.cache !== null ? contextOf(req, headers, route, p.host, p.path, scheme, clientIp) : null;
   const timeouts = route.timeouts ?? runtime.config.timeouts;
   const exchange: Exchange = {
     method: req.method ?? '',
@@ -199,10 +202,17 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
     shaper: route.shaper,
     context,
     requestId: context === null || context.requestId === '' ? undefined : context.requestId,
+    tap: undefined,
   };
   const guard = route.guard === null || p.guarded ? undefined : runtime.guards.of(route.guard);
-  if (guard === undefined) deps.forwarder.web(req, res, exchange);
-  else admitRequest(guard, deps, res, exchange, route.shaper?.ruled(exchange) ?? null, () => deps.forwarder.web(req, res, exchange));
+  if (guard === undefined) forward(deps, req, res, exchange, route, context);
+  else admitRequest(guard, deps, res, exchange, route.shaper?.ruled(exchange) ?? null, () => forward(deps, req, res, exchange, route, context));
+}
+
+/** Upstream, or through the route's cache (DESIGN 28) when it has one: a route without `cache` pays one comparison. */
+function forward(deps: RequestDeps, req: ClientRequest, res: ClientResponse, exchange: Exchange, route: Route, context: RequestContext | null): void {
+  if (route.cache === null || deps.cache === undefined || context === null) deps.forwarder.web(req, res, exchange);
+  else deps.cache.serve(deps.forwarder, req, res, exchange, route.cache, context);
 }
 
 /** 404, 405 (with Allow), 400, 421: the site's header rules apply when a site was found. */

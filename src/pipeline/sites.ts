@@ -1,3 +1,4 @@
+import type { RouteCacheConfig } from '../config/cache.js';
 import type { RouteGuardConfig } from '../config/guard.js';
 import type { CompressConfig, ErrorPagesConfig, FilesConfig } from '../config/files.js';
 import type { HeaderEntry, HeaderRules, RedirectStatus, RouteConfig, RouteTimeouts, SiteConfig } from '../config/types.js';
@@ -42,6 +43,8 @@ export interface Route {
   /** Metrics/log label: "host/path" of the site's first host. */
   readonly label: string;
   /** access/auth/rateLimit; null (the common case) skips the guard at the cost of one comparison. */
+  /** The route's response cache (cache/); null: the request path never looks at the store. */
+  readonly cache: RouteCacheConfig | null;
   readonly guard: RouteGuardConfig | null;
   /** Upstream routes and a files route's fallback: the answer's edits (Location rewriting, header rules); null: none. */
   readonly shaper: RouteShaper | null;
@@ -134,7 +137,7 @@ function siteRedirectRoute(config: SiteConfig): RouteConfig {
     path: '/', match: { kind: 'prefix', path: '/', overridesRegex: false }, methods: null, scheme: null,
     action: { kind: 'redirect', ...(config.redirect as NonNullable<SiteConfig['redirect']>) },
     headers: config.headers, bodySize: null, timeouts: null, websocket: { origins: [], allowMissingOrigin: false },
-    guard: null, files: null, compress: null, internal: false,
+    guard: null, files: null, compress: null, internal: false, cache: null,
   };
 }
 
@@ -182,6 +185,7 @@ function compileRoute(route: RouteConfig, host: string, upstreams: ReadonlyMap<s
     compress: route.compress ?? undefined,
     internal: route.internal,
     guard: route.guard,
+    cache: route.cache,
     shaper: shaperOf(route),
   };
 }

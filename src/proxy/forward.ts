@@ -45,6 +45,30 @@ export interface Exchange extends UpstreamRequest {
   readonly context: object | null;
   /** `{request_id}`, when the route uses it: the log line carries it as requestId. */
   readonly requestId: string | undefined;
+  /** A response cache watching this exchange (cache/); undefined on routes without `cache`. */
+  tap: AnswerTap | undefined;
+}
+
+/** An answer kept by a cache, written through the same path as an upstream's (rules, compression, HSTS). */
+export interface StoredAnswer {
+  readonly head: ResponseHead;
+  readonly body: Buffer;
+}
+
+/**
+ * What a response cache sees of an exchange. It is shown the upstream's head first and may put a
+ * stored answer in its place (a 304 that refreshed an entry, a stale answer on a 5xx); it is fed
+ * the body it chose to keep, told when the answer ended, failed or was cut short.
+ */
+export interface AnswerTap {
+  /** The head to write (the cache's Cache-Status added) and, when a stored answer replaces the upstream's, its body. */
+  head(head: ResponseHead): { readonly head: ResponseHead; readonly body: Buffer | undefined };
+  body(chunk: Buffer): void;
+  end(): void;
+  /** Nothing went out yet: a stored answer to give instead of the error, or the Cache-Status the error answer carries. */
+  fail(error: EdgeError): StoredAnswer | string;
+  /** The answer was cut short (client gone, upstream broke mid-body): nothing is kept. */
+  abort(): void;
 }
 
 /** Route-level edits of an answer, made once per route at load by the pipeline. */
@@ -135,6 +159,15 @@ export class Forwarder {
     if (next !== undefined) this.#start(next);
   }
 
+  /** A stored answer, written as an upstream's would be (cache hits): nothing goes upstream. */
+  replay(req: IncomingMessage, res: ServerResponse, exchange: Exchange, answer: StoredAnswer): void {
+    const x = new HttpExchange(this, new ClientLine(), req, res, exchange);
+    x.started = true;
+    res.once('close', x.closed);
+    x.head(answer.head);
+    x.end(answer.body);
+  }
+
   failed(res: ServerResponse, error: EdgeError, exchange: Exchange): void {
     this.#answers.fail(res, error, exchange);
   }
@@ -158,6 +191,8 @@ class HttpExchange implements UpstreamSink {
   #encoder: Encoder | undefined;
   /** An error page stands in for the upstream's body. */
   #discard = false;
+  /** A cache's stored body stands in for the upstream's (AnswerTap.head). */
+  #stored: Buffer | undefined;
 
   constructor(forwarder: Forwarder, line: ClientLine, req: IncomingMessage, res: ServerResponse, exchange: Exchange) {
     this.#forwarder = forwarder;
@@ -174,6 +209,7 @@ class HttpExchange implements UpstreamSink {
     if (!responseComplete(this.res)) {
       this.exchange.call?.abort();
       this.#encoder?.destroy();
+      this.exchange.tap?.abort();
     }
     this.#forwarder.finished(this);
   };
@@ -182,12 +218,19 @@ class HttpExchange implements UpstreamSink {
     return responseGone(this.res) || this.req.socket.destroyed;
   }
 
-  head(head: ResponseHead): void {
+  head(upstream: ResponseHead): void {
     const { exchange, res } = this;
     exchange.headersAt = performance.now();
     if (responseGone(res)) {
       exchange.call?.abort();
+      exchange.tap?.abort();
       return;
+    }
+    let head = upstream;
+    if (exchange.tap !== undefined) {
+      const tapped = exchange.tap.head(head);
+      head = tapped.head;
+      this.#stored = tapped.body;
     }
     const accel = exchange.accel === undefined ? undefined : rawHeader(head.headers, 'x-accel-redirect')?.trim();
     if (accel !== undefined && exchange.accel !== undefined) {
@@ -218,6 +261,8 @@ class HttpExchange implements UpstreamSink {
 
   body(chunk: Buffer): boolean {
     this.exchange.bytes += chunk.length;
+    if (this.#stored !== undefined) return true;
+    this.exchange.tap?.body(chunk);
     if (this.#discard) return true;
     if (this.#encoder !== undefined) return this.#encoder.write(chunk, this.#resume);
     if ((this.res as { write(chunk: Buffer): boolean }).write(chunk)) return true;
@@ -228,7 +273,14 @@ class HttpExchange implements UpstreamSink {
 
   readonly #resume = (): void => this.exchange.call?.resume();
 
-  end(tail: Buffer | undefined): void {
+  end(upstreamTail: Buffer | undefined): void {
+    let tail = upstreamTail;
+    if (this.#stored !== undefined) {
+      tail = this.#stored;
+    } else if (this.exchange.tap !== undefined) {
+      if (tail !== undefined) this.exchange.tap.body(tail);
+      this.exchange.tap.end();
+    }
     if (this.#discard) return;
     if (this.#encoder !== undefined) {
       if (tail !== undefined) this.exchange.bytes += tail.length;
@@ -250,8 +302,22 @@ class HttpExchange implements UpstreamSink {
 
   fail(error: EdgeError): void {
     this.exchange.error = error;
+    const tap = this.exchange.tap;
     // Once a byte of the answer went out, the only honest signal left is closing the connection.
-    if (this.res.headersSent) this.res.destroy();
-    else this.#forwarder.failed(this.res, error, this.exchange);
+    if (this.res.headersSent) {
+      tap?.abort();
+      this.res.destroy();
+      return;
+    }
+    const stale = tap?.fail(error);
+    if (typeof stale === 'string') this.res.setHeader('cache-status', stale);
+    else if (stale !== undefined) {
+      // useStale / stale-if-error (RFC 5861 §4): the stored answer stands in for the error.
+      this.exchange.tap = undefined;
+      this.head(stale.head);
+      this.end(stale.body);
+      return;
+    }
+    this.#forwarder.failed(this.res, error, this.exchange);
   }
 }

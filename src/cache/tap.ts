@@ -1,0 +1,172 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RouteCacheConfig } from '../config/cache.js';
+import type { EdgeError } from '../errors.js';
+import type { AnswerTap, StoredAnswer } from '../proxy/forward.js';
+import type { ResponseHead } from '../upstream/response-parser.js';
+import { answerOf, sizeOf, ttlOf, type Entry } from './entry.js';
+import { assess, refreshed } from './policy.js';
+
+/** What a tap needs of the cache that made it. */
+export interface TapOwner {
+  store(entry: Entry): void;
+  invalidate(key: string): void;
+  /** The one request going upstream for `key` is done (stored or not): wake those waiting on it. */
+  release(key: string): void;
+  count(result: 'miss' | 'stale' | 'revalidated'): void;
+  /** The largest answer worth keeping. */
+  readonly entryLimit: number;
+}
+
+/** One request on its way upstream for a key. */
+export interface Trip {
+  readonly key: string;
+  readonly method: string;
+  /** The request-target (for the policy's bookkeeping). */
+  readonly url: string;
+  /** The request headers as sent upstream (Vary is matched on these). */
+  readonly headers: IncomingHttpHeaders;
+  readonly rc: RouteCacheConfig;
+  /** The stored answer this trip revalidates, or may fall back on. */
+  readonly stale: Entry | undefined;
+  /** Our own If-None-Match / If-Modified-Since went with it: a 304 is for us. */
+  readonly conditional: boolean;
+  /** This trip is the one others wait on (it releases the key when done). */
+  readonly owner: boolean;
+}
+
+/** Cache-Status (RFC 9211) added to an answer relayed from the upstream. */
+export function withStatus(head: ResponseHead, status: string): { head: ResponseHead; body: undefined } {
+  return { head: { ...head, headers: [...head.headers, 'cache-status', status] }, body: undefined };
+}
+
+/** A GET or HEAD of a cached route that went upstream: decides what is stored and what stands in for failures. */
+export class FillTap implements AnswerTap {
+  readonly #cache: TapOwner;
+  readonly #trip: Trip;
+  #open: boolean;
+  #pending: Omit<Entry, 'body' | 'size'> | undefined;
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+
+  constructor(cache: TapOwner, trip: Trip) {
+    this.#cache = cache;
+    this.#trip = trip;
+    this.#open = trip.owner;
+  }
+
+  head(head: ResponseHead): { readonly head: ResponseHead; readonly body: Buffer | undefined } {
+    const trip = this.#trip;
+    const stale = trip.stale;
+    const now = Date.now();
+    if (stale !== undefined && head.status === 304 && trip.conditional) {
+      const fresh = refreshed(stale, head, trip.headers, trip.url, trip.rc, now);
+      if (fresh === undefined) this.#cache.invalidate(trip.key);
+      else this.#cache.store(fresh);
+      this.#done();
+      this.#cache.count('revalidated');
+      return answerOf(fresh ?? stale, now, 'Gatehouse; fwd=stale; fwd-status=304');
+    }
+    if (stale !== undefined && !stale.mustRevalidate && (trip.rc.useStale.statuses.includes(head.status) || (head.status >= 500 && now < stale.freshUntil + stale.sie))) {
+      this.#done();
+      this.#cache.count('stale');
+      return answerOf(stale, now, `Gatehouse; fwd=stale; fwd-status=${head.status}; ttl=${ttlOf(stale, now)}; detail=served-stale`);
+    }
+    const fwd = stale === undefined ? 'fwd=miss' : 'fwd=stale';
+    this.#cache.count('miss');
+    if (trip.method === 'HEAD') {
+      // A HEAD answer has no body to keep; a GET's entry answers HEADs (RFC 9110 §9.3.2).
+      this.#done();
+      return withStatus(head, `Gatehouse; ${fwd}; fwd-status=${head.status}`);
+    }
+    const a = assess(trip.method, trip.url, trip.headers, head, trip.rc, trip.key, now);
+    const length = a.store ? declaredLength(head.headers) : 0;
+    if (!a.store || length > this.#cache.entryLimit) {
+      this.#done();
+      return withStatus(head, `Gatehouse; ${fwd}; fwd-status=${head.status}; detail=${a.store ? 'too-large' : a.reason}`);
+    }
+    this.#pending = a.entry;
+    return withStatus(head, `Gatehouse; ${fwd}; fwd-status=${head.status}; stored`);
+  }
+
+  body(chunk: Buffer): void {
+    if (this.#pending === undefined) return;
+    this.#bytes += chunk.length;
+    if (this.#bytes > this.#cache.entryLimit) {
+      this.#pending = undefined;
+      this.#chunks = [];
+      this.#done();
+      return;
+    }
+    this.#chunks.push(chunk);
+  }
+
+  end(): void {
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      const body = this.#chunks.length === 1 ? this.#chunks[0] as Buffer : Buffer.concat(this.#chunks);
+      this.#cache.store({ ...pending, body, size: sizeOf(pending.headers, body) });
+    }
+    this.#pending = undefined;
+    this.#chunks = [];
+    this.#done();
+  }
+
+  fail(error: EdgeError): StoredAnswer | string {
+    this.#done();
+    const stale = this.#trip.stale;
+    const status = `Gatehouse; ${stale === undefined ? 'fwd=miss' : 'fwd=stale'}; detail=${error.code}`;
+    if (stale === undefined || stale.mustRevalidate) return status;
+    const now = Date.now();
+    const use = this.#trip.rc.useStale;
+    // 504s are timeouts (connect or response); 502/503 the upstream's errors; anything else (the client's) is not the upstream's fault.
+    const allowed = error.status === 504 ? use.timeout : error.status === 502 || error.status === 503 ? use.error : false;
+    if (!allowed && !(error.status >= 502 && now < stale.freshUntil + stale.sie)) return status;
+    this.#cache.count('stale');
+    return answerOf(stale, now, `Gatehouse; fwd=stale; ttl=${ttlOf(stale, now)}; detail=${error.code}`);
+  }
+
+  abort(): void {
+    this.#pending = undefined;
+    this.#chunks = [];
+    this.#done();
+  }
+
+  #done(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#cache.release(this.#trip.key);
+  }
+}
+
+/**
+ * Requests a cached route does not look up (other methods, unkeyed override headers): they say
+ * so in Cache-Status; a non-error answer to an unsafe method invalidates the key (RFC 9111 §4.4).
+ */
+export class PassTap implements AnswerTap {
+  readonly #cache: TapOwner;
+  readonly #status: string;
+  readonly #invalidates: string | undefined;
+
+  constructor(cache: TapOwner, status: string, invalidates: string | undefined) {
+    this.#cache = cache;
+    this.#status = status;
+    this.#invalidates = invalidates;
+  }
+
+  head(head: ResponseHead): { readonly head: ResponseHead; readonly body: undefined } {
+    if (this.#invalidates !== undefined && head.status < 400) this.#cache.invalidate(this.#invalidates);
+    return withStatus(head, this.#status);
+  }
+
+  body(): void {}
+  end(): void {}
+  fail(error: EdgeError): string {
+    return `${this.#status}; detail=${error.code}`;
+  }
+  abort(): void {}
+}
+
+function declaredLength(pairs: readonly string[]): number {
+  for (let i = 0; i < pairs.length; i += 2) if ((pairs[i] as string).toLowerCase() === 'content-length') return Number(pairs[i + 1]);
+  return 0;
+}
