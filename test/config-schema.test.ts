@@ -77,6 +77,7 @@ const MISTAKES: readonly [string, readonly (string | number)[], unknown][] = [
   ['a bad redirect status', ['redirect'], { status: 303 }],
   ['an unknown key in tls.acme', ['tls', 'acme'], { challange: 'http-01' }],
   ['a bad log.format', ['log'], { format: 'text' }],
+  ['a bad log.access', ['log'], { access: 'common' }],
 ];
 
 function put(doc: unknown, path: readonly (string | number)[], value: unknown): void {

@@ -33,7 +33,7 @@ export const DEFAULTS = {
   },
   limits: { headerSize: 16384, bodySize: 0, connections: 0, connectionsPerIp: 0 },
   workers: 1,
-  log: { level: 'info', format: 'json' },
+  log: { level: 'info', format: 'json', access: 'json' },
   /** rateLimits.NAME and routes[].auth.basic (config/guard.ts reads them). */
   rateLimit: GUARD_DEFAULTS.rateLimit,
   access: GUARD_DEFAULTS.access,

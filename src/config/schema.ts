@@ -63,7 +63,7 @@ const LIMITS = object({
   connectionsPerIp: integer(0, 10_000_000, d.limits.connectionsPerIp),
 });
 const WORKERS = integer(1, 1024, d.workers);
-const LOG = object({ level: oneOf(LOG_LEVELS, d.log.level), format: oneOf(['json', 'pretty'] as const, d.log.format) });
+const LOG = object({ level: oneOf(LOG_LEVELS, d.log.level), format: oneOf(['json', 'pretty'] as const, d.log.format), access: oneOf(['json', 'combined'] as const, d.log.access) });
 
 /** The whole config file. A new section: declare its shape (shape.ts builders), add it here, read it in validate(). */
 export const CONFIG = object({

@@ -267,4 +267,6 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export interface LogConfig {
   readonly level: LogLevel;
   readonly format: 'json' | 'pretty';
+  /** Access lines ("request" events): pino JSON like every event, or nginx's combined format. */
+  readonly access: 'json' | 'combined';
 }
