@@ -12,7 +12,7 @@ export const DEFAULTS = {
   http2: { enabled: true, maxConcurrentStreams: 128, websocket: true },
   tls: {
     minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, watch: { settle: '250ms', recheck: '5m' },
-    acme: { directory: 'https://acme-v02.api.letsencrypt.org/directory', email: null, storage: 'acme', ca: null, challenge: 'http-01' },
+    acme: { directory: 'https://acme-v02.api.letsencrypt.org/directory', email: null, storage: 'acme', ca: null, challenge: 'http-01', profile: null },
   },
   hsts: { maxAge: '1y', includeSubDomains: false, preload: false },
   redirect: { status: 301, acmeWebroot: null },

@@ -16,6 +16,8 @@ export const ACME = object({
   hosts: list(string(), { minItems: 1 }),
   ca: string(d.ca),
   challenge: oneOf(CHALLENGES, d.challenge),
+  // Checked against the directory's meta.profiles when ordering: the CA says which it offers.
+  profile: string(d.profile, '^[A-Za-z0-9._-]+$'),
 }, { orBoolean: 'false' });
 
 export interface AcmeContext {
@@ -88,5 +90,11 @@ export function readAcme(r: Reader, raw: unknown, ctx: AcmeContext): AcmeConfig 
       if (!hosts.includes(host)) r.warn(['sites', i, 'hosts', j], `${host} has no certificate: tls.certificates is empty and tls.acme does not order it (clients get a handshake failure)`);
     }));
   }
-  return { directory, email, storage, hosts, ca, challenge };
+  let profile: string | null = null;
+  if (o.profile !== undefined && o.profile !== null) {
+    const given = r.string(o.profile, [...path, 'profile']);
+    if (given !== undefined && !/^[A-Za-z0-9._-]+$/.test(given)) r.error([...path, 'profile'], 'expected a profile name such as shortlived, tlsserver or classic');
+    else if (given !== undefined) profile = given;
+  }
+  return { directory, email, storage, hosts, ca, challenge, profile };
 }
