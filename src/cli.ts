@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs as parseUtilArgs } from 'node:util';
+import { configJsonSchema, readmeDescriptions } from './config/json-schema.js';
 import { formatProblem, loadConfig } from './config/load.js';
 import { describeCache } from './config/cache.js';
 import { answerPurges } from './cache/workers.js';
@@ -31,6 +32,7 @@ const USAGE = `Usage:
   gatehouse check --live https://HOST[:PORT]/ [--http http://HOST[:PORT]/] [--ca FILE] [--ws PATH]
                   [--connect ADDR] [--timeout 5s]
                                      self-test any running edge from outside; exit 1 on any FAIL
+  gatehouse schema                   print the config's JSON Schema (for editors: README "Editor support")
   gatehouse --help | --version
 
 Signals: SIGHUP reloads config and certificates; SIGTERM/SIGINT drain and exit 0.
@@ -38,7 +40,7 @@ A SIGHUP during startup is applied once serving; a SIGTERM during startup exits 
 Docs: README.md (every config key with its default).`;
 
 interface Args {
-  readonly command: 'run' | 'check' | 'route' | 'live' | 'help' | 'version';
+  readonly command: 'run' | 'check' | 'route' | 'live' | 'schema' | 'help' | 'version';
   readonly config: string | undefined;
   /** What follows `route` / `check` for the tool commands, parsed by their own option tables. */
   readonly rest?: readonly string[];
@@ -57,6 +59,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Args
     if (arg === '--help' || arg === '-h') return { command: 'help', config };
     if (arg === '--version' || arg === '-v') return { command: 'version', config };
     if (arg === 'check' && i === 0) command = 'check';
+    else if (arg === 'schema' && i === 0) command = 'schema';
     else if (arg === '--config' || arg === '-c') {
       const value = argv[++i];
       if (value === undefined) return { command, config, error: '--config needs a file path' };
@@ -212,6 +215,10 @@ async function main(): Promise<number> {
   }
   if (args.command === 'version') {
     console.log(version());
+    return 0;
+  }
+  if (args.command === 'schema') {
+    console.log(JSON.stringify(configJsonSchema(readmeDescriptions(readText(fileURLToPath(new URL('../README.md', import.meta.url))))), null, 2));
     return 0;
   }
   if (args.command === 'route' || args.command === 'live') {

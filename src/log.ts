@@ -1,5 +1,6 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
+import { combinedFormatter } from './access-log.js';
 import type { LogConfig } from './config/types.js';
 
 export type { Logger };
@@ -9,10 +10,29 @@ export type { Logger };
  * stalls the request path; `pretty` is for humans at a terminal. `destination` is for tests.
  */
 export function createLogger(config: LogConfig, destination?: DestinationStream): Logger {
-  const options = { level: config.level, base: { pid: process.pid }, timestamp: isoTimeOncePerMs() };
+  const options: LoggerOptions = { level: config.level, base: { pid: process.pid }, timestamp: isoTimeOncePerMs() };
+  const out = destination ?? (config.format === 'pretty' && config.access === 'json' ? undefined : pino.destination({ sync: false }));
+  if (config.access === 'combined' && out !== undefined) options.hooks = { logMethod: combinedAccess(out) };
   if (destination !== undefined) return pino(options, destination);
   if (config.format === 'pretty') return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true, singleLine: true }));
-  return pino(options, pino.destination({ sync: false }));
+  return pino(options, out ?? pino.destination({ sync: false }));
+}
+
+/**
+ * `log.access: combined`, decided here once: access lines ("request") become nginx combined
+ * lines on the same stream; every other event stays as `log.format` writes it. Under `json`
+ * this hook is not installed at all. Level filtering still applies (pino skips disabled levels).
+ */
+function combinedAccess(out: DestinationStream): NonNullable<NonNullable<LoggerOptions['hooks']>['logMethod']> {
+  const format = combinedFormatter();
+  return function logMethod(this: Logger, args, method) {
+    const [fields, message] = args as unknown[];
+    if (message === 'request' && typeof fields === 'object' && fields !== null) {
+      out.write(format(fields));
+      return;
+    }
+    method.apply(this, args);
+  };
 }
 
 /** pino's ISO timestamp, formatted once per millisecond rather than once per line (a busy edge logs dozens per ms). */

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { parseTemplate, type Template } from './template.js';
+import { boolean, duration, list, map, object, oneOf, size, string } from './shape.js';
 import type { Path, Reader } from './values.js';
 
 /** Top-level `cache:` (DESIGN 28): where entries live. One store per edge, kept across reloads. */
@@ -44,6 +45,21 @@ export const CACHE_DEFAULTS = {
 
 const USE_STALE = ['error', 'timeout', 'updating', 'http_500', 'http_502', 'http_503', 'http_504', 'http_403', 'http_404', 'http_429'] as const;
 const MAX_BYTES = 2 ** 40;
+
+/** `cache:` (the store), for the JSON Schema; readCacheStore reads it. */
+export const CACHE_STORE = object({
+  memory: size(1024, MAX_BYTES, CACHE_DEFAULTS.memory),
+  path: string(),
+  maxSize: size(1024 * 1024, MAX_BYTES, CACHE_DEFAULTS.maxSize),
+});
+/** `routes[].cache` (or `cache: true`), for the JSON Schema; readRouteCache reads it. */
+export const ROUTE_CACHE = object({
+  valid: map(duration()),
+  useStale: list(oneOf(USE_STALE), { default: CACHE_DEFAULTS.route.useStale }),
+  lock: boolean(CACHE_DEFAULTS.route.lock),
+  lockTimeout: duration(CACHE_DEFAULTS.route.lockTimeout, 1),
+  key: string(CACHE_DEFAULTS.route.key),
+}, { orBoolean: 'true' });
 
 /** `cache:` at the top; null when absent (no route may then name `cache`). */
 export function readCacheStore(r: Reader, raw: unknown, dir: string): CacheStoreConfig | null {

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 // Up a floor on purpose: which codings this Node can encode is a fact of the runtime that the
 // `compress` reader must check at load; negotiate.ts imports only node:zlib, so no circle can form.
 import { CODINGS, zstdAvailable, type Coding } from '../compress/negotiate.js';
+import { boolean, field, keysOf, list, map, object, oneOf, size, string } from './shape.js';
 import type { Reader, Path } from './values.js';
 
 /** A `tryFiles` entry, split at load time into literal text and the placeholders it names. */
@@ -58,10 +59,30 @@ export const FILES_DEFAULTS = {
 } as const;
 
 const PLACEHOLDERS = ['path', 'rest'] as const;
+const fd = FILES_DEFAULTS;
+
+/** `routes[].files`. */
+export const FILES = object({
+  root: string(),
+  index: list(string(), { default: fd.files.index }),
+  tryFiles: list(string()),
+  fallback: string(),
+  precompressed: list(oneOf(CODINGS), { default: fd.files.precompressed }),
+  stripPrefix: boolean(fd.files.stripPrefix),
+}, { required: ['root'] });
+/** `compress` of a site or route: true, false, or these keys. */
+export const COMPRESS = object({
+  algorithms: list(oneOf(CODINGS)),
+  types: list(string(), { default: fd.compress.types }),
+  minLength: size(0, Number.MAX_SAFE_INTEGER, fd.compress.minLength),
+  credentialed: oneOf(['same-origin', 'always', 'never'] as const, fd.compress.credentialed),
+}, { orBoolean: 'both' });
+/** `errorPages` of a site: "404" or "502 503 504" → file, and `upstream`. */
+export const ERROR_PAGES = map(string(), { fixed: { upstream: boolean(fd.errorPages.upstream) }, names: '^\\s*[45]\\d\\d([\\s,]+[45]\\d\\d)*\\s*$' });
 
 /** `files:` of a route; `dir` anchors a relative root. Upstream names are checked by the caller's list. */
 export function readFiles(r: Reader, raw: unknown, path: Path, dir: string, upstreams: ReadonlySet<string>): FilesConfig | undefined {
-  const o = r.object(raw, path, ['root', 'index', 'tryFiles', 'fallback', 'precompressed', 'stripPrefix']);
+  const o = r.object(raw, path, keysOf(FILES));
   if (o === undefined) return undefined;
   const d = FILES_DEFAULTS.files;
   const rootText = o.root === undefined ? r.error(path, 'missing "root" (the folder files are served from)') : r.string(o.root, [...path, 'root']);
@@ -85,7 +106,7 @@ export function readFiles(r: Reader, raw: unknown, path: Path, dir: string, upst
     else if (name !== undefined) fallback = name;
   }
   const precompressed = readCodings(r, o.precompressed ?? d.precompressed, [...path, 'precompressed'], false);
-  const stripPrefix = r.boolean(o.stripPrefix ?? d.stripPrefix, [...path, 'stripPrefix']) ?? d.stripPrefix;
+  const stripPrefix = field(r, o, path, 'stripPrefix', FILES.keys.stripPrefix);
   return { root, index, tryFiles, fallback, precompressed, stripPrefix };
 }
 
@@ -93,7 +114,7 @@ export function readFiles(r: Reader, raw: unknown, path: Path, dir: string, upst
 export function readCompress(r: Reader, raw: unknown, path: Path): CompressConfig | null | undefined {
   if (raw === undefined) return undefined;
   if (raw === false || raw === null) return null;
-  const o = raw === true ? {} : r.object(raw, path, ['algorithms', 'types', 'minLength', 'credentialed']) ?? {};
+  const o = raw === true ? {} : r.object(raw, path, keysOf(COMPRESS)) ?? {};
   const d = FILES_DEFAULTS.compress;
   const algorithms = o.algorithms === undefined
     ? d.algorithms.filter((c) => c !== 'zstd' || zstdAvailable())
@@ -104,8 +125,8 @@ export function readCompress(r: Reader, raw: unknown, path: Path): CompressConfi
     if (!/^[a-z0-9!#$&^_.+-]+\/(\*|[a-z0-9!#$&^_.+-]+)$/.test(text)) return r.error([...path, 'types', i], `"${text}" is not a media type such as text/html or text/*`) ?? [];
     return [text];
   });
-  const minLength = r.size(o.minLength ?? d.minLength, [...path, 'minLength'], 0, Number.MAX_SAFE_INTEGER) ?? 1024;
-  const credentialed = r.oneOf(o.credentialed ?? d.credentialed, [...path, 'credentialed'], ['same-origin', 'always', 'never'] as const) ?? d.credentialed;
+  const minLength = field(r, o, path, 'minLength', COMPRESS.keys.minLength);
+  const credentialed = field(r, o, path, 'credentialed', COMPRESS.keys.credentialed);
   return { algorithms, types, minLength, credentialed };
 }
 

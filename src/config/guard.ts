@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Cidr } from './primitives.js';
+import { boolean, cidr, field, fields, integer, keysOf, list, map, object, string } from './shape.js';
 import type { Path, Reader } from './values.js';
 
 /** `routes[].access` (DESIGN 26): methods, then deny, then allow, on the client address of 6/17. */
@@ -70,6 +71,24 @@ export const GUARD_DEFAULTS = {
 } as const;
 
 const RATE = /^(\d+(?:\.\d+)?)\/(s|m)$/;
+const gd = GUARD_DEFAULTS;
+
+/** `rateLimits.NAME`, and `rateLimits.store`. */
+const RATE_LIMIT = object({
+  rate: string(undefined, RATE.source),
+  burst: integer(0, 1_000_000, gd.rateLimit.burst),
+  ipv4Prefix: integer(0, 32, gd.rateLimit.ipv4Prefix),
+  ipv6Prefix: integer(0, 128, gd.rateLimit.ipv6Prefix),
+  dryRun: boolean(gd.rateLimit.dryRun),
+  headers: boolean(gd.rateLimit.headers),
+}, { required: ['rate'] });
+export const RATE_LIMITS = map(RATE_LIMIT, { fixed: { store: string(undefined, '^rediss?://[^/\\s]+(/\\d+)?$') } });
+/** `routes[].access`. */
+export const ACCESS = object({ methods: list(string(), { minItems: 1 }), allow: list(cidr(), { default: gd.access.allow }), deny: list(cidr(), { default: gd.access.deny }) });
+const BASIC = object({ realm: string(gd.basic.realm), users: string() }, { required: ['users'] });
+const FORWARD = object({ upstream: string(), path: string(gd.forward.path), copyHeaders: list(string(), { default: gd.forward.copyHeaders }) }, { required: ['upstream'] });
+/** `routes[].auth`: one of basic and forward. */
+export const AUTH = object({ basic: BASIC, forward: FORWARD });
 const METHOD = /^[A-Z][A-Z-]*$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -82,7 +101,6 @@ export function readRateLimits(r: Reader, raw: unknown): RateLimitsConfig {
     return { limits, store: null };
   }
   let store: string | null = null;
-  const d = GUARD_DEFAULTS.rateLimit;
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
     const path = ['rateLimits', name];
     if (name === 'store') {
@@ -91,21 +109,13 @@ export function readRateLimits(r: Reader, raw: unknown): RateLimitsConfig {
       else if (url !== undefined) store = url;
       continue;
     }
-    const o = r.object(value, path, ['rate', 'burst', 'ipv4Prefix', 'ipv6Prefix', 'dryRun', 'headers']) ?? {};
+    const o = r.object(value, path, keysOf(RATE_LIMIT)) ?? {};
     const rateText = o.rate === undefined ? r.error(path, 'missing "rate", e.g. rate: 10/s or rate: 5/m') : r.string(o.rate, [...path, 'rate']);
     const m = rateText === undefined ? null : RATE.exec(rateText);
     if (rateText !== undefined && (m === null || Number(m[1]) <= 0)) r.error([...path, 'rate'], 'expected N/s or N/m with N > 0, e.g. 100/s or 5/m');
     const perMs = m === null || m === undefined ? 1 : Number(m[1]) / (m[2] === 's' ? 1000 : 60_000);
-    limits.set(name, {
-      name,
-      rate: rateText ?? '',
-      interval: 1 / perMs,
-      burst: r.integer(o.burst ?? d.burst, [...path, 'burst'], 0, 1_000_000) ?? d.burst,
-      ipv4Prefix: r.integer(o.ipv4Prefix ?? d.ipv4Prefix, [...path, 'ipv4Prefix'], 0, 32) ?? d.ipv4Prefix,
-      ipv6Prefix: r.integer(o.ipv6Prefix ?? d.ipv6Prefix, [...path, 'ipv6Prefix'], 0, 128) ?? d.ipv6Prefix,
-      dryRun: r.boolean(o.dryRun ?? d.dryRun, [...path, 'dryRun']) ?? d.dryRun,
-      headers: r.boolean(o.headers ?? d.headers, [...path, 'headers']) ?? d.headers,
-    });
+    const { burst, ipv4Prefix, ipv6Prefix, dryRun, headers } = fields(r, o, path, RATE_LIMIT);
+    limits.set(name, { name, rate: rateText ?? '', interval: 1 / perMs, burst, ipv4Prefix, ipv6Prefix, dryRun, headers });
   }
   return { limits, store };
 }
@@ -136,7 +146,7 @@ export function readRouteGuard(r: Reader, ro: Record<string, unknown>, rp: Path,
 }
 
 function readAccess(r: Reader, raw: unknown, path: Path): AccessConfig {
-  const o = r.object(raw, path, ['methods', 'allow', 'deny']) ?? {};
+  const o = r.object(raw, path, keysOf(ACCESS)) ?? {};
   let methods: string[] | null = null;
   if (o.methods !== undefined) {
     methods = [];
@@ -157,13 +167,13 @@ function readAccess(r: Reader, raw: unknown, path: Path): AccessConfig {
 }
 
 function readAuth(r: Reader, raw: unknown, path: Path, ctx: GuardContext): AuthConfig {
-  const o = r.object(raw, path, ['basic', 'forward']) ?? {};
+  const o = r.object(raw, path, keysOf(AUTH)) ?? {};
   if (o.basic !== undefined && o.forward !== undefined) r.error(path, 'choose one of basic and forward');
   let basic: BasicAuthConfig | null = null;
   if (o.basic !== undefined) {
     const bp = [...path, 'basic'];
-    const b = r.object(o.basic, bp, ['realm', 'users']) ?? {};
-    const realm = r.string(b.realm ?? GUARD_DEFAULTS.basic.realm, [...bp, 'realm']) ?? GUARD_DEFAULTS.basic.realm;
+    const b = r.object(o.basic, bp, keysOf(BASIC)) ?? {};
+    const realm = field(r, b, bp, 'realm', BASIC.keys.realm);
     // RFC 7617 §2: the realm is a quoted-string; a quote or backslash in it would need escaping no browser undoes.
     if (/["\\\r\n]/.test(realm)) r.error([...bp, 'realm'], 'a realm cannot contain quotes, backslashes or line breaks');
     const users = b.users === undefined ? r.error(bp, 'missing "users" (an htpasswd file)') : r.string(b.users, [...bp, 'users']);
@@ -176,10 +186,10 @@ function readAuth(r: Reader, raw: unknown, path: Path, ctx: GuardContext): AuthC
   let forward: ForwardAuthConfig | null = null;
   if (o.forward !== undefined) {
     const fp = [...path, 'forward'];
-    const f = r.object(o.forward, fp, ['upstream', 'path', 'copyHeaders']) ?? {};
+    const f = r.object(o.forward, fp, keysOf(FORWARD)) ?? {};
     const upstream = f.upstream === undefined ? r.error(fp, 'missing "upstream" (the auth service, defined under upstreams:)') : r.string(f.upstream, [...fp, 'upstream']);
     if (upstream !== undefined && !ctx.upstreams.has(upstream)) r.error([...fp, 'upstream'], `unknown upstream "${upstream}"`);
-    const authPath = r.string(f.path ?? GUARD_DEFAULTS.forward.path, [...fp, 'path']) ?? GUARD_DEFAULTS.forward.path;
+    const authPath = field(r, f, fp, 'path', FORWARD.keys.path);
     if (!authPath.startsWith('/')) r.error([...fp, 'path'], 'a path starts with "/"');
     const copyHeaders: string[] = [];
     (r.list(f.copyHeaders ?? GUARD_DEFAULTS.forward.copyHeaders, [...fp, 'copyHeaders']) ?? []).forEach((v, i) => {

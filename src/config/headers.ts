@@ -1,5 +1,6 @@
 import type { HeaderEntry, HeaderOps, HeaderRules, ResponseHeaderBlock } from './types.js';
 import { parseTemplate, type Template } from './template.js';
+import { anyOf, integer, keysOf, list, map, object, oneOf, scalar, string } from './shape.js';
 import type { Path, Reader } from './values.js';
 
 const TOKEN = /^[!#$%&'*+.^`|~0-9A-Za-z-]+$/; // RFC 9110 §5.6.2
@@ -32,15 +33,23 @@ const OWNED_REQUEST: Readonly<Record<string, string>> = {
 /** nginx's add_header list without `always` (DESIGN 23). */
 const SUCCESS = [200, 201, 204, 206, 301, 302, 303, 304, 307, 308];
 
+/** A header value: text, or a number or boolean YAML wrote for it (readValue turns it into text). */
+export const HEADER_VALUE = scalar();
+const OPS = { set: map(HEADER_VALUE), add: map(anyOf([HEADER_VALUE, list(HEADER_VALUE)])), remove: list(string()) };
+const REQUEST_OPS = object(OPS);
+const RESPONSE_OPS = object({ ...OPS, statuses: anyOf([oneOf(['success', 'always'] as const), list(integer(100, 599))]) });
+/** `headers:` of a site or route. */
+export const HEADERS = object({ request: REQUEST_OPS, response: anyOf([RESPONSE_OPS, list(RESPONSE_OPS)]) });
+
 /** `headers: { request, response }` of a site or route; null when absent. */
 export function readHeaderRules(r: Reader, raw: unknown, path: Path): HeaderRules | null {
   if (raw === undefined || raw === null) return null;
-  const o = r.object(raw, path, ['request', 'response']) ?? {};
-  const request = o.request === undefined ? null : readOps(r, o.request, [...path, 'request'], 'request', []);
+  const o = r.object(raw, path, keysOf(HEADERS)) ?? {};
+  const request = o.request === undefined ? null : readOps(r, o.request, [...path, 'request'], 'request', REQUEST_OPS);
   const blocks = Array.isArray(o.response) ? o.response : o.response === undefined ? [] : [o.response];
   const response = blocks.map((b, i) => {
     const bp = Array.isArray(o.response) ? [...path, 'response', i] : [...path, 'response'];
-    const ops = readOps(r, b, bp, 'response', ['statuses']);
+    const ops = readOps(r, b, bp, 'response', RESPONSE_OPS);
     return { ...ops, statuses: readStatuses(r, (b as Record<string, unknown> | null)?.statuses, [...bp, 'statuses']) };
   });
   return { request, response };
@@ -53,8 +62,8 @@ function readStatuses(r: Reader, raw: unknown, path: Path): readonly number[] | 
   return (list ?? []).map((s, i) => r.integer(s, [...path, i], 100, 599)).filter((s): s is number => s !== undefined);
 }
 
-function readOps(r: Reader, raw: unknown, path: Path, side: 'request' | 'response', extraKeys: readonly string[]): HeaderOps {
-  const o = r.object(raw, path, ['set', 'add', 'remove', ...extraKeys]) ?? {};
+function readOps(r: Reader, raw: unknown, path: Path, side: 'request' | 'response', shape: typeof REQUEST_OPS | typeof RESPONSE_OPS): HeaderOps {
+  const o = r.object(raw, path, keysOf(shape)) ?? {};
   const set = readEntries(r, o.set, [...path, 'set'], side, 'set');
   const add = readEntries(r, o.add, [...path, 'add'], side, 'add');
   const remove = (r.list(o.remove, [...path, 'remove']) ?? []).map((n, i) => {

@@ -1,12 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { mergeRules, readHeaderRules, readValue, templatesOf } from './headers.js';
+import { DEFAULTS } from './defaults.js';
+import { FILES, COMPRESS } from './files.js';
+import { ACCESS, AUTH } from './guard.js';
+import { HEADERS, HEADER_VALUE, mergeRules, readHeaderRules, readValue, templatesOf } from './headers.js';
 import { compileRouteRegex, groupsOf } from './regex.js';
 import { parseTemplate, type Template, type TemplatePart } from './template.js';
 import type {
   HeaderEntry, HeaderRules, RedirectStatus, RouteAction, RouteConfig, RouteMatcher, RouteTimeouts, TimeoutsConfig, UpstreamConfig, WebSocketPolicy,
 } from './types.js';
+import { boolean, duration, field, integer, keysOf, list, map, object, oneOf, size, string, text } from './shape.js';
 import type { Path, Reader } from './values.js';
+import { ROUTE_CACHE } from './cache.js';
 
 /** What reading a route needs from the rest of the config. */
 export interface RouteContext {
@@ -15,30 +20,59 @@ export interface RouteContext {
   readonly timeouts: TimeoutsConfig;
   readonly plainHttp: 'redirect' | 'serve';
   readonly siteHeaders: HeaderRules | null;
-  /** schema.ts's DEFAULTS.route (README's table mirrors it). */
-  readonly defaults: { readonly path: string; readonly caseInsensitive: boolean; readonly overridesRegex: boolean; readonly stripPrefix: boolean; readonly rewriteLocation: boolean };
   readonly websocket: (raw: unknown, path: Path) => WebSocketPolicy;
 }
 
-const ROUTE_KEYS = [
-  'path', 'exact', 'regex', 'caseInsensitive', 'overridesRegex', 'methods', 'scheme',
-  'upstream', 'redirect', 'respond', 'stripPrefix', 'rewrite', 'rewriteLocation',
-  'headers', 'limits', 'timeouts', 'websocket',
-  // Read by config/guard.ts and config/files.ts on the same object.
-  'access', 'auth', 'rateLimit', 'files', 'compress', 'internal', 'cache',
-];
 const ACTIONS = ['upstream', 'redirect', 'respond', 'files'] as const;
 const REDIRECT_STATUSES: readonly RedirectStatus[] = [301, 302, 303, 307, 308];
 const METHOD = /^[!#$%&'*+.^`|~0-9A-Z-]+$/;
 const MAX_BODY_FILE = 1024 * 1024;
 const ROUTE_TIMEOUTS = ['connect', 'response', 'idle', 'websocketIdle'] as const;
+const d = DEFAULTS.route;
+
+/** `routes[].websocket` (sites.ts reads it: its default origins are the site's hosts). */
+export const WEBSOCKET = object({ origins: list(string()), allowMissingOrigin: boolean(DEFAULTS.websocket.allowMissingOrigin) });
+/** `redirect: { to, status }` of a route or a whole site. */
+export const REDIRECT = object({ to: string(), status: oneOf(REDIRECT_STATUSES, 302) }, { required: ['to'] });
+const RESPOND = object({ status: integer(200, 599, 200), body: text(), bodyFile: string(), headers: map(HEADER_VALUE) });
+const TIMEOUTS = object({ connect: duration(undefined, 1), response: duration(undefined, 1), idle: duration(undefined, 1), websocketIdle: duration(undefined, 0) });
+
+/** `sites[].routes[]`: every key a route may have, in the order messages list them. */
+export const ROUTE = object({
+  path: string(d.path),
+  exact: string(),
+  regex: string(),
+  caseInsensitive: boolean(d.caseInsensitive),
+  overridesRegex: boolean(d.overridesRegex),
+  methods: list(string(), { minItems: 1 }),
+  scheme: oneOf(['http', 'https'] as const),
+  upstream: string(),
+  redirect: REDIRECT,
+  respond: RESPOND,
+  stripPrefix: boolean(d.stripPrefix),
+  rewrite: string(),
+  rewriteLocation: boolean(d.rewriteLocation),
+  headers: HEADERS,
+  limits: object({ bodySize: size(0, Number.MAX_SAFE_INTEGER) }),
+  timeouts: TIMEOUTS,
+  websocket: WEBSOCKET,
+  // Read by config/guard.ts and config/files.ts on the same object.
+  access: ACCESS,
+  auth: AUTH,
+  rateLimit: string(),
+  files: FILES,
+  compress: COMPRESS,
+  internal: boolean(false),
+  cache: ROUTE_CACHE,
+});
+const k = ROUTE.keys;
 
 /** A route as this file reads it; its guard and files keys are added by schema.ts. */
 export type RouteBase = Omit<RouteConfig, 'guard' | 'files' | 'compress' | 'internal' | 'cache'>;
 
 export function readRoute(r: Reader, raw: unknown, rp: Path, ctx: RouteContext): RouteBase | undefined {
-  const ro = r.object(raw, rp, ROUTE_KEYS) ?? {};
-  const match = readMatcher(r, ro, rp, ctx.defaults);
+  const ro = r.object(raw, rp, keysOf(ROUTE)) ?? {};
+  const match = readMatcher(r, ro, rp);
   const methods = ro.methods === undefined ? null : readMethods(r, ro.methods, [...rp, 'methods']);
   const scheme = ro.scheme === undefined ? null : r.oneOf(ro.scheme, [...rp, 'scheme'], ['http', 'https'] as const) ?? null;
   if (scheme === 'http' && ctx.plainHttp !== 'serve') r.error([...rp, 'scheme'], 'scheme: http matches only requests on :80, which this site redirects: set plainHttp: serve');
@@ -50,7 +84,7 @@ export function readRoute(r: Reader, raw: unknown, rp: Path, ctx: RouteContext):
   const action = readAction(r, ro, rp, ctx, given[0] as typeof ACTIONS[number], match);
   const own = readHeaderRules(r, ro.headers, [...rp, 'headers']);
   const headers = mergeRules(ctx.siteHeaders, own);
-  const limits = r.object(ro.limits, [...rp, 'limits'], ['bodySize']) ?? {};
+  const limits = r.object(ro.limits, [...rp, 'limits'], keysOf(ROUTE.keys.limits)) ?? {};
   const bodySize = limits.bodySize === undefined ? null : r.size(limits.bodySize, [...rp, 'limits', 'bodySize'], 0, Number.MAX_SAFE_INTEGER) ?? null;
   const timeouts = ro.timeouts === undefined ? null : readRouteTimeouts(r, ro.timeouts, [...rp, 'timeouts'], ctx.timeouts);
   const websocket = ctx.websocket(ro.websocket, [...rp, 'websocket']);
@@ -61,7 +95,7 @@ export function readRoute(r: Reader, raw: unknown, rp: Path, ctx: RouteContext):
   return { path: label, match, methods, scheme, action, headers, bodySize, timeouts, websocket };
 }
 
-function readMatcher(r: Reader, ro: Record<string, unknown>, rp: Path, d: RouteContext['defaults']): RouteMatcher | undefined {
+function readMatcher(r: Reader, ro: Record<string, unknown>, rp: Path): RouteMatcher | undefined {
   const kinds = (['path', 'exact', 'regex'] as const).filter((k) => ro[k] !== undefined);
   if (kinds.length > 1) return r.error(rp, `a route matches by one of path, exact or regex, not ${kinds.join(' and ')}`);
   if (ro.caseInsensitive !== undefined && kinds[0] !== 'regex') r.error([...rp, 'caseInsensitive'], 'caseInsensitive applies to regex routes');
@@ -69,7 +103,7 @@ function readMatcher(r: Reader, ro: Record<string, unknown>, rp: Path, d: RouteC
   if (ro.overridesRegex !== undefined && kinds[0] === 'exact') r.error([...rp, 'overridesRegex'], 'an exact route already wins over regex routes');
   if (kinds[0] === 'regex') {
     const source = r.string(ro.regex, [...rp, 'regex']);
-    const caseInsensitive = r.boolean(ro.caseInsensitive ?? d.caseInsensitive, [...rp, 'caseInsensitive']) ?? d.caseInsensitive;
+    const caseInsensitive = field(r, ro, rp, 'caseInsensitive', k.caseInsensitive);
     if (source === undefined) return undefined;
     const compiled = compileRouteRegex(source, caseInsensitive);
     return typeof compiled === 'string' ? r.error([...rp, 'regex'], compiled) : { kind: 'regex', source, caseInsensitive };
@@ -79,7 +113,7 @@ function readMatcher(r: Reader, ro: Record<string, unknown>, rp: Path, d: RouteC
   if (path === undefined) return undefined;
   if (!path.startsWith('/')) return r.error([...rp, key], `a route ${key} starts with "/"`);
   if (key === 'exact') return { kind: 'exact', path };
-  const overridesRegex = r.boolean(ro.overridesRegex ?? d.overridesRegex, [...rp, 'overridesRegex']) ?? d.overridesRegex;
+  const overridesRegex = field(r, ro, rp, 'overridesRegex', k.overridesRegex);
   return { kind: 'prefix', path, overridesRegex };
 }
 
@@ -108,7 +142,7 @@ function readAction(r: Reader, ro: Record<string, unknown>, rp: Path, ctx: Route
     const known = [...ctx.upstreams.keys()];
     r.error([...rp, 'upstream'], `unknown upstream "${upstream}"${known.length > 0 ? ` (defined: ${known.join(', ')})` : ' (define it under upstreams:)'}`);
   }
-  const stripPrefix = r.boolean(ro.stripPrefix ?? ctx.defaults.stripPrefix, [...rp, 'stripPrefix']) ?? ctx.defaults.stripPrefix;
+  const stripPrefix = field(r, ro, rp, 'stripPrefix', k.stripPrefix);
   if (stripPrefix && match !== undefined && match.kind !== 'prefix') r.error([...rp, 'stripPrefix'], 'stripPrefix applies to path (prefix) routes; use rewrite with {re.N} for a regex route');
   if (stripPrefix && ro.rewrite !== undefined) r.error([...rp, 'rewrite'], 'rewrite replaces the whole path: drop stripPrefix, or use {rest}');
   let rewrite: Template | null = null;
@@ -117,14 +151,14 @@ function readAction(r: Reader, ro: Record<string, unknown>, rp: Path, ctx: Route
     if (text !== undefined && !text.startsWith('/')) r.error([...rp, 'rewrite'], 'a rewritten path starts with "/"');
     rewrite = (text === undefined ? undefined : readValue(r, text, [...rp, 'rewrite'])) ?? null;
   }
-  const rewriteLocation = r.boolean(ro.rewriteLocation ?? ctx.defaults.rewriteLocation, [...rp, 'rewriteLocation']) ?? ctx.defaults.rewriteLocation;
+  const rewriteLocation = field(r, ro, rp, 'rewriteLocation', k.rewriteLocation);
   return upstream === undefined ? undefined : { kind: 'upstream', upstream, stripPrefix, rewrite, rewriteLocation };
 }
 
 /** `redirect: { to, status }` of a route or a whole site. */
 export function readRedirect(r: Reader, raw: unknown, path: Path): Extract<RouteAction, { kind: 'redirect' }> | undefined {
-  const o = r.object(raw, path, ['to', 'status']) ?? {};
-  const status = r.oneOf(o.status ?? 302, [...path, 'status'], REDIRECT_STATUSES) ?? 302;
+  const o = r.object(raw, path, keysOf(REDIRECT)) ?? {};
+  const status = field(r, o, path, 'status', REDIRECT.keys.status);
   const text = r.string(o.to, [...path, 'to']);
   if (text === undefined) return undefined;
   // Only a `to` that writes its own scheme and authority may leave this host (DESIGN 21).
@@ -136,8 +170,8 @@ export function readRedirect(r: Reader, raw: unknown, path: Path): Extract<Route
 }
 
 function readRespond(r: Reader, raw: unknown, path: Path, dir: string): RouteAction | undefined {
-  const o = r.object(raw, path, ['status', 'body', 'bodyFile', 'headers']) ?? {};
-  const status = r.integer(o.status ?? 200, [...path, 'status'], 200, 599) ?? 200;
+  const o = r.object(raw, path, keysOf(RESPOND)) ?? {};
+  const status = field(r, o, path, 'status', RESPOND.keys.status);
   if (o.body !== undefined && o.bodyFile !== undefined) r.error([...path, 'bodyFile'], 'a respond has body or bodyFile, not both');
   let body: Template | null = null;
   if (o.body !== undefined) {
@@ -177,7 +211,7 @@ function readBodyFile(r: Reader, raw: unknown, path: Path, dir: string): Templat
 }
 
 function readRouteTimeouts(r: Reader, raw: unknown, path: Path, global: TimeoutsConfig): RouteTimeouts {
-  const o = r.object(raw, path, ROUTE_TIMEOUTS) ?? {};
+  const o = r.object(raw, path, keysOf(TIMEOUTS)) ?? {};
   const out = { connect: global.connect, response: global.response, idle: global.idle, websocketIdle: global.websocketIdle };
   for (const key of ROUTE_TIMEOUTS) {
     if (o[key] !== undefined) out[key] = r.timer(o[key], [...path, key], key === 'websocketIdle' ? 0 : 1) ?? out[key];

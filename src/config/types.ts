@@ -78,6 +78,8 @@ export interface AcmeConfig {
   /** PEM trusted for the directory's own TLS instead of the system store; null: system store. */
   readonly ca: string | null;
   readonly challenge: AcmeChallengeType;
+  /** ACME profile asked for on new orders (Let's Encrypt: classic, tlsserver, shortlived); null: the CA's default. */
+  readonly profile: string | null;
 }
 
 export interface HstsConfig {
@@ -243,4 +245,6 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export interface LogConfig {
   readonly level: LogLevel;
   readonly format: 'json' | 'pretty';
+  /** Access lines ("request" events): pino JSON like every event, or nginx's combined format. */
+  readonly access: 'json' | 'combined';
 }

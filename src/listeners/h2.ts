@@ -9,6 +9,7 @@ import { respond } from '../http/respond.js';
 import { clientAddress } from '../http/client-address.js';
 import { H2Request, H2Response } from '../http/h2-exchange.js';
 import { headerListSize, HeadWatch, type HeadState } from './h2-head.js';
+import { REQUEST_HEADERS } from '../access-log.js';
 
 export interface H2Deps {
   readonly log: Logger;
@@ -213,7 +214,7 @@ export class H2Front {
     deps.log.info({
       method: headers[':method'], protocol: 'h2', host: headers[':authority']?.slice(0, LOGGED_TEXT), path: headers[':path']?.slice(0, LOGGED_TEXT),
       status: statusOf(code), clientIp: clientAddress(state.socket), target: null, bytes: 0, code, headerListSize: size, limit: this.#headerSize,
-      ...(calm ? { goaway: 'ENHANCE_YOUR_CALM' } : {}),
+      ...(calm ? { goaway: 'ENHANCE_YOUR_CALM' } : {}), [REQUEST_HEADERS]: headers,
     }, 'request');
     if (calm) this.#calm(session);
   }

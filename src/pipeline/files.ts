@@ -10,6 +10,7 @@ import { respondWithPage } from './error-pages.js';
 import { ruledValue, ruleResponse, type AnswerRules } from './header-rules.js';
 import { isH2, protocolOf, type ClientRequest, type ClientResponse } from '../http/message.js';
 import type { Route, Site } from './sites.js';
+import { REQUEST_HEADERS } from '../access-log.js';
 
 /** What serving a file needs from the request pipeline. */
 export interface FilesStep {
@@ -104,5 +105,6 @@ function log(step: FilesStep, req: ClientRequest, status: number, result: Extrac
     clientIp: step.clientIp, target: 'files', bytes: result?.bytes ?? 0,
     ...(result?.aborted === true ? { aborted: true } : {}),
     ...(code === undefined ? {} : { code, reason }),
+    [REQUEST_HEADERS]: req.headers,
   }, 'request');
 }

@@ -23,6 +23,7 @@ import { applyRequestRules, type AnswerRules } from './header-rules.js';
 import type { Route, Site } from './sites.js';
 import { declinedUpgrade } from './upgrade.js';
 import type { H2Request } from '../http/h2-exchange.js';
+import { REQUEST_HEADERS } from '../access-log.js';
 
 /** What the HTTPS request path needs from the edge. */
 export interface RequestDeps {
@@ -294,6 +295,7 @@ function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, st
   deps.log.info({
     method: req.method, protocol, host, path: req.url, status: res.statusCode, durationMs: round(performance.now() - start),
     clientIp: clientAddress(req.socket), target: null, bytes: 0, reason, ...(requestId === '' ? {} : { requestId }), ...(code === undefined ? {} : { code }),
+    [REQUEST_HEADERS]: req.headers,
   }, 'request');
 }
 
@@ -309,6 +311,7 @@ export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange
     ...(responseComplete(res) ? {} : { aborted: true }),
     ...(error === undefined ? {} : { err: error.message, code: error.code }),
     ...(exchange.requestId === undefined ? {} : { requestId: exchange.requestId }),
+    [REQUEST_HEADERS]: exchange.headers,
   };
   // At info even when it failed: the warning is per cause, rate-limited (hooks.ts).
   deps.log.info(fields, 'request');

@@ -168,6 +168,8 @@ export interface AcmeYaml {
   /** tls.acme.directory and tls.acme.ca instead of pebble's own (the ARI front). */
   readonly directory?: string;
   readonly caFile?: string;
+  /** tls.acme.profile. */
+  readonly profile?: string;
 }
 
 /** A Gatehouse config with tls.acme and no certificate files, serving HOST_A and HOST_B. */
@@ -176,7 +178,7 @@ function acmeConfig(o: AcmeYaml): string {
 listen: { http: ${o.http === false ? 'false' : `"127.0.0.1:${o.http}"`}, https: "127.0.0.1:${o.https}"${o.admin === true ? ', admin: "127.0.0.1:0"' : ''} }
 tls:
   watch: { settle: 100ms, recheck: 1h }
-  acme: { directory: "${o.directory ?? o.pebble.directory}", ca: "${o.caFile ?? o.pebble.caFile}", storage: "${o.storage}", challenge: ${o.challenge ?? 'http-01'} }
+  acme: { directory: "${o.directory ?? o.pebble.directory}", ca: "${o.caFile ?? o.pebble.caFile}", storage: "${o.storage}", challenge: ${o.challenge ?? 'http-01'}${o.profile === undefined ? '' : `, profile: ${o.profile}`} }
 upstreams: { app: { targets: ["${o.backend}"] } }
 sites: [{ hosts: [${HOST_A}, ${HOST_B}], routes: [{ path: /, upstream: app }] }]
 ${o.extra ?? ''}

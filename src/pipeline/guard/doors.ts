@@ -7,6 +7,7 @@ import type { AnswerRules } from '../header-rules.js';
 import type { ClientResponse } from '../../http/message.js';
 import { answerResponse, answerSocket, answerStream, type Denial } from './answer.js';
 import type { Guard } from './guard.js';
+import { REQUEST_HEADERS } from '../../access-log.js';
 
 interface Observers {
   readonly log: Logger;
@@ -31,7 +32,7 @@ export function admitRequest(guard: Guard, deps: Observers, res: ClientResponse,
       deps.log.warn({
         method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.path, status: d.status,
         durationMs: round(performance.now() - exchange.start), clientIp: exchange.clientIp, target: null, bytes: 0,
-        reason: d.reason, rule: d.rule, code: d.code ?? 'auth-answer', ...extra,
+        reason: d.reason, rule: d.rule, code: d.code ?? 'auth-answer', ...extra, [REQUEST_HEADERS]: exchange.headers,
       }, 'request');
     },
   });

@@ -1,10 +1,24 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { AcmeChallengeType, AcmeConfig, ListenConfig, SiteConfig } from '../../config/types.js';
+import { DEFAULTS } from '../../config/defaults.js';
+import { field, given, keysOf, list, object, oneOf, string } from '../../config/shape.js';
 import { isSiteHost, readCaFile, type Reader } from '../../config/values.js';
 
-const KEYS = ['directory', 'email', 'storage', 'hosts', 'ca', 'challenge'];
 const CHALLENGES: readonly AcmeChallengeType[] = ['http-01', 'tls-alpn-01'];
+const d = DEFAULTS.tls.acme;
+
+/** `tls.acme` (false or absent: off). */
+export const ACME = object({
+  directory: string(d.directory, '^https://'),
+  email: string(d.email),
+  storage: string(d.storage),
+  hosts: list(string(), { minItems: 1 }),
+  ca: string(d.ca),
+  challenge: oneOf(CHALLENGES, d.challenge),
+  // Checked against the directory's meta.profiles when ordering: the CA says which it offers.
+  profile: string(d.profile, '^[A-Za-z0-9._-]+$'),
+}, { orBoolean: 'false' });
 
 export interface AcmeContext {
   /** Folder of the config file: storage and ca are relative to it. */
@@ -13,7 +27,6 @@ export interface AcmeContext {
   readonly listen: ListenConfig;
   /** How many tls.certificates are configured (0: acme must cover every site host). */
   readonly certificates: number;
-  readonly defaults: { readonly directory: string; readonly email: null; readonly storage: string; readonly ca: null; readonly challenge: AcmeChallengeType };
 }
 
 /**
@@ -28,9 +41,8 @@ function isOrderableName(host: string): boolean {
 export function readAcme(r: Reader, raw: unknown, ctx: AcmeContext): AcmeConfig | null {
   if (raw === undefined || raw === null || raw === false) return null;
   const path = ['tls', 'acme'];
-  const o = r.object(raw, path, KEYS) ?? {};
-  const d = ctx.defaults;
-  const directory = r.string(o.directory ?? d.directory, [...path, 'directory']) ?? d.directory;
+  const o = r.object(raw, path, keysOf(ACME)) ?? {};
+  const directory = field(r, o, path, 'directory', ACME.keys.directory);
   let url: URL | undefined;
   try {
     url = new URL(directory);
@@ -45,15 +57,15 @@ export function readAcme(r: Reader, raw: unknown, ctx: AcmeContext): AcmeConfig 
     if (given !== undefined && !/^[^@\s:]+@[^@\s:]+\.[^@\s:]+$/.test(given)) r.error([...path, 'email'], 'expected an e-mail address such as ops@example.com');
     else if (given !== undefined) email = given;
   }
-  const storage = resolve(ctx.dir, r.string(o.storage ?? d.storage, [...path, 'storage']) ?? d.storage);
+  const storage = resolve(ctx.dir, field(r, o, path, 'storage', ACME.keys.storage));
   let ca: string | null = null;
   if (o.ca !== undefined && o.ca !== null) {
     const given = r.string(o.ca, [...path, 'ca']);
     if (given !== undefined) ca = readCaFile(r, resolve(ctx.dir, given), [...path, 'ca'], 'point tls.acme.ca at the PEM file of the CA that signed the ACME directory\'s HTTPS certificate');
   }
-  const given = r.oneOf(o.challenge ?? d.challenge, [...path, 'challenge'], CHALLENGES);
-  const challenge = given ?? 'http-01';
-  if (given === 'http-01' && ctx.listen.http === null) {
+  const chosen = given(r, o, path, 'challenge', ACME.keys.challenge);
+  const challenge = chosen ?? ACME.keys.challenge.fallback;
+  if (chosen === 'http-01' && ctx.listen.http === null) {
     r.error([...path, 'challenge'], 'http-01 is answered on listen.http, which is disabled: enable listen.http or use challenge: tls-alpn-01');
   }
   const siteHosts = ctx.sites.flatMap((s) => s.hosts);
@@ -78,5 +90,11 @@ export function readAcme(r: Reader, raw: unknown, ctx: AcmeContext): AcmeConfig 
       if (!hosts.includes(host)) r.warn(['sites', i, 'hosts', j], `${host} has no certificate: tls.certificates is empty and tls.acme does not order it (clients get a handshake failure)`);
     }));
   }
-  return { directory, email, storage, hosts, ca, challenge };
+  let profile: string | null = null;
+  if (o.profile !== undefined && o.profile !== null) {
+    const given = r.string(o.profile, [...path, 'profile']);
+    if (given !== undefined && !/^[A-Za-z0-9._-]+$/.test(given)) r.error([...path, 'profile'], 'expected a profile name such as shortlived, tlsserver or classic');
+    else if (given !== undefined) profile = given;
+  }
+  return { directory, email, storage, hosts, ca, challenge, profile };
 }

@@ -196,8 +196,12 @@ export class AcmeManager {
     const started = Date.now();
     this.#log.info({ event: 'acme-order', host, attempt: s.failures + 1, challenge: this.#config.challenge, directory: this.#config.directory }, 'ordering a certificate');
     try {
-      await this.#ca.directory();
-      const { fullchain, key } = await this.#ca.order(host);
+      const directory = await this.#ca.directory();
+      // A renewal names the certificate it replaces (RFC 9773 §5), where the CA speaks ARI.
+      const stored = directory.renewalInfo === undefined ? undefined : await this.#stored(host);
+      const replaces = stored === undefined ? undefined : ariCertId(stored.pem);
+      const { fullchain, key, replacesDropped } = await this.#ca.order(host, directory, replaces);
+      if (replacesDropped) this.#log.warn({ event: 'acme-already-replaced', host, replaces }, 'the CA says this certificate was already replaced: ordered without "replaces"');
       await this.storage.writePair(host, fullchain, key);
       const x509 = new X509Certificate(fullchain);
       this.#log.info({ event: 'acme-issued', host, serial: x509.serialNumber, notAfter: new Date(x509.validTo).toISOString(), tookMs: Date.now() - started }, 'certificate issued and stored');

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { Agent } from 'node:https';
-import type { Client } from 'acme-client';
+import type { Authorization, Client, Order } from 'acme-client';
 import type { AcmeConfig } from '../../config/types.js';
 import { getJson } from './ari.js';
 import type { AcmeStorage } from './storage.js';
@@ -8,9 +8,25 @@ import type { AcmeStorage } from './storage.js';
 /** The parts of an RFC 8555 §7.1.1 directory Gatehouse reads itself (acme-client reads the rest). */
 export interface Directory {
   readonly renewalInfo: string | undefined;
+  /** `meta.profiles` names (draft-ietf-acme-profiles); undefined: the CA lists none. */
+  readonly profiles: readonly string[] | undefined;
+  readonly newOrder: string | undefined;
+}
+
+/** RFC 9773 §7.4: the certificate named in `replaces` was already replaced. */
+const ALREADY_REPLACED = 'urn:ietf:params:acme:error:alreadyReplaced';
+
+/** What one order brought back. */
+export interface Issued {
+  readonly fullchain: string;
+  readonly key: string;
+  /** The CA refused `replaces` as alreadyReplaced, and the certificate was ordered without it. */
+  readonly replacesDropped: boolean;
 }
 
 type AcmeLib = typeof import('acme-client');
+/** RFC 8555 §7.4 newOrder, with draft-ietf-acme-profiles' `profile` and RFC 9773 §5's `replaces`. */
+type OrderRequest = Parameters<Client['createOrder']>[0] & { readonly profile?: string; readonly replaces?: string };
 
 /** One P-256 key as PKCS#8 PEM: the account key and every certificate key (small, fast, accepted by every public CA). */
 function newKey(): string {
@@ -33,6 +49,9 @@ export class AcmeCa {
   readonly #origins: Set<string>;
   #lib: Promise<AcmeLib> | undefined;
   #eject: () => void = () => undefined;
+  /** The problem type of the last refused newOrder (orders are one at a time per CA). */
+  #orderProblem: string | undefined;
+  #newOrder: string | undefined;
 
   constructor(config: AcmeConfig, storage: AcmeStorage) {
     this.#config = config;
@@ -57,7 +76,15 @@ export class AcmeCa {
         if (request.url !== undefined && origins.has(new URL(request.url).origin)) request.httpsAgent = agent;
         return request;
       });
-      this.#eject = () => lib.axios.interceptors.request.eject(id);
+      // acme-client keeps only a refusal's detail text; alreadyReplaced is told by its type.
+      const seen = lib.axios.interceptors.response.use((response) => {
+        if (response.config.url === this.#newOrder && response.status >= 400) this.#orderProblem = (response.data as { type?: string } | undefined)?.type;
+        return response;
+      });
+      this.#eject = () => {
+        lib.axios.interceptors.request.eject(id);
+        lib.axios.interceptors.response.eject(seen);
+      };
       // One try per request: Gatehouse's own backoff (1 min doubling to 1 d) decides when to come back.
       const settings = (lib.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings;
       if (settings !== undefined) settings.retryMaxAttempts = 1;
@@ -75,37 +102,76 @@ export class AcmeCa {
     for (const value of Object.values(res.body)) {
       if (typeof value === 'string' && URL.canParse(value)) this.#origins.add(new URL(value).origin);
     }
-    const info = (res.body as { renewalInfo?: unknown }).renewalInfo;
-    return { renewalInfo: typeof info === 'string' ? info : undefined };
+    const body = res.body as { renewalInfo?: unknown; newOrder?: unknown; meta?: { profiles?: unknown } };
+    const profiles = body.meta?.profiles;
+    this.#newOrder = typeof body.newOrder === 'string' ? body.newOrder : undefined;
+    return {
+      renewalInfo: typeof body.renewalInfo === 'string' ? body.renewalInfo : undefined,
+      profiles: profiles !== null && typeof profiles === 'object' ? Object.keys(profiles) : undefined,
+      newOrder: this.#newOrder,
+    };
   }
 
-  /** Order a certificate for `host` (after directory(): it names the origins we trust); resolves with the PEM chain and its key. */
-  async order(host: string): Promise<{ fullchain: string; key: string }> {
+  /**
+   * Order a certificate for `host` (after directory(): it names the origins we trust and what the
+   * CA offers); resolves with the PEM chain and its key. `replaces` is the ARI CertID of the
+   * certificate this renews (RFC 9773 §5); `tls.acme.profile` goes on the order when the CA lists it.
+   */
+  async order(host: string, directory: Directory, replaces?: string): Promise<Issued> {
+    const profile = this.#config.profile;
+    if (profile !== null && directory.profiles?.includes(profile) !== true) {
+      throw new Error(directory.profiles === undefined
+        ? `tls.acme.profile "${profile}": ${this.#config.directory} lists no profiles (meta.profiles); remove the key to get the CA's default`
+        : `tls.acme.profile "${profile}" is not offered by ${this.#config.directory} (it offers: ${directory.profiles.join(', ') || 'none'})`);
+    }
     const lib = await this.#load();
     const client = await this.#client(lib);
     const key = newKey();
     const [, csr] = await lib.crypto.createCsr({ commonName: host, altNames: [host] }, key);
+    const payload: OrderRequest = { identifiers: [{ type: 'dns', value: host }], ...(profile === null ? {} : { profile }) };
+    const renewal: OrderRequest = replaces === undefined ? payload : { ...payload, replaces };
+    let order: Order;
+    let replacesDropped = false;
+    try {
+      this.#orderProblem = undefined;
+      order = await client.createOrder(renewal);
+    } catch (err) {
+      if (replaces === undefined || this.#orderProblem !== ALREADY_REPLACED) throw err;
+      // Replaced already (another instance's order, or one of ours that never finished): a plain new order.
+      replacesDropped = true;
+      order = await client.createOrder(payload);
+    }
+    for (const authz of await client.getAuthorizations(order)) {
+      if (authz.status !== 'valid') await this.#authorize(lib, client, authz);
+    }
+    const finalized = await client.finalizeOrder(order, csr);
+    return { fullchain: await client.getCertificate(finalized), key, replacesDropped };
+  }
+
+  /** Answer one authorization with the configured challenge; a failed one is deactivated (acme-client's auto() does the same). */
+  async #authorize(lib: AcmeLib, client: Client, authz: Authorization): Promise<void> {
     const wanted = this.#config.challenge;
-    const fullchain = await client.auto({
-      csr,
-      ...(this.#config.email === null ? {} : { email: this.#config.email }),
-      termsOfServiceAgreed: true,
-      challengePriority: [wanted],
-      // acme-client's self-check dials the host's public address; the CA's own check is the one that counts.
-      skipChallengeVerification: true,
-      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
-        if (challenge.type !== wanted) throw new Error(`the CA does not offer ${wanted} for ${authz.identifier.value}`);
-        if (wanted === 'http-01') await this.#storage.write(this.#storage.httpTokenPath(challenge.token), keyAuthorization);
-        else {
-          const [alpnKey, alpnCert] = await lib.crypto.createAlpnCertificate(authz, keyAuthorization, newKey());
-          await this.#storage.write(this.#storage.alpnPath(authz.identifier.value), `${alpnCert.toString().trim()}\n${alpnKey.toString().trim()}\n`, 0o600);
-        }
-      },
-      challengeRemoveFn: async (authz, challenge) => {
-        await this.#storage.remove(wanted === 'http-01' ? this.#storage.httpTokenPath(challenge.token) : this.#storage.alpnPath(authz.identifier.value));
-      },
-    });
-    return { fullchain, key };
+    const challenge = authz.challenges.find((c) => c.type === wanted);
+    if (challenge === undefined) throw new Error(`the CA does not offer ${wanted} for ${authz.identifier.value}`);
+    const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
+    const path = wanted === 'http-01' ? this.#storage.httpTokenPath(challenge.token) : this.#storage.alpnPath(authz.identifier.value);
+    let completed = false;
+    try {
+      if (wanted === 'http-01') await this.#storage.write(path, keyAuthorization);
+      else {
+        const [alpnKey, alpnCert] = await lib.crypto.createAlpnCertificate(authz, keyAuthorization, newKey());
+        await this.#storage.write(path, `${alpnCert.toString().trim()}\n${alpnKey.toString().trim()}\n`, 0o600);
+      }
+      // acme-client's self-check would dial the host's public address; the CA's own check is the one that counts.
+      await client.completeChallenge(challenge);
+      completed = true;
+      await client.waitForValidStatus(challenge);
+    } catch (err) {
+      if (!completed) await client.deactivateAuthorization(authz).catch(() => undefined);
+      throw err;
+    } finally {
+      await this.#storage.remove(path);
+    }
   }
 
   /** The stored account key (made once, mode 0600) and, for the same directory, the account URL. */

@@ -1,0 +1,88 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * Set on every access line's fields ("request"): the request's headers, which the combined
+ * format reads Referer, User-Agent and the Basic user from. A symbol key: pino's JSON never
+ * serialises it, so `log.access: json` pays one property per request and writes nothing more.
+ */
+export const REQUEST_HEADERS = Symbol('request headers');
+
+/** The fields of an access line as the pipeline logs them (pipeline/request.ts, files.ts, guard/doors.ts, listeners/h2.ts). */
+interface AccessFields {
+  readonly method?: unknown;
+  readonly protocol?: unknown;
+  readonly path?: unknown;
+  readonly status?: unknown;
+  readonly clientIp?: unknown;
+  readonly bytes?: unknown;
+  readonly [REQUEST_HEADERS]?: IncomingHttpHeaders;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * nginx's `combined` line:
+ *   $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"
+ * The local time is formatted once per second, as nginx caches it.
+ */
+export function combinedFormatter(): (fields: AccessFields) => string {
+  let second = -1;
+  let stamp = '';
+  return (f) => {
+    const now = Date.now();
+    const s = Math.floor(now / 1000);
+    if (s !== second) {
+      second = s;
+      stamp = timeLocal(new Date(now));
+    }
+    const headers = f[REQUEST_HEADERS];
+    const request = f.method === undefined ? '-' : `${text(f.method)} ${text(f.path)} ${httpVersion(f.protocol)}`;
+    return `${text(f.clientIp)} - ${basicUser(headers?.authorization)} [${stamp}] "${request}" ${num(f.status)} ${num(f.bytes)} "${text(headers?.referer)}" "${text(headers?.['user-agent'])}"\n`;
+  };
+}
+
+/** `06/Dec/2026:23:50:00 +0100` in the process's time zone (TZ), like nginx's $time_local. */
+export function timeLocal(d: Date): string {
+  const offset = -d.getTimezoneOffset();
+  const abs = Math.abs(offset);
+  const zone = `${offset < 0 ? '-' : '+'}${two(Math.floor(abs / 60))}${two(abs % 60)}`;
+  return `${two(d.getDate())}/${MONTHS[d.getMonth()] as string}/${d.getFullYear()}:${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${zone}`;
+}
+
+function two(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/** "HTTP/2.0" as nginx writes h2's $server_protocol; HTTP/1.x as the request line said. */
+function httpVersion(protocol: unknown): string {
+  if (protocol === 'h2') return 'HTTP/2.0';
+  return typeof protocol === 'string' && protocol.startsWith('http/') ? `HTTP/${protocol.slice(5)}` : 'HTTP/1.1';
+}
+
+/** $remote_user: the user name of a Basic Authorization header (RFC 7617 §2), whether or not it was admitted; else "-". */
+function basicUser(authorization: string | undefined): string {
+  if (authorization === undefined || authorization.length < 7 || authorization.slice(0, 6).toLowerCase() !== 'basic ') return '-';
+  const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('latin1');
+  const colon = decoded.indexOf(':');
+  return colon <= 0 ? '-' : text(decoded.slice(0, colon));
+}
+
+function num(v: unknown): string {
+  return typeof v === 'number' && Number.isFinite(v) ? String(v) : '0';
+}
+
+/**
+ * A variable as nginx writes it into a log: "-" when empty; `"`, `\`, control bytes and bytes
+ * above 0x7e as \xHH (nginx 1.1.6+), so a client cannot forge a line or a field boundary.
+ */
+function text(v: unknown): string {
+  if (typeof v !== 'string' || v === '') return '-';
+  // eslint-disable-next-line no-control-regex -- control bytes are exactly what is escaped
+  if (!/[\x00-\x1f"\\\x7f-\uffff]/.test(v)) return v;
+  let out = '';
+  // Node holds header values and request-targets as latin1: one char per byte received.
+  for (const byte of Buffer.from(v, 'latin1')) {
+    out += byte < 0x20 || byte === 0x22 || byte === 0x5c || byte > 0x7e ? `\\x${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+  }
+  return out;
+}
