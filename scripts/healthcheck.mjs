@@ -2,6 +2,7 @@
 // The container image's HEALTHCHECK: GET /healthz on the admin listener named by the config
 // (listen.admin, read with Gatehouse's own parser), or on $GATEHOUSE_HEALTHZ when set.
 // Exit 0 on 200; 1 otherwise (503 while starting or draining, no answer, no admin listener).
+/* global fetch, AbortSignal */
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../dist/config/load.js';
 

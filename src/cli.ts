@@ -11,6 +11,7 @@ import type { Config } from './config/types.js';
 import { exposeWorkerMetrics, reportReady, supervise, ticketKeysFromEnv, workerCount } from './cluster.js';
 import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
+import { judgeRuntime, warnAboutRuntime } from './lifecycle/runtime-floor.js';
 import type { StartupSignals, StopSignal } from './lifecycle/signals.js';
 import { describeAcme } from './tls/acme/report.js';
 import { readPair } from './tls/cert-store.js';
@@ -79,6 +80,9 @@ async function check(path: string): Promise<number> {
   const certErrors = tls === undefined ? 0 : await checkCertificates(tls);
   const file = config?.file ?? resolvePath(path);
   const usable = config !== undefined && certErrors === 0;
+  // A warning, not an error: the config is usable, the runtime under it is the operator's call.
+  const runtime = judgeRuntime();
+  console.log(runtime.ok ? `runtime: ${runtime.message}` : `runtime: warning: ${runtime.message}`);
   console.log(usable ? `${file}: configuration is usable` : `${file}: configuration has errors`);
   return usable ? 0 : 1;
 }
@@ -124,6 +128,7 @@ async function run(path: string, signals: StartupSignals): Promise<number> {
     return 1;
   }
   if (worker) reportReady();
+  else warnAboutRuntime(edge.log);
   return serve(edge, path, { startText, signals, own });
 }
 
