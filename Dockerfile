@@ -42,11 +42,13 @@ ENV NODE_ENV=production \
 # tls.acme storage (writable by uid 10001).
 VOLUME ["/etc/gatehouse/config", "/etc/gatehouse/tls", "/var/lib/gatehouse"]
 USER gatehouse:gatehouse
-# Ports as non-root: the config listens on 8443/8080 inside the container and the runtime
-# publishes them as 443/80 (compose: "443:8443"). Binding 443 itself needs the container's
-# net.ipv4.ip_unprivileged_port_start lowered (compose `sysctls`), never a capability on the
-# node binary: no_new_privs (Kubernetes allowPrivilegeEscalation: false) ignores file capabilities.
-EXPOSE 8443 8080
+# Ports as non-root: the config listens on 443 and 80 itself and the runtime lowers the
+# container's net.ipv4.ip_unprivileged_port_start (compose `sysctls`, `run --sysctl`, Kubernetes
+# securityContext.sysctls; Docker sets 0 already). Publish them 1:1: plain-HTTP redirects name
+# the first listen.https port, so 443 published onto 8443 would send clients to :8443. Not
+# setcap on node: it would grant every script node runs, and no_new_privs (Kubernetes
+# allowPrivilegeEscalation: false, compose no-new-privileges) ignores file capabilities.
+EXPOSE 443 80
 # GET /healthz on the admin listener the config names (listen.admin; set it, e.g. 127.0.0.1:9901:
 # the check runs inside the container), or on $GATEHOUSE_HEALTHZ. 503 while starting or draining.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "/app/scripts/healthcheck.mjs"]

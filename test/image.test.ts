@@ -120,6 +120,29 @@ log: { level: info, format: json }
   const out = await logs();
   t.match(out, /"event":"drain"/);
   t.match(out, /"event":"stopped"/);
+
+  // Ports 443 and 80 as uid 10001, the way compose.yaml and the Kubernetes Deployment do it: the
+  // container's own network namespace with net.ipv4.ip_unprivileged_port_start lowered.
+  writeFileSync(join(configDir, 'gatehouse.yaml'), `
+listen: { https: 443, http: 80, admin: "127.0.0.1:9901" }
+tls:
+  certificates: [{ cert: /etc/gatehouse/tls/fullchain.pem, key: /etc/gatehouse/tls/privkey.pem }]
+upstreams: { app: { targets: ["127.0.0.1:9"] } }
+sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
+log: { level: info, format: json }
+`);
+  const refused = await podmanStatus(['run', '--rm', '--no-healthcheck', '--network', 'none', '--read-only', ...ULIMITS, ...volumes, IMAGE]);
+  t.not(refused.code, 0, 'without the sysctl a non-root process may not bind 443');
+  t.match(`${refused.stdout}${refused.stderr}`, /cannot listen on \*:443: ports below 1024 need root/, 'refused, and says why');
+  const low = `${name}-443`;
+  t.teardown(() => podmanStatus(['rm', '--force', '--volumes', '--time', '0', low]));
+  await podman(['run', '--detach', '--name', low, '--network', 'none', '--sysctl', 'net.ipv4.ip_unprivileged_port_start=80', '--read-only', ...ULIMITS, ...volumes, IMAGE]);
+  const lowLogs = async (): Promise<string> => { const r = await podmanStatus(['logs', low]); return `${r.stdout}${r.stderr}`; };
+  await until(async () => (await lowLogs()).includes('gatehouse is serving'), 'the start line on 443', 60_000, lowLogs);
+  t.match(await lowLogs(), /"https":443,"http":80/, 'serving on 443 and 80');
+  t.match(await podman(['exec', low, 'cat', '/proc/1/status']), /^Uid:\s+10001\s/m, 'as uid 10001');
+  const lowHealth = await podmanStatus(['healthcheck', 'run', low]);
+  t.equal(lowHealth.code, 0, `and healthy: ${lowHealth.stdout}${lowHealth.stderr}`);
   t.comment(`whole test: ${Math.round((Date.now() - started) / 1000)} s`);
 });
 
