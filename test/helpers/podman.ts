@@ -1,7 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { run, type Ran } from './process.js';
 
 /*
  * Podman for the image test, on a machine without a reachable container registry: the base is
@@ -13,30 +14,6 @@ import { join } from 'node:path';
 export const DEBIAN_BASE = 'localhost/debian-min:bookworm';
 const RUNTIME = ['--runtime', 'runc'];
 export const ULIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
-
-export interface Ran {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Run a command without blocking the event loop (the test's own servers keep answering); SIGKILLed after `ms`. */
-export function run(cmd: string, args: readonly string[], ms: number, input?: string): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')}: no exit within ${ms} ms\n${stdout}${stderr}`.slice(-4000)));
-    }, ms);
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-    child.stdin.end(input ?? '');
-  });
-}
 
 /** `podman --runtime runc ARGS`; rejects with the output unless it exits 0. */
 export async function podman(args: readonly string[], ms = 60_000): Promise<string> {
