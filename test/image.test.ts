@@ -76,6 +76,7 @@ log: { level: info, format: json }
   const checked = await podmanStatus(['run', '--rm', '--no-healthcheck', '--network', 'host', ...ULIMITS, ...volumes, IMAGE, 'check']);
   t.equal(checked.code, 0, `gatehouse check in the image:\n${checked.stdout}${checked.stderr}`);
   t.match(checked.stdout, /configuration is usable/);
+  t.match(checked.stdout, new RegExp(`^runtime: Node ${base.version.replaceAll('.', '\\.')}: supported until `, 'm'), `the image runs Node ${base.version}, a supported line at or above its patch floor`);
 
   const name = `gatehouse-image-test-${process.pid}`;
   t.teardown(() => podmanStatus(['rm', '--force', '--volumes', '--time', '0', name]));
