@@ -84,7 +84,7 @@ log: { level: info, format: json }
   await podman(['run', '--detach', '--name', name, '--network', 'host', '--read-only', '--stop-timeout', '30', ...ULIMITS, ...volumes, IMAGE]);
   const logs = async (): Promise<string> => { const r = await podmanStatus(['logs', name]); return `${r.stdout}${r.stderr}`; };
   await until(async () => (await logs()).includes('gatehouse is serving'), 'the start line', 60_000, logs);
-  t.notMatch(await logs(), /"event":"runtime"/, 'the image\'s Node is a supported line at or above the patch floor: no runtime warning');
+  t.notMatch(await logs(), /"code":"EDGE_WARN_RUNTIME_/, 'the image\'s Node is a supported line at or above the patch floor: no runtime warning');
 
   const status = await podman(['exec', name, 'cat', '/proc/1/status']);
   t.match(status, /^Uid:\s+10001\s/m, 'PID 1 runs as uid 10001, not root');

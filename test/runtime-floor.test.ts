@@ -68,8 +68,9 @@ t.test(`this machine's Node (${process.version}): the running edge and gatehouse
   const { file } = await writeConfigFile(t, `${basicConfig(['127.0.0.1:9'])}\nlog: { level: info, format: json }\n`);
   const gh = await spawnGatehouse(t, file);
   // The warning comes right after the start line: wait for it when one is due.
-  if (!here.ok) await gh.until(() => gh.output().includes('"event":"runtime"'), 'the runtime warning');
-  const lines = gh.output().split('\n').filter((l) => l.includes('"event":"runtime"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  if (!here.ok) await gh.until(() => gh.output().includes('"code":"EDGE_WARN_RUNTIME_'), 'the runtime warning');
+  // By code: other runtime lines (a Node release with a known defect) are not this check's.
+  const lines = gh.output().split('\n').filter((l) => l.includes('"code":"EDGE_WARN_RUNTIME_')).map((l) => JSON.parse(l) as Record<string, unknown>);
   if (here.ok) t.same(lines, [], 'no runtime warning');
   else t.match(lines, [{ level: 40, event: 'runtime', code: here.code, node: process.versions.node, msg: here.message }], 'exactly one warning line');
   gh.child.kill('SIGTERM');
@@ -82,7 +83,7 @@ t.test(`this machine's Node (${process.version}): the running edge and gatehouse
 t.test('with workers, only the primary warns: one line per edge', { skip: here.ok ? 'the running Node gets no warning' : false }, async (t) => {
   const { file } = await writeConfigFile(t, `${basicConfig(['127.0.0.1:9'])}\nworkers: 2\nlog: { level: info, format: json }\n`);
   const gh = await spawnGatehouse(t, file, 2);
-  const count = (): number => (gh.output().match(/"event":"runtime"/g) ?? []).length;
+  const count = (): number => (gh.output().match(/"code":"EDGE_WARN_RUNTIME_/g) ?? []).length;
   await gh.until(() => count() >= 1, 'the runtime warning');
   t.equal(count(), 1, 'one line, from the primary');
   gh.child.kill('SIGTERM');
