@@ -16,6 +16,7 @@ import { Edge } from './edge.js';
 import { EdgeError } from './errors.js';
 import { defectFor } from './lifecycle/node-defects.js';
 import type { StartupSignals, StopSignal } from './lifecycle/signals.js';
+import { judgeRuntime, warnAboutRuntime } from './lifecycle/runtime-floor.js';
 import { describeAcme } from './tls/acme/report.js';
 import { readPair } from './tls/cert-store.js';
 import { HYBRID_GROUP, keyExchangeGroups } from './tls/groups.js';
@@ -88,6 +89,9 @@ async function check(path: string): Promise<number> {
   const file = config?.file ?? resolvePath(path);
   const usable = config !== undefined && certErrors === 0;
   if (config !== undefined && config.cache !== null) console.log(describeCache(config.cache, config.sites.reduce((n, s) => n + s.routes.filter((r) => r.cache !== null).length, 0), workerCount(config)));
+  // A warning, not an error: the config is usable, the runtime under it is the operator's call.
+  const runtime = judgeRuntime();
+  console.log(runtime.ok ? `runtime: ${runtime.message}` : `runtime: warning: ${runtime.message}`);
   console.log(usable ? `${file}: configuration is usable` : `${file}: configuration has errors`);
   return usable ? 0 : 1;
 }
@@ -135,7 +139,7 @@ async function run(path: string, signals: StartupSignals): Promise<number> {
   if (worker) {
     answerPurges(() => edge.cache);
     reportReady();
-  }
+  } else warnAboutRuntime(edge.log);
   return serve(edge, path, { startText, signals, own });
 }
 

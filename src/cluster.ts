@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { createServer } from 'node:http';
 import type { Config } from './config/types.js';
+import { warnAboutRuntime } from './lifecycle/runtime-floor.js';
 import type { StartupSignals, StopSignal } from './lifecycle/signals.js';
 import { createLogger, type Logger } from './log.js';
 import { AcmeManager } from './tls/acme/manager.js';
@@ -64,6 +65,8 @@ export function supervise(config: Config, configPath: string, signals: StartupSi
   cluster.on('message', answerRateRequests(new GcraTable()));
   for (let i = 0; i < count; i++) fork();
   log.info({ event: 'cluster', workers: count, pid: process.pid }, 'starting workers');
+  // Once per edge, from the primary: the workers run the same Node.
+  warnAboutRuntime(log);
 
   cluster.on('message', (worker, message: unknown) => {
     if ((message as { type?: unknown } | null)?.type === READY_MESSAGE) ready.add(worker);

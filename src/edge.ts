@@ -373,7 +373,7 @@ async function listen(server: NetServer, address: ListenAddress, key: string): P
     const onError = (e: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
       const hint = e.code === 'EADDRINUSE' ? 'the port is taken by another process'
-        : e.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE (see README)' : e.code ?? e.message;
+        : e.code === 'EACCES' ? 'ports below 1024 need root, CAP_NET_BIND_SERVICE, or in a container a lower net.ipv4.ip_unprivileged_port_start (see README)' : e.code ?? e.message;
       reject(new EdgeError('EDGE_ERR_LISTEN', `${key}: cannot listen on ${address.host ?? '*'}:${address.port}: ${hint}`, e));
     };
     const onListening = (): void => {

@@ -38,3 +38,27 @@ export async function spawnGatehouse(t: Tap, file: string, serving = 1, nodeArgs
   await until(() => (out.match(/gatehouse is serving/g) ?? []).length >= serving, 'start', 45_000);
   return { child, output: () => out, until };
 }
+
+export interface Ran {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Run a command without blocking the event loop (the test's own servers keep answering); SIGKILLed after `ms`. */
+export function run(cmd: string, args: readonly string[], ms: number, input?: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')}: no exit within ${ms} ms\n${stdout}${stderr}`.slice(-4000)));
+    }, ms);
+    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    child.stdin.end(input ?? '');
+  });
+}
