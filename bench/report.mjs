@@ -22,15 +22,15 @@ const refOf = (name, runsByName) => {
 };
 
 /** Node's floors (bench/floor.mjs) a Gatehouse target is set against, when they ran. */
-const FLOORS = ['floor-1', 'answer-1', 'h2compat-1', 'h2stream-1'];
+const FLOORS = ['floor-1', 'answer-1', 'h2relay-1', 'h2compat-1', 'h2stream-1'];
 const floorsOf = (name, runsByName) => (name.startsWith('gatehouse-1') ? FLOORS.filter((f) => runsByName[f]) : []);
 
-function runTable(title, unit, runsByName) {
+function runTable(title, unit, runsByName, d = 1) {
   const rows = [`### ${title}`, '', `| target | CPU µs/${unit} | ${unit}/s | CPU ×nginx per pair | ${unit}/s ×nginx per pair | errors |`, '| --- | --- | --- | --- | --- | --- |'];
   for (const [name, runs] of Object.entries(runsByName)) {
     const control = controlOf(name, runsByName);
     const c = control ? runsByName[control] : undefined;
-    rows.push(`| ${name} | ${spread(runs.map((r) => r.cpuUsPerOp), 1)} | ${spread(runs.map((r) => r.rate), 0)} | ${c ? spread(pairRatios(runs, c, 'cpuUsPerOp'), 2) : ''} | ${c ? spread(pairRatios(runs, c, 'rate'), 2) : ''} | ${runs.reduce((a, r) => a + (r.errors || 0), 0)} |`);
+    rows.push(`| ${name} | ${spread(runs.map((r) => r.cpuUsPerOp), d)} | ${spread(runs.map((r) => r.rate), 0)} | ${c ? spread(pairRatios(runs, c, 'cpuUsPerOp'), 2) : ''} | ${c ? spread(pairRatios(runs, c, 'rate'), 2) : ''} | ${runs.reduce((a, r) => a + (r.errors || 0), 0)} |`);
   }
   for (const name of Object.keys(runsByName)) {
     const ref = refOf(name, runsByName);
@@ -54,7 +54,8 @@ function burstTable(burst) {
 }
 
 export function report(results, loads) {
-  const parts = [`Targets: ${results.targets.map((t) => `${t.name}${t.node ? ` (${t.node})` : ''}`).join(', ')}. ${results.settings.runs} rounds × ${results.settings.duration}s, warm-up ${results.settings.warmup}s, ${results.settings.connections} connections.`];
+  const per = results.settings.count ? `${results.settings.count} operations (count mode: on-CPU ns from schedstat)` : `${results.settings.duration}s`;
+  const parts = [`Targets: ${results.targets.map((t) => `${t.name}${t.node ? ` (${t.node})` : ''}`).join(', ')}. ${results.settings.runs} rounds × ${per}, warm-up ${results.settings.warmup}s, ${results.settings.connections} connections.`];
   for (const [scenario, data] of Object.entries(results.scenarios)) {
     if (scenario === 'idle') {
       parts.push('### idle', '', '| target | idle wss open | KB per connection | RSS MB |', '| --- | --- | --- | --- |',
@@ -62,7 +63,7 @@ export function report(results, loads) {
     } else if (scenario === 'ws-burst') {
       parts.push(burstTable(data));
     } else {
-      parts.push(runTable(scenario, loads[scenario].unit, data));
+      parts.push(runTable(scenario, loads[scenario].unit, data, results.settings.count ? 2 : 1));
     }
   }
   if (results.notes.length > 0) parts.push(results.notes.map((n) => `- ${n}`).join('\n'));
