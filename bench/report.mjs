@@ -11,7 +11,7 @@ const spread = (xs, d) => {
 const pairRatios = (a, b, key) => a.slice(0, b.length).map((r, i) => r[key] / b[i][key]);
 /** nginx with the same worker count: the control of a Gatehouse target. */
 const controlOf = (name, runsByName) => {
-  const workers = name.split(/[:@]/)[0].split('-')[1];
+  const workers = name.split(/[:@/]/)[0].split('-')[1];
   const control = `nginx-${workers}`;
   return name !== control && runsByName[control] ? control : undefined;
 };
@@ -19,6 +19,12 @@ const controlOf = (name, runsByName) => {
 const refOf = (name, runsByName) => {
   const partner = name.replace(':work', ':ref');
   return partner !== name && runsByName[partner] ? partner : undefined;
+};
+
+/** gatehouse-1/features-here ↔ gatehouse-1: the same build with another --routes config. */
+const baseOf = (name, runsByName) => {
+  const base = name.replace(/\/[^:@]*/, '');
+  return base !== name && runsByName[base] ? base : undefined;
 };
 
 /** Node's floors (bench/floor.mjs) a Gatehouse target is set against, when they ran. */
@@ -33,6 +39,8 @@ function runTable(title, unit, runsByName, d = 1) {
     rows.push(`| ${name} | ${spread(runs.map((r) => r.cpuUsPerOp), d)} | ${spread(runs.map((r) => r.rate), 0)} | ${c ? spread(pairRatios(runs, c, 'cpuUsPerOp'), 2) : ''} | ${c ? spread(pairRatios(runs, c, 'rate'), 2) : ''} | ${runs.reduce((a, r) => a + (r.errors || 0), 0)} |`);
   }
   for (const name of Object.keys(runsByName)) {
+    const base = baseOf(name, runsByName);
+    if (base) rows.push('', `${name} ÷ ${base} per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[base], 'cpuUsPerOp'), 3)}, rate ${spread(pairRatios(runsByName[name], runsByName[base], 'rate'), 3)}`);
     const ref = refOf(name, runsByName);
     if (ref) rows.push('', `${name} ÷ ${ref} per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[ref], 'cpuUsPerOp'), 3)}, rate ${spread(pairRatios(runsByName[name], runsByName[ref], 'rate'), 3)}`);
     for (const floor of floorsOf(name, runsByName)) rows.push('', `${name} ÷ ${floor} (Node's floor) per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[floor], 'cpuUsPerOp'), 3)}`);

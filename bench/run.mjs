@@ -115,7 +115,9 @@ function specs(refDir) {
   const builds = refDir === undefined ? [{ label: '', dir: undefined }] : [{ label: 'ref', dir: refDir }, { label: 'work', dir: undefined }];
   const nodes = NODES.map((bin) => ({ bin, version: nodeVersion(bin) }));
   const list = [];
-  for (const name of ONLY) {
+  for (const only of ONLY) {
+    // gatehouse-1/features-here: the same target with another --routes config, side by side.
+    const [name, routes = opt('routes', '')] = only.split('/');
     const [kind, workers] = name.split('-');
     if (kind === 'nginx') {
       if (have('nginx')) list.push({ name, kind, workers });
@@ -128,8 +130,8 @@ function specs(refDir) {
     }
     for (const b of builds) {
       for (const n of nodes) {
-        const label = `${name}${b.label ? `:${b.label}` : ''}${nodes.length > 1 ? `@${n.version}` : ''}`;
-        list.push({ name: label, kind, workers, dir: b.dir, node: n.bin, nodeVersion: n.version, nodeArgs: NODE_ARGS, log: opt('log', 'info'), routes: b.label === 'ref' ? '' : opt('routes', '') });
+        const label = `${only}${b.label ? `:${b.label}` : ''}${nodes.length > 1 ? `@${n.version}` : ''}`;
+        list.push({ name: label, kind, workers, dir: b.dir, node: n.bin, nodeVersion: n.version, nodeArgs: NODE_ARGS, log: opt('log', 'info'), routes: b.label === 'ref' ? '' : routes });
       }
     }
   }

@@ -39,6 +39,31 @@ const RULES_SITE = `sites:
       - { regex: '^/api/(\\d+)/store/?$', upstream: app }
       - { path: /, upstream: app }`;
 
+/**
+ * Every feature a site may use — header rules, a regex route, files, compression, access,
+ * basic auth, a rate limit, error pages — set on routes the load never reaches
+ * (`--routes features-elsewhere`: what they cost a request that does not use them), or also on
+ * the loaded route "/" (`features-here`: what they cost when used; auth stays on /admin/, the
+ * load sends no credentials). `rate` is far above any bench load: every request is admitted.
+ */
+function featuresSite(here, dir) {
+  mkdirSync(join(dir, 'static'), { recursive: true });
+  writeFileSync(join(dir, 'static', 'index.html'), 'static\n');
+  writeFileSync(join(dir, 'admin.htpasswd'), 'admin:{SHA}0DPiKuNIrrVmD8IUCuw1hQxNqZc=\n');
+  const used = here ? ', headers: { request: { set: { X-Bench: "{remote_addr}" } }, response: { set: { X-Frame-Options: DENY } } }, compress: true, access: { methods: [GET, POST], allow: [127.0.0.0/8] }, rateLimit: bench' : '';
+  return `rateLimits: { bench: { rate: 1000000/s, burst: 1000000 } }
+sites:
+  - hosts: [localhost, 127.0.0.1]
+    headers: { response: { set: { X-Content-Type-Options: nosniff } } }
+    errorPages: { 404: ${JSON.stringify(join(dir, 'static', 'index.html'))} }
+    routes:
+      - { regex: '^/api/(\\d+)/store/?$', upstream: app, compress: true, headers: { request: { set: { X-Store: "{re.1}" } } } }
+      - { path: /static/, files: { root: ${JSON.stringify(join(dir, 'static'))}, stripPrefix: true }, compress: true }
+      - { path: /admin/, upstream: app, access: { allow: [10.0.0.0/8] }, auth: { basic: { realm: Admin, users: ${JSON.stringify(join(dir, 'admin.htpasswd'))} } } }
+      - { path: /login, upstream: app, rateLimit: bench }
+      - { path: /, upstream: app${used} }`;
+}
+
 /** Target kinds served by bench/floor.mjs, and the mode each runs it in. */
 export const FLOOR_MODES = { floor: 'relay', answer: 'answer', h2compat: 'h2-compat', h2stream: 'h2-stream', h2relay: 'h2-relay' };
 
@@ -63,7 +88,7 @@ export async function startTarget(spec, { port, h2Port, leaf, backends, children
     writeFileSync(cfg, `listen: { http: false, https: "127.0.0.1:${port}" }
 tls: { certificates: [{ cert: "${leaf.fullchain}", key: "${leaf.key}" }] }
 upstreams: { app: { targets: [${backends.map((x) => `"${x}"`).join(', ')}] } }
-${spec.routes === 'rules' ? RULES_SITE : 'sites: [{ hosts: [localhost, 127.0.0.1], routes: [{ path: /, upstream: app }] }]'}
+${spec.routes === 'rules' ? RULES_SITE : spec.routes?.startsWith('features-') ? featuresSite(spec.routes === 'features-here', join(out, 'gatehouse', slug)) : 'sites: [{ hosts: [localhost, 127.0.0.1], routes: [{ path: /, upstream: app }] }]'}
 workers: ${spec.workers === 'auto' ? 'auto' : 1}
 log: { level: ${spec.log ?? 'info'} }
 `);
