@@ -141,7 +141,8 @@ function specs(refDir) {
 async function main() {
   if (!have('wrk')) throw new Error('wrk is needed: apt-get install wrk');
   mkdirSync(out, { recursive: true });
-  const certDir = join(out, 'certs');
+  // Per --port: two benches at once on one machine must not rewrite each other's certificates.
+  const certDir = join(out, 'certs', opt('port', '18500'));
   const ca = makeCa(certDir, { name: 'Gatehouse bench CA' });
   const leaf = makeLeaf(certDir, { ca, basename: 'localhost', sans: ['localhost', '127.0.0.1'] });
   const ref = COMPARE === undefined ? undefined : buildRef(COMPARE);

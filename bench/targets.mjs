@@ -83,7 +83,7 @@ export async function startTarget(spec, { port, h2Port, leaf, backends, children
     // next to it must not be in the picture.
     mkdirSync(join(out, 'gatehouse'), { recursive: true });
     mkdirSync(join(out, 'logs'), { recursive: true });
-    const slug = spec.name.replace(/[^\w.-]+/g, '_');
+    const slug = `${spec.name.replace(/[^\w.-]+/g, '_')}-${port}`;
     const cfg = join(out, 'gatehouse', `${slug}.yaml`);
     writeFileSync(cfg, `listen: { http: false, https: "127.0.0.1:${port}" }
 tls: { certificates: [{ cert: "${leaf.fullchain}", key: "${leaf.key}" }] }
