@@ -131,7 +131,9 @@ function specs(refDir) {
     for (const b of builds) {
       for (const n of nodes) {
         const label = `${only}${b.label ? `:${b.label}` : ''}${nodes.length > 1 ? `@${n.version}` : ''}`;
-        list.push({ name: label, kind, workers, dir: b.dir, node: n.bin, nodeVersion: n.version, nodeArgs: NODE_ARGS, log: opt('log', 'info'), routes: b.label === 'ref' ? '' : routes });
+        // gatehouse-1/log-warn: the same build without the per-request log line (an ablation).
+        const log = routes === 'log-warn' ? 'warn' : opt('log', 'info');
+        list.push({ name: label, kind, workers, dir: b.dir, node: n.bin, nodeVersion: n.version, nodeArgs: NODE_ARGS, log, routes: b.label === 'ref' || routes === 'log-warn' ? '' : routes });
       }
     }
   }
