@@ -2,7 +2,7 @@
 // into a temp dir by --compare) on one or more Node binaries, and nginx. Every target listens on
 // its own 127.0.0.1 port for the whole run so the runs can alternate between them.
 import { execFileSync, execSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { out, pinned, root, sleep, waitTls } from './lib.mjs';
@@ -14,6 +14,11 @@ import { writeNginxConfig } from './nginx.mjs';
  * `npm ci` otherwise. The caller removes the dir with cleanup().
  */
 export function buildRef(ref) {
+  // A tree already built (a `git worktree` of REF with its own npm ci and build): used as it is.
+  if (existsSync(join(ref, 'dist', 'cli.js'))) {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ref, encoding: 'utf8' }).trim();
+    return { dir: ref, commit, cleanup: () => {} };
+  }
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ref-'));
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   try {
