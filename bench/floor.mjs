@@ -3,7 +3,7 @@
 // proxy anyone should run: it trusts the bench backend's exact answer (a head, then a body of
 // Content-Length bytes), parses nothing else, logs nothing and checks nothing.
 //
-//   node bench/floor.mjs relay|answer|h2-compat|h2-stream PORT CERT KEY BACKEND...
+//   node bench/floor.mjs relay|answer|h2-compat|h2-stream|h2-relay PORT CERT KEY BACKEND...
 //
 // relay:  Node's https server; each request goes to the backend over a pooled raw TCP socket
 //         (one request head written, the answer read back) and is answered with the backend's
@@ -14,6 +14,8 @@
 // h2-compat, h2-stream: Node's HTTP/2 server answering the 100 bytes itself, through the
 //         compatibility API (request/response objects, which Gatehouse's h2 front door uses)
 //         or the core stream API: what the compatibility layer costs per request.
+// h2-relay: Node's HTTP/2 server on the core stream API, each stream relayed to the backend
+//         over the same pooled raw TCP sockets as relay: the least an h2 proxy on Node costs.
 import { readFileSync } from 'node:fs';
 import { createSecureServer } from 'node:http2';
 import { createServer } from 'node:https';
@@ -35,6 +37,20 @@ function exchange(req, res) {
     idle.push(upstream);
   };
   upstream.write(`${req.method} ${req.url} HTTP/1.1\r\nhost: ${req.headers.host}\r\nx-forwarded-for: ${req.socket.remoteAddress}\r\nx-forwarded-proto: https\r\n\r\n`, 'latin1');
+}
+
+/** The same relay for one h2 stream: its pseudo-headers make the HTTP/1.1 request line. */
+function streamExchange(stream, headers) {
+  const upstream = idle.pop() ?? openUpstream();
+  upstream.answer = (head, body) => {
+    // A stream the client reset meanwhile is dropped; the upstream socket is still clean.
+    if (!stream.destroyed) {
+      stream.respond({ ':status': 200, 'content-type': head.type, 'content-length': String(body.length), 'strict-transport-security': HSTS });
+      stream.end(body);
+    }
+    idle.push(upstream);
+  };
+  upstream.write(`${headers[':method']} ${headers[':path']} HTTP/1.1\r\nhost: ${headers[':authority']}\r\nx-forwarded-for: ${stream.session?.socket?.remoteAddress}\r\nx-forwarded-proto: https\r\n\r\n`, 'latin1');
 }
 
 function openUpstream() {
@@ -74,11 +90,13 @@ function tunnel(req, client, head) {
 }
 
 const tls = { cert: readFileSync(cert), key: readFileSync(key), minVersion: 'TLSv1.3' };
-if (mode === 'h2-compat' || mode === 'h2-stream') {
+if (mode.startsWith('h2-')) {
   const h2 = createSecureServer({ ...tls, ALPNProtocols: ['h2'] });
   const headers = { 'content-type': 'text/plain', 'content-length': '100', 'strict-transport-security': HSTS };
   if (mode === 'h2-compat') h2.on('request', (req, res) => res.writeHead(200, headers).end(BODY));
+  else if (mode === 'h2-relay') h2.on('stream', streamExchange);
   else h2.on('stream', (stream) => { stream.respond({ ':status': 200, ...headers }); stream.end(BODY); });
+  h2.on('stream', (stream) => stream.on('error', () => stream.destroy()));
   h2.listen(Number(port), '127.0.0.1');
 }
 const server = createServer({ ...tls, ALPNProtocols: ['http/1.1'], keepAliveTimeout: 60_000 });

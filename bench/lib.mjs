@@ -66,6 +66,24 @@ export function cpuMicros(pid) {
   }
   return (ticks * 1e6) / CLK_TCK;
 }
+/**
+ * On-CPU time of a process tree in nanoseconds: the first field of every thread's
+ * /proc/PID/task/TID/schedstat (the scheduler's own clock, not ticks of 1/CLK_TCK s), so a
+ * run of a second or two resolves a change of a fraction of a percent. Threads that exit
+ * between two readings take their time with them; Node's and nginx's stay for the run.
+ */
+export function cpuNanos(pid) {
+  let ns = 0;
+  for (const p of tree(pid)) {
+    let tasks = [];
+    try { tasks = readdirSync(`/proc/${p}/task`); } catch { /* gone */ }
+    for (const tid of tasks) {
+      try { ns += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').split(' ')[0]); } catch { /* gone */ }
+    }
+  }
+  return ns;
+}
+
 export function rssKb(pid) {
   let kb = 0;
   for (const p of tree(pid)) {
@@ -139,6 +157,43 @@ export async function h2load(port, { clients, streams, seconds }) {
 function nodeLoad(script, args) {
   const [cmd, a] = pinned(LOAD_CORE, process.execPath, [join(here, script), ...args]);
   return spawn(cmd, a, { stdio: ['pipe', 'pipe', 'inherit'] });
+}
+
+/**
+ * Exactly `count` operations of `mode` (bench/count-load.mjs) against `port`; `clock()` is read
+ * once the client's connections are open and again when the last answer is in, so the figure
+ * holds the operations and nothing of the client's set-up. Bounded: killed after 10 minutes.
+ */
+export async function countLoad(port, { mode, count, connections, streams = 1, ca }, clock) {
+  const child = nodeLoad('count-load.mjs', [`--mode=${mode}`, `--port=${port}`, `--count=${count}`, `--connections=${connections}`, `--streams=${streams}`, `--ca=${ca}`]);
+  const guard = setTimeout(() => child.kill('SIGKILL'), 600_000);
+  const lines = [];
+  let buffered = '';
+  let wake = () => {};
+  child.stdout.on('data', (d) => {
+    buffered += d;
+    const parts = buffered.split('\n');
+    buffered = parts.pop();
+    lines.push(...parts.filter(Boolean).map((l) => JSON.parse(l)));
+    wake();
+  });
+  child.on('exit', () => wake());
+  const next = async () => {
+    while (lines.length === 0 && child.exitCode === null && child.signalCode === null) await new Promise((r) => { wake = r; });
+    return lines.shift();
+  };
+  try {
+    if ((await next())?.ready !== true) throw new Error(`count-load ${mode} could not open its connections to ${port}`);
+    const before = clock();
+    child.stdin.write('go\n');
+    const r = await next();
+    const after = clock();
+    if (r === undefined) throw new Error(`count-load ${mode} against ${port} ended without a result`);
+    return { ops: r.ops, errors: r.errors, rate: r.ops / r.seconds, cpu: after - before };
+  } finally {
+    clearTimeout(guard);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
 }
 
 /** 1 KB WebSocket ping-pong over `connections` tunnels for `seconds`. */

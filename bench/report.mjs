@@ -11,7 +11,7 @@ const spread = (xs, d) => {
 const pairRatios = (a, b, key) => a.slice(0, b.length).map((r, i) => r[key] / b[i][key]);
 /** nginx with the same worker count: the control of a Gatehouse target. */
 const controlOf = (name, runsByName) => {
-  const workers = name.split(/[:@]/)[0].split('-')[1];
+  const workers = name.split(/[:@/]/)[0].split('-')[1];
   const control = `nginx-${workers}`;
   return name !== control && runsByName[control] ? control : undefined;
 };
@@ -21,18 +21,26 @@ const refOf = (name, runsByName) => {
   return partner !== name && runsByName[partner] ? partner : undefined;
 };
 
+/** gatehouse-1/features-here ↔ gatehouse-1: the same build with another --routes config. */
+const baseOf = (name, runsByName) => {
+  const base = name.replace(/\/[^:@]*/, '');
+  return base !== name && runsByName[base] ? base : undefined;
+};
+
 /** Node's floors (bench/floor.mjs) a Gatehouse target is set against, when they ran. */
-const FLOORS = ['floor-1', 'answer-1', 'h2compat-1', 'h2stream-1'];
+const FLOORS = ['floor-1', 'answer-1', 'h2relay-1', 'h2compat-1', 'h2stream-1'];
 const floorsOf = (name, runsByName) => (name.startsWith('gatehouse-1') ? FLOORS.filter((f) => runsByName[f]) : []);
 
-function runTable(title, unit, runsByName) {
+function runTable(title, unit, runsByName, d = 1) {
   const rows = [`### ${title}`, '', `| target | CPU µs/${unit} | ${unit}/s | CPU ×nginx per pair | ${unit}/s ×nginx per pair | errors |`, '| --- | --- | --- | --- | --- | --- |'];
   for (const [name, runs] of Object.entries(runsByName)) {
     const control = controlOf(name, runsByName);
     const c = control ? runsByName[control] : undefined;
-    rows.push(`| ${name} | ${spread(runs.map((r) => r.cpuUsPerOp), 1)} | ${spread(runs.map((r) => r.rate), 0)} | ${c ? spread(pairRatios(runs, c, 'cpuUsPerOp'), 2) : ''} | ${c ? spread(pairRatios(runs, c, 'rate'), 2) : ''} | ${runs.reduce((a, r) => a + (r.errors || 0), 0)} |`);
+    rows.push(`| ${name} | ${spread(runs.map((r) => r.cpuUsPerOp), d)} | ${spread(runs.map((r) => r.rate), 0)} | ${c ? spread(pairRatios(runs, c, 'cpuUsPerOp'), 2) : ''} | ${c ? spread(pairRatios(runs, c, 'rate'), 2) : ''} | ${runs.reduce((a, r) => a + (r.errors || 0), 0)} |`);
   }
   for (const name of Object.keys(runsByName)) {
+    const base = baseOf(name, runsByName);
+    if (base) rows.push('', `${name} ÷ ${base} per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[base], 'cpuUsPerOp'), 3)}, rate ${spread(pairRatios(runsByName[name], runsByName[base], 'rate'), 3)}`);
     const ref = refOf(name, runsByName);
     if (ref) rows.push('', `${name} ÷ ${ref} per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[ref], 'cpuUsPerOp'), 3)}, rate ${spread(pairRatios(runsByName[name], runsByName[ref], 'rate'), 3)}`);
     for (const floor of floorsOf(name, runsByName)) rows.push('', `${name} ÷ ${floor} (Node's floor) per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[floor], 'cpuUsPerOp'), 3)}`);
@@ -54,7 +62,8 @@ function burstTable(burst) {
 }
 
 export function report(results, loads) {
-  const parts = [`Targets: ${results.targets.map((t) => `${t.name}${t.node ? ` (${t.node})` : ''}`).join(', ')}. ${results.settings.runs} rounds × ${results.settings.duration}s, warm-up ${results.settings.warmup}s, ${results.settings.connections} connections.`];
+  const per = results.settings.count ? `${results.settings.count} operations (count mode: on-CPU ns from schedstat)` : `${results.settings.duration}s`;
+  const parts = [`Targets: ${results.targets.map((t) => `${t.name}${t.node ? ` (${t.node})` : ''}`).join(', ')}. ${results.settings.runs} rounds × ${per}, warm-up ${results.settings.warmup}s, ${results.settings.connections} connections.`];
   for (const [scenario, data] of Object.entries(results.scenarios)) {
     if (scenario === 'idle') {
       parts.push('### idle', '', '| target | idle wss open | KB per connection | RSS MB |', '| --- | --- | --- | --- |',
@@ -62,7 +71,7 @@ export function report(results, loads) {
     } else if (scenario === 'ws-burst') {
       parts.push(burstTable(data));
     } else {
-      parts.push(runTable(scenario, loads[scenario].unit, data));
+      parts.push(runTable(scenario, loads[scenario].unit, data, results.settings.count ? 2 : 1));
     }
   }
   if (results.notes.length > 0) parts.push(results.notes.map((n) => `- ${n}`).join('\n'));

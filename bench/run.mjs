@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { makeCa, makeLeaf } from '../scripts/certs.mjs';
 import { startBenchBackend } from './backend.mjs';
 import { report } from './report.mjs';
-import { cores, cpuMicros, h2load, have, idleSockets, options, out, parseSeconds, rssKb, sleep, wrk, wsRelay } from './lib.mjs';
+import { cores, countLoad, cpuMicros, cpuNanos, h2load, have, idleSockets, options, out, parseSeconds, rssKb, sleep, wrk, wsRelay } from './lib.mjs';
 import { FLOOR_MODES, buildRef, nodeVersion, startTarget } from './targets.mjs';
 
 const argv = process.argv.slice(2);
@@ -34,6 +34,9 @@ const SCENARIOS = opt('scenarios', 'keepalive,handshake,websocket,h2,idle').spli
 const NODE_ARGS = opt('node-args', '', true).split(' ').filter(Boolean);
 const NODES = opt('node', process.execPath).split(',');
 const COMPARE = opt('compare');
+// Count mode: exactly COUNT operations per run from bench/count-load.mjs, the proxy's on-CPU
+// time from the scheduler (ns) instead of ticks; its connections are opened before the clock starts.
+const COUNT = opt('count') === undefined ? undefined : Number(opt('count'));
 
 const LOADS = {
   keepalive: { unit: 'req', run: (t) => wrk(t.port, { connections: CONNECTIONS, seconds: DURATION }) },
@@ -44,19 +47,29 @@ const LOADS = {
   'h2-c10m10': { unit: 'req', h2: true, run: (t) => h2load(t.h2Port, { clients: 10, streams: 10, seconds: DURATION }) },
   'h2-c50m1': { unit: 'req', h2: true, run: (t) => h2load(t.h2Port, { clients: 50, streams: 1, seconds: DURATION }) },
 };
+const COUNT_MODES = { keepalive: ['keepalive', CONNECTIONS, 1], handshake: ['handshake', CONNECTIONS, 1], websocket: ['websocket', CONNECTIONS, 1], 'h2-c10m10': ['h2', 10, 10], 'h2-c50m1': ['h2', 50, 1] };
 for (const s of SCENARIOS) if (!LOADS[s] && s !== 'idle' && s !== 'ws-burst') throw new Error(`unknown scenario ${s}`);
 
 /** One bounded load against one target, with the target's CPU time spent during it. */
 async function measure(target, scenario, ca) {
+  if (COUNT !== undefined) {
+    const [mode, connections, streams] = COUNT_MODES[scenario];
+    // A new connection costs ~10 keep-alive requests: a tenth as many keeps the runs alike in length.
+    const count = scenario === 'handshake' ? Math.ceil(COUNT / 10) : COUNT;
+    const r = await countLoad(LOADS[scenario].h2 ? target.h2Port : target.port, { mode, count, connections, streams, ca }, () => cpuNanos(target.pid));
+    return { cpuUsPerOp: r.cpu / 1000 / Math.max(1, r.ops), rate: r.rate, ops: r.ops, errors: r.errors };
+  }
   const c0 = cpuMicros(target.pid);
   const r = await LOADS[scenario].run(target, ca);
   const cpuUsPerOp = (cpuMicros(target.pid) - c0) / Math.max(1, r.ops);
   return { cpuUsPerOp, rate: r.rate, ops: r.ops, errors: r.errors, p99Ms: r.p99Ms, ...(r.protocol ? { protocol: r.protocol } : {}), raw: r.raw };
 }
-const short = (r) => `${r.cpuUsPerOp.toFixed(1)} µs/op, ${Math.round(r.rate)}/s, errors ${r.errors}${r.protocol && r.protocol !== 'h2' ? `, protocol ${r.protocol}` : ''}`;
+const short = (r) => `${r.cpuUsPerOp.toFixed(COUNT === undefined ? 1 : 2)} µs/op, ${Math.round(r.rate)}/s, errors ${r.errors}${r.protocol && r.protocol !== 'h2' ? `, protocol ${r.protocol}` : ''}`;
 
 /** RUNS rounds of `scenario`, each round one run per target in the same order. */
 async function interleave(targets, scenario, ca, into, label = scenario) {
+  // Count mode: one uncounted run of this very load first (the h2-only floors get no wrk warm-up).
+  if (COUNT !== undefined && WARMUP > 0) for (const t of targets) await measure(t, scenario, ca);
   for (let i = 0; i < RUNS; i++) {
     for (const t of targets) {
       const r = await measure(t, scenario, ca);
@@ -104,7 +117,9 @@ function specs(refDir) {
   const builds = refDir === undefined ? [{ label: '', dir: undefined }] : [{ label: 'ref', dir: refDir }, { label: 'work', dir: undefined }];
   const nodes = NODES.map((bin) => ({ bin, version: nodeVersion(bin) }));
   const list = [];
-  for (const name of ONLY) {
+  for (const only of ONLY) {
+    // gatehouse-1/features-here: the same target with another --routes config, side by side.
+    const [name, routes = opt('routes', '')] = only.split('/');
     const [kind, workers] = name.split('-');
     if (kind === 'nginx') {
       if (have('nginx')) list.push({ name, kind, workers, cache: SCENARIOS.includes('cache-hit') });
@@ -117,8 +132,10 @@ function specs(refDir) {
     }
     for (const b of builds) {
       for (const n of nodes) {
-        const label = `${name}${b.label ? `:${b.label}` : ''}${nodes.length > 1 ? `@${n.version}` : ''}`;
-        list.push({ name: label, kind, workers, dir: b.dir, node: n.bin, nodeVersion: n.version, nodeArgs: NODE_ARGS, log: opt('log', 'info'), routes: b.label === 'ref' ? '' : opt('routes', ''), cache: SCENARIOS.includes('cache-hit') });
+        const label = `${only}${b.label ? `:${b.label}` : ''}${nodes.length > 1 ? `@${n.version}` : ''}`;
+        // gatehouse-1/log-warn: the same build without the per-request log line (an ablation).
+        const log = routes === 'log-warn' ? 'warn' : opt('log', 'info');
+        list.push({ name: label, kind, workers, dir: b.dir, node: n.bin, nodeVersion: n.version, nodeArgs: NODE_ARGS, log, routes: b.label === 'ref' || routes === 'log-warn' ? '' : routes, cache: SCENARIOS.includes('cache-hit') });
       }
     }
   }
@@ -128,7 +145,8 @@ function specs(refDir) {
 async function main() {
   if (!have('wrk')) throw new Error('wrk is needed: apt-get install wrk');
   mkdirSync(out, { recursive: true });
-  const certDir = join(out, 'certs');
+  // Per --port: two benches at once on one machine must not rewrite each other's certificates.
+  const certDir = join(out, 'certs', opt('port', '18500'));
   const ca = makeCa(certDir, { name: 'Gatehouse bench CA' });
   const leaf = makeLeaf(certDir, { ca, basename: 'localhost', sans: ['localhost', '127.0.0.1'] });
   const ref = COMPARE === undefined ? undefined : buildRef(COMPARE);
@@ -136,7 +154,8 @@ async function main() {
   const upstreams = backends.map((b) => `127.0.0.1:${b.address().port}`);
   const children = [];
   const cleanup = () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    // nginx's master stops its workers on TERM; killed outright it would leave them listening.
+    for (const c of children) if (c.exitCode === null) c.kill(c.spawnargs.includes('nginx') ? 'SIGTERM' : 'SIGKILL');
     for (const b of backends) b.close();
     ref?.cleanup();
   };
@@ -145,7 +164,7 @@ async function main() {
   const results = {
     date: new Date().toISOString(),
     machine: { cores, benchNode: process.version, nginx: have('nginx') ? spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim() : null },
-    settings: { duration: DURATION, runs: RUNS, warmup: WARMUP, connections: CONNECTIONS, idle: IDLE, hold: HOLD, compare: COMPARE ? `${COMPARE} (${ref.commit})` : null },
+    settings: { count: COUNT ?? null, duration: DURATION, runs: RUNS, warmup: WARMUP, connections: CONNECTIONS, idle: IDLE, hold: HOLD, compare: COMPARE ? `${COMPARE} (${ref.commit})` : null },
     targets: [], scenarios: {}, notes: [],
   };
   const targets = [];
@@ -159,7 +178,7 @@ async function main() {
     results.targets = targets.map((t) => ({ name: t.name, kind: t.kind, workers: t.workers, node: t.nodeVersion ?? null, h2: t.h2 }));
     // Not counted: the same warm-up for every target (Node's JIT, nginx's caches), so the first
     // measured round is steady state like the others.
-    if (WARMUP > 0) for (const t of targets) await wrk(t.port, { connections: CONNECTIONS, seconds: WARMUP });
+    if (WARMUP > 0) for (const t of targets.filter((x) => !FLOOR_MODES[x.kind]?.startsWith('h2-'))) await wrk(t.port, { connections: CONNECTIONS, seconds: WARMUP });
     for (const scenario of SCENARIOS) {
       if (scenario === 'idle') {
         results.scenarios.idle = {};
@@ -173,10 +192,13 @@ async function main() {
         results.scenarios['ws-burst'] = await wsBurst(targets, ca.cert);
         continue;
       }
-      const eligible = targets.filter((t) => !LOADS[scenario].h2 || t.h2);
+      // The h2 floors speak only h2: an HTTP/1.1 scenario skips them as an h2 one skips h1-only targets.
+      const h2Only = (t) => FLOOR_MODES[t.kind]?.startsWith('h2-') ?? false;
+      const eligible = targets.filter((t) => (LOADS[scenario].h2 ? t.h2 : !h2Only(t)));
       for (const t of targets.filter((x) => !eligible.includes(x))) {
-        results.notes.push(`${scenario}: ${t.name} skipped, its ALPN does not offer h2`);
-        process.stderr.write(`  ${scenario}: ${t.name} skipped (ALPN does not offer h2)\n`);
+        const why = LOADS[scenario].h2 ? 'its ALPN does not offer h2' : 'it speaks only h2';
+        results.notes.push(`${scenario}: ${t.name} skipped, ${why}`);
+        process.stderr.write(`  ${scenario}: ${t.name} skipped (${why})\n`);
       }
       results.scenarios[scenario] = {};
       await interleave(eligible, scenario, ca.cert, results.scenarios[scenario]);

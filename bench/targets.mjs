@@ -2,7 +2,7 @@
 // into a temp dir by --compare) on one or more Node binaries, and nginx. Every target listens on
 // its own 127.0.0.1 port for the whole run so the runs can alternate between them.
 import { execFileSync, execSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { out, pinned, root, sleep, waitTls } from './lib.mjs';
@@ -14,6 +14,11 @@ import { writeNginxConfig } from './nginx.mjs';
  * `npm ci` otherwise. The caller removes the dir with cleanup().
  */
 export function buildRef(ref) {
+  // A tree already built (a `git worktree` of REF with its own npm ci and build): used as it is.
+  if (existsSync(join(ref, 'dist', 'cli.js'))) {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ref, encoding: 'utf8' }).trim();
+    return { dir: ref, commit, cleanup: () => {} };
+  }
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ref-'));
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   try {
@@ -46,9 +51,33 @@ sites:
     routes:
       - { path: /cached/, upstream: app, cache: { valid: { 200: 10m } } }
       - { path: /, upstream: app }`;
+/**
+ * Every feature a site may use — header rules, a regex route, files, compression, access,
+ * basic auth, a rate limit, error pages — set on routes the load never reaches
+ * (`--routes features-elsewhere`: what they cost a request that does not use them), or also on
+ * the loaded route "/" (`features-here`: what they cost when used; auth stays on /admin/, the
+ * load sends no credentials). `rate` is far above any bench load: every request is admitted.
+ */
+function featuresSite(here, dir) {
+  mkdirSync(join(dir, 'static'), { recursive: true });
+  writeFileSync(join(dir, 'static', 'index.html'), 'static\n');
+  writeFileSync(join(dir, 'admin.htpasswd'), 'admin:{SHA}0DPiKuNIrrVmD8IUCuw1hQxNqZc=\n');
+  const used = here ? ', headers: { request: { set: { X-Bench: "{remote_addr}" } }, response: { set: { X-Frame-Options: DENY } } }, compress: true, access: { methods: [GET, POST], allow: [127.0.0.0/8] }, rateLimit: bench' : '';
+  return `rateLimits: { bench: { rate: 1000000/s, burst: 1000000 } }
+sites:
+  - hosts: [localhost, 127.0.0.1]
+    headers: { response: { set: { X-Content-Type-Options: nosniff } } }
+    errorPages: { 404: ${JSON.stringify(join(dir, 'static', 'index.html'))} }
+    routes:
+      - { regex: '^/api/(\\d+)/store/?$', upstream: app, compress: true, headers: { request: { set: { X-Store: "{re.1}" } } } }
+      - { path: /static/, files: { root: ${JSON.stringify(join(dir, 'static'))}, stripPrefix: true }, compress: true }
+      - { path: /admin/, upstream: app, access: { allow: [10.0.0.0/8] }, auth: { basic: { realm: Admin, users: ${JSON.stringify(join(dir, 'admin.htpasswd'))} } } }
+      - { path: /login, upstream: app, rateLimit: bench }
+      - { path: /, upstream: app${used} }`;
+}
 
 /** Target kinds served by bench/floor.mjs, and the mode each runs it in. */
-export const FLOOR_MODES = { floor: 'relay', answer: 'answer', h2compat: 'h2-compat', h2stream: 'h2-stream' };
+export const FLOOR_MODES = { floor: 'relay', answer: 'answer', h2compat: 'h2-compat', h2stream: 'h2-stream', h2relay: 'h2-relay' };
 
 /** The version a Node binary reports (labels per-Node targets). */
 export function nodeVersion(bin) {
@@ -66,12 +95,12 @@ export async function startTarget(spec, { port, h2Port, leaf, backends, children
     // next to it must not be in the picture.
     mkdirSync(join(out, 'gatehouse'), { recursive: true });
     mkdirSync(join(out, 'logs'), { recursive: true });
-    const slug = spec.name.replace(/[^\w.-]+/g, '_');
+    const slug = `${spec.name.replace(/[^\w.-]+/g, '_')}-${port}`;
     const cfg = join(out, 'gatehouse', `${slug}.yaml`);
     writeFileSync(cfg, `listen: { http: false, https: "127.0.0.1:${port}" }
 tls: { certificates: [{ cert: "${leaf.fullchain}", key: "${leaf.key}" }] }
 upstreams: { app: { targets: [${backends.map((x) => `"${x}"`).join(', ')}] } }
-${spec.cache ? CACHE_SITE : spec.routes === 'rules' ? RULES_SITE : 'sites: [{ hosts: [localhost, 127.0.0.1], routes: [{ path: /, upstream: app }] }]'}
+${spec.cache ? CACHE_SITE : spec.routes === 'rules' ? RULES_SITE : spec.routes?.startsWith('features-') ? featuresSite(spec.routes === 'features-here', join(out, 'gatehouse', slug)) : 'sites: [{ hosts: [localhost, 127.0.0.1], routes: [{ path: /, upstream: app }] }]'}
 workers: ${spec.workers === 'auto' ? 'auto' : 1}
 log: { level: ${spec.log ?? 'info'} }
 `);

@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import t from 'tap';
+import { testCerts } from './helpers/certs.js';
+import { basicConfig, startEdge } from './helpers/edge.js';
+import { deadPort, startBackend } from './helpers/net.js';
+
+/*
+ * The bench's count mode (bench/count-load.mjs: exactly N operations, connections opened before
+ * the caller's clock starts) and the h2relay-1 floor (bench/floor.mjs h2-relay: Node's core h2
+ * stream API over the pooled raw upstream). Small bounded counts: these check that the bench
+ * code paths work end to end, never how fast anything is.
+ */
+const BENCH = join(import.meta.dirname, '..', 'bench');
+type Tap = Parameters<typeof startBackend>[0];
+
+interface CountResult { ops: number; errors: number; seconds: number; ready: unknown }
+
+/** Runs count-load.mjs to its result; `between` runs after "ready" and before "go". Killed after 60 s. */
+async function countLoad(t: Tap, args: readonly string[], between: () => void = () => {}): Promise<CountResult> {
+  const child = spawn(process.execPath, [join(BENCH, 'count-load.mjs'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const lines: string[] = [];
+  let text = '';
+  let wake = (): void => {};
+  child.stdout.on('data', (d: Buffer) => {
+    text += d.toString();
+    const parts = text.split('\n');
+    text = parts.pop() ?? '';
+    lines.push(...parts.filter(Boolean));
+    wake();
+  });
+  child.on('exit', () => wake());
+  const next = async (): Promise<string> => {
+    while (lines.length === 0 && child.exitCode === null && child.signalCode === null) await new Promise<void>((r) => { wake = r; });
+    const line = lines.shift();
+    if (line === undefined) throw new Error(`count-load ${args.join(' ')} ended without a line:\n${stderr}`);
+    return line;
+  };
+  try {
+    const ready: unknown = JSON.parse(await next());
+    between();
+    child.stdin.write('go\n');
+    return { ...(JSON.parse(await next()) as Omit<CountResult, 'ready'>), ready };
+  } finally {
+    clearTimeout(guard);
+  }
+}
+
+/** Waits (bounded, 20 s) until `port` completes a TLS handshake offering `alpn`. */
+async function tlsUp(port: number, alpn: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: [alpn] }, () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing answered TLS (${alpn}) on ${port} within 20 s`);
+}
+
+function floor(t: Tap, mode: string, port: number, cert: string, key: string, backend: string): ChildProcess {
+  const child = spawn(process.execPath, [join(BENCH, 'floor.mjs'), mode, String(port), cert, key, backend], { stdio: 'ignore' });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  return child;
+}
+
+t.test('h2relay-1: every h2 stream relayed to the backend over pooled raw sockets, counted exactly', async (t) => {
+  const certs = await testCerts();
+  const backend = await startBackend(t, (_req, res) => res.end('x'.repeat(100)));
+  const port = await deadPort();
+  floor(t, 'h2-relay', port, certs.a.cert, certs.a.key, backend.address);
+  await tlsUp(port, 'h2');
+  const r = await countLoad(t, ['--mode=h2', `--port=${port}`, '--count=40', '--connections=2', '--streams=4', `--ca=${certs.ca.cert}`]);
+  t.same(r.ready, { ready: true }, 'connections open before the clock starts');
+  t.same({ ops: r.ops, errors: r.errors }, { ops: 40, errors: 0 }, 'exactly 40 answers, all 200');
+  t.equal(backend.seen.length, 40, 'each stream reached the backend once');
+  t.equal(backend.seen[0]?.headers['x-forwarded-proto'], 'https');
+  t.ok(backend.connections <= 8, `upstream sockets pooled: ${backend.connections} for 40 requests`);
+});
+
+t.test('count mode through Gatehouse: keep-alive, new connections and h2, exactly N each, set-up before the clock', async (t) => {
+  const certs = await testCerts();
+  const backend = await startBackend(t, (_req, res) => res.end('x'.repeat(100)));
+  const { port } = await startEdge(t, basicConfig([backend.address], 'log: { level: warn }'));
+  const ca = `--ca=${certs.ca.cert}`;
+
+  let seenAtGo = -1;
+  const keepalive = await countLoad(t, ['--mode=keepalive', `--port=${port}`, '--count=30', '--connections=3', ca], () => { seenAtGo = backend.seen.length; });
+  t.same(keepalive.ready, { ready: true });
+  t.same({ ops: keepalive.ops, errors: keepalive.errors }, { ops: 30, errors: 0 });
+  t.equal(seenAtGo, 0, 'no request was sent before "go"');
+  t.equal(backend.seen.length, 30);
+
+  const before = backend.seen.length;
+  const handshakes = await countLoad(t, ['--mode=handshake', `--port=${port}`, '--count=6', '--connections=2', ca]);
+  t.same({ ops: handshakes.ops, errors: handshakes.errors }, { ops: 6, errors: 0 }, 'six new connections, one request each');
+  t.equal(backend.seen.length - before, 6);
+
+  const h2 = await countLoad(t, ['--mode=h2', `--port=${port}`, '--count=20', '--connections=2', '--streams=3', ca]);
+  t.same({ ops: h2.ops, errors: h2.errors }, { ops: 20, errors: 0 });
+});
