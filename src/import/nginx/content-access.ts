@@ -1,7 +1,7 @@
 import type { Directive } from './parse.js';
 import type { Scope } from './scope.js';
 import { EVERYTHING, formatNet, parseNet, subtractAll, type Net } from './cidr.js';
-import { own, type Ctx } from './content-util.js';
+import type { Ctx } from './content-util.js';
 
 /** allow/deny form one list in nginx: the innermost level that has any of them replaces the rest. */
 function accessRules(scope: Scope): Directive[] {
@@ -51,34 +51,13 @@ export function accessLists(ctx: Ctx, rules: readonly Directive[]): { allow: str
   return { allow: [], deny };
 }
 
-/** allow/deny and limit_except → the route's `access` (DESIGN 26). */
+/** allow/deny → the route's `access` (DESIGN 26); the core translator adds limit_except's methods. */
 export function translateAccess(ctx: Ctx, route: Record<string, unknown>): void {
   const access: Record<string, unknown> = {};
   const lists = accessLists(ctx, accessRules(ctx.scope));
   if (lists !== undefined && lists.allow.length > 0) access.allow = lists.allow;
   if (lists !== undefined && lists.deny.length > 0) access.deny = lists.deny;
-  const methods = limitExcept(ctx);
-  if (methods !== undefined) access.methods = methods;
   if (Object.keys(access).length > 0) route.access = access;
-}
-
-/** `limit_except GET POST { deny all; }` → access.methods; other bodies cannot be said. */
-function limitExcept(ctx: Ctx): string[] | undefined {
-  const { report, consumed } = ctx;
-  const d = own(ctx.scope, 'limit_except').at(-1);
-  if (d === undefined) return undefined;
-  const body = d.block ?? [];
-  const denyAll = body.length === 1 && body[0]?.name === 'deny' && body[0].args[0] === 'all';
-  if (!denyAll) {
-    report.unsupported(d, 'only `limit_except … { deny all; }` is carried over: Gatehouse cannot let other methods through for some addresses or users only');
-    return undefined;
-  }
-  consumed.add(d);
-  for (const x of body) consumed.add(x);
-  const methods = d.args.map((m) => m.toUpperCase());
-  // nginx: "Allowing the GET method makes the HEAD method also allowed"; Gatehouse says the same.
-  report.difference(d, 'other methods get 405 with Allow (RFC 9110 §15.5.6); nginx answers 403');
-  return methods;
 }
 
 /** `satisfy any` lets either access or auth admit a request; Gatehouse requires both. */

@@ -3,7 +3,7 @@ import type { Directive } from './parse.js';
 import { nearest, nearestOne } from './scope.js';
 import { hasVariable, locationFor, relativeNote, serverOf, type Ctx } from './content-util.js';
 import { locationMatch, sentAnyway } from './content-files.js';
-import { proxyUpstream } from './upstream-ref.js';
+import { proxyTarget } from './upstream-ref.js';
 
 /** auth_basic and auth_request in force here → the route's `auth` (DESIGN 26). */
 export function translateAuth(ctx: Ctx, route: Record<string, unknown>): void {
@@ -85,7 +85,7 @@ function forwardAuth(ctx: Ctx): Record<string, unknown> | undefined {
   const loc = server === undefined ? undefined : locationFor(server, uri);
   const inner = loc?.block ?? [];
   const pass = inner.find((x) => x.name === 'proxy_pass');
-  const target = pass === undefined || server === undefined ? undefined : proxyUpstream(pass.args[0] ?? '', server);
+  const target = pass === undefined || server === undefined ? undefined : proxyTarget(pass.args[0] ?? '');
   if (loc === undefined || pass === undefined || target === undefined || 'error' in target) {
     report.unsupported(d, `the location for ${uri} does not proxy_pass to one upstream${target !== undefined && 'error' in target ? ` (${target.error})` : ''}: Gatehouse's auth.forward asks an upstream`);
     return undefined;
@@ -106,7 +106,7 @@ function forwardAuth(ctx: Ctx): Record<string, unknown> | undefined {
     }
     report.difference(x, `in the auth_request location ${uri}: Gatehouse's auth.forward has no such setting`);
   }
-  const forward: Record<string, unknown> = { upstream: target.name, path };
+  const forward: Record<string, unknown> = { upstream: target.upstream, path };
   const copy = copyHeaders(ctx);
   if (copy.length > 0) forward.copyHeaders = copy;
   report.difference(d, 'an auth answer other than 2xx goes to the client as it is; nginx passes on 401 and 403 and turns any other into 500');

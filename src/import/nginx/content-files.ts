@@ -2,7 +2,7 @@ import { basename, dirname } from 'node:path';
 import type { Directive } from './parse.js';
 import { nearest, nearestOne, type Scope } from './scope.js';
 import { flag, hasVariable, own, relativeNote, serverOf, type Ctx } from './content-util.js';
-import { proxyUpstream } from './upstream-ref.js';
+import { proxyTarget } from './upstream-ref.js';
 
 /** Directives that give a location its own content handler: such a location serves no files. */
 const HANDLERS = ['proxy_pass', 'fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'grpc_pass', 'memcached_pass', 'return'];
@@ -191,7 +191,7 @@ function namedFallback(ctx: Ctx, d: Directive, name: string): string | undefined
   }
   const inner = loc.block ?? [];
   const pass = inner.find((x) => x.name === 'proxy_pass');
-  const target = pass === undefined ? undefined : proxyUpstream(pass.args[0] ?? '', server);
+  const target = pass === undefined ? undefined : proxyTarget(pass.args[0] ?? '');
   if (pass === undefined || target === undefined || 'error' in target) {
     report.unsupported(d, `\`location ${name}\` does not proxy_pass to one upstream${target !== undefined && 'error' in target ? ` (${target.error})` : ''}; Gatehouse's fallback is an upstream`);
     return undefined;
@@ -207,7 +207,7 @@ function namedFallback(ctx: Ctx, d: Directive, name: string): string | undefined
     if (sentAnyway(x)) continue;
     report.difference(x, `in \`location ${name}\`, the try_files fallback: Gatehouse's fallback uses the route's own settings, not this`);
   }
-  return target.name;
+  return target.upstream;
 }
 
 /** proxy_set_header lines that only say what Gatehouse sends upstream anyway (DESIGN 23). */
