@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readNginx, type Directive } from '../src/import/nginx/parse.js';
@@ -357,4 +357,32 @@ t.test('gzip: on with types, min length and level as nginx has them; off in a lo
   t.equal((bare.route.compress as { types?: string[] }).types, undefined);
   t.match(bare.lines.at(-1), /gzip_types \* {2}translated-with-difference {2}nginx compresses every type here/);
   loads(t, dir, ['/', '/br/', '/bare/'].map((l) => ({ ...c.at(l).route, upstream: 'app' })));
+});
+
+t.test('fixtures content-*.conf: every location translates, and only the lines the fixture expects are unsupported', async (t) => {
+  const dir = join(import.meta.dirname, 'fixtures', 'nginx');
+  const files = readdirSync(dir).filter((f) => f.startsWith('content-') && f.endsWith('.conf'));
+  t.ok(files.length >= 5, 'the corpus is there');
+  for (const file of files) {
+    const path = join(dir, file);
+    const main: Scope = { kind: 'main', directives: readNginx(path) };
+    const httpD = main.directives.find((d) => d.name === 'http');
+    const http = httpD === undefined ? main : childScope(main, httpD);
+    const report = new ImportReport();
+    const { top } = translateHttpLevel(http, report);
+    const routes: Record<string, unknown>[] = [];
+    const walk = (s: Scope): void => {
+      for (const d of s.directives.filter((x) => x.name === 'server' || x.name === 'location')) {
+        const inner = childScope(s, d);
+        if (d.name === 'location' && !(d.args[0] ?? '').startsWith('@')) routes.push(translateContent(inner, report).route);
+        walk(inner);
+      }
+    };
+    walk(http);
+    t.ok(routes.length > 0, `${file}: locations translated`);
+    const expected = [...readFileSync(path, 'utf8').matchAll(/^# expect unsupported: (.+)$/gm)].map((m) => m[1]);
+    const unsupported = report.lines().filter((l) => l.includes('  unsupported  '));
+    t.same(unsupported.map((l) => expected.find((e) => e !== undefined && l.includes(`  ${e}`)) ?? l), expected, `${file}: unsupported lines`);
+    t.ok(Object.keys(top).length > 0 || routes.some((r) => Object.keys(r).length > 0), `${file}: something carried over`);
+  }
 });
