@@ -22,7 +22,9 @@ export interface CompareInput {
   /** The imported Gatehouse YAML, as the import wrote it. */
   readonly yaml: string;
   /** The nginx binary; found on PATH (or /usr/sbin) when not given. */
-  readonly nginx?: string;
+  readonly nginx?: string | undefined;
+  /** Where GATEHOUSE_NGINX (the nginx binary to run) is read; process.env when not given. */
+  readonly env?: NodeJS.ProcessEnv;
   /** Requests in flight at once (each goes to both sides). */
   readonly concurrency?: number;
 }
@@ -61,7 +63,7 @@ function nginxVersion(binary: string): string {
  * stand-in backends and certificate, send the config's request set to both, and diff the answers.
  */
 export async function compareImport(input: CompareInput): Promise<CompareOutcome> {
-  const binary = input.nginx ?? findNginx();
+  const binary = input.nginx ?? findNginx(input.env);
   if (binary === undefined) return { code: 2, text: 'gatehouse: --compare needs nginx, which is not installed (Debian: apt-get install nginx-light)', differences: [], requests: 0 };
   const tmp = mkdtempSync(join(tmpdir(), 'gatehouse-compare-'));
   let standIns: StandIns | undefined;

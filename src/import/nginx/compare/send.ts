@@ -26,7 +26,7 @@ export interface Side {
   readonly caPem: string;
 }
 
-const TIMEOUT_MS = 5000;
+const TIMEOUT_MS = 10_000;
 
 /**
  * Send `r` to one side over TLS (SNI = the Host's name, the test CA trusted through `ca`) or plain

@@ -1,0 +1,97 @@
+import { join } from 'node:path';
+import t from 'tap';
+import { readNginx } from '../src/import/nginx/parse.js';
+import { compareImport, type CompareOutcome } from '../src/import/nginx/compare/compare.js';
+import { describeRequest } from '../src/import/nginx/compare/report.js';
+import { locationPaths } from '../src/import/nginx/compare/requests.js';
+import { sampleFor } from '../src/import/nginx/compare/sample.js';
+import { unport } from '../src/import/nginx/compare/diff.js';
+import { findNginx } from '../src/import/nginx/compare/processes.js';
+import { skipWithout } from './helpers/tools.js';
+
+const NGINX = findNginx();
+const needNginx = { skip: skipWithout(NGINX !== undefined, 'nginx is not installed') };
+const FIXTURES = join(import.meta.dirname, 'fixtures', 'nginx');
+
+/** Every counted difference as `field  request`, sorted: what a fixture's expectation lists. */
+const counted = (o: CompareOutcome): string[] => o.differences.filter((d) => d.named === undefined).map((d) => `${d.field}  ${describeRequest(d.request)}`).sort();
+const named = (o: CompareOutcome): string[] => [...new Set(o.differences.flatMap((d) => (d.named === undefined ? [] : [d.named])))].sort();
+
+async function compareFixture(name: string, yaml: string): Promise<CompareOutcome> {
+  const file = join(FIXTURES, name);
+  return compareImport({ directives: readNginx(file), confDir: FIXTURES, yaml, ...(NGINX === undefined ? {} : { nginx: NGINX }) });
+}
+
+/** A faithful hand translation of compare-grafana.conf: the baseline the broken ones are held against. */
+const GRAFANA = `
+listen: { http: 80, https: 443 }
+tls:
+  minVersion: TLSv1.2
+  certificates: [{ cert: /etc/ssl/grafana/cert.pem, key: /etc/ssl/grafana/key.pem }]
+hsts: { maxAge: 63072000 }
+upstreams:
+  grafana: { targets: ["127.0.0.1:3000"] }
+sites:
+  - hosts: [grafana.example.net]
+    headers:
+      request: { set: { Host: "{host}" } }
+      response: { set: { X-Content-Type-Options: nosniff }, statuses: success }
+    routes:
+      - { path: /api/live/, upstream: grafana }
+      - { path: /, upstream: grafana }
+`;
+
+t.test('a faithful translation compares clean: only the differences Gatehouse makes on purpose, each named', needNginx, async (t) => {
+  const o = await compareFixture('compare-grafana.conf', GRAFANA);
+  t.strictSame(counted(o), [], o.text);
+  t.equal(o.code, 0);
+  t.strictSame(named(o), ['generated', 'noStore', 'origin', 'unknownHost'], 'named: generated answers, no-store, the Origin check, unknown hosts');
+  t.ok(o.requests >= 20, `a request set derived from the config (${o.requests} requests)`);
+  t.match(o.text, /^named {4}Origin check on WebSocket upgrades.*GET https:\/\/grafana\.example\.net\/api\/live\/ \[foreign-origin origin: https:\/\/evil\.example\].*status: nginx 101 \| gatehouse 403$/m);
+  t.match(o.text, /no counted difference; named \(Gatehouse's design, not counted\)/);
+});
+
+t.test('a wrong translation is caught: each break is a counted difference naming the request and both answers', needNginx, async (t) => {
+  // The prefix-strip rule: proxy_pass without a URI part passes the whole path on.
+  const stripped = await compareFixture('compare-grafana.conf', GRAFANA.replace('{ path: /api/live/, upstream: grafana }', '{ path: /api/live/, upstream: grafana, stripPrefix: true }'));
+  t.equal(stripped.code, 1);
+  t.ok(counted(stripped).includes('backend target  GET https://grafana.example.net/api/live/compare/x?q=1&r=%2F'), stripped.text);
+  t.match(stripped.text, /^differs {2}GET https:\/\/grafana\.example\.net\/api\/live\/compare\/x\?q=1&r=%2F {2}backend target: nginx \/api\/live\/compare\/x\?q=1&r=%2F \| gatehouse \/compare\/x\?q=1&r=%2F {2}\(.*compare-grafana\.conf:\d+\)$/m);
+  // add_header without `always` is for successful answers only; a header the import forgot is counted.
+  const noHeader = await compareFixture('compare-grafana.conf', GRAFANA.replace('set: { X-Content-Type-Options: nosniff }, ', ''));
+  t.equal(noHeader.code, 1);
+  t.ok(counted(noHeader).includes('x-content-type-options  GET https://grafana.example.net/'), noHeader.text);
+  // The client's Host as sent (upper case, with port) is not nginx's $host.
+  const host = await compareFixture('compare-grafana.conf', GRAFANA.replace('request: { set: { Host: "{host}" } }', 'request: {}'));
+  t.ok(counted(host).includes('backend host  GET https://GRAFANA.EXAMPLE.NET/ [host]'), host.text);
+  // An import that does not load is no clean compare.
+  const invalid = await compareFixture('compare-grafana.conf', GRAFANA.replace('upstream: grafana }', 'upstream: nowhere }'));
+  t.equal(invalid.code, 1);
+  t.match(invalid.text, /the import does not run: the imported YAML does not load/);
+});
+
+t.test('without nginx, --compare says so and exits 2', async (t) => {
+  const o = await compareImport({ directives: [], confDir: FIXTURES, yaml: GRAFANA, nginx: undefined, env: { GATEHOUSE_NGINX: '/nonexistent/nginx' } });
+  t.equal(o.code, 2);
+  t.match(o.text, /--compare needs nginx, which is not installed/);
+});
+
+t.test('the request set: a location, its neighbours, and a path each regex matches', async (t) => {
+  t.strictSame(locationPaths(['/api/']), ['/api/', '/api/compare/x?q=1&r=%2F', '/api', '/api-sibling', '/api/a/b/c.txt']);
+  t.strictSame(locationPaths(['=', '/healthz']), ['/healthz', '/healthz/', '/healthzx']);
+  t.strictSame(locationPaths(['@fallback']), []);
+  for (const [re, ci] of [['\\.(jpg|jpeg|png)$', true], ['^/api/v[0-9]+/', false], ['^/(?P<proj>[^/]+)/envelope/?$', false], ['/\\.(git|env|ht)', false], ['^/user/(\\d+)/profile', false]] as const) {
+    const sample = sampleFor(re, ci);
+    t.ok(sample !== undefined && new RegExp(re.replace('(?P<', '(?<'), ci ? 'i' : '').test(sample), `${re} matches its sample ${String(sample)}`);
+  }
+  t.equal(sampleFor('^/\\d{3}$', false), undefined, 'a regex the guess cannot satisfy gives no sample, not a wrong one');
+});
+
+t.test('Location and Host are written back to the original ports before they are compared', async (t) => {
+  const ports = new Map([[40443, 443], [40080, 80], [48448, 8448]]);
+  t.equal(unport('https://app.test:40443/x?y', ports), 'https://app.test/x?y');
+  t.equal(unport('https://app.test:48448/x', ports), 'https://app.test:8448/x');
+  t.equal(unport('http://app.test:40443/', ports), 'http://app.test:443/');
+  t.equal(unport('app.test:40080', ports), 'app.test:80');
+  t.equal(unport('https://app.test:9999/', ports), 'https://app.test:9999/', 'a port of neither run stays');
+});
