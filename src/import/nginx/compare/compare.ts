@@ -21,6 +21,8 @@ export interface CompareInput {
   readonly confDir: string;
   /** The imported Gatehouse YAML, as the import wrote it. */
   readonly yaml: string;
+  /** Where that YAML is (or would be) written: its relative paths resolve beside it. */
+  readonly yamlFile: string;
   /** The nginx binary; found on PATH (or /usr/sbin) when not given. */
   readonly nginx?: string | undefined;
   /** Where GATEHOUSE_NGINX (the nginx binary to run) is read; process.env when not given. */
@@ -83,9 +85,8 @@ export async function compareImport(input: CompareInput): Promise<CompareOutcome
     mkdirSync(join(tmp, 'nginx'));
     const nginxText = rewriteNginx(input.directives, { prefix: join(tmp, 'nginx'), confDir: resolve(input.confDir), ports: nPorts, standIn: lookup, cert: pki.cert, key: pki.key });
     nginx = await startNginx(binary, join(tmp, 'nginx'), nginxText, [...nPorts.values()]);
-    mkdirSync(join(tmp, 'gatehouse'));
     try {
-      gatehouse = await startGatehouse(join(tmp, 'gatehouse'), rewriteYaml(input.yaml, { ports: gPorts, standIn: lookup, cert: pki.cert, key: pki.key }));
+      gatehouse = await startGatehouse(input.yamlFile, rewriteYaml(input.yaml, { ports: gPorts, standIn: lookup, cert: pki.cert, key: pki.key }));
     } catch (err) {
       return { code: 1, text: `the import does not run: ${(err as Error).message}\n0 requests compared: 1 counted difference (Gatehouse did not start)`, differences: [], requests: 0 };
     }

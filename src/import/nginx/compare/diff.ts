@@ -11,6 +11,8 @@ export const NAMED = {
   origin: 'Origin check on WebSocket upgrades (403 for a foreign Origin)',
   generated: 'redirects and error pages: each writes its own body and Content-Type',
   noStore: 'Cache-Control: no-store on answers Gatehouse generates',
+  clientHost: "the backend gets the client's Host (nginx without `proxy_set_header Host` sends the upstream's address)",
+  authCharset: 'WWW-Authenticate: Basic says charset="UTF-8" (RFC 7617 §2.1)',
 } as const;
 export type NamedKey = keyof typeof NAMED;
 
@@ -92,14 +94,17 @@ function diffHeadersAndBody(r: CompareRequest, n: Answer, g: Answer, ctx: DiffCo
     if (NOT_COMPARED.has(name) || name === 'location') continue;
     const nv = n.headers[name];
     const gv = g.headers[name];
-    if (nv === gv) continue;
+    if (nv === gv || (name === 'www-authenticate' && nv === gv?.replace(/, charset="UTF-8"$/i, ''))) {
+      if (nv !== gv) add(name, nv ?? '(none)', gv ?? '(none)', 'authCharset');
+      continue;
+    }
     const named = generated && name === 'content-type' ? 'generated'
       : !fromBackend && name === 'cache-control' && nv === undefined && gv === 'no-store' ? 'noStore' : undefined;
     add(name, nv ?? '(none)', gv ?? '(none)', named);
   }
   if (r.method === 'HEAD') return;
   if (nEcho !== undefined && gEcho !== undefined) {
-    for (const d of diffEchoes(nEcho, gEcho, ctx)) add(d.field, d.nginx, d.gatehouse);
+    for (const d of diffEchoes(nEcho, gEcho, ctx, r.host.replace('{port}', String(r.listen.port)))) add(d.field, d.nginx, d.gatehouse, d.named);
     return;
   }
   if (nEcho !== undefined || gEcho !== undefined) {
@@ -112,9 +117,11 @@ function diffHeadersAndBody(r: CompareRequest, n: Answer, g: Answer, ctx: DiffCo
 }
 
 /** What reached the backend: which stand-in, the method, the target as received, the body, the headers that matter. */
-function diffEchoes(n: Echo, g: Echo, ctx: DiffContext): { field: string; nginx: string; gatehouse: string }[] {
-  const out: { field: string; nginx: string; gatehouse: string }[] = [];
-  const add = (field: string, nv: string, gv: string): void => { if (nv !== gv) out.push({ field, nginx: nv, gatehouse: gv }); };
+function diffEchoes(n: Echo, g: Echo, ctx: DiffContext, hostSent: string): { field: string; nginx: string; gatehouse: string; named?: NamedKey }[] {
+  const out: { field: string; nginx: string; gatehouse: string; named?: NamedKey }[] = [];
+  const add = (field: string, nv: string, gv: string, named?: NamedKey): void => {
+    if (nv !== gv) out.push({ field, nginx: nv, gatehouse: gv, ...(named === undefined ? {} : { named }) });
+  };
   add('backend', n.standIn, g.standIn);
   add('backend method', n.method, g.method);
   add('backend target', n.url, g.url);
@@ -123,7 +130,8 @@ function diffEchoes(n: Echo, g: Echo, ctx: DiffContext): { field: string; nginx:
     if (NOT_COMPARED.has(name)) continue;
     const nv = backendValue(name, n.headers[name], ctx.nginxPorts, ctx.standIns);
     const gv = backendValue(name, g.headers[name], ctx.gatehousePorts, ctx.standIns);
-    add(`backend ${name}`, nv ?? '(none)', gv ?? '(none)');
+    const proxyHost = name === 'host' && n.headers.host !== undefined && ctx.standIns.has(n.headers.host) && gv === hostSent;
+    add(`backend ${name}`, nv ?? '(none)', gv ?? '(none)', proxyHost ? 'clientHost' : undefined);
   }
   return out;
 }

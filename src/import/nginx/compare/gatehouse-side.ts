@@ -1,8 +1,6 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parse, stringify } from 'yaml';
-import { formatProblem, loadConfig } from '../../../config/load.js';
+import { formatProblem, parseConfig } from '../../../config/load.js';
 import { Edge } from '../../../edge.js';
 import { normaliseAddress } from './targets.js';
 
@@ -86,12 +84,13 @@ export interface RunningGatehouse {
   readonly log: () => string;
 }
 
-/** Load and start Gatehouse from rewritten YAML written to DIR/gatehouse.yaml; rejects with every config problem. */
-export async function startGatehouse(dir: string, text: string): Promise<RunningGatehouse> {
-  const file = join(dir, 'gatehouse.yaml');
-  writeFileSync(file, text);
-  const { config, problems } = await loadConfig(file);
-  if (config === undefined) throw new Error(`the imported YAML does not load:\n${problems.map(formatProblem).join('\n')}`);
+/**
+ * Start Gatehouse from the rewritten YAML read as if it were `file` (where the import is written:
+ * its relative paths resolve there, as they will for the user); rejects with every config error.
+ */
+export async function startGatehouse(file: string, text: string): Promise<RunningGatehouse> {
+  const { config, problems } = parseConfig(text, file);
+  if (config === undefined) throw new Error(`the imported YAML does not load:\n${problems.filter((p) => p.severity === 'error').map(formatProblem).join('\n')}`);
   let log = '';
   const sink = new Writable({ write(chunk: Buffer, _enc, done) { log += chunk.toString('utf8'); done(); } });
   const edge = await Edge.create({ ...config, timeouts: { ...config.timeouts, drain: 0 } }, { logDestination: sink });
