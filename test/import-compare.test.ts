@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -11,6 +12,7 @@ import { sampleFor } from '../src/import/nginx/compare/sample.js';
 import { unport } from '../src/import/nginx/compare/diff.js';
 import { findNginx } from '../src/import/nginx/compare/processes.js';
 import { mapLimit } from '../src/import/nginx/compare/send.js';
+import { CLI } from './helpers/process.js';
 import { skipWithout } from './helpers/tools.js';
 
 const NGINX = findNginx();
@@ -56,28 +58,34 @@ t.test('a faithful translation compares clean: only the differences Gatehouse ma
 });
 
 t.test('a wrong translation is caught: each break is a counted difference naming the request and both answers', needNginx, async (t) => {
-  // The prefix-strip rule: proxy_pass without a URI part passes the whole path on.
-  const stripped = await compareFixture('compare-grafana.conf', GRAFANA.replace('{ path: /api/live/, upstream: grafana }', '{ path: /api/live/, upstream: grafana, stripPrefix: true }'));
+  // Four broken imports, compared at once: the prefix-strip rule (proxy_pass without a URI part passes
+  // the whole path on), a forgotten add_header, the client's Host instead of $host, an import that does not load.
+  const [stripped, noHeader, host, invalid] = await Promise.all([
+    GRAFANA.replace('{ path: /api/live/, upstream: grafana }', '{ path: /api/live/, upstream: grafana, stripPrefix: true }'),
+    GRAFANA.replace('set: { X-Content-Type-Options: nosniff }, ', ''),
+    GRAFANA.replace('request: { set: { Host: "{host}" } }', 'request: {}'),
+    GRAFANA.replace('upstream: grafana }', 'upstream: nowhere }'),
+  ].map((yaml) => compareFixture('compare-grafana.conf', yaml)));
+  if (stripped === undefined || noHeader === undefined || host === undefined || invalid === undefined) throw new Error('four outcomes');
   t.equal(stripped.code, 1);
   t.ok(counted(stripped).includes('backend target  GET https://grafana.example.net/api/live/compare/x?q=1&r=%2F'), stripped.text);
   t.match(stripped.text, /^differs {2}GET https:\/\/grafana\.example\.net\/api\/live\/compare\/x\?q=1&r=%2F {2}backend target: nginx \/api\/live\/compare\/x\?q=1&r=%2F \| gatehouse \/compare\/x\?q=1&r=%2F {2}\(.*compare-grafana\.conf:\d+\)$/m);
-  // add_header without `always` is for successful answers only; a header the import forgot is counted.
-  const noHeader = await compareFixture('compare-grafana.conf', GRAFANA.replace('set: { X-Content-Type-Options: nosniff }, ', ''));
   t.equal(noHeader.code, 1);
   t.ok(counted(noHeader).includes('x-content-type-options  GET https://grafana.example.net/'), noHeader.text);
-  // The client's Host as sent (upper case, with port) is not nginx's $host.
-  const host = await compareFixture('compare-grafana.conf', GRAFANA.replace('request: { set: { Host: "{host}" } }', 'request: {}'));
   t.ok(counted(host).includes('backend host  GET https://GRAFANA.EXAMPLE.NET/ [host]'), host.text);
-  // An import that does not load is no clean compare.
-  const invalid = await compareFixture('compare-grafana.conf', GRAFANA.replace('upstream: grafana }', 'upstream: nowhere }'));
   t.equal(invalid.code, 1);
   t.match(invalid.text, /the import does not run: the imported YAML does not load/);
 });
 
 t.test('without nginx, --compare says so and exits 2', async (t) => {
-  const o = await compareImport({ directives: [], confDir: FIXTURES, yaml: GRAFANA, nginx: undefined, env: { GATEHOUSE_NGINX: '/nonexistent/nginx' } });
+  const o = await compareImport({ directives: [], confDir: FIXTURES, yaml: GRAFANA, yamlFile: join(FIXTURES, 'gatehouse.yaml'), nginx: undefined, env: { GATEHOUSE_NGINX: '/nonexistent/nginx' } });
   t.equal(o.code, 2);
   t.match(o.text, /--compare needs nginx, which is not installed/);
+  // The same through the CLI: the import's YAML and report still come out, the exit code says why it stopped.
+  const cli = spawnSync(process.execPath, [CLI, 'import', 'nginx', join(FIXTURES, 'compare-grafana.conf'), '--compare'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, GATEHOUSE_NGINX: '/nonexistent/nginx' } });
+  t.equal(cli.status, 2, cli.stderr);
+  t.match(cli.stdout, /upstreams:\n {2}grafana:/);
+  t.match(cli.stderr, /ssl_protocols TLSv1\.2 TLSv1\.3 {2}translated-with-difference[^]*gatehouse import: --compare needs nginx, which is not installed/);
 });
 
 t.test('the request set: a location, its neighbours, and a path each regex matches', async (t) => {

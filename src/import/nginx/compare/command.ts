@@ -21,7 +21,7 @@ export async function compareCommand(input: ImportedInput): Promise<CommandResul
       yamlFile: resolve(input.out ?? 'gatehouse.yaml'),
     });
     const code = outcome.code === 2 ? 2 : Math.max(result.code, outcome.code);
-    return { code, stdout: result.stdout, stderr: report(outcome.text) };
+    return { code, stdout: result.stdout, stderr: report(outcome.code === 2 ? `gatehouse import: ${outcome.text}` : outcome.text) };
   } catch (err) {
     // The original must run under this nginx for a comparison to mean anything (a module it lacks, a file only the real host has).
     return { code: 2, stdout: result.stdout, stderr: report(`gatehouse import: --compare could not run the original: ${(err as Error).message}`) };

@@ -66,7 +66,7 @@ function nginxVersion(binary: string): string {
  */
 export async function compareImport(input: CompareInput): Promise<CompareOutcome> {
   const binary = input.nginx ?? findNginx(input.env);
-  if (binary === undefined) return { code: 2, text: 'gatehouse: --compare needs nginx, which is not installed (Debian: apt-get install nginx-light)', differences: [], requests: 0 };
+  if (binary === undefined) return { code: 2, text: '--compare needs nginx, which is not installed (Debian: apt-get install nginx)', differences: [], requests: 0 };
   const tmp = mkdtempSync(join(tmpdir(), 'gatehouse-compare-'));
   let standIns: StandIns | undefined;
   let nginx: RunningNginx | undefined;
