@@ -21,6 +21,7 @@ import { describeAcme } from './tls/acme/report.js';
 import { readPair } from './tls/cert-store.js';
 import { HYBRID_GROUP, keyExchangeGroups } from './tls/groups.js';
 import { importNginxCommand, IMPORT_OPTIONS } from './tools/import-nginx.js';
+import { compareCommand } from './import/nginx/compare/command.js';
 import { liveCommand, LIVE_OPTIONS } from './tools/live-check.js';
 import { routeCommand, ROUTE_OPTIONS } from './tools/route.js';
 import { UsageError } from './tools/command.js';
@@ -238,8 +239,7 @@ async function main(): Promise<number> {
       const rest = [...(args.rest ?? [])];
       const imported = args.command === 'import' ? parseUtilArgs({ args: rest, options: IMPORT_OPTIONS, strict: true, allowPositionals: true }) : undefined;
       const result = imported !== undefined
-        // --compare (branch import-compare) passes its runner as the third argument here.
-        ? await importNginxCommand(imported.values, imported.positionals)
+        ? await importNginxCommand(imported.values, imported.positionals, compareCommand)
         : args.command === 'route'
         ? await routeCommand(parseUtilArgs({ args: rest, options: ROUTE_OPTIONS, strict: true }).values, args.config)
         : await liveCommand(parseUtilArgs({ args: rest, options: LIVE_OPTIONS, strict: true }).values);
