@@ -35,6 +35,8 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY scripts/healthcheck.mjs ./scripts/
+# `gatehouse schema` takes each key's description from README's reference tables.
+COPY README.md ./
 ENV NODE_ENV=production \
     LD_PRELOAD=libjemalloc.so.2 \
     GATEHOUSE_CONFIG=/etc/gatehouse/config/gatehouse.yaml
