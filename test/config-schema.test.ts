@@ -25,6 +25,7 @@ const validate = ajv.compile(schema);
 /** Refused by the loader for something a JSON Schema cannot see. */
 const NOT_SHAPE: Readonly<Record<string, string>> = {
   'acme-no-http': 'semantic: http-01 needs listen.http, which is false',
+  'cache-no-store': 'semantic: a route cache needs the top-level cache store',
   'duplicate-keys': 'YAML: a key appears twice in one mapping (the YAML parser refuses it before any schema)',
   syntax: 'YAML syntax error',
 };

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import CachePolicy from 'http-cache-semantics';
 import type { RouteCacheConfig } from '../config/cache.js';
-import { responseHeaders } from '../pipeline/hop-by-hop.js';
+import { responseHeaders } from '../http/hop-by-hop.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 import type { Entry } from './entry.js';
 import { varyNames, variantOf } from './key.js';

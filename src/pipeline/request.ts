@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../admin/metrics.js';
 import type { ResponseCache } from '../cache/cache.js';
-import { EdgeError, ERRORS, statusOf, type EdgeErrorCode } from '../errors.js';
+import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
 import { offerFor } from '../compress/policy.js';
 import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
