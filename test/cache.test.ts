@@ -390,7 +390,8 @@ t.test('a 10,000-request mixed-user run never hands one user another user\'s ans
     for (let i = w; i < total && Date.now() < deadline; i += 32) {
       const user = users[i % users.length] as string;
       const anonymous = i % 7 === 0;
-      const path = paths[(i * 31) % paths.length] as string;
+      // Independent of `anonymous` (i % 7): every path is asked with and without credentials.
+      const path = paths[Math.floor(i / 7) % paths.length] as string;
       const a = await ask(edge.port, path, anonymous ? {} : { cookie: `user=${user}` }, 'GET', agent);
       const named = /(?:of|welcome) (\w+)/.exec(a.body)?.[1] ?? /secret-(\w+)/.exec(a.body)?.[1];
       if (named !== undefined && named !== (anonymous ? 'anonymous' : user)) leaks++;
@@ -401,7 +402,7 @@ t.test('a 10,000-request mixed-user run never hands one user another user\'s ans
   await Promise.all(Array.from({ length: 32 }, (_, w) => worker(w)));
   t.equal(done, total, 'every request answered within the bound');
   t.equal(leaks, 0, 'zero cross-user leaks');
-  t.ok(hitsSeen > total / 4, `shared answers were served from the cache (${hitsSeen} hits)`);
+  t.ok(hitsSeen > total / 10, `shared answers were served from the cache (${hitsSeen} hits)`);
 });
 
 function sleep(ms: number): Promise<void> {
