@@ -13,6 +13,8 @@ export const NAMED = {
   noStore: 'Cache-Control: no-store on answers Gatehouse generates',
   clientHost: "the backend gets the client's Host (nginx without `proxy_set_header Host` sends the upstream's address)",
   authCharset: 'WWW-Authenticate: Basic says charset="UTF-8" (RFC 7617 §2.1)',
+  cacheStatus: "a cached route says what happened in Cache-Status (RFC 9211) instead of an X-Cache-Status of nginx's $upstream_cache_status",
+  cacheIdentity: 'a cached route asks its upstream for the identity body and compresses each answer for its client (README "Caching")',
 } as const;
 export type NamedKey = keyof typeof NAMED;
 
@@ -99,12 +101,13 @@ function diffHeadersAndBody(r: CompareRequest, n: Answer, g: Answer, ctx: DiffCo
       continue;
     }
     const named = generated && name === 'content-type' ? 'generated'
-      : !fromBackend && name === 'cache-control' && nv === undefined && gv === 'no-store' ? 'noStore' : undefined;
+      : !fromBackend && name === 'cache-control' && nv === undefined && gv === 'no-store' ? 'noStore'
+        : name === 'x-cache-status' && gv === undefined && g.headers['cache-status'] !== undefined ? 'cacheStatus' : undefined;
     add(name, nv ?? '(none)', gv ?? '(none)', named);
   }
   if (r.method === 'HEAD') return;
   if (nEcho !== undefined && gEcho !== undefined) {
-    for (const d of diffEchoes(nEcho, gEcho, ctx, r.host.replace('{port}', String(r.listen.port)))) add(d.field, d.nginx, d.gatehouse, d.named);
+    for (const d of diffEchoes(nEcho, gEcho, ctx, r.host.replace('{port}', String(r.listen.port)), g.headers['cache-status'] !== undefined)) add(d.field, d.nginx, d.gatehouse, d.named);
     return;
   }
   if (nEcho !== undefined || gEcho !== undefined) {
@@ -117,7 +120,7 @@ function diffHeadersAndBody(r: CompareRequest, n: Answer, g: Answer, ctx: DiffCo
 }
 
 /** What reached the backend: which stand-in, the method, the target as received, the body, the headers that matter. */
-function diffEchoes(n: Echo, g: Echo, ctx: DiffContext, hostSent: string): { field: string; nginx: string; gatehouse: string; named?: NamedKey }[] {
+function diffEchoes(n: Echo, g: Echo, ctx: DiffContext, hostSent: string, cached: boolean): { field: string; nginx: string; gatehouse: string; named?: NamedKey }[] {
   const out: { field: string; nginx: string; gatehouse: string; named?: NamedKey }[] = [];
   const add = (field: string, nv: string, gv: string, named?: NamedKey): void => {
     if (nv !== gv) out.push({ field, nginx: nv, gatehouse: gv, ...(named === undefined ? {} : { named }) });
@@ -131,7 +134,8 @@ function diffEchoes(n: Echo, g: Echo, ctx: DiffContext, hostSent: string): { fie
     const nv = backendValue(name, n.headers[name], ctx.nginxPorts, ctx.standIns);
     const gv = backendValue(name, g.headers[name], ctx.gatehousePorts, ctx.standIns);
     const proxyHost = name === 'host' && n.headers.host !== undefined && ctx.standIns.has(n.headers.host) && gv === hostSent;
-    add(`backend ${name}`, nv ?? '(none)', gv ?? '(none)', proxyHost ? 'clientHost' : undefined);
+    const identity = name === 'accept-encoding' && gv === undefined && cached;
+    add(`backend ${name}`, nv ?? '(none)', gv ?? '(none)', proxyHost ? 'clientHost' : identity ? 'cacheIdentity' : undefined);
   }
   return out;
 }
