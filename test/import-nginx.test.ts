@@ -1,11 +1,15 @@
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
 import { emitYaml } from '../src/import/nginx/emit.js';
 import { readNginx } from '../src/import/nginx/parse.js';
 import { translateNginx } from '../src/import/nginx/translate.js';
 import { importNginxCommand } from '../src/tools/import-nginx.js';
+import { testCerts } from './helpers/certs.js';
+import { CLI } from './helpers/process.js';
 
 // Paths as the CLI run from the repository root writes them, so reports read like a user's.
 const DIR = 'test/fixtures/nginx';
@@ -128,4 +132,30 @@ t.test('the command: YAML on stdout, report on stderr, exit 2 with FILE:LINE:COL
   t.match(bad.stderr, /sentry\.report:\d+:\d+ /);
   await t.rejects(importNginxCommand({}, ['apache', 'x']), { name: 'UsageError' });
   await t.rejects(importNginxCommand({ compare: true }, ['nginx', 'x']), { name: 'UsageError' });
+});
+
+t.test('the CLI writes --out, and gatehouse check accepts the import with real certificate files', async (t) => {
+  const certs = await testCerts();
+  const dir = mkdtempSync(join(tmpdir(), 'gh-import-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'site.conf'), [
+    'server { listen 80; server_name app.test; return 301 https://$host$request_uri; }',
+    'server {',
+    '  listen 443 ssl http2; server_name app.test;',
+    `  ssl_certificate ${certs.a.cert}; ssl_certificate_key ${certs.a.key};`,
+    '  location / { proxy_pass http://127.0.0.1:3000; proxy_set_header Host $host; }',
+    '}',
+  ].join('\n'));
+  const out = join(dir, 'gatehouse.yaml');
+  const imported = spawnSync(process.execPath, [CLI, 'import', 'nginx', join(dir, 'site.conf'), '--out', out], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(imported.status, 0, imported.stderr);
+  t.equal(imported.stdout, '', 'with --out, nothing on stdout');
+  const check = spawnSync(process.execPath, [CLI, 'check', '--config', out], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+  t.match(check.stdout, /configuration is usable/);
+  const broken = join(dir, 'broken.conf');
+  writeFileSync(broken, 'server {\n  listen 443 ssl\n}\n');
+  const bad = spawnSync(process.execPath, [CLI, 'import', 'nginx', broken], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, new RegExp(`${broken.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:3:1 unexpected "}"`));
 });
