@@ -111,6 +111,8 @@ t.test('try_files: the SPA idiom, a routed last URI, @app fallback, =404, and wh
       location /blog/ { try_files $uri /blog/index.php?$args; }
       location /v1/ { try_files $uri /v1/index.html; }
       location = /v1/index.html { add_header Cache-Control no-cache; }
+      location /admin/ { alias @DIR@/admin/; try_files $uri $uri/ /admin/index.html; }
+      location /embed/ { alias @DIR@/embed/; try_files $uri /index.html; }
       location @app { proxy_pass http://app; proxy_set_header Host $host; proxy_set_header X-Real-IP $remote_addr; proxy_read_timeout 300s; }
     }
   }`, { 'dist/index.html': 'spa' });
@@ -123,12 +125,16 @@ t.test('try_files: the SPA idiom, a routed last URI, @app fallback, =404, and wh
   t.same(app.route.files, { root: `${dir}/dist`, tryFiles: ['{path}'], fallback: 'http://app' });
   const names = [...app.consumed].map((d) => `${d.name} ${d.args.join(' ')}`);
   t.ok(names.includes('location @app') && names.includes('proxy_pass http://app'), 'the named location is consumed, so no route is made of it');
-  t.match(app.lines, [/nginx\.conf:11 {2}proxy_read_timeout 300s {2}translated-with-difference {2}in `location @app`/], 'what the fallback location adds is named');
+  t.match(app.lines, [/nginx\.conf:13 {2}proxy_read_timeout 300s {2}translated-with-difference {2}in `location @app`/], 'what the fallback location adds is named');
   const blog = c.at('/blog/');
   t.equal(blog.route.files, undefined);
   t.match(blog.lines, [/try_files .* {2}unsupported {2}"\$uri": |the last argument "\/blog\/index\.php\?\$args" is a URI nginx routes again/]);
   t.match(c.at('/v1/').lines, [/try_files .* {2}translated-with-difference {2}nginx routes "\/v1\/index\.html" again, to `location = \/v1\/index\.html`/]);
-  loads(t, dir, [spa.route, app.route]);
+  const admin = c.at('/admin/');
+  t.same(admin.route.files, { root: `${dir}/admin/`, stripPrefix: true, tryFiles: ['{path}', '{path}/', '/index.html'] }, 'under alias the literal loses the prefix, as nginx strips it');
+  t.same(admin.lines, [], 'the last URI comes back to this same location: exact');
+  t.match(c.at('/embed/').lines, [new RegExp(`try_files .* {2}translated-with-difference {2}nginx routes "/index.html" again, to \`location /\` \\(its settings apply, its file is ${dir}/dist/index.html\\); Gatehouse serves ${dir}/embed/index.html`)]);
+  loads(t, dir, [spa.route, app.route, admin.route]);
 });
 
 t.test('error_page: files of the location that serves them, one set per site, and what routes again', async (t) => {

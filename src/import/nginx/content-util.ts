@@ -104,15 +104,3 @@ export function relativeNote(ctx: Ctx, d: Directive, path: string): void {
   if (!isAbsolute(path)) ctx.report.difference(d, `"${path}" is relative to nginx's prefix; Gatehouse reads it relative to the YAML file: write the absolute path`);
 }
 
-/** The location nginx would route `uri` to in this server: `=` first, else the longest prefix. */
-export function locationFor(server: Scope, uri: string): Directive | undefined {
-  const locations = server.directives.filter((x) => x.name === 'location');
-  const exact = locations.find((l) => l.args[0] === '=' && l.args[1] === uri);
-  if (exact !== undefined) return exact;
-  let best: Directive | undefined;
-  for (const l of locations) {
-    const path = l.args.length === 1 ? l.args[0] ?? '' : l.args[0] === '^~' ? l.args[1] ?? '' : undefined;
-    if (path !== undefined && uri.startsWith(path) && path.length > (best === undefined ? -1 : (best.args.at(-1) ?? '').length)) best = l;
-  }
-  return best;
-}
