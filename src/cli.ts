@@ -15,6 +15,7 @@ import type { StartupSignals, StopSignal } from './lifecycle/signals.js';
 import { describeAcme } from './tls/acme/report.js';
 import { readPair } from './tls/cert-store.js';
 import { HYBRID_GROUP, keyExchangeGroups } from './tls/groups.js';
+import { importNginxCommand, IMPORT_OPTIONS } from './tools/import-nginx.js';
 import { liveCommand, LIVE_OPTIONS } from './tools/live-check.js';
 import { routeCommand, ROUTE_OPTIONS } from './tools/route.js';
 import { UsageError } from './tools/command.js';
@@ -28,6 +29,9 @@ const USAGE = `Usage:
   gatehouse check --live https://HOST[:PORT]/ [--http http://HOST[:PORT]/] [--ca FILE] [--ws PATH]
                   [--connect ADDR] [--timeout 5s]
                                      self-test any running edge from outside; exit 1 on any FAIL
+  gatehouse import nginx FILE… [--out gatehouse.yaml] [--prefix DIR]
+                                     translate an nginx config; report on stderr; exit 1 if
+                                     something was not translated, 2 on a parse error
   gatehouse --help | --version
 
 Signals: SIGHUP reloads config and certificates; SIGTERM/SIGINT drain and exit 0.
@@ -35,7 +39,7 @@ A SIGHUP during startup is applied once serving; a SIGTERM during startup exits 
 Docs: README.md (every config key with its default).`;
 
 interface Args {
-  readonly command: 'run' | 'check' | 'route' | 'live' | 'help' | 'version';
+  readonly command: 'run' | 'check' | 'route' | 'live' | 'import' | 'help' | 'version';
   readonly config: string | undefined;
   /** What follows `route` / `check` for the tool commands, parsed by their own option tables. */
   readonly rest?: readonly string[];
@@ -45,6 +49,10 @@ interface Args {
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Args {
   let command: Args['command'] = 'run';
   let config = env.GATEHOUSE_CONFIG !== undefined && env.GATEHOUSE_CONFIG !== '' ? env.GATEHOUSE_CONFIG : undefined;
+  if (argv[0] === 'import') {
+    if (argv.includes('--help') || argv.includes('-h')) return { command: 'help', config };
+    return { command: 'import', config, rest: argv.slice(1) };
+  }
   if (argv[0] === 'route' || (argv[0] === 'check' && argv.includes('--live'))) {
     if (argv.includes('--help') || argv.includes('-h')) return { command: 'help', config };
     return { command: argv[0] === 'route' ? 'route' : 'live', config, rest: argv.slice(1) };
@@ -205,10 +213,14 @@ async function main(): Promise<number> {
     console.log(version());
     return 0;
   }
-  if (args.command === 'route' || args.command === 'live') {
+  if (args.command === 'route' || args.command === 'live' || args.command === 'import') {
     try {
       const rest = [...(args.rest ?? [])];
-      const result = args.command === 'route'
+      const imported = args.command === 'import' ? parseUtilArgs({ args: rest, options: IMPORT_OPTIONS, strict: true, allowPositionals: true }) : undefined;
+      const result = imported !== undefined
+        // --compare (branch import-compare) passes its runner as the third argument here.
+        ? await importNginxCommand(imported.values, imported.positionals)
+        : args.command === 'route'
         ? await routeCommand(parseUtilArgs({ args: rest, options: ROUTE_OPTIONS, strict: true }).values, args.config)
         : await liveCommand(parseUtilArgs({ args: rest, options: LIVE_OPTIONS, strict: true }).values);
       if (result.stdout !== '') console.log(result.stdout);

@@ -24,6 +24,7 @@ export interface ReadOptions {
 // A config that includes itself would otherwise recurse until the stack breaks.
 const MAX_INCLUDE_DEPTH = 32;
 const MAX_FILE_BYTES = 8 * 1024 * 1024;
+const KEPT_WHEN_MISSING = new Set(['mime.types', 'options-ssl-nginx.conf']);
 
 /**
  * Read an nginx configuration file as nginx would: tokens, blocks, quotes and escapes, comments,
@@ -62,9 +63,9 @@ export function readNginx(file: string, opts: ReadOptions = {}): Directive[] {
       if (d.args.length !== 1 || target === undefined) throw new ImportError(d.file, d.line, d.col, 'invalid number of arguments in "include" directive');
       const files = includeTargets(target, d, top, opts.prefix);
       if (files === undefined) {
-        // The stock `include mime.types;` may point at a file this machine lacks; it has no meaning
-        // for Gatehouse anyway, so it stays as written for the translator to list as such.
-        if (basename(target) === 'mime.types') { out.push(d); continue; }
+        // The stock `include mime.types;` and certbot's TLS options may point at files this machine
+        // lacks; they mean nothing to Gatehouse, so they stay as written for the translator to list.
+        if (KEPT_WHEN_MISSING.has(basename(target))) { out.push(d); continue; }
         throw new ImportError(d.file, d.line, d.col, `open() "${target}" failed (no such file; pass --prefix DIR for nginx's conf prefix)`);
       }
       for (const f of files) out.push(...readFile(f, d));

@@ -30,3 +30,11 @@ export function nearestOne(scope: Scope, name: string): Directive | undefined {
 export function childScope(parent: Scope, d: Directive): Scope {
   return { kind: d.name, directive: d, directives: d.block ?? [], parent };
 }
+
+/** The innermost scope, from `scope` outwards, that has its own `name` directives (what `nearest` returns comes from there). */
+export function levelOf(scope: Scope, name: string): Scope | undefined {
+  for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
+    if (s.directives.some((d) => d.name === name)) return s;
+  }
+  return undefined;
+}
