@@ -152,7 +152,10 @@ t.test('error_page: files of the location that serves them, one set per site, an
   const root = c.at('/');
   t.same(root.route.errorPages, pages);
   t.same(root.lines, []);
-  t.same(c.at('/api/').route.errorPages, pages, 'the same set on every route, for the site');
+  const api = c.at('/api/');
+  t.same(api.route.errorPages, pages, 'the same set on every route, for the site');
+  t.equal(api.route.files, undefined, 'a proxying location serves no files');
+  t.ok([...api.consumed].some((d) => d.name === 'root'), 'the root it inherits changes nothing there, and is carried over as that');
   const php = c.at('/php/');
   t.same(php.route.errorPages, pages);
   t.match(php.lines, [/nginx\.conf:7 {2}error_page 404 = \/index\.php {2}unsupported {2}"=" answers with another status/, /error_page .* {2}translated-with-difference {2}Gatehouse's error pages are one set per site/]);

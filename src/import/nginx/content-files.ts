@@ -15,14 +15,17 @@ export function translateFiles(ctx: Ctx, route: Record<string, unknown>): void {
     consumed.add(d);
     if (flag(d) === true) report.unsupported(d, 'Gatehouse never lists a folder: a folder without an index file is 404');
   }
-  if (!servesFiles(scope)) return;
+  if (!servesFiles(scope)) {
+    // Here root, alias, index and gzip_static change nothing (a proxy or return answers): carried over as that.
+    const idle = [rootOrAlias(scope), ...nearest(scope, 'index'), nearestOne(scope, 'gzip_static'), nearestOne(scope, 'brotli_static')];
+    for (const d of idle) if (d !== undefined) consumed.add(d);
+    return;
+  }
   const files: Record<string, unknown> = {};
   const where = rootOrAlias(scope);
   if (where === undefined) {
-    const first = scope.directives[0] ?? scope.directive;
-    if (first !== undefined && own(scope, 'try_files').length + own(scope, 'index').length > 0) {
-      report.unsupported(first, 'no root: nginx serves files from its own prefix\'s html folder; add files.root by hand');
-    }
+    const first = [...own(scope, 'try_files'), ...own(scope, 'index')][0];
+    if (first !== undefined) report.unsupported(first, 'no root: nginx serves files from its own prefix\'s html folder; add files.root by hand');
     return;
   }
   const path = where.args[0] ?? '';
