@@ -396,3 +396,11 @@ t.test('fixtures content-*.conf: every location translates, and only the lines t
     t.ok(Object.keys(top).length > 0 || routes.some((r) => Object.keys(r).length > 0), `${file}: something carried over`);
   }
 });
+
+t.test('a server without locations is read as its own `location /` (nginx serves it from the server level)', async (t) => {
+  const dir = tree(t, `http { gzip on; server { root @DIR@/site; try_files $uri $uri.html /index.html; allow 192.0.2.0/24; deny all; } }`);
+  const s = load(dir).at('server');
+  t.same(s.route.files, { root: `${dir}/site`, tryFiles: ['{path}', '{path}.html', '/index.html'] });
+  t.same(s.route.access, { allow: ['192.0.2.0/24'] });
+  t.same((s.route.compress as { algorithms: string[] }).algorithms, ['gzip']);
+});
