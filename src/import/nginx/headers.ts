@@ -23,6 +23,9 @@ const FORWARDED: Readonly<Record<string, readonly string[]>> = {
   'x-forwarded-host': ['$host', '$http_host', '$server_name', '$host:$server_port'],
 };
 
+// Gatehouse frames every message itself (RFC 9112 §6); `proxy_set_header Content-Length "";` is an auth_request idiom.
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'te', 'keep-alive', 'proxy-connection', 'trailer']);
+
 /**
  * `proxy_set_header` lines → `headers.request`, dropping what Gatehouse already sends: Host as
  * the client sent it, the forwarded headers, and the WebSocket `Upgrade`/`Connection` pair
@@ -40,7 +43,7 @@ export function requestHeaders(ds: readonly Directive[], ctx: Ctx, captures: Cap
       if (!forwarded.includes(value)) ctx.report.difference(d, `Gatehouse sets ${name} itself (DESIGN 5), not to ${value}`);
       continue;
     }
-    if (lower === 'upgrade' || lower === 'connection') continue;
+    if (lower === 'upgrade' || lower === 'connection' || FRAMING.has(lower)) continue;
     if (value === '') { (out.remove ??= []).push(name); continue; }
     const t = toTemplate(value, captures, ctx.literals);
     if (!t.ok) { ctx.unsupported(d, t.why); continue; }

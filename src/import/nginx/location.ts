@@ -10,11 +10,25 @@ export type RouteOut = Record<string, unknown>;
 
 /** What the locations of one server share. */
 export interface SiteEnv {
-  readonly ctx: Ctx;
+  ctx: Ctx;
   /** Names a new upstream after the site (`blog` for blog.example). */
   readonly label: string;
   /** add_header names the server level sends (for nginx's inheritance trap). */
   readonly siteResponseNames: readonly string[];
+  /** The site's errorPages, as content.ts gives them for each route. */
+  errorPages(value: unknown): void;
+}
+
+/** content.ts names upstreams by URL (`files.fallback`, `auth.forward.upstream`): the import's upstream names instead. */
+function upstreamNames(route: RouteOut, env: SiteEnv): void {
+  const rename = (holder: Record<string, unknown> | undefined, key: string): void => {
+    const url = holder?.[key];
+    if (holder === undefined || typeof url !== 'string' || !url.includes('://')) return;
+    const t = env.ctx.upstreams.resolve(url, env.label);
+    if (typeof t !== 'string') holder[key] = t.upstream;
+  };
+  rename(route.files as Record<string, unknown> | undefined, 'fallback');
+  rename((route.auth as Record<string, Record<string, unknown>> | undefined)?.forward, 'upstream');
 }
 
 interface Matcher {
@@ -81,7 +95,9 @@ export function locationRoutes(loc: Scope, env: SiteEnv, out: RouteOut[], parent
   const content = ctx.content.route(loc, ctx.report);
   for (const c of content.consumed) ctx.consumed.add(c);
   const contentRoute = { ...content.route };
+  if (contentRoute.errorPages !== undefined) env.errorPages(contentRoute.errorPages);
   delete contentRoute.errorPages;
+  upstreamNames(contentRoute, env);
   if (contentRoute.files !== undefined && action !== undefined && 'upstream' in action) {
     const files = contentRoute.files as Record<string, unknown>;
     if (files.fallback === undefined) files.fallback = action.upstream as string;
@@ -93,11 +109,11 @@ export function locationRoutes(loc: Scope, env: SiteEnv, out: RouteOut[], parent
   }
   Object.assign(route, action ?? {}, mergeAccess(route, contentRoute));
   routeLimits(loc, route, ctx.consumed);
-  const headers = routeHeaders(loc, env, m.captures, extra);
+  const headers = routeHeaders(loc, env, m.captures, extra, content.consumed);
   if (headers !== undefined) route.headers = headers;
   out.push(...before, route);
   for (const c of loc.directives) {
-    if (c.name === 'location') locationRoutes(childScope(loc, c), env, out, m.regex !== undefined ? d : parentRegex);
+    if (c.name === 'location' && !ctx.consumed.has(c)) locationRoutes(childScope(loc, c), env, out, m.regex !== undefined ? d : parentRegex);
   }
 }
 
@@ -264,12 +280,13 @@ function routeLimits(loc: Scope, route: RouteOut, consumed: Set<Directive>): voi
 }
 
 /** Request and response rules the location itself (or a parent location) sets; the server's are the site's. */
-function routeHeaders(loc: Scope, env: SiteEnv, captures: Captures, extra: readonly HeaderOpsOut[]): RouteOut | undefined {
+function routeHeaders(loc: Scope, env: SiteEnv, captures: Captures, extra: readonly HeaderOpsOut[], byContent: ReadonlySet<Directive>): RouteOut | undefined {
   const { ctx } = env;
   const out: RouteOut = {};
   const inLocation = (name: string): boolean => levelOf(loc, name)?.kind === 'location';
   if (inLocation('proxy_set_header')) {
-    const request = requestHeaders(nearest(loc, 'proxy_set_header'), ctx, captures);
+    // content.ts carries some over itself (auth_request_set + proxy_set_header → auth.forward.copyHeaders).
+    const request = requestHeaders(nearest(loc, 'proxy_set_header').filter((d) => !byContent.has(d)), ctx, captures);
     if (request !== undefined) out.request = request;
   }
   const adds = inLocation('add_header') ? nearest(loc, 'add_header') : [];

@@ -46,6 +46,11 @@ export class ImportReport {
     this.#entries.push(e);
   }
 
+  /** Whether `d` already has a line (so a later pass does not report it twice). */
+  mentions(d: Directive): boolean {
+    return this.#entries.some((e) => e.d === d);
+  }
+
   /** Whether some directive was left out (what makes the exit code 1). */
   hasUnsupported(): boolean {
     return this.#entries.some((e) => e.kind === 'unsupported');

@@ -3,8 +3,9 @@ import { childScope, nearest, nearestOne, type Scope } from './scope.js';
 import { type Ctx } from './context.js';
 import { condition, isHttpsRedirect, returnAction } from './actions.js';
 import { headerNames, requestHeaders, responseHeaders, responseValue } from './headers.js';
-import { locationRoutes, type RouteOut } from './location.js';
+import { locationRoutes, type RouteOut, type SiteEnv } from './location.js';
 import { readListen, readNames, type Listen } from './listen.js';
+import { ImportReport } from './report.js';
 import { jsRegex, capturesOf, toTemplate } from './placeholders.js';
 
 /** One nginx `server`, read enough to group it with the others. */
@@ -101,15 +102,30 @@ export function buildSite(s: ServerInfo, ctx: Ctx, twin: ServerInfo | undefined)
   const adds = nearest(server, 'add_header');
   const response = responseValue(responseHeaders(adds, nearest(server, 'proxy_hide_header'), local));
   if (request !== undefined || response !== undefined) site.headers = { ...(request === undefined ? {} : { request }), ...(response === undefined ? {} : { response }) };
-  const env = { ctx: local, label: (s.hosts[0] ?? 'app').replace(/^\*\./, '').split('.')[0] ?? 'app', siteResponseNames: headerNames(adds) };
+  const env: SiteEnv = {
+    ctx: local,
+    label: (s.hosts[0] ?? 'app').replace(/^\*\./, '').split('.')[0] ?? 'app',
+    siteResponseNames: headerNames(adds),
+    errorPages: (value: unknown) => { site.errorPages ??= value; },
+  };
+  // A location content.ts claims (an auth_request target, a try_files @fallback) is no route of
+  // its own; a claim can come from a later location, so every location is asked first (quietly).
+  const claimed = new Set<Directive>();
+  const quiet = new ImportReport();
+  const ask = (scope: Scope): void => {
+    for (const d of local.content.route(scope, quiet).consumed) if (d.name === 'location') claimed.add(d);
+    for (const d of scope.directives) if (d.name === 'location') ask(childScope(scope, d));
+  };
+  for (const d of server.directives) if (d.name === 'location') ask(childScope(server, d));
+  for (const d of claimed) local.consumed.add(d);
   if (twin !== undefined) {
     // Requests on :80 take the plain server's own routes first (scheme: http), as nginx answers them there.
     const plain: RouteOut[] = [];
-    for (const d of twin.scope.directives) if (d.name === 'location') locationRoutes(childScope(twin.scope, d), env, plain);
+    for (const d of twin.scope.directives) if (d.name === 'location' && !local.consumed.has(d)) locationRoutes(childScope(twin.scope, d), env, plain);
     routes.push(...plain.map((r) => ({ ...r, scheme: 'http' })));
     site.plainHttp = 'serve';
   } else if (s.http && !redirectsPlain) site.plainHttp = 'serve';
-  for (const d of server.directives) if (d.name === 'location') locationRoutes(childScope(server, d), env, routes);
+  for (const d of server.directives) if (d.name === 'location' && !claimed.has(d)) locationRoutes(childScope(server, d), env, routes);
   if (routes.length === 0) { local.unsupported(server.directive as Directive, 'no location or return that Gatehouse can serve'); return undefined; }
   site.routes = routes;
   return site;

@@ -36,7 +36,8 @@ export function translateNginx(ds: readonly Directive[], content: ContentTransla
   const servers = http.directives.filter((d) => d.name === 'server').map((d) => readServer(childScope(http, d), ctx));
   const { sites, listen, certificates, webroot } = sitesOf(servers, ctx);
   top.listen = listen;
-  top.tls = { certificates };
+  // Without any ssl_certificate, Gatehouse obtains certificates for the site hosts itself (ACME http-01 on :80).
+  top.tls = certificates.length > 0 ? { certificates } : { certificates: [], acme: {} };
   const hsts = ctx.hstsValue();
   if (hsts !== undefined) top.hsts = hsts;
   if (webroot !== undefined) top.redirect = { acmeWebroot: webroot };
@@ -46,7 +47,7 @@ export function translateNginx(ds: readonly Directive[], content: ContentTransla
   top.sites = sites;
   upstreams.finish();
   for (const d of walk(ds)) {
-    if (consumed.has(d) || meaningless(d, ctx)) continue;
+    if (consumed.has(d) || report.mentions(d) || meaningless(d, ctx)) continue;
     if (d.block !== undefined && ['http', 'server', 'location'].includes(d.name)) continue;
     ctx.unsupported(d, 'no Gatehouse equivalent (not translated)');
   }

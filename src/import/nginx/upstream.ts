@@ -58,7 +58,8 @@ export class Upstreams {
     const target = targetOf(host, https);
     let name = this.#direct.get(target);
     if (name === undefined) {
-      name = this.#fresh(hint);
+      const port = /:(\d+)$/.exec(target)?.[1] ?? /([A-Za-z0-9_-]+?)(?:\.sock)?$/.exec(target)?.[1];
+      name = this.#fresh(this.out.has(hint) && port !== undefined ? `${hint}_${port}` : hint);
       this.#direct.set(target, name);
       this.out.set(name, { targets: [target] });
     }
