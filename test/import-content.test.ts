@@ -111,6 +111,8 @@ t.test('try_files: the SPA idiom, a routed last URI, @app fallback, =404, and wh
       location /blog/ { try_files $uri /blog/index.php?$args; }
       location /v1/ { try_files $uri /v1/index.html; }
       location = /v1/index.html { add_header Cache-Control no-cache; }
+      location /admin/ { alias @DIR@/admin/; try_files $uri $uri/ /admin/index.html; }
+      location /embed/ { alias @DIR@/embed/; try_files $uri /index.html; }
       location @app { proxy_pass http://app; proxy_set_header Host $host; proxy_set_header X-Real-IP $remote_addr; proxy_read_timeout 300s; }
     }
   }`, { 'dist/index.html': 'spa' });
@@ -123,12 +125,16 @@ t.test('try_files: the SPA idiom, a routed last URI, @app fallback, =404, and wh
   t.same(app.route.files, { root: `${dir}/dist`, tryFiles: ['{path}'], fallback: 'http://app' });
   const names = [...app.consumed].map((d) => `${d.name} ${d.args.join(' ')}`);
   t.ok(names.includes('location @app') && names.includes('proxy_pass http://app'), 'the named location is consumed, so no route is made of it');
-  t.match(app.lines, [/nginx\.conf:11 {2}proxy_read_timeout 300s {2}translated-with-difference {2}in `location @app`/], 'what the fallback location adds is named');
+  t.match(app.lines, [/nginx\.conf:13 {2}proxy_read_timeout 300s {2}translated-with-difference {2}in `location @app`/], 'what the fallback location adds is named');
   const blog = c.at('/blog/');
   t.equal(blog.route.files, undefined);
   t.match(blog.lines, [/try_files .* {2}unsupported {2}"\$uri": |the last argument "\/blog\/index\.php\?\$args" is a URI nginx routes again/]);
   t.match(c.at('/v1/').lines, [/try_files .* {2}translated-with-difference {2}nginx routes "\/v1\/index\.html" again, to `location = \/v1\/index\.html`/]);
-  loads(t, dir, [spa.route, app.route]);
+  const admin = c.at('/admin/');
+  t.same(admin.route.files, { root: `${dir}/admin/`, stripPrefix: true, tryFiles: ['{path}', '{path}/', '/index.html'] }, 'under alias the literal loses the prefix, as nginx strips it');
+  t.same(admin.lines, [], 'the last URI comes back to this same location: exact');
+  t.match(c.at('/embed/').lines, [new RegExp(`try_files .* {2}translated-with-difference {2}nginx routes "/index.html" again, to \`location /\` \\(its settings apply, its file is ${dir}/dist/index.html\\); Gatehouse serves ${dir}/embed/index.html`)]);
+  loads(t, dir, [spa.route, app.route, admin.route]);
 });
 
 t.test('error_page: files of the location that serves them, one set per site, and what routes again', async (t) => {
@@ -146,7 +152,10 @@ t.test('error_page: files of the location that serves them, one set per site, an
   const root = c.at('/');
   t.same(root.route.errorPages, pages);
   t.same(root.lines, []);
-  t.same(c.at('/api/').route.errorPages, pages, 'the same set on every route, for the site');
+  const api = c.at('/api/');
+  t.same(api.route.errorPages, pages, 'the same set on every route, for the site');
+  t.equal(api.route.files, undefined, 'a proxying location serves no files');
+  t.ok([...api.consumed].some((d) => d.name === 'root'), 'the root it inherits changes nothing there, and is carried over as that');
   const php = c.at('/php/');
   t.same(php.route.errorPages, pages);
   t.match(php.lines, [/nginx\.conf:7 {2}error_page 404 = \/index\.php {2}unsupported {2}"=" answers with another status/, /error_page .* {2}translated-with-difference {2}Gatehouse's error pages are one set per site/]);
@@ -177,8 +186,9 @@ t.test('allow/deny: first match in nginx, deny-wins in Gatehouse, the same addre
 
 t.test('allow/deny: on random lists, every address gets what nginx would give it', async (t) => {
   // nginx: the first rule that matches decides; none matching admits. Gatehouse: deny wins, a non-empty allow admits only its own.
-  const blocks = ['10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '10.1.2.3', '10.128.0.0/9', '192.168.0.0/16', '0.0.0.0/1', 'all'];
-  const probes = ['10.0.0.1', '10.1.0.1', '10.1.2.1', '10.1.2.3', '10.200.0.1', '10.64.0.1', '192.168.5.5', '8.8.8.8', '200.0.0.1'].map((a) => parseNet(a)!);
+  const blocks = ['10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '10.1.2.3', '10.128.0.0/9', '192.168.0.0/16', '0.0.0.0/1', 'all', '2001:db8::/32', '2001:db8:1::/48', '2001:db8:1::7', '::/1'];
+  const probes = ['10.0.0.1', '10.1.0.1', '10.1.2.1', '10.1.2.3', '10.200.0.1', '10.64.0.1', '192.168.5.5', '8.8.8.8', '200.0.0.1',
+    '2001:db8::5', '2001:db8:1::7', '2001:db8:1:ffff::1', '2001:db9::1', 'fe80::1'].map((a) => parseNet(a)!);
   let seed = 7;
   const rand = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
   let checked = 0;
@@ -195,7 +205,7 @@ t.test('allow/deny: on random lists, every address gets what nginx would give it
       checked++;
     }
   }
-  t.equal(checked, 3600);
+  t.equal(checked, 400 * probes.length);
 });
 
 t.test('auth_basic: realm and users inherited, off in a nested location, hashes Gatehouse cannot check named', async (t) => {
@@ -385,4 +395,12 @@ t.test('fixtures content-*.conf: every location translates, and only the lines t
     t.same(unsupported.map((l) => expected.find((e) => e !== undefined && l.includes(`  ${e}`)) ?? l), expected, `${file}: unsupported lines`);
     t.ok(Object.keys(top).length > 0 || routes.some((r) => Object.keys(r).length > 0), `${file}: something carried over`);
   }
+});
+
+t.test('a server without locations is read as its own `location /` (nginx serves it from the server level)', async (t) => {
+  const dir = tree(t, `http { gzip on; server { root @DIR@/site; try_files $uri $uri.html /index.html; allow 192.0.2.0/24; deny all; } }`);
+  const s = load(dir).at('server');
+  t.same(s.route.files, { root: `${dir}/site`, tryFiles: ['{path}', '{path}.html', '/index.html'] });
+  t.same(s.route.access, { allow: ['192.0.2.0/24'] });
+  t.same((s.route.compress as { algorithms: string[] }).algorithms, ['gzip']);
 });

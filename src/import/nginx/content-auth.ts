@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Directive } from './parse.js';
 import { nearest, nearestOne } from './scope.js';
-import { hasVariable, locationFor, relativeNote, serverOf, type Ctx } from './content-util.js';
-import { locationMatch, sentAnyway } from './content-files.js';
+import { hasVariable, relativeNote, serverOf, type Ctx } from './content-util.js';
+import { sentAnyway } from './content-files.js';
+import { locationFor, locationMatch } from './content-where.js';
 import { proxyTarget } from './upstream-ref.js';
 
 /** auth_basic and auth_request in force here → the route's `auth` (DESIGN 26). */

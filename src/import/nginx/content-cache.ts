@@ -1,7 +1,6 @@
 import type { Directive } from './parse.js';
-import type { ImportReport } from './report.js';
 import { nearest, nearestOne, type Scope } from './scope.js';
-import { allScopes, duration, flag, own, rootOf, size, template, type Ctx } from './content-util.js';
+import { allScopes, duration, flag, own, rootOf, size, template, type Ctx, type Reporter } from './content-util.js';
 
 // The words of proxy_cache_use_stale that Gatehouse's useStale takes as they are.
 const STALE_WORDS = new Set(['error', 'timeout', 'updating', 'http_500', 'http_502', 'http_503', 'http_504', 'http_403', 'http_404', 'http_429']);
@@ -125,7 +124,7 @@ function translateCacheRest(ctx: Ctx): void {
 }
 
 /** proxy_cache_path → the top-level `cache` store (one for every zone). */
-export function translateCacheStore(http: Scope, report: ImportReport, consumed: Set<Directive>): Record<string, unknown> | undefined {
+export function translateCacheStore(http: Scope, report: Reporter, consumed: Set<Directive>): Record<string, unknown> | undefined {
   const paths = allScopes(rootOf(http)).flatMap((s) => own(s, 'proxy_cache_path'));
   const [first, ...more] = paths;
   if (first === undefined) return undefined;

@@ -1,28 +1,10 @@
-import { join } from 'node:path';
 import type { Directive } from './parse.js';
-import { childScope, nearest, nearestOne, type Scope } from './scope.js';
-import { allScopes, flag, hasVariable, locationFor, serverOf, type Ctx } from './content-util.js';
-import { servesFiles } from './content-files.js';
+import { nearest, nearestOne, type Scope } from './scope.js';
+import { allScopes, flag, hasVariable, serverOf, type Ctx } from './content-util.js';
+import { fileFor } from './content-where.js';
 
 /** One location's error pages as Gatehouse can say them: status → file. */
 type Pages = Map<number, string>;
-
-/** The file nginx ends up serving for `error_page … URI`: the root or alias of the location that takes URI. */
-function fileFor(scope: Scope, uri: string): string | { why: string } {
-  const server = serverOf(scope);
-  const loc = server === undefined ? undefined : locationFor(server, uri);
-  const target = loc === undefined || server === undefined ? scope : childScope(server, loc);
-  if (!servesFiles(target)) return { why: `${uri} is answered by \`location ${loc?.args.join(' ') ?? ''}\`'s upstream or return, not a file` };
-  let where: Directive | undefined;
-  for (let s: Scope | undefined = target; s !== undefined && where === undefined; s = s.parent) {
-    where = s.directives.filter((d) => d.name === 'root' || d.name === 'alias').at(-1);
-  }
-  const path = where?.args[0];
-  if (where === undefined || path === undefined || hasVariable(path)) return { why: `no fixed root serves ${uri}` };
-  if (where.name === 'root') return join(path, uri);
-  const prefix = loc?.args.at(-1) ?? '';
-  return loc?.args[0] === '=' ? path : join(path, uri.slice(prefix.length));
-}
 
 /** The error_page lines in force at `scope`, read into pages; lines Gatehouse cannot say are reported once. */
 function pagesAt(ctx: Ctx, scope: Scope, report: boolean): { pages: Pages; directives: Directive[] } {

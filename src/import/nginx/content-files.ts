@@ -1,32 +1,9 @@
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Directive } from './parse.js';
-import { nearest, nearestOne, type Scope } from './scope.js';
+import { nearest, nearestOne } from './scope.js';
 import { flag, hasVariable, own, relativeNote, serverOf, type Ctx } from './content-util.js';
+import { fileFor, locationFor, locationMatch, rootOrAlias, servesFiles } from './content-where.js';
 import { proxyTarget } from './upstream-ref.js';
-
-/** Directives that give a location its own content handler: such a location serves no files. */
-const HANDLERS = ['proxy_pass', 'fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'grpc_pass', 'memcached_pass', 'return'];
-
-/** Whether nginx's static module answers in this location (no other content handler). */
-export function servesFiles(scope: Scope): boolean {
-  return !scope.directives.some((d) => HANDLERS.includes(d.name));
-}
-
-/** The location's match as written: modifier ('' for a prefix) and its path or regex. */
-export function locationMatch(scope: Scope): { modifier: string; path: string } | undefined {
-  const args = scope.directive?.args ?? [];
-  if (scope.kind !== 'location' || args.length === 0) return undefined;
-  return args.length === 1 ? { modifier: '', path: args[0] ?? '' } : { modifier: args[0] ?? '', path: args[1] ?? '' };
-}
-
-/** root or alias in force: nginx stores both in one slot, so the innermost of either wins. */
-function rootOrAlias(scope: Scope): Directive | undefined {
-  for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
-    const d = s.directives.filter((x) => x.name === 'root' || x.name === 'alias').at(-1);
-    if (d !== undefined) return d;
-  }
-  return undefined;
-}
 
 /**
  * `files` of a location nginx serves from disk (DESIGN 24): root/alias, index, try_files,
@@ -38,14 +15,17 @@ export function translateFiles(ctx: Ctx, route: Record<string, unknown>): void {
     consumed.add(d);
     if (flag(d) === true) report.unsupported(d, 'Gatehouse never lists a folder: a folder without an index file is 404');
   }
-  if (!servesFiles(scope)) return;
+  if (!servesFiles(scope)) {
+    // Here root, alias, index and gzip_static change nothing (a proxy or return answers): carried over as that.
+    const idle = [rootOrAlias(scope), ...nearest(scope, 'index'), nearestOne(scope, 'gzip_static'), nearestOne(scope, 'brotli_static')];
+    for (const d of idle) if (d !== undefined) consumed.add(d);
+    return;
+  }
   const files: Record<string, unknown> = {};
   const where = rootOrAlias(scope);
   if (where === undefined) {
-    const first = scope.directives[0] ?? scope.directive;
-    if (first !== undefined && own(scope, 'try_files').length + own(scope, 'index').length > 0) {
-      report.unsupported(first, 'no root: nginx serves files from its own prefix\'s html folder; add files.root by hand');
-    }
+    const first = [...own(scope, 'try_files'), ...own(scope, 'index')][0];
+    if (first !== undefined) report.unsupported(first, 'no root: nginx serves files from its own prefix\'s html folder; add files.root by hand');
     return;
   }
   const path = where.args[0] ?? '';
@@ -55,7 +35,7 @@ export function translateFiles(ctx: Ctx, route: Record<string, unknown>): void {
   }
   consumed.add(where);
   relativeNote(ctx, where, path);
-  if (where.name === 'root' || where === undefined) files.root = path;
+  if (where.name === 'root') files.root = path;
   else if (!aliasInto(ctx, where, path, files)) return;
 
   const index = nearest(scope, 'index');
@@ -136,7 +116,7 @@ function translateTryFiles(ctx: Ctx, d: Directive, files: Record<string, unknown
       report.unsupported(d, `"${arg}": Gatehouse's tryFiles knows {path} ($uri) and literal paths`);
       return false;
     }
-    entries.push(entry);
+    entries.push(underAlias(ctx, files, entry));
   }
   if (last === '=404') {
     files.tryFiles = entries;
@@ -154,30 +134,43 @@ function translateTryFiles(ctx: Ctx, d: Directive, files: Record<string, unknown
       report.unsupported(d, `the last argument "${last}" is a URI nginx routes again (to another location); Gatehouse's tryFiles ends in a file or an upstream`);
       return false;
     }
-    entries.push(entry);
+    const file = underAlias(ctx, files, entry);
+    if (!entry.includes('{path}') && !routedAlike(ctx, d, entry, join(String(files.root), file))) return false;
+    entries.push(file);
     files.tryFiles = entries;
-    const other = entry.includes('{path}') ? undefined : claimedElsewhere(ctx.scope, entry);
-    if (other !== undefined) {
-      report.difference(d, `nginx routes "${entry}" again, to \`location ${other}\`; Gatehouse serves it as a file of this root`);
-    }
   }
   consumed.add(d);
   return true;
 }
 
-/** The `location` (other than this one) whose exact or longer prefix would take `uri` in nginx. */
-function claimedElsewhere(scope: Scope, uri: string): string | undefined {
-  const server = serverOf(scope);
-  const here = locationMatch(scope);
-  if (server === undefined) return undefined;
-  for (const loc of server.directives.filter((x) => x.name === 'location' && x !== scope.directive)) {
-    const [a = '', b] = loc.args;
-    const modifier = b === undefined ? '' : a;
-    const path = b ?? a;
-    if (modifier === '=' && path === uri) return loc.args.join(' ');
-    if ((modifier === '' || modifier === '^~') && uri.startsWith(path) && path.length > (here?.path.length ?? 0)) return loc.args.join(' ');
+/**
+ * nginx takes the location's prefix off a literal try_files name under `alias` (as it does off
+ * $uri); Gatehouse's stripPrefix only strips {path}, so the literal is written without it.
+ */
+function underAlias(ctx: Ctx, files: Record<string, unknown>, entry: string): string {
+  const prefix = locationMatch(ctx.scope)?.path ?? '';
+  if (files.stripPrefix !== true || entry.startsWith('{') || prefix === '' || !entry.startsWith(prefix)) return entry;
+  const rest = entry.slice(prefix.length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+/**
+ * try_files' last URI is routed again in nginx; Gatehouse serves `here`, a file of this route.
+ * The same when this location takes the URI; said when another one does, or another file.
+ */
+function routedAlike(ctx: Ctx, d: Directive, uri: string, here: string): boolean {
+  const server = serverOf(ctx.scope);
+  const loc = server === undefined ? undefined : locationFor(server, uri);
+  if (loc !== undefined && loc === ctx.scope.directive) return true;
+  const file = fileFor(ctx.scope, uri);
+  if (typeof file !== 'string') {
+    ctx.report.unsupported(d, `nginx routes "${uri}" again: ${file.why}`);
+    return false;
   }
-  return undefined;
+  if (loc === undefined && file === here) return true;
+  const to = loc === undefined ? 'the server level' : `\`location ${loc.args.join(' ')}\``;
+  ctx.report.difference(d, `nginx routes "${uri}" again, to ${to} (its settings apply${file === here ? '' : `, its file is ${file}`}); Gatehouse serves ${here} on this route`);
+  return true;
 }
 
 /** `try_files … @app`: the named location must proxy; its proxy_pass upstream becomes the fallback. */

@@ -1,7 +1,6 @@
 import type { Directive } from './parse.js';
-import type { ImportReport } from './report.js';
 import { nearest, nearestOne, type Scope } from './scope.js';
-import { allScopes, flag, rootOf, type Ctx } from './content-util.js';
+import { allScopes, flag, rootOf, type Ctx, type Reporter } from './content-util.js';
 
 /** One way a zone is used: nginx keeps burst and dry-run per `limit_req`, Gatehouse per budget. */
 interface Use {
@@ -87,7 +86,7 @@ export function translateRateLimit(ctx: Ctx, route: Record<string, unknown>): vo
 }
 
 /** limit_req_zone (+ the bursts its limit_req lines give) → top-level `rateLimits` budgets. */
-export function translateRateLimits(http: Scope, report: ImportReport, consumed: Set<Directive>): Record<string, unknown> | undefined {
+export function translateRateLimits(http: Scope, report: Reporter, consumed: Set<Directive>): Record<string, unknown> | undefined {
   const out: Record<string, unknown> = {};
   const variants = variantsByZone(http);
   for (const [name, zone] of zones(http)) {

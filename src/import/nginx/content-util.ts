@@ -3,11 +3,34 @@ import type { Directive } from './parse.js';
 import type { ImportReport } from './report.js';
 import { childScope, type Scope } from './scope.js';
 
+/** ImportReport's verdicts, as the content translators give them. */
+export interface Reporter {
+  difference(d: Directive, why: string): void;
+  unsupported(d: Directive, why: string): void;
+  meaningless(d: Directive, why?: string): void;
+}
+
 /** What every content translator works on: the scope, where it reports, what it has carried over. */
 export interface Ctx {
   readonly scope: Scope;
-  readonly report: ImportReport;
+  readonly report: Reporter;
   readonly consumed: Set<Directive>;
+}
+
+/**
+ * `report` that also counts every directive it gives a verdict on as consumed, so the core's
+ * sweep for untranslated directives does not list it a second time. `location` lines stay out:
+ * the core makes a route of every location it finds unconsumed.
+ */
+export function reporting(report: ImportReport, consumed: Set<Directive>): Reporter {
+  const said = (d: Directive): void => {
+    if (d.name !== 'location') consumed.add(d);
+  };
+  return {
+    difference: (d, why) => { report.difference(d, why); said(d); },
+    unsupported: (d, why) => { report.unsupported(d, why); said(d); },
+    meaningless: (d, why) => { report.meaningless(d, why); said(d); },
+  };
 }
 
 /** The `name` directives written in this scope itself (not inherited). */
@@ -104,15 +127,3 @@ export function relativeNote(ctx: Ctx, d: Directive, path: string): void {
   if (!isAbsolute(path)) ctx.report.difference(d, `"${path}" is relative to nginx's prefix; Gatehouse reads it relative to the YAML file: write the absolute path`);
 }
 
-/** The location nginx would route `uri` to in this server: `=` first, else the longest prefix. */
-export function locationFor(server: Scope, uri: string): Directive | undefined {
-  const locations = server.directives.filter((x) => x.name === 'location');
-  const exact = locations.find((l) => l.args[0] === '=' && l.args[1] === uri);
-  if (exact !== undefined) return exact;
-  let best: Directive | undefined;
-  for (const l of locations) {
-    const path = l.args.length === 1 ? l.args[0] ?? '' : l.args[0] === '^~' ? l.args[1] ?? '' : undefined;
-    if (path !== undefined && uri.startsWith(path) && path.length > (best === undefined ? -1 : (best.args.at(-1) ?? '').length)) best = l;
-  }
-  return best;
-}

@@ -1,7 +1,7 @@
 import type { Directive } from './parse.js';
 import type { ImportReport } from './report.js';
 import type { Scope } from './scope.js';
-import type { Ctx } from './content-util.js';
+import { reporting, type Ctx } from './content-util.js';
 import { translateFiles } from './content-files.js';
 import { translateCompress } from './content-compress.js';
 import { checkSatisfy, translateAccess } from './content-access.js';
@@ -16,10 +16,12 @@ import { translateErrorPages } from './content-errors.js';
  * on every route of a server, for the caller to lift onto the site), access, auth, rateLimit,
  * cache. Inherited directives count (nginx's merge rules, `nearest`); everything carried over is
  * in `consumed` (the `location` lines of an auth_request target or a try_files `@fallback` too,
- * so the caller makes no route of them), and what is not carried exactly is in `report`.
+ * so the caller makes no route of them), and what is not carried exactly is in `report` (and in
+ * `consumed`, so it is not listed twice).
  */
 export function translateContent(scope: Scope, report: ImportReport): { route: Record<string, unknown>; consumed: Set<Directive> } {
-  const ctx: Ctx = { scope, report, consumed: new Set() };
+  const consumed = new Set<Directive>();
+  const ctx: Ctx = { scope, report: reporting(report, consumed), consumed };
   const route: Record<string, unknown> = {};
   translateFiles(ctx, route);
   translateCompress(ctx, route);
@@ -38,10 +40,11 @@ export function translateContent(scope: Scope, report: ImportReport): { route: R
  */
 export function translateHttpLevel(http: Scope, report: ImportReport): { top: Record<string, unknown>; consumed: Set<Directive> } {
   const consumed = new Set<Directive>();
+  const said = reporting(report, consumed);
   const top: Record<string, unknown> = {};
-  const rateLimits = translateRateLimits(http, report, consumed);
+  const rateLimits = translateRateLimits(http, said, consumed);
   if (rateLimits !== undefined) top.rateLimits = rateLimits;
-  const cache = translateCacheStore(http, report, consumed);
+  const cache = translateCacheStore(http, said, consumed);
   if (cache !== undefined) top.cache = cache;
   return { top, consumed };
 }

@@ -12,9 +12,6 @@ export interface Listen {
   readonly d: Directive;
 }
 
-// Parameters that tune the socket only; Gatehouse has no equivalent and needs none.
-const SOCKET_FLAGS = /^(http2|ipv6only=.*|reuseport|backlog=.*|rcvbuf=.*|sndbuf=.*|deferred|bind|so_keepalive=.*|fastopen=.*|accept_filter=.*|setfib=.*)$/;
-
 /** A `listen` directive, or undefined (reported) when Gatehouse cannot listen like that. */
 export function readListen(d: Directive, sslOn: boolean, ctx: Ctx): Listen | undefined {
   ctx.consumed.add(d);
@@ -36,11 +33,6 @@ export function readListen(d: Directive, sslOn: boolean, ctx: Ctx): Listen | und
     proxyProtocol: flags.includes('proxy_protocol'),
     d,
   };
-}
-
-/** Whether a listen flag is one the import ignores quietly (socket tuning). */
-export function socketFlag(flag: string): boolean {
-  return SOCKET_FLAGS.test(flag);
 }
 
 /** server_name values → Gatehouse hosts; undefined entries were reported. `_`/`""` make a catch-all. */

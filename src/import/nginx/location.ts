@@ -1,12 +1,14 @@
 import type { Directive } from './parse.js';
 import { childScope, levelOf, nearest, nearestOne, type Scope } from './scope.js';
-import { meaningless, ms, type Ctx } from './context.js';
+import { meaningless, ms, walk, type Ctx } from './context.js';
 import { condition, returnAction, type Action } from './actions.js';
 import { headerNames, requestHeaders, responseHeaders, responseValue, type HeaderOpsOut } from './headers.js';
 import { capturesOf, jsRegex, NO_CAPTURES, toTemplate, type Captures } from './placeholders.js';
 import { duration, nginxSize } from './values.js';
 
 export type RouteOut = Record<string, unknown>;
+
+const OTHER_PROTOCOLS = new Set(['fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'grpc_pass', 'memcached_pass']);
 
 /** What the locations of one server share. */
 export interface SiteEnv {
@@ -80,14 +82,15 @@ export function locationRoutes(loc: Scope, env: SiteEnv, out: RouteOut[], parent
       case 'if': ifIdiom(x, m, local, before, route); break;
       case 'internal': route.internal = true; ctx.consumed.add(x); break;
       case 'limit_except': limitExcept(x, route, ctx); break;
-      case 'proxy_redirect':
-        ctx.consumed.add(x);
-        if (x.args[0] === 'off') route.rewriteLocation = false;
-        else if (x.args[0] !== 'default') ctx.report.difference(x, 'Gatehouse rewrites Location on the target\'s own origin only (proxy_redirect default)');
-        break;
       case 'expires': extra.push(...expires(x, ctx)); break;
       default: meaningless(x, ctx);
     }
+  }
+  const redirects = nearest(loc, 'proxy_redirect');
+  for (const x of redirects) {
+    ctx.consumed.add(x);
+    if (x.args[0] === 'off') route.rewriteLocation = false;
+    else if (x.args[0] !== 'default') ctx.report.difference(x, 'Gatehouse rewrites Location on the target\'s own origin only (proxy_redirect default)');
   }
   const pass = loc.directives.find((x) => x.name === 'proxy_pass');
   if (pass !== undefined && action === undefined) action = proxyAction(pass, loc, m, rewrite, { ...env, ctx: local });
@@ -104,7 +107,13 @@ export function locationRoutes(loc: Scope, env: SiteEnv, out: RouteOut[], parent
     action = undefined;
   }
   if (action === undefined && contentRoute.files === undefined) {
-    ctx.report.unsupported(d, 'no proxy_pass, return or files here (nginx would serve files from its root)');
+    // One line for the location (its own, if it was not already said why); what it held goes with it.
+    const other = loc.directives.find((x) => OTHER_PROTOCOLS.has(x.name));
+    if (other !== undefined) ctx.report.unsupported(other, `${other.name}: Gatehouse speaks HTTP/1.1 to upstreams only (run the app behind an HTTP server)`);
+    if (other !== undefined) ctx.report.unsupported(d, 'not translated: its upstream is not HTTP');
+    else if (!ctx.report.mentions(d) && !loc.directives.some((x) => ctx.report.mentions(x) && x.name !== 'add_header')) ctx.report.unsupported(d, 'no proxy_pass, return or files here (nginx would serve files from its root)');
+    else ctx.report.unsupported(d, 'not translated: see the lines below');
+    for (const x of walk(loc.directives)) if (x.name !== 'location' && !ctx.report.mentions(x)) ctx.consumed.add(x);
     return;
   }
   Object.assign(route, action ?? {}, mergeAccess(route, contentRoute));
@@ -148,7 +157,7 @@ function locationRewrite(d: Directive, m: Matcher, ctx: Ctx): Action | { rewrite
   const placeholders = new Map<string, string>();
   let captures = NO_CAPTURES;
   if (m.regex !== undefined && re === m.regex) captures = m.captures;
-  else if (m.prefix !== undefined && (re === `^${escapeRe(m.prefix)}(.*)$` || re === `^${escapeRe(m.prefix)}(.*)` || re === `^${m.prefix}(.*)$` || re === `^${m.prefix}(.*)`)) placeholders.set('1', '{rest}');
+  else if (m.prefix !== undefined && restOfPrefix(re, m.prefix) !== undefined) placeholders.set('1', restOfPrefix(re, m.prefix) ?? '');
   else if (re === '^(.*)$' || re === '^(.*)' || re === '(.*)') placeholders.set('1', '{path}');
   else if (re !== '^' && re !== '.*' && re !== '^.*$' && re !== '^/.*$') {
     ctx.unsupported(d, 'a rewrite whose regex is not the location\'s own: write it as a regex route');
@@ -170,18 +179,27 @@ function locationRewrite(d: Directive, m: Matcher, ctx: Ctx): Action | { rewrite
   return { rewrite: t.text };
 }
 
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/**
+ * `^/grafana/(.*)` in `location /grafana/api/`: what `$1` is as a placeholder (`api/{rest}`), when
+ * the regex is a literal part of the location's prefix followed by `(.*)` or `(/.*)`.
+ */
+function restOfPrefix(re: string, prefix: string): string | undefined {
+  const m = /^\^((?:[^()\\[\]*+?.|^$]|\\[/.-])*)\((\/?)\.\*\)\$?$/.exec(re);
+  if (m === null) return undefined;
+  const literal = (m[1] ?? '').replace(/\\(.)/g, '$1') + (m[2] ?? '');
+  if (!prefix.startsWith(literal)) return undefined;
+  return `${m[2] ?? ''}${prefix.slice(literal.length).replace(/[{}]/g, '$&$&')}{rest}`;
 }
 
 /** `proxy_pass` → `upstream` with nginx's prefix-strip rule: a URI part replaces the matched prefix. */
 function proxyAction(pass: Directive, loc: Scope, m: Matcher, rewrite: string | undefined, env: SiteEnv): Action | undefined {
   const { ctx } = env;
   ctx.consumed.add(pass);
-  const url = resolveSet(pass.args[0] ?? '', ctx.literals);
+  // `proxy_pass http://app$request_uri` sends the URI as received: what Gatehouse does with no URI part.
+  const url = resolveSet(pass.args[0] ?? '', ctx.literals).replace(/^(https?:\/\/[^/$]+)\$request_uri$/, '$1');
   const t = ctx.upstreams.resolve(url, env.label);
   if (typeof t === 'string') { ctx.unsupported(pass, t); return undefined; }
-  if (url !== pass.args[0]) ctx.report.difference(pass, `the target is fixed at load (${url}); nginx resolves it per request`);
+  if (url !== pass.args[0] && !(pass.args[0] ?? '').endsWith('$request_uri')) ctx.report.difference(pass, `the target is fixed at load (${url}); nginx resolves it per request`);
   const action: Action = { upstream: t.upstream };
   if (rewrite !== undefined) action.rewrite = rewrite;
   else if (t.uri !== undefined) {

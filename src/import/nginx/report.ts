@@ -70,6 +70,7 @@ export class ImportReport {
 }
 
 function shown(d: Directive): string {
-  const text = [d.name, ...d.args].map(quoteArg).join(' ');
+  // As the user wrote it, quoted only where a space or an empty argument would hide a word.
+  const text = [d.name, ...d.args].map((a) => (a === '' || /\s/.test(a) ? quoteArg(a) : a)).join(' ');
   return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN - 1)}…` : text;
 }

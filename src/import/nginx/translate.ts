@@ -48,6 +48,8 @@ export function translateNginx(ds: readonly Directive[], content: ContentTransla
   upstreams.finish();
   for (const d of walk(ds)) {
     if (consumed.has(d) || report.mentions(d) || meaningless(d, ctx)) continue;
+    // A server-level root or index no route serves files from changes nothing.
+    if (d.name === 'root' || d.name === 'index') { ctx.meaningless(d, 'no route serves files from here'); continue; }
     if (d.block !== undefined && ['http', 'server', 'location'].includes(d.name)) continue;
     ctx.unsupported(d, 'no Gatehouse equivalent (not translated)');
   }
