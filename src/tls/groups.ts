@@ -11,13 +11,25 @@ export const HYBRID_GROUP = 'X25519MLKEM768';
 const CLASSIC_GROUPS: readonly string[] = ['X25519', 'P-256', 'X448', 'P-521', 'P-384'];
 
 /** Whether this runtime's OpenSSL can negotiate the hybrid group. */
-export function supportsHybrid(): boolean {
+function probeHybrid(): boolean {
   try {
     createSecureContext({ ecdhCurve: HYBRID_GROUP });
     return true;
   } catch {
     return false;
   }
+}
+
+/**
+ * Probed once, when this module loads: a refused group can leave its error on OpenSSL's queue
+ * of the thread, and a later, unrelated TLS call may then report it as its own (seen once as an
+ * uncaught "group 'X25519MLKEM768' cannot be set" on Node 20 while other contexts were made).
+ * One probe before any socket exists keeps that out of serving.
+ */
+const HYBRID_SUPPORTED = probeHybrid();
+
+export function supportsHybrid(): boolean {
+  return HYBRID_SUPPORTED;
 }
 
 /**

@@ -28,7 +28,7 @@ const FRAMING = new Set(['content-length', 'transfer-encoding', 'te', 'keep-aliv
 
 /**
  * `proxy_set_header` lines → `headers.request`, dropping what Gatehouse already sends: Host as
- * the client sent it, the forwarded headers, and the WebSocket `Upgrade`/`Connection` pair
+ * the client sent it ($http_host; $host becomes `Host: "{host}"`), the forwarded headers, and the WebSocket `Upgrade`/`Connection` pair
  * (upgrades pass on every route). An empty value removes the header, as in nginx.
  */
 export function requestHeaders(ds: readonly Directive[], ctx: Ctx, captures: Captures = NO_CAPTURES): HeaderOpsOut | undefined {
@@ -37,7 +37,10 @@ export function requestHeaders(ds: readonly Directive[], ctx: Ctx, captures: Cap
     ctx.consumed.add(d);
     const [name = '', value = ''] = d.args;
     const lower = name.toLowerCase();
-    if (lower === 'host' && (value === '$host' || value === '$http_host')) continue;
+    // $http_host is the Host as the client wrote it: what Gatehouse sends anyway. $host is that
+    // name lower-cased and without its port (nginx's variable), so it is written out.
+    if (lower === 'host' && value === '$http_host') continue;
+    if (lower === 'host' && value === '$host') { (out.set ??= {}).Host = '{host}'; continue; }
     const forwarded = FORWARDED[lower];
     if (forwarded !== undefined) {
       if (!forwarded.includes(value)) ctx.report.difference(d, `Gatehouse sets ${name} itself (DESIGN 5), not to ${value}`);

@@ -26,12 +26,16 @@ export interface NginxRewrite {
 const MAIN_ONLY = new Set(['user', 'worker_processes', 'worker_rlimit_nofile', 'worker_cpu_affinity', 'worker_priority', 'worker_shutdown_timeout',
   'pid', 'error_log', 'events', 'http', 'stream', 'mail', 'load_module', 'env', 'daemon', 'master_process', 'pcre_jit', 'thread_pool',
   'timer_resolution', 'working_directory', 'lock_file', 'ssl_engine', 'google_perftools_profiles']);
-/** Dropped wherever they stand: the run sets its own, or they name files that only the real host has. */
+/**
+ * Dropped wherever they stand: the run sets its own, or they name files that only the real host
+ * has. `http2 on` (nginx 1.25.1+) is unknown to older nginx, and the comparison's requests are
+ * HTTP/1.1 on both sides, so it changes nothing compared.
+ */
 const DROPPED = new Set(['user', 'pid', 'daemon', 'master_process', 'worker_processes', 'error_log', 'lock_file', 'working_directory',
   'ssl_certificate', 'ssl_certificate_key', 'ssl_trusted_certificate', 'ssl_stapling', 'ssl_stapling_verify', 'ssl_stapling_file',
   'ssl_dhparam', 'ssl_client_certificate', 'ssl_verify_client', 'ssl_verify_depth', 'ssl_crl', 'ssl_password_file', 'ssl_session_ticket_key',
   'ssl_ocsp', 'ssl_ocsp_responder', 'ssl_ocsp_cache', 'client_body_temp_path', 'proxy_temp_path', 'fastcgi_temp_path', 'uwsgi_temp_path',
-  'scgi_temp_path', 'stream']);
+  'scgi_temp_path', 'stream', 'http2']);
 const TEMP_PATHS = ['client_body_temp_path', 'proxy_temp_path', 'fastcgi_temp_path', 'uwsgi_temp_path', 'scgi_temp_path'];
 /** Directives whose first argument is a file nginx resolves against its conf directory. */
 const CONF_RELATIVE = new Set(['auth_basic_user_file']);
