@@ -5,11 +5,10 @@ import { createHash } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { eventually, hostileUpstream } from './helpers/hostile.js';
 import { get, parseRaw, rawTls } from './helpers/net.js';
 
-const HSTS = 'max-age=31536000';
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const ACCEPT = createHash('sha1').update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
 const HANDSHAKE = `GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\nOrigin: https://localhost\r\n\r\n`;

@@ -3,13 +3,12 @@ import { once } from 'node:events';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import t from 'tap';
 import WebSocket from 'ws';
-import { startEdge } from './helpers/edge.js';
+import { startEdge, HSTS } from './helpers/edge.js';
 import { parseRaw, rawTls } from './helpers/net.js';
 import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
 import { testCerts } from './helpers/certs.js';
 import { connect as tlsConnect } from 'node:tls';
 
-const HSTS = 'max-age=31536000';
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const ACCEPT = createHash('sha1').update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
 const HANDSHAKE = `GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\nOrigin: https://localhost\r\n\r\n`;
