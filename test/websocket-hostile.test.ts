@@ -64,6 +64,18 @@ t.test('an upstream reset after part of a refusal went out only closes the conne
   t.equal((await get(port, '/')).status, 200, 'the target is still up: one failure, not two');
 });
 
+t.test('an upstream\'s ordinary 404 to an upgrade is relayed and logged as declined, not as an upstream protocol failure', async (t) => {
+  const up = await hostileUpstream(t, (socket) => socket.write('HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nno socket'));
+  const { port, logs } = await startEdge(t, basicConfig([up.address]));
+  const reply = parseRaw(await rawTls(port, HANDSHAKE));
+  t.equal(reply.status, 404, 'the upstream\'s answer, relayed');
+  t.strictSame(reply.headers.get('strict-transport-security'), [HSTS]);
+  const declined = await logs.next((l) => l.event === 'websocket-declined');
+  t.equal(declined?.status, 404, 'logged as declined, with its status');
+  t.notOk(logs.find((l) => l.code === 'EDGE_ERR_UPSTREAM_PROTOCOL'), 'no EDGE_ERR_UPSTREAM_PROTOCOL: nothing was wrong with the answer');
+  t.notOk(logs.find((l) => l.level === 40), 'and no warning');
+});
+
 const BAD_101: Array<[string, string]> = [
   ['without Connection: Upgrade', `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`],
   ['without Upgrade: websocket', `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`],
