@@ -1,8 +1,6 @@
 import t from 'tap';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { parseRaw, rawTls, rawUpstream, startBackend } from './helpers/net.js';
-
-const HSTS = 'max-age=31536000';
 
 // Answers Node's HTTP server would write by itself, without HSTS, unless Gatehouse writes them.
 t.test('Node\'s built-in answers on :443 carry HSTS: no Host (400), Expect (417), parser errors', async (t) => {

@@ -2,10 +2,8 @@ import t from 'tap';
 import { loadConfig } from '../src/config/load.js';
 import { routingPath } from '../src/pipeline/path.js';
 import { explainRoute } from '../src/tools/route.js';
-import { startEdge, writeConfigFile } from './helpers/edge.js';
+import { startEdge, writeConfigFile, HSTS } from './helpers/edge.js';
 import { parseRaw, rawTls, rawUpstream } from './helpers/net.js';
-
-const HSTS = 'max-age=31536000';
 
 t.test('routingPath decodes unreserved characters and removes dot segments (RFC 3986 §6.2.2.2, §5.2.4)', async (t) => {
   const cases: [string, string | null][] = [

@@ -3,12 +3,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { startEdge, tempDir } from './helpers/edge.js';
+import { startEdge, tempDir, HSTS } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
 import { deadPort, get, startBackend } from './helpers/net.js';
 import { makeTree } from './helpers/files.js';
-
-const HSTS = 'max-age=31536000';
 
 function pages(t: { teardown(fn: () => unknown): void }): string {
   const dir = tempDir(t, 'gatehouse-pages-');

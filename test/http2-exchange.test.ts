@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
 import { constants, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import t from 'tap';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
 import { startBackend } from './helpers/net.js';
-
-const HSTS = 'max-age=31536000';
 
 interface ExpectReply {
   readonly status: number;

@@ -2,13 +2,11 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import t from 'tap';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { h2Session } from './helpers/h2.js';
 import { rawUpstream } from './helpers/net.js';
 import { clientText, serverFrames } from './helpers/ws-frames.js';
 import { startWsBackend } from './helpers/ws.js';
-
-const HSTS = 'max-age=31536000';
 
 const config = (address: string, extra = ''): string => basicConfig([address], extra);
 

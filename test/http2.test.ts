@@ -2,11 +2,9 @@ import { execFile } from 'node:child_process';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { basicConfig, startEdge, twoCertConfig } from './helpers/edge.js';
+import { basicConfig, startEdge, twoCertConfig, HSTS } from './helpers/edge.js';
 import { h2Get, h2Request, h2Session } from './helpers/h2.js';
 import { get, rawUpstream, startBackend } from './helpers/net.js';
-
-const HSTS = 'max-age=31536000';
 
 async function alpn(port: number, offered: string[]): Promise<string | false> {
   const certs = await testCerts();

@@ -1,8 +1,6 @@
 import t from 'tap';
-import { basicConfig, startEdge, twoCertConfig } from './helpers/edge.js';
+import { basicConfig, startEdge, twoCertConfig, HSTS } from './helpers/edge.js';
 import { get, parseRaw, rawTls, startBackend } from './helpers/net.js';
-
-const HSTS = 'max-age=31536000';
 
 t.test('proxied responses carry exactly one HSTS header: the edge\'s, replacing the upstream\'s', async (t) => {
   const backend = await startBackend(t, (_req, res) => {

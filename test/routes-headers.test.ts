@@ -1,9 +1,7 @@
 import t from 'tap';
-import { startEdge } from './helpers/edge.js';
+import { startEdge, HSTS } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
 import { deadPort, get, startBackend, type Backend } from './helpers/net.js';
-
-const HSTS = 'max-age=31536000';
 
 const config = (app: Backend, dead: number): string => `
 listen: { http: false, https: "127.0.0.1:0" }

@@ -1,8 +1,6 @@
 import t from 'tap';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { parseRaw, rawTls, rawUpstream, recordingUpstream } from './helpers/net.js';
-
-const HSTS = 'max-age=31536000';
 
 t.test('a client Transfer-Encoding other than a lone "chunked" is 501 with HSTS and one log line; nothing goes upstream', async (t) => {
   const upstream = await rawUpstream(t, (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));

@@ -1,9 +1,8 @@
 import { createServer } from 'node:http';
 import t from 'tap';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { parseRaw, rawTls, startBackend } from './helpers/net.js';
 
-const HSTS = 'max-age=31536000';
 // Node 22.21+/24.9+ have http.Server's shouldUpgradeCallback; Node 20 ignores the option.
 const declinable = typeof (createServer() as { shouldUpgradeCallback?: unknown }).shouldUpgradeCallback === 'function';
 

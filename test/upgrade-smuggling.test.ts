@@ -6,11 +6,10 @@ import { once } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http2';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import t from 'tap';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { h2Session } from './helpers/h2.js';
 import { parseRaw, rawTls } from './helpers/net.js';
 
-const HSTS = 'max-age=31536000';
 type Tap = { teardown(fn: () => unknown): void };
 
 interface Heard {

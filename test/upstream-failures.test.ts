@@ -1,9 +1,7 @@
 import t from 'tap';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { clientKey, rank } from '../src/upstream/rendezvous.js';
 import { deadPort, get, rawTls, rawUpstream, startBackend } from './helpers/net.js';
-
-const HSTS = 'max-age=31536000';
 
 t.test('refused upstream → 502 with HSTS, a short body and a log line; the process lives on', async (t) => {
   const port0 = await deadPort();

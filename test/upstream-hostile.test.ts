@@ -3,11 +3,10 @@
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { eventually, hostileUpstream } from './helpers/hostile.js';
 import { get, parseRaw, rawTls } from './helpers/net.js';
 
-const HSTS = 'max-age=31536000';
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
 for (const [variant, lastWords] of [['reads it and closes', ''], ['answers 103 Early Hints and closes', 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n']] as const) {

@@ -4,10 +4,9 @@ import { createHash } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { get, parseRaw, rawTls, rawUpstream, startBackend } from './helpers/net.js';
 
-const HSTS = 'max-age=31536000';
 const sha = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** An upstream answering every request (one per chunk) with `response`. */

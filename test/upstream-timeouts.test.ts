@@ -7,10 +7,8 @@ import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { get, parseRaw, rawTls, rawUpstream, startBackend } from './helpers/net.js';
-
-const HSTS = 'max-age=31536000';
 
 /** POST `pieces` one at a time, `gapMs` apart; resolves with "STATUS body" (or the error code). */
 async function trickle(port: number, pieces: string[], gapMs: number, declared = pieces.join('').length): Promise<string> {

@@ -5,11 +5,10 @@ import { createHash } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { basicConfig, startEdge } from './helpers/edge.js';
+import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { eventually, hostileUpstream } from './helpers/hostile.js';
 import { get, parseRaw, rawTls } from './helpers/net.js';
 
-const HSTS = 'max-age=31536000';
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const ACCEPT = createHash('sha1').update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
 const HANDSHAKE = `GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\nOrigin: https://localhost\r\n\r\n`;
@@ -63,6 +62,18 @@ t.test('an upstream reset after part of a refusal went out only closes the conne
   t.ok(raw.includes('part of a body'));
   t.notMatch(raw, /502|Bad Gateway/, 'no 502 injected after the bytes already sent');
   t.equal((await get(port, '/')).status, 200, 'the target is still up: one failure, not two');
+});
+
+t.test('an upstream\'s ordinary 404 to an upgrade is relayed and logged as declined, not as an upstream protocol failure', async (t) => {
+  const up = await hostileUpstream(t, (socket) => socket.write('HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nno socket'));
+  const { port, logs } = await startEdge(t, basicConfig([up.address]));
+  const reply = parseRaw(await rawTls(port, HANDSHAKE));
+  t.equal(reply.status, 404, 'the upstream\'s answer, relayed');
+  t.strictSame(reply.headers.get('strict-transport-security'), [HSTS]);
+  const declined = await logs.next((l) => l.event === 'websocket-declined');
+  t.equal(declined?.status, 404, 'logged as declined, with its status');
+  t.notOk(logs.find((l) => l.code === 'EDGE_ERR_UPSTREAM_PROTOCOL'), 'no EDGE_ERR_UPSTREAM_PROTOCOL: nothing was wrong with the answer');
+  t.notOk(logs.find((l) => l.level === 40), 'and no warning');
 });
 
 const BAD_101: Array<[string, string]> = [

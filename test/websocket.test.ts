@@ -1,9 +1,8 @@
 import t from 'tap';
-import { startEdge } from './helpers/edge.js';
+import { startEdge, HSTS } from './helpers/edge.js';
 import { parseRaw, rawTls } from './helpers/net.js';
 import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
 
-const HSTS = 'max-age=31536000';
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
 const config = (address: string, websocket = '') => `

@@ -299,7 +299,7 @@ function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, st
   }, 'request');
 }
 
-/** The one log line per proxied request (DESIGN §12), written when the client's response closes. */
+/** The one log line per proxied request, written when the client's response closes. */
 export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange: Exchange, res: ClientResponse): void {
   const error = exchange.error;
   const status = res.headersSent ? res.statusCode : error?.status ?? 0;

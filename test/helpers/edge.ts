@@ -14,6 +14,9 @@ process.env.GATEHOUSE_ACCEPT_NODE_DEFECTS ??= 'http2';
 type Tap = { teardown(fn: () => unknown): void };
 
 /** Log lines an in-process edge wrote, parsed. */
+/** The Strict-Transport-Security value of the default `hsts` settings (max-age one year), as every answer on :443 carries it. */
+export const HSTS = 'max-age=31536000';
+
 export class LogCapture extends Writable {
   readonly lines: Record<string, unknown>[] = [];
   override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
