@@ -15,6 +15,8 @@ COPY package.json package-lock.json ./
 # The npm cache survives between builds (BuildKit and buildah both keep cache mounts).
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+# The importer's --compare makes its throwaway CA with scripts/certs.mjs (dist imports it).
+COPY scripts/certs.mjs scripts/certs.d.mts ./scripts/
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
@@ -35,6 +37,7 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY scripts/healthcheck.mjs ./scripts/
+COPY scripts/certs.mjs ./scripts/
 # `gatehouse schema` takes each key's description from README's reference tables.
 COPY README.md ./
 ENV NODE_ENV=production \

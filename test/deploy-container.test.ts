@@ -40,7 +40,7 @@ t.test('Dockerfile: BASE defaults to a current Node LTS; build then runtime stag
   t.ok(NODE_LINES.some((l) => l.line === line && l.floor !== undefined), 'and has a security floor in the table');
   t.same(all('FROM'), ['${BASE} AS build', '${BASE}'], 'a build stage and a runtime stage, both on BASE');
   t.match(all('RUN', steps.slice(0, steps.length - finalStage.length)).join('\n'), /npm ci[\s\S]*npm run build && npm prune --omit=dev/, 'build: npm ci, build, drop dev dependencies');
-  t.same(all('COPY', finalStage).map((c) => c.split(' ').at(-2)), ['/src/package.json', '/src/node_modules', '/src/dist', 'scripts/healthcheck.mjs'], 'runtime: production dependencies, dist and the healthcheck only (no src, no dev tools)');
+  t.same(all('COPY', finalStage).map((c) => c.split(' ').at(-2)), ['/src/package.json', '/src/node_modules', '/src/dist', 'scripts/healthcheck.mjs', 'scripts/certs.mjs', 'README.md'], 'runtime: production dependencies, dist, the healthcheck, the importer\'s certificate maker and README (schema descriptions) only (no src, no dev tools)');
   const user = all('USER', finalStage).at(-1) ?? '';
   t.ok(user !== '' && !/^(root|0)(:|$)/.test(user), `runs as ${user}`);
   t.match(all('RUN', finalStage).join('\n'), /useradd --system --uid 10001\b/, 'uid 10001');
@@ -54,7 +54,7 @@ t.test('Dockerfile: BASE defaults to a current Node LTS; build then runtime stag
 t.test('.dockerignore: nothing but what the Dockerfile copies (no node_modules, dist, certs or keys)', async (t) => {
   const lines = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
   t.equal(lines[0], '*', 'everything ignored first');
-  t.same(lines.slice(1).sort(), ['!package-lock.json', '!package.json', '!scripts/healthcheck.mjs', '!src/**', '!tsconfig.json']);
+  t.same(lines.slice(1).sort(), ['!README.md', '!package-lock.json', '!package.json', '!scripts/certs.d.mts', '!scripts/certs.mjs', '!scripts/healthcheck.mjs', '!src/**', '!tsconfig.json']);
 });
 
 interface ComposeService {
