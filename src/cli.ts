@@ -21,7 +21,7 @@ import { describeAcme } from './tls/acme/report.js';
 import { readPair } from './tls/cert-store.js';
 import { HYBRID_GROUP, keyExchangeGroups } from './tls/groups.js';
 import { importNginxCommand, IMPORT_OPTIONS } from './tools/import-nginx.js';
-import { compareCommand } from './import/nginx/compare/command.js';
+import { compareCommand } from './tools/import-compare.js';
 import { liveCommand, LIVE_OPTIONS } from './tools/live-check.js';
 import { routeCommand, ROUTE_OPTIONS } from './tools/route.js';
 import { UsageError } from './tools/command.js';

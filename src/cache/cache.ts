@@ -1,7 +1,5 @@
 import type { CacheStoreConfig, RouteCacheConfig } from '../config/cache.js';
 import type { Logger } from '../log.js';
-import type { RequestContext } from '../pipeline/expand.js';
-import { expand } from '../pipeline/expand.js';
 import type { ClientRequest, ClientResponse } from '../http/message.js';
 import type { Exchange, Forwarder } from '../proxy/forward.js';
 import type { UpstreamClient } from '../upstream/attempt.js';
@@ -83,8 +81,8 @@ export class ResponseCache implements TapOwner {
   }
 
   /** The request path's one call for routes with `cache`. */
-  serve(forwarder: Forwarder, req: ClientRequest, res: ClientResponse, exchange: Exchange, rc: RouteCacheConfig, context: RequestContext): void {
-    const key = expand(rc.key, context, false) ?? '';
+  /** `key`: the route's `cache.key` expanded for this request (the pipeline owns the placeholders). */
+  serve(forwarder: Forwarder, req: ClientRequest, res: ClientResponse, exchange: Exchange, rc: RouteCacheConfig, key: string): void {
     const method = exchange.method;
     if (method !== 'GET' && method !== 'HEAD') {
       exchange.tap = new PassTap(this, 'Gatehouse; fwd=method', key);

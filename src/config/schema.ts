@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { CertificatePaths, Cidr, Config, ListenAddress, LogLevel } from './types.js';
-import { ACME, readAcme } from '../tls/acme/config.js';
+import { ACME, readAcme } from './acme.js';
 import { DEFAULTS, TLS12_CIPHERS, TLS13_CIPHERS } from './defaults.js';
 import { RATE_LIMITS, readRateLimits } from './guard.js';
 import { CACHE_STORE, readCacheStore } from './cache.js';

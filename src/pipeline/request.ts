@@ -213,7 +213,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
 /** Upstream, or through the route's cache (DESIGN 28) when it has one: a route without `cache` pays one comparison. */
 function forward(deps: RequestDeps, req: ClientRequest, res: ClientResponse, exchange: Exchange, route: Route, context: RequestContext | null): void {
   if (route.cache === null || deps.cache === undefined || context === null) deps.forwarder.web(req, res, exchange);
-  else deps.cache.serve(deps.forwarder, req, res, exchange, route.cache, context);
+  else deps.cache.serve(deps.forwarder, req, res, exchange, route.cache, expand(route.cache.key, context, false) ?? '');
 }
 
 /** 404, 405 (with Allow), 400, 421: the site's header rules apply when a site was found. */

@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import type { AcmeChallengeType, AcmeConfig, ListenConfig, SiteConfig } from '../../config/types.js';
-import { DEFAULTS } from '../../config/defaults.js';
-import { field, given, keysOf, list, object, oneOf, string } from '../../config/shape.js';
-import { isSiteHost, readCaFile, type Reader } from '../../config/values.js';
+import type { AcmeChallengeType, AcmeConfig, ListenConfig, SiteConfig } from './types.js';
+import { DEFAULTS } from './defaults.js';
+import { field, given, keysOf, list, object, oneOf, string } from './shape.js';
+import { isSiteHost, readCaFile, type Reader } from './values.js';
 
 const CHALLENGES: readonly AcmeChallengeType[] = ['http-01', 'tls-alpn-01'];
 const d = DEFAULTS.tls.acme;

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import type { CommandResult } from '../../../tools/command.js';
-import type { CompareInput as ImportedInput } from '../../../tools/import-nginx.js';
-import { readNginx } from '../parse.js';
-import { compareImport, confDirOf } from './compare.js';
+import type { CommandResult } from './command.js';
+import type { CompareInput as ImportedInput } from './import-nginx.js';
+import { readNginx } from '../import/nginx/parse.js';
+import { compareImport, confDirOf } from '../import/nginx/compare/compare.js';
 
 /**
  * `gatehouse import nginx FILE… --compare`: after the import, run both and diff them. The diff
