@@ -307,7 +307,8 @@ function routeHeaders(loc: Scope, env: SiteEnv, captures: Captures, extra: reado
     const request = requestHeaders(nearest(loc, 'proxy_set_header').filter((d) => !byContent.has(d)), ctx, captures);
     if (request !== undefined) out.request = request;
   }
-  const adds = inLocation('add_header') ? nearest(loc, 'add_header') : [];
+  // content.ts answers for `add_header X-Cache-Status $upstream_cache_status` (Cache-Status does its job).
+  const adds = inLocation('add_header') ? nearest(loc, 'add_header').filter((d) => !byContent.has(d)) : [];
   const hides = inLocation('proxy_hide_header') ? nearest(loc, 'proxy_hide_header') : [];
   const response = responseValue([...responseHeaders(adds, hides, ctx, captures), ...extra]);
   if (response !== undefined) out.response = response;
