@@ -80,11 +80,13 @@ t.test(`this machine's Node (${process.version}): the running edge and gatehouse
   t.match(check.stdout, here.ok ? `runtime: ${here.message}` : `runtime: warning: ${here.message}`);
 });
 
-t.test('with workers, only the primary warns: one line per edge', { skip: here.ok ? 'the running Node gets no warning' : false }, async (t) => {
+// On a Node the table warns about, the primary says so once; on any other, no process of the edge does.
+t.test(`with workers, only the primary warns: ${here.ok ? 'none' : 'one line'} per edge on this Node`, async (t) => {
   const { file } = await writeConfigFile(t, `${basicConfig(['127.0.0.1:9'])}\nworkers: 2\nlog: { level: info, format: json }\n`);
+  // spawnGatehouse returns once both workers serve: the primary's check ran before it forked them.
   const gh = await spawnGatehouse(t, file, 2);
   const count = (): number => (gh.output().match(/"code":"EDGE_WARN_RUNTIME_/g) ?? []).length;
-  await gh.until(() => count() >= 1, 'the runtime warning');
-  t.equal(count(), 1, 'one line, from the primary');
+  if (!here.ok) await gh.until(() => count() >= 1, 'the runtime warning');
+  t.equal(count(), here.ok ? 0 : 1, here.ok ? 'no line from the primary or a worker' : 'one line, from the primary');
   gh.child.kill('SIGTERM');
 });
