@@ -91,12 +91,12 @@ export class StandIns {
   }
 }
 
-/** Header names lower-cased, repeated fields joined as one line (the order inside is kept). */
-function flatHeaders(req: IncomingMessage): Record<string, string> {
+/** A message's header names lower-cased, repeated fields joined as one line (the order inside is kept): requests at the stand-ins, answers at the client. */
+export function flatHeaders(message: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = (req.rawHeaders[i] as string).toLowerCase();
-    const value = req.rawHeaders[i + 1] as string;
+  for (let i = 0; i < message.rawHeaders.length; i += 2) {
+    const name = (message.rawHeaders[i] as string).toLowerCase();
+    const value = message.rawHeaders[i + 1] as string;
     out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
   }
   return out;

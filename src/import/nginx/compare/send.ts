@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { CompareRequest } from './requests.js';
 import { UNKNOWN_HOST } from './requests.js';
+import { flatHeaders } from './backends.js';
 
 /** One side's answer to one request: what the diff looks at. */
 export interface Answer {
@@ -62,29 +63,19 @@ export function send(r: CompareRequest, side: Side): Promise<Answer> {
       const p = (req.socket as TLSSocket | null)?.getProtocol?.();
       return typeof p === 'string' ? { protocol: p } : {};
     };
-    req.on('upgrade', (res: IncomingMessage) => finish({ status: res.statusCode ?? 0, headers: flat(res), body: Buffer.alloc(0), ...protocol() }));
+    req.on('upgrade', (res: IncomingMessage) => finish({ status: res.statusCode ?? 0, headers: flatHeaders(res), body: Buffer.alloc(0), ...protocol() }));
     req.on('response', (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', fail);
       res.on('end', () => {
-        const headers = flat(res);
+        const headers = flatHeaders(res);
         finish({ status: res.statusCode ?? 0, headers, body: decode(Buffer.concat(chunks), headers['content-encoding']), ...protocol() });
       });
     });
     req.on('error', fail);
     req.end(r.body);
   });
-}
-
-function flat(res: IncomingMessage): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < res.rawHeaders.length; i += 2) {
-    const name = (res.rawHeaders[i] as string).toLowerCase();
-    const value = res.rawHeaders[i + 1] as string;
-    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
-  }
-  return out;
 }
 
 function decode(body: Buffer, encoding: string | undefined): Buffer {
