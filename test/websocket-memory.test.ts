@@ -1,7 +1,7 @@
 // What an idle tunnel keeps alive. Thousands of idle WebSockets are the normal case for an edge,
 // so a tunnel must not retain its handshake objects (ClientRequest, its Agent, the upstream's
 // IncomingMessage, header copies): counted in a real V8 heap snapshot of a running Gatehouse.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type WebSocket from 'ws';
@@ -47,16 +47,25 @@ sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 
   gh.child.kill('SIGUSR2');
   let snap: Snapshot | undefined;
+  let lastSize = -1;
+  // The snapshot is written in pieces: it is parsed only once its size held still for one poll, and
+  // the wait is long because writing it takes the edge's one thread many seconds on a loaded machine.
   await gh.until(() => {
     const name = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot'));
     if (name === undefined) return false;
+    const path = join(dir, name);
+    const size = statSync(path).size;
+    if (size !== lastSize) {
+      lastSize = size;
+      return false;
+    }
     try {
-      snap = JSON.parse(readFileSync(join(dir, name), 'utf8')) as Snapshot;
+      snap = JSON.parse(readFileSync(path, 'utf8')) as Snapshot;
       return true;
     } catch {
       return false; // still being written
     }
-  }, 'heap snapshot');
+  }, 'heap snapshot', 60_000);
   const live = count(snap as Snapshot, ['ClientRequest', 'Agent', 'IncomingMessage', 'Socket']);
   t.ok((live.get('Socket') as number) >= N, `the ${N} upstream sockets are in the snapshot (${live.get('Socket')} Sockets)`);
   // Before tunnels were tidied, each one held a ClientRequest, an Agent and two IncomingMessages.
