@@ -6,7 +6,7 @@ import { testCerts, type TestCerts } from './helpers/certs.js';
 import { deadPort, get, startBackend } from './helpers/net.js';
 import { CLI, spawnGatehouse } from './helpers/process.js';
 
-const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 const writeConfig = async (t: Parameters<typeof tempDir>[0], body: (c: TestCerts) => string): Promise<string> => (await writeConfigFile(t, body)).file;
 
