@@ -25,7 +25,7 @@ type Dispatch = (socket: Socket) => void;
 /**
  * Put a front door before a listening server's own connection handling (TLS for node:https
  * and http2 secure servers alike, the HTTP parser for node:http): connection caps at accept,
- * then the PROXY header when the peer is a listed balancer (DESIGN 17, 18). Only an admitted
+ * then the PROXY header when the peer is a listed balancer (README "Running several instances"). Only an admitted
  * socket reaches the server's listeners, with every byte after the header unread, so TLS or
  * HTTP starts exactly where the header ended. Install it after the server's own 'connection'
  * listeners exist and before it listens. Returns a remover.
@@ -172,7 +172,7 @@ class ProxyWait {
     if (answer.kind === 'more') return;
     if (answer.kind === 'none') return this.#close('no PROXY header from a listen.proxyProtocol peer');
     if (answer.kind === 'invalid') return this.#close(answer.reason);
-    // The per-IP cap applies right after the header, before any TLS work (DESIGN 18).
+    // The per-IP cap applies right after the header, before any TLS work (README: `limits.connectionsPerIp`).
     if (!counted(this.#door, this.#socket, this.#limits, answer.header.source === null ? this.#peer : normaliseIp(answer.header.source.address))) return this.#stop();
     if (answer.rest.length === 0) {
       this.#wait = Wait.FirstByte;

@@ -211,7 +211,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
   else admitRequest(guard, deps, res, exchange, route.shaper?.ruled(exchange) ?? null, () => forward(deps, req, res, exchange, route, context));
 }
 
-/** Upstream, or through the route's cache (DESIGN 28) when it has one: a route without `cache` pays one comparison. */
+/** Upstream, or through the route's cache (README "Caching") when it has one: a route without `cache` pays one comparison. */
 function forward(deps: RequestDeps, req: ClientRequest, res: ClientResponse, exchange: Exchange, route: Route, context: RequestContext | null): void {
   if (route.cache === null || deps.cache === undefined || context === null) deps.forwarder.web(req, res, exchange);
   else deps.cache.serve(deps.forwarder, req, res, exchange, route.cache, expand(route.cache.key, context, false) ?? '');
@@ -232,12 +232,12 @@ function refuseResolved(runtime: Runtime, req: ClientRequest, res: ClientRespons
   respondRuled(res, error, hsts, error.message, close, site?.headers ?? null, c, extra);
 }
 
-/** The client address of DESIGN 6 for an answer that goes nowhere upstream (the headers stay as they are). */
+/** The client address (the peer, or past trustedProxies the right-most untrusted X-Forwarded-For hop) for an answer that goes nowhere upstream (the headers stay as they are). */
 function remoteAddr(runtime: Runtime, req: ClientRequest): string {
   return applyForwarded({ 'x-forwarded-for': req.headers['x-forwarded-for'] }, clientAddress(req.socket), runtime.trust).clientIp;
 }
 
-/** The path sent upstream (DESIGN 22): request headers ruled, prefix stripped or path rewritten, the query kept. */
+/** The path sent upstream (README: `stripPrefix`, `rewrite`): request headers ruled, prefix stripped or path rewritten, the query kept. */
 export function upstreamPath(route: Route, c: RequestContext, headers: IncomingHttpHeaders): string {
   const request = route.headers?.request;
   if (request !== undefined && request !== null) applyRequestRules(request, headers, c);

@@ -77,7 +77,7 @@ export function probe(client: UpstreamClient, upstream: Upstream, target: Target
 /**
  * Active health checks of every upstream of one runtime, with one owner and one stop(): every
  * `interval`, probe each target. A failed probe takes it out; a good one brings it back at once,
- * even from passive failures inside failTimeout (DESIGN 15). State lives on the TargetState
+ * even from passive failures inside failTimeout (README, `upstreams.NAME.healthCheck`). State lives on the TargetState
  * (keyed by address), so a reload that keeps an address keeps its verdict.
  */
 export class HealthChecks {
