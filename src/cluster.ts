@@ -61,7 +61,7 @@ export function supervise(config: Config, configPath: string, signals: StartupSi
 
   const acme = startPrimaryAcme(config, log, count);
   const fork = (): Worker => cluster.fork({ [WORKER_ENV]: '1', [TICKET_KEYS_ENV]: keys.toString('base64'), GATEHOUSE_CONFIG: configPath });
-  // One rate-limit table for every worker: a budget is the edge's, not N× it (DESIGN 27).
+  // One rate-limit table for every worker: a budget is the edge's, not N× it (README "Rate limits").
   cluster.on('message', answerRateRequests(new GcraTable()));
   for (let i = 0; i < count; i++) fork();
   log.info({ event: 'cluster', workers: count, pid: process.pid }, 'starting workers');

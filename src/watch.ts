@@ -13,7 +13,7 @@ export interface SettledWatcher {
 
 /**
  * Watch paths — folders for certificates (renewals swap links and rename folders, which a file
- * watch misses — see CERTS.md), the file itself for the config — and call `onSettled` once
+ * watch misses — README "What it does, and why": Certificate renewal), the file itself for the config — and call `onSettled` once
  * events have stopped for `settleMs`. Any event counts, raw inotify ones included, so an
  * in-place rewrite that keeps its mtime is still noticed; the callback decides by content.
  * A watched path that is deleted and made again (new inode) is noticed by a cheap identity

@@ -33,7 +33,7 @@ interface Visit {
 }
 
 /**
- * The response cache (DESIGN 28): one per edge, owned by its lifecycle so entries outlive a
+ * The response cache (README "Caching"): one per edge, owned by its lifecycle so entries outlive a
  * reload. Routes with `cache` hand it their exchange (the one hook, pipeline/request.ts); it
  * answers from the store, or sends the exchange upstream with a tap that decides what is kept.
  * Keys with a request on its way upstream are `#trips`: with `lock` the others wait for it

@@ -46,7 +46,7 @@ export interface Decision {
 const NO = { vary: false, coding: undefined } as const;
 
 /**
- * Never compressed (DESIGN 25): 1xx/204/206/304, answers already encoded, `no-transform`
+ * Never compressed (README "Compression"): 1xx/204/206/304, answers already encoded, `no-transform`
  * (RFC 9110 §7.7 / RFC 9111 §5.2.2.6), text/event-stream (a client must see each event as sent),
  * types not listed, bodies shorter than minLength. Vary is set whenever another request could
  * have been answered compressed, so shared caches keep the variants apart (RFC 9110 §12.5.5).

@@ -3,7 +3,7 @@ import { parseTemplate, type Template } from './template.js';
 import { boolean, duration, list, map, object, oneOf, size, string } from './shape.js';
 import type { Path, Reader } from './values.js';
 
-/** Top-level `cache:` (DESIGN 28): where entries live. One store per edge, kept across reloads. */
+/** Top-level `cache:` (README "Caching"): where entries live. One store per edge, kept across reloads. */
 export interface CacheStoreConfig {
   /** Bytes of entries kept in process (LRU by size). */
   readonly memory: number;

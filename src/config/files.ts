@@ -9,7 +9,7 @@ import type { Reader, Path } from './values.js';
 /** A `tryFiles` entry, split at load time into literal text and the placeholders it names. */
 export type FileTemplate = readonly (string | { readonly placeholder: 'path' | 'rest' })[];
 
-/** `routes[].files` (DESIGN 24), fully defaulted. */
+/** `routes[].files` (README "Serving files"), fully defaulted. */
 export interface FilesConfig {
   /** Absolute folder (relative to the config file when written relative). */
   readonly root: string;
@@ -27,7 +27,7 @@ export interface FilesConfig {
 /** When answers to requests with credentials are compressed (BREACH, README "Compression"). */
 export type CredentialedPolicy = 'same-origin' | 'always' | 'never';
 
-/** `compress` at site or route level (DESIGN 25), fully defaulted. */
+/** `compress` at site or route level (README "Compression"), fully defaulted. */
 export interface CompressConfig {
   readonly algorithms: readonly Coding[];
   /** Lower-case media types without parameters; "text/*" covers every text type. */
@@ -36,7 +36,7 @@ export interface CompressConfig {
   readonly credentialed: CredentialedPolicy;
 }
 
-/** `errorPages` of a site (DESIGN 29): status → absolute file. */
+/** `errorPages` of a site (README "Serving files"): status → absolute file. */
 export interface ErrorPagesConfig {
   readonly pages: ReadonlyMap<number, string>;
   /** Also replace the bodies of the upstream's own answers with those statuses. */
@@ -174,7 +174,7 @@ function fileName(r: Reader, v: unknown, path: Path): string | undefined {
   return name;
 }
 
-/** "{path}.html" → ['', {path}, '.html'] parts; unknown placeholders are errors (DESIGN 21). */
+/** "{path}.html" → ['', {path}, '.html'] parts; unknown placeholders are errors (README "Placeholders"). */
 function readTemplate(r: Reader, v: unknown, path: Path): FileTemplate | undefined {
   const text = r.string(v, path);
   if (text === undefined) return undefined;

@@ -4,7 +4,7 @@ import type { Cidr } from './primitives.js';
 import { boolean, cidr, field, fields, integer, keysOf, list, map, object, string } from './shape.js';
 import type { Path, Reader } from './values.js';
 
-/** `routes[].access` (DESIGN 26): methods, then deny, then allow, on the client address of 6/17. */
+/** `routes[].access` (README "Access control"): methods, then deny, then allow, on the client address (past trustedProxies and a PROXY header). */
 export interface AccessConfig {
   /** Upper-case methods; GET implies HEAD (RFC 9110 §9.3.2). null: every method. */
   readonly methods: readonly string[] | null;
@@ -40,7 +40,7 @@ export interface RouteGuardConfig {
   readonly rateLimit: string | null;
 }
 
-/** One named GCRA budget (DESIGN 27). */
+/** One named GCRA budget (README "Rate limits"). */
 export interface RateLimitConfig {
   readonly name: string;
   /** As written ("100/s"), for logs. */

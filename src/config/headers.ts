@@ -6,7 +6,7 @@ import type { Path, Reader } from './values.js';
 const TOKEN = /^[!#$%&'*+.^`|~0-9A-Za-z-]+$/; // RFC 9110 §5.6.2
 const CONTROL = /[\r\n\0]/;
 
-/** Names Gatehouse writes itself: a rule for one would fight the edge's own policy (DESIGN 23). */
+/** Names Gatehouse writes itself: a rule for one would fight the edge's own policy (README "Header rules"). */
 const OWNED: Readonly<Record<string, string>> = {
   'strict-transport-security': 'is set by Gatehouse on every answer: configure it under hsts',
   connection: 'is hop-by-hop (RFC 9110 §7.6.1): it describes one connection, not the message',
@@ -22,7 +22,7 @@ const OWNED: Readonly<Record<string, string>> = {
   'content-length': 'is message framing (RFC 9112 §6): the edge frames each message itself',
 };
 
-/** On requests only: what the upstream learns about the client comes from the edge (DESIGN 6), never a rule. */
+/** On requests only: what the upstream learns about the client comes from the edge (README "What it does, and why": Forwarding), never a rule. */
 const OWNED_REQUEST: Readonly<Record<string, string>> = {
   'x-forwarded-for': 'is set by Gatehouse from the client address and trustedProxies',
   'x-real-ip': 'is set by Gatehouse from the client address and trustedProxies',
@@ -30,7 +30,7 @@ const OWNED_REQUEST: Readonly<Record<string, string>> = {
   'x-forwarded-host': 'is set by Gatehouse from the Host the client sent',
 };
 
-/** nginx's add_header list without `always` (DESIGN 23). */
+/** nginx's add_header list without `always` (README "Header rules"). */
 const SUCCESS = [200, 201, 204, 206, 301, 302, 303, 304, 307, 308];
 
 /** A header value: text, or a number or boolean YAML wrote for it (readValue turns it into text). */

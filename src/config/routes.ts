@@ -161,7 +161,7 @@ export function readRedirect(r: Reader, raw: unknown, path: Path): Extract<Route
   const status = field(r, o, path, 'status', REDIRECT.keys.status);
   const text = r.string(o.to, [...path, 'to']);
   if (text === undefined) return undefined;
-  // Only a `to` that writes its own scheme and authority may leave this host (DESIGN 21).
+  // Only a `to` that writes its own scheme and authority may leave this host; a path-only one stays on it whatever its placeholders expand to (no open redirect).
   const absolute = /^([a-z][a-z0-9+.-]*:|\{scheme\}:)\/\//i.test(text);
   if (!absolute && !text.startsWith('/')) return r.error([...path, 'to'], 'expected an absolute URL (https://host/…) or a path on this host (/…)');
   if (!absolute && /^\/[/\\]/.test(text)) return r.error([...path, 'to'], '"//host" leaves this host: write the scheme, as in https://host/…');

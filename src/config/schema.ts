@@ -21,7 +21,7 @@ const YEAR_SECONDS = 31_536_000;
 
 /*
  * The sections this file reads; the others declare their shape next to their reader (sites.ts,
- * routes.ts, upstreams.ts, guard.ts, files.ts, headers.ts, tls/acme/config.ts). CONFIG below is
+ * routes.ts, upstreams.ts, guard.ts, cache.ts, files.ts, headers.ts, acme.ts). CONFIG below is
  * the whole tree: the loader's top-level keys and `gatehouse schema` both come from it.
  */
 const LISTEN = object({

@@ -1,5 +1,5 @@
 /**
- * Placeholders (DESIGN 21), parsed once at load into a frozen list of parts: a string is a
+ * Placeholders (README "Placeholders"), parsed once at load into a frozen list of parts: a string is a
  * literal, an object names what a request supplies. The pipeline only walks the list
  * (pipeline/expand.ts); nothing is parsed per request.
  */

@@ -22,9 +22,9 @@ export interface Config {
   readonly limits: LimitsConfig;
   readonly workers: number | 'auto';
   readonly log: LogConfig;
-  /** Named rate-limit budgets (DESIGN 27). */
+  /** Named rate-limit budgets (README "Rate limits"). */
   readonly rateLimits: RateLimitsConfig;
-  /** The response cache's store (DESIGN 28); null: no route caches. */
+  /** The response cache's store (README "Caching"); null: no route caches. */
   readonly cache: CacheStoreConfig | null;
 }
 
@@ -122,7 +122,7 @@ export interface WebSocketPolicy {
   readonly allowMissingOrigin: boolean;
 }
 
-/** How a route chooses paths (DESIGN 20): nginx's `location /p`, `location = /p`, `location ~ re`. */
+/** How a route chooses paths (README "Routes, headers, redirects: coming from nginx"): nginx's `location /p`, `location = /p`, `location ~ re`. */
 export type RouteMatcher =
   | { readonly kind: 'prefix'; readonly path: string; readonly overridesRegex: boolean }
   | { readonly kind: 'exact'; readonly path: string }
@@ -130,7 +130,7 @@ export type RouteMatcher =
 
 export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
 
-/** The one thing a route does (DESIGN 20, 22, 24). */
+/** The one thing a route does (README "Routes, headers, redirects: coming from nginx", "Serving files"). */
 export type RouteAction =
   | {
     readonly kind: 'upstream';
@@ -149,7 +149,7 @@ export type RouteAction =
     /** Lower-case name → value; content-type defaults to text/plain; charset=utf-8. */
     readonly headers: readonly HeaderEntry[];
   }
-  /** Static files (DESIGN 24): the route's `files` block says how; `files.fallback` names the upstream asked when no file matches. */
+  /** Static files (README "Serving files"): the route's `files` block says how; `files.fallback` names the upstream asked when no file matches. */
   | { readonly kind: 'files' };
 
 export interface HeaderEntry {
@@ -158,7 +158,7 @@ export interface HeaderEntry {
   readonly value: Template;
 }
 
-/** One `set`/`add`/`remove` block, names lower-case (DESIGN 23). */
+/** One `set`/`add`/`remove` block, names lower-case (README "Header rules"). */
 export interface HeaderOps {
   readonly set: readonly HeaderEntry[];
   readonly add: readonly HeaderEntry[];
@@ -189,7 +189,7 @@ export interface RouteConfig {
   readonly bodySize: number | null;
   readonly timeouts: RouteTimeouts | null;
   readonly websocket: WebSocketPolicy;
-  /** access, auth, rateLimit (DESIGN 26, 27); null when the route uses none. */
+  /** access, auth, rateLimit (README "Access control", "Rate limits"); null when the route uses none. */
   readonly guard: RouteGuardConfig | null;
   /** Static files, compression (the route's own, else its site's) and X-Accel-Redirect targets: config/files.ts. */
   readonly files: FilesConfig | null;

@@ -18,7 +18,7 @@ export interface FoundFile {
 
 export type Lookup =
   | FoundFile
-  /** A directory asked for without its "/": 301 to it (DESIGN 24). */
+  /** A directory asked for without its "/": 301 to it (README "Serving files"). */
   | { readonly kind: 'directory' }
   /** Nothing to serve; `unsafe` when a candidate was refused by the path rules (logged as such). */
   | { readonly kind: 'none'; readonly unsafe: boolean };

@@ -2,7 +2,7 @@ import { sep } from 'node:path';
 
 /**
  * The file-system path a URL path names under `root`, or undefined when it must not be served.
- * Safe by construction, whatever the encoding (DESIGN 24):
+ * Safe by construction, whatever the encoding (README "Serving files"):
  * - the path is split on "/" *before* decoding, so "%2F" can never become a separator, and any
  *   segment that decodes to "/", "\\" or NUL is refused (nginx decodes "%2F" first, then walks);
  * - each segment is decoded as strict UTF-8: "%c0%ae" (overlong ".") and other invalid

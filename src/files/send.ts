@@ -20,7 +20,7 @@ export interface SendContext {
   readonly offer: Offer | undefined;
   /** The Cache-Control the route's header rules give a 200: its `no-transform` forbids compressing (RFC 9110 §7.7). */
   readonly cacheControl?: string | undefined;
-  /** The route's header rules, run on the answer's fields just before they are sent (DESIGN 23); undefined: none. */
+  /** The route's header rules, run on the answer's fields just before they are sent (README "Header rules"); undefined: none. */
   readonly rule?: ((res: Response, status: number) => void) | undefined;
 }
 
@@ -35,7 +35,7 @@ const OCTET = 'application/octet-stream';
 const SMALL = 64 * 1024;
 
 /**
- * Writes a found file (DESIGN 24): validators and 304/412 (RFC 9110 §13), one range → 206 or
+ * Writes a found file (README "Serving files"): validators and 304/412 (RFC 9110 §13), one range → 206 or
  * 416 (§14), HEAD without a body, on-the-fly compression when the route asks and no range was.
  * The body streams with backpressure; the handle is closed on every path, including a client
  * that leaves mid-file (pipeline() destroys the read stream, which closes it; on h2 the stream's

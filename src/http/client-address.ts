@@ -23,7 +23,7 @@ export function setClientAddress(socket: Socket, address: string): void {
 
 /**
  * The client address of `socket` — the TCP socket itself, the TLSSocket around it, or the
- * proxy Node's HTTP/2 compatibility layer puts in front of either (property reads pass through).
+ * proxy an http2 session exposes as `session.socket` in front of either (property reads pass through).
  * Falls back to the peer address, normalised, for sockets the front door never saw.
  */
 export function clientAddress(socket: Socket | Duplex): string {
@@ -40,7 +40,7 @@ interface Local {
  * The `listen.https` (or :80) port this client connection arrived on, for `{port}` and
  * forwarded-port facts when several ports serve the same sites. Read from the accepted socket
  * (Node caches getsockname per socket, so this is a property read after the first call); works
- * for the TCP socket, its TLSSocket and the HTTP/2 compatibility proxy alike. Behind a PROXY
+ * for the TCP socket, its TLSSocket and an http2 session's `socket` proxy alike. Behind a PROXY
  * protocol balancer it is Gatehouse's own port, not the balancer's front port. 0 once the socket is gone.
  */
 export function arrivalPort(socket: Socket | Duplex): number {

@@ -8,7 +8,7 @@ const PARSER_REFUSALS: Readonly<Record<string, { readonly code: EdgeErrorCode; r
   HPE_HEADER_OVERFLOW: { code: 'EDGE_ERR_HEADERS_TOO_LARGE', reason: 'request headers too large' },
   ERR_HTTP_REQUEST_TIMEOUT: { code: 'EDGE_ERR_REQUEST_TIMEOUT', reason: 'request timeout' },
   HPE_CHUNK_EXTENSIONS_OVERFLOW: { code: 'EDGE_ERR_BODY_TOO_LARGE', reason: 'chunk extensions too large' },
-  // "chunked, identity", "chunked" twice, a coding after chunked: DESIGN 14 answers every coding but a lone chunked with 501.
+  // "chunked, identity", "chunked" twice, a coding after chunked: every coding but a lone chunked is 501 (README "What it does, and why": Hostile clients).
   HPE_INVALID_TRANSFER_ENCODING: { code: 'EDGE_ERR_NOT_IMPLEMENTED', reason: 'only "Transfer-Encoding: chunked" is supported' },
 };
 const MALFORMED = { code: 'EDGE_ERR_BAD_REQUEST', reason: 'bad request' } as const;

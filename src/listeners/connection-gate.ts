@@ -1,5 +1,5 @@
 /**
- * Open client connections of one process, in total and per client address (DESIGN 18). Shared
+ * Open client connections of one process, in total and per client address (README "Running several instances": Connection caps). Shared
  * by :443 and :80; the caps are read per connection so a reload applies to new ones.
  */
 export class ConnectionGate {

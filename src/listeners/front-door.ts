@@ -1,5 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import type { Metrics } from '../admin/metrics.js';
+import type { LimitsConfig } from '../config/types.js';
 import { rateLimited, type Logger } from '../log.js';
 import { isTrusted, normaliseIp } from '../http/forwarded.js';
 import type { Runtime } from '../pipeline/runtime.js';
@@ -24,7 +25,7 @@ type Dispatch = (socket: Socket) => void;
 /**
  * Put a front door before a listening server's own connection handling (TLS for node:https
  * and http2 secure servers alike, the HTTP parser for node:http): connection caps at accept,
- * then the PROXY header when the peer is a listed balancer (DESIGN 17, 18). Only an admitted
+ * then the PROXY header when the peer is a listed balancer (README "Running several instances"). Only an admitted
  * socket reaches the server's listeners, with every byte after the header unread, so TLS or
  * HTTP starts exactly where the header ended. Install it after the server's own 'connection'
  * listeners exist and before it listens. Returns a remover.
@@ -33,10 +34,9 @@ export function installFrontDoor(server: Server, deps: FrontDoorDeps): () => voi
   const inner = server.listeners('connection') as Dispatch[];
   server.removeAllListeners('connection');
   const dispatch: Dispatch = (socket) => { for (const listener of inner) listener.call(server, socket); };
-  const refusals = rateLimited(deps.log, 1000);
-  const malformed = rateLimited(deps.log, 1000);
+  const door: Door = { deps, dispatch, refusals: rateLimited(deps.log, 1000), malformed: rateLimited(deps.log, 1000) };
   const acceptFailures = rateLimited(deps.log, 1000);
-  const onConnection = (socket: Socket): void => admit(socket, deps, dispatch, refusals, malformed);
+  const onConnection = (socket: Socket): void => admit(socket, door);
   // libuv reports EMFILE/ENFILE from accept(2) as a server 'error' after closing the pending
   // connection (its reserve-descriptor trick); the listener keeps accepting once descriptors
   // free up, so this is a log line, never a crash.
@@ -54,100 +54,152 @@ export function installFrontDoor(server: Server, deps: FrontDoorDeps): () => voi
 
 type Log = (fields: object, message: string) => void;
 
-/**
- * What an admitted-so-far connection waits for: `sniff` — an unlisted peer's first bytes (a
- * PROXY signature there is refused); `header` — a listed peer's PROXY header; `first-byte` —
- * the first byte after a header (a balancer health check closes here, and TLS never hears of it).
- */
-type Wait = 'sniff' | 'header' | 'first-byte';
+/** One listener's front door: what every admission on it shares. */
+interface Door {
+  readonly deps: FrontDoorDeps;
+  readonly dispatch: Dispatch;
+  readonly refusals: Log;
+  readonly malformed: Log;
+}
 
-function admit(socket: Socket, deps: FrontDoorDeps, dispatch: Dispatch, refusals: Log, malformed: Log): void {
+function admit(socket: Socket, door: Door): void {
   socket.on('error', () => socket.destroy());
   // A peer that already reset (a health check that connects and leaves) has no address left.
   if (socket.remoteAddress === undefined) return void socket.destroy();
-  const runtime = deps.runtime();
+  const runtime = door.deps.runtime();
   const { limits, timeouts } = runtime.config;
   const peer = normaliseIp(socket.remoteAddress);
-  const refuse = (reason: 'limit' | 'per_ip', clientIp: string): void => {
-    socket.destroy();
-    deps.metrics.connectionsRefused.labels(reason).inc();
-    refusals({ event: 'connection-refused', reason, clientIp, listener: deps.listener, open: deps.gate.open }, reason === 'limit' ? 'connection refused: limits.connections reached' : 'connection refused: limits.connectionsPerIp reached');
-  };
-  const release = deps.gate.enter(limits.connections);
-  if (release === null) return refuse('limit', peer);
+  const release = door.deps.gate.enter(limits.connections);
+  if (release === null) return refuse(door, socket, 'limit', peer);
   socket.once('close', release);
-
-  /** Count the connection against its client address; false when that refused it. */
-  const counted = (address: string): boolean => {
-    const releaseIp = deps.gate.enterIp(address, limits.connectionsPerIp);
-    if (releaseIp === null) {
-      refuse('per_ip', address);
-      return false;
-    }
-    socket.once('close', releaseIp);
-    setClientAddress(socket, address);
-    return true;
-  };
-  const handOver = (replay: Buffer): void => {
-    // Bytes read past the header go back in front of the stream: TLS (or the HTTP parser)
-    // reads them first, so a header and a ClientHello sharing one segment lose nothing.
-    if (replay.length > 0) socket.unshift(replay);
-    dispatch(socket);
-    // node:http reads a paused socket only once it is resumed (its unshifted bytes first);
-    // a TLS server has already moved the TCP handle under its TLSSocket, which took the bytes.
-    if (!deps.tls) socket.resume();
-  };
   const proxyPeers = runtime.proxyPeers;
   if (!proxyPeers.any) {
-    if (counted(peer)) handOver(Buffer.alloc(0));
+    if (counted(door, socket, limits, peer)) handOver(door, socket, Buffer.alloc(0));
     return;
   }
+  new ProxyWait(door, socket, limits, peer, isTrusted(proxyPeers, peer) ? Wait.Header : Wait.Sniff, timeouts.headers);
+}
 
-  let wait: Wait = isTrusted(proxyPeers, peer) ? 'header' : 'sniff';
-  const parser = new ProxyHeaderParser();
-  let seen: Buffer = Buffer.alloc(0);
-  const close = (reason: string | null): void => {
-    stop();
-    socket.destroy();
-    if (reason !== null) malformed({ event: 'proxy-protocol', reason, peer, listener: deps.listener }, 'connection closed: PROXY protocol');
-  };
-  const onData = (chunk: Buffer): void => {
-    if (wait === 'first-byte') {
-      stop();
-      return handOver(chunk);
+function refuse(door: Door, socket: Socket, reason: 'limit' | 'per_ip', clientIp: string): void {
+  socket.destroy();
+  door.deps.metrics.connectionsRefused.labels(reason).inc();
+  door.refusals({ event: 'connection-refused', reason, clientIp, listener: door.deps.listener, open: door.deps.gate.open }, reason === 'limit' ? 'connection refused: limits.connections reached' : 'connection refused: limits.connectionsPerIp reached');
+}
+
+/** Count the connection against its client address; false when that refused it. */
+function counted(door: Door, socket: Socket, limits: LimitsConfig, address: string): boolean {
+  const releaseIp = door.deps.gate.enterIp(address, limits.connectionsPerIp);
+  if (releaseIp === null) {
+    refuse(door, socket, 'per_ip', address);
+    return false;
+  }
+  socket.once('close', releaseIp);
+  setClientAddress(socket, address);
+  return true;
+}
+
+function handOver(door: Door, socket: Socket, replay: Buffer): void {
+  // Bytes read past the header go back in front of the stream: TLS (or the HTTP parser)
+  // reads them first, so a header and a ClientHello sharing one segment lose nothing.
+  if (replay.length > 0) socket.unshift(replay);
+  door.dispatch(socket);
+  // node:http reads a paused socket only once it is resumed (its unshifted bytes first);
+  // a TLS server has already moved the TCP handle under its TLSSocket, which took the bytes.
+  if (!door.deps.tls) socket.resume();
+}
+
+/**
+ * What an admitted-so-far connection waits for: `Sniff` — an unlisted peer's first bytes (a
+ * PROXY signature there is refused); `Header` — a listed peer's PROXY header; `FirstByte` —
+ * the first byte after a header (a balancer health check closes here, and TLS never hears of
+ * it); `None` — nothing any more (handed over or closed).
+ */
+const enum Wait { None, Sniff, Header, FirstByte }
+
+/**
+ * A connection from a network that has PROXY peers, before the server sees it: one timer
+ * (timeouts.headers, from accept) and the `Wait` it is in. It reads until it knows whose
+ * connection this is, then hands the socket over with the bytes past the header unread, or
+ * closes it.
+ */
+class ProxyWait {
+  readonly #door: Door;
+  readonly #socket: Socket;
+  readonly #limits: LimitsConfig;
+  readonly #peer: string;
+  readonly #parser = new ProxyHeaderParser();
+  readonly #timer: NodeJS.Timeout;
+  #wait: Wait;
+  /** An unlisted peer's bytes so far, while they could still be the start of a PROXY signature. */
+  #seen: Buffer = Buffer.alloc(0);
+  readonly #onData = (chunk: Buffer): void => this.#read(chunk);
+  readonly #onEnd = (): void => this.#close(null);
+  readonly #onClose = (): void => this.#stop();
+
+  constructor(door: Door, socket: Socket, limits: LimitsConfig, peer: string, wait: Wait, timeoutMs: number) {
+    this.#door = door;
+    this.#socket = socket;
+    this.#limits = limits;
+    this.#peer = peer;
+    this.#wait = wait;
+    this.#timer = setTimeout(proxyTimedOut, timeoutMs, this);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onClose);
+  }
+
+  /** The timer fired: only a header cut short is worth a log line (a silent peer is not). */
+  timedOut(): void {
+    this.#close(this.#wait === Wait.Header ? 'no complete PROXY header within timeouts.headers' : null);
+  }
+
+  #read(chunk: Buffer): void {
+    if (this.#wait === Wait.FirstByte) {
+      this.#stop();
+      return handOver(this.#door, this.#socket, chunk);
     }
-    if (wait === 'sniff') {
-      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+    if (this.#wait === Wait.Sniff) {
+      const seen = this.#seen.length === 0 ? chunk : Buffer.concat([this.#seen, chunk]);
+      this.#seen = seen;
       const sniffed = sniffProxy(seen);
-      if (sniffed === 'yes') return close('PROXY header from a peer not in listen.proxyProtocol');
+      if (sniffed === 'yes') return this.#close('PROXY header from a peer not in listen.proxyProtocol');
       if (sniffed === 'maybe') return;
-      stop();
-      if (counted(peer)) handOver(seen);
+      this.#stop();
+      if (counted(this.#door, this.#socket, this.#limits, this.#peer)) handOver(this.#door, this.#socket, seen);
       return;
     }
-    const answer = parser.push(chunk);
+    const answer = this.#parser.push(chunk);
     if (answer.kind === 'more') return;
-    if (answer.kind === 'none') return close('no PROXY header from a listen.proxyProtocol peer');
-    if (answer.kind === 'invalid') return close(answer.reason);
-    // The per-IP cap applies right after the header, before any TLS work (DESIGN 18).
-    if (!counted(answer.header.source === null ? peer : normaliseIp(answer.header.source.address))) return stop();
+    if (answer.kind === 'none') return this.#close('no PROXY header from a listen.proxyProtocol peer');
+    if (answer.kind === 'invalid') return this.#close(answer.reason);
+    // The per-IP cap applies right after the header, before any TLS work (README: `limits.connectionsPerIp`).
+    if (!counted(this.#door, this.#socket, this.#limits, answer.header.source === null ? this.#peer : normaliseIp(answer.header.source.address))) return this.#stop();
     if (answer.rest.length === 0) {
-      wait = 'first-byte';
+      this.#wait = Wait.FirstByte;
       return;
     }
-    stop();
-    handOver(answer.rest);
-  };
-  const onEnd = (): void => close(null);
-  const timer = setTimeout(() => close(wait === 'header' ? 'no complete PROXY header within timeouts.headers' : null), timeouts.headers);
-  const stop = (): void => {
-    clearTimeout(timer);
-    socket.off('data', onData);
-    socket.off('end', onEnd);
-    socket.off('close', stop);
+    this.#stop();
+    handOver(this.#door, this.#socket, answer.rest);
+  }
+
+  #close(reason: string | null): void {
+    this.#stop();
+    this.#socket.destroy();
+    if (reason !== null) this.#door.malformed({ event: 'proxy-protocol', reason, peer: this.#peer, listener: this.#door.deps.listener }, 'connection closed: PROXY protocol');
+  }
+
+  /** Done waiting: the timer and listeners go, and the socket stays paused for whoever reads it next. */
+  #stop(): void {
+    this.#wait = Wait.None;
+    clearTimeout(this.#timer);
+    const socket = this.#socket;
+    socket.off('data', this.#onData);
+    socket.off('end', this.#onEnd);
+    socket.off('close', this.#onClose);
     socket.pause();
-  };
-  socket.on('data', onData);
-  socket.on('end', onEnd);
-  socket.on('close', stop);
+  }
+}
+
+function proxyTimedOut(wait: ProxyWait): void {
+  wait.timedOut();
 }

@@ -3,7 +3,7 @@ import type { Config } from '../config/types.js';
 
 /**
  * The head timeout, head size and keep-alive limits of an HTTP/1.1 listener, the same on :443 and
- * :80 (DESIGN 13): without them the :80 listener ran on Node's defaults (60 s for a head, 16 KB,
+ * :80 (README "What it does, and why": Redirects): without them the :80 listener ran on Node's defaults (60 s for a head, 16 KB,
  * 5 s keep-alive), whatever `timeouts` and `limits` said.
  */
 export function h1Limits({ timeouts, limits }: Config): ServerOptions {

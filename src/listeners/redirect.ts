@@ -22,7 +22,7 @@ export type { AcmeChallenge };
  * request-target's authority — so "//evil.example/" or "http://evil/" cannot move it.
  */
 export function createRedirectListener(runtime: () => Runtime, log: Logger, httpsPort: () => number, acmeChallenge?: () => AcmeChallenge | undefined, serve?: Serve): Server {
-  // The same head timeout, head size and keep-alive as :443 (DESIGN 13), fixed at start like its.
+  // The same head timeout, head size and keep-alive as :443 (README "What it does, and why": Redirects), fixed at start like its.
   const server = createServer(h1Limits(runtime().config), (req, res) => {
     void handle(runtime(), req, res, log, httpsPort(), acmeChallenge?.(), serve).catch((err: unknown) => {
       log.error({ err, code: 'EDGE_ERR_INTERNAL' }, 'redirect listener failed');
@@ -55,7 +55,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     return;
   }
   const parsed = hostOf(req.headers.host);
-  // ACME first (above), then a site that serves plain HTTP gets its routes (DESIGN 29).
+  // ACME first (above), then a site that serves plain HTTP gets its routes (README: `sites[].plainHttp`).
   if (serve !== undefined && typeof parsed === 'string' && runtime.sites.match(parsed)?.plainHttp === 'serve') return serve(req, res);
   const host = parsed !== undefined && parsed !== null && runtime.sites.match(parsed) !== undefined ? parsed : runtime.sites.firstHost;
   const authority = `${host.includes(':') ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;

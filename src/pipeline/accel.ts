@@ -28,7 +28,7 @@ export interface AccelContext {
 }
 
 /**
- * DESIGN 24: an upstream answer with `X-Accel-Redirect: /path` is replaced by what the
+ * README "Serving files" (X-Accel-Redirect): an upstream answer with `X-Accel-Redirect: /path` is replaced by what the
  * `internal` route for that path serves: the upstream's other headers kept, its Content-Type
  * too when it sent one (as nginx), framing and validators the file's. The client's own
  * conditional and Range fields apply to the file. A path no internal files route serves: 404.

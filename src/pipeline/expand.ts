@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Template } from '../config/template.js';
 
-/** What placeholders read from one request (DESIGN 21); built only for routes that use any. */
+/** What placeholders read from one request (README "Placeholders"); built only for routes that use any. */
 export interface RequestContext {
   readonly scheme: 'http' | 'https';
   /** Host without port, lower-case. */

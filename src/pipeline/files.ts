@@ -39,13 +39,13 @@ export interface FilesStep {
 }
 
 /**
- * A `files` route's answer (DESIGN 24): GET and HEAD only (others go to the fallback, else
+ * A `files` route's answer (README "Serving files"): GET and HEAD only (others go to the fallback, else
  * 405); lookup under the root, then the file, a 301 for a directory without "/", or 404. One log
  * line per answer, with the code of any refusal.
  */
 export function serveFiles(step: FilesStep, req: ClientRequest, res: ClientResponse): void {
   const { method, files, ruled } = step;
-  // DESIGN 3: on every answer, the file's, the 304, the 301 and the refusals alike.
+  // HSTS on every answer (README "What it does, and why"): the file's, the 304, the 301 and the refusals alike.
   if (step.hsts !== null) res.setHeader('strict-transport-security', step.hsts);
   if (method !== 'GET' && method !== 'HEAD') {
     if (files.fallback !== null) return step.fallback();
@@ -77,7 +77,7 @@ export function serveFiles(step: FilesStep, req: ClientRequest, res: ClientRespo
   });
 }
 
-/** DESIGN 24: a directory without its "/" → 301 to it, the query kept (nginx does the same). */
+/** A directory without its "/" → 301 to it, the query kept (nginx does the same). */
 function redirectToDirectory(step: FilesStep, req: ClientRequest, res: ClientResponse): void {
   const url = req.url ?? '';
   const q = url.indexOf('?');

@@ -4,7 +4,7 @@ import { expand, type RequestContext } from './expand.js';
 import type { FieldRules, FieldSink } from '../http/respond.js';
 
 /**
- * Request rules (DESIGN 23) on the headers going upstream, after the edge's own (forwarded
+ * Request rules (README "Header rules") on the headers going upstream, after the edge's own (forwarded
  * headers are owned names, refused at load). A value that expands to nothing is not sent, as
  * nginx's proxy_set_header with an empty value.
  */
@@ -63,7 +63,7 @@ export class AnswerRules implements FieldRules {
 
 /**
  * The same rules on a response whose fields are set but not sent (files, error pages, guard
- * refusals): the answer's own fields first, so a rule's `set` replaces them (DESIGN 23).
+ * refusals): the answer's own fields first, so a rule's `set` replaces them (README "Header rules").
  */
 export function ruleResponse(res: FieldSink, status: number, r: AnswerRules): void {
   for (const block of r.rules.response) {

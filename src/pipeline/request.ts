@@ -147,7 +147,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
   const h2 = isH2(res);
   const body = h2 ? h2BodyFraming(req as H2Request) : bodyFraming(req as IncomingMessage);
   const bodyLimit = route.bodySize ?? runtime.config.limits.bodySize;
-  if (bodyLimit > 0 && !withinBodyLimit(req, res, runtime, p, bodyLimit, body)) {
+  if (bodyLimit > 0 && !withinDeclaredLimit(req, res, runtime, p, bodyLimit)) {
     logLocal(deps, req, res, start, p.host, 'request body too large', '', 'EDGE_ERR_BODY_TOO_LARGE');
     return;
   }
@@ -205,12 +205,13 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
     requestId: context === null || context.requestId === '' ? undefined : context.requestId,
     tap: undefined,
   };
+  if (bodyLimit > 0 && body === 'chunked') countChunked(req, res, runtime, p, bodyLimit, exchange);
   const guard = route.guard === null || p.guarded ? undefined : runtime.guards.of(route.guard);
   if (guard === undefined) forward(deps, req, res, exchange, route, context);
   else admitRequest(guard, deps, res, exchange, route.shaper?.ruled(exchange) ?? null, () => forward(deps, req, res, exchange, route, context));
 }
 
-/** Upstream, or through the route's cache (DESIGN 28) when it has one: a route without `cache` pays one comparison. */
+/** Upstream, or through the route's cache (README "Caching") when it has one: a route without `cache` pays one comparison. */
 function forward(deps: RequestDeps, req: ClientRequest, res: ClientResponse, exchange: Exchange, route: Route, context: RequestContext | null): void {
   if (route.cache === null || deps.cache === undefined || context === null) deps.forwarder.web(req, res, exchange);
   else deps.cache.serve(deps.forwarder, req, res, exchange, route.cache, expand(route.cache.key, context, false) ?? '');
@@ -231,12 +232,12 @@ function refuseResolved(runtime: Runtime, req: ClientRequest, res: ClientRespons
   respondRuled(res, error, hsts, error.message, close, site?.headers ?? null, c, extra);
 }
 
-/** The client address of DESIGN 6 for an answer that goes nowhere upstream (the headers stay as they are). */
+/** The client address (the peer, or past trustedProxies the right-most untrusted X-Forwarded-For hop) for an answer that goes nowhere upstream (the headers stay as they are). */
 function remoteAddr(runtime: Runtime, req: ClientRequest): string {
   return applyForwarded({ 'x-forwarded-for': req.headers['x-forwarded-for'] }, clientAddress(req.socket), runtime.trust).clientIp;
 }
 
-/** The path sent upstream (DESIGN 22): request headers ruled, prefix stripped or path rewritten, the query kept. */
+/** The path sent upstream (README: `stripPrefix`, `rewrite`): request headers ruled, prefix stripped or path rewritten, the query kept. */
 export function upstreamPath(route: Route, c: RequestContext, headers: IncomingHttpHeaders): string {
   const request = route.headers?.request;
   if (request !== undefined && request !== null) applyRequestRules(request, headers, c);
@@ -256,37 +257,38 @@ export function upstreamPath(route: Route, c: RequestContext, headers: IncomingH
   return c.uri;
 }
 
-/** 413 before anything reaches an upstream when Content-Length says too much; chunked bodies are counted as they stream. */
 /** The route's rules for a refusal written before its context exists (400, 417, 413): built only then. */
 function refusalRules(runtime: Runtime, req: ClientRequest, route: Route, host: string, path: string, scheme: 'http' | 'https'): AnswerRules | null {
   return ruledBy(route.headers, () => contextOf(req, req.headers as IncomingHttpHeaders, route, host, path, scheme, remoteAddr(runtime, req)));
 }
 
-function withinBodyLimit(req: ClientRequest, res: ClientResponse, runtime: Runtime, p: Proxied, limit: number, body: BodyFraming): boolean {
-  const { hsts } = p;
+/** 413 before anything reaches an upstream when Content-Length says too much; chunked bodies are counted as they stream (countChunked). */
+function withinDeclaredLimit(req: ClientRequest, res: ClientResponse, runtime: Runtime, p: Proxied, limit: number): boolean {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) {
-    respond(res, new EdgeError('EDGE_ERR_BODY_TOO_LARGE', `Content-Length ${declared} over ${limit}`), hsts, `request body larger than ${limit} bytes`, true, refusalRules(runtime, req, p.route, p.host, p.path, p.scheme));
-    return false;
-  }
-  if (body === 'chunked') {
-    let seen = 0;
-    const source = bodyOf(req);
-    // Paused first, so counting does not start the flow: the body waits for its upstream connection.
-    source.pause();
-    const count = (chunk: Buffer): void => {
-      seen += chunk.length;
-      if (seen <= limit) return;
-      source.off('data', count);
-      respond(res, new EdgeError('EDGE_ERR_BODY_TOO_LARGE', `chunked body over ${limit}`), hsts, `request body larger than ${limit} bytes`, true, refusalRules(runtime, req, p.route, p.host, p.path, p.scheme));
-      // No more of it upstream. On h2 the stream itself carries the 413 being written, so it is
-      // only paused; respond() closes it once the answer is out.
-      if (isH2(res)) source.pause();
-      else source.destroy();
-    };
-    source.on('data', count);
-  }
-  return true;
+  if (declared <= limit) return true;
+  respond(res, new EdgeError('EDGE_ERR_BODY_TOO_LARGE', `Content-Length ${declared} over ${limit}`), p.hsts, `request body larger than ${limit} bytes`, true, refusalRules(runtime, req, p.route, p.host, p.path, p.scheme));
+  return false;
+}
+
+/** A chunked body is counted as it streams; past the limit the 413 goes out, and the exchange's log line carries its code. */
+function countChunked(req: ClientRequest, res: ClientResponse, runtime: Runtime, p: Proxied, limit: number, exchange: Exchange): void {
+  let seen = 0;
+  const source = bodyOf(req);
+  // Paused first, so counting does not start the flow: the body waits for its upstream connection.
+  source.pause();
+  const count = (chunk: Buffer): void => {
+    seen += chunk.length;
+    if (seen <= limit) return;
+    source.off('data', count);
+    const error = new EdgeError('EDGE_ERR_BODY_TOO_LARGE', `chunked body over ${limit}`);
+    exchange.error = error;
+    respond(res, error, p.hsts, `request body larger than ${limit} bytes`, true, refusalRules(runtime, req, p.route, p.host, p.path, p.scheme));
+    // No more of it upstream. On h2 the stream itself carries the 413 being written, so it is
+    // only paused; respond() closes it once the answer is out.
+    if (isH2(res)) source.pause();
+    else source.destroy();
+  };
+  source.on('data', count);
 }
 
 function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, start: number, host: string, reason: string, requestId = '', code?: EdgeErrorCode): void {

@@ -8,7 +8,7 @@ import type { Upstream } from '../upstream/pool.js';
 import { compileOrigins, type OriginMatcher } from './origin.js';
 import { RouteShaper } from './shaper.js';
 
-/** A route's action with everything resolved at load (DESIGN 22). `slash` is nginx's 301 from "/p" to "/p/". */
+/** A route's action with everything resolved at load (README "Routes, headers, redirects: coming from nginx"). `slash` is nginx's 301 from "/p" to "/p/". */
 export type Action =
   | { readonly kind: 'upstream'; readonly upstream: Upstream; readonly stripPrefix: boolean; readonly rewrite: Template | null; readonly rewriteLocation: boolean }
   | { readonly kind: 'redirect'; readonly to: Template; readonly status: RedirectStatus; readonly absolute: boolean }
@@ -24,7 +24,7 @@ export interface Route {
   readonly upstream: Upstream | undefined;
   readonly files: FilesConfig | undefined;
   readonly compress: CompressConfig | undefined;
-  /** Reached only through an upstream's X-Accel-Redirect (DESIGN 24). */
+  /** Reached only through an upstream's X-Accel-Redirect (README "Serving files"). */
   readonly internal: boolean;
   readonly kind: 'prefix' | 'exact' | 'regex';
   readonly regex: RegExp | null;
@@ -205,7 +205,7 @@ function ruleTemplates(rules: HeaderRules | null): Template[] {
 }
 
 /**
- * nginx's location order (DESIGN 20) on the routing path: an exact route; else the longest
+ * nginx's location order (README "Routes, headers, redirects: coming from nginx") on the routing path: an exact route; else the longest
  * prefix, outright if it overrides regexes; else the first regex in file order; else that
  * prefix. A route whose `methods`/`scheme` do not fit is skipped and the search goes on.
  */

@@ -98,7 +98,7 @@ export interface StandInAnswers {
  * One client connection's line of exchanges. Node's server emits 'request' for every pipelined
  * request as soon as it is parsed, so without this line 2,000 GETs in one write would be 2,000
  * upstream requests at once. Here one is in flight upstream and the rest wait their turn
- * (DESIGN 14); when the client leaves, those still waiting are dropped unsent — as nginx, which
+ * (README "What it does, and why": Pipelining); when the client leaves, those still waiting are dropped unsent — as nginx, which
  * would not even have read them.
  */
 class ClientLine {
@@ -234,7 +234,7 @@ class HttpExchange implements UpstreamSink {
     }
     const accel = exchange.accel === undefined ? undefined : rawHeader(head.headers, 'x-accel-redirect')?.trim();
     if (accel !== undefined && exchange.accel !== undefined) {
-      // The upstream's body is drained and dropped; the file stands in (DESIGN 24).
+      // The upstream's body is drained and dropped; the file stands in (README "Serving files": X-Accel-Redirect).
       this.#discard = true;
       exchange.accel(accel, responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status));
       return;

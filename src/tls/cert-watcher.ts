@@ -26,7 +26,7 @@ function watchDirs(paths: readonly string[]): string[] {
     try {
       dirs.add(dirname(realpathSync(path)));
     } catch {
-      // Not there yet (certbot writes it later): its own names above are enough to see it arrive. (mid-swap or deleted): the folder watches will see it come back
+      // Not there yet (certbot writes it later): mid-swap or deleted: the folder added above is watched, so its arrival is seen.
     }
   }
   return [...dirs];

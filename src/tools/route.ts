@@ -35,7 +35,7 @@ export async function routeCommand(flags: RouteFlags, envConfig: string | undefi
   return { code: 0, stdout: flags.json === true ? JSON.stringify(result.answer) : formatRoute(result.answer, flags.ip), stderr: '' };
 }
 
-/** The answer of `gatehouse route`; its JSON form is exactly this object (DESIGN, Command line). */
+/** The answer of `gatehouse route`; its JSON form is exactly this object (README "Asking an edge why"). */
 export interface RouteAnswer {
   /** The site's first host, as its route labels in metrics name it. */
   readonly site: string;
@@ -49,7 +49,7 @@ export interface RouteAnswer {
   readonly targets?: readonly { readonly target: string; readonly rank: number }[];
   /** Where the client goes while every target is up. */
   readonly chosen?: string;
-  /** How the route matched (DESIGN 20). */
+  /** How the route matched (README "Routes, headers, redirects: coming from nginx"). */
   readonly match: 'exact' | 'prefix' | 'regex';
   /** Why this route and not another, in nginx's terms. */
   readonly why: string;

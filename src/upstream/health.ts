@@ -77,36 +77,18 @@ export function probe(client: UpstreamClient, upstream: Upstream, target: Target
 /**
  * Active health checks of every upstream of one runtime, with one owner and one stop(): every
  * `interval`, probe each target. A failed probe takes it out; a good one brings it back at once,
- * even from passive failures inside failTimeout (DESIGN 15). State lives on the TargetState
+ * even from passive failures inside failTimeout (README, `upstreams.NAME.healthCheck`). State lives on the TargetState
  * (keyed by address), so a reload that keeps an address keeps its verdict.
  */
 export class HealthChecks {
-  readonly #stops: (() => void)[] = [];
-  readonly #inFlight = new Map<TargetState, UpstreamRequest>();
+  readonly #rounds: HealthRounds[] = [];
   #stopped = false;
 
   constructor(upstreams: Iterable<Upstream>, client: UpstreamClient, log: Logger, onChange: (u: Upstream, t: TargetState, up: boolean) => void) {
     for (const upstream of upstreams) {
       const check = upstream.config.healthCheck;
       if (check === null) continue;
-      const round = (): void => {
-        for (const target of upstream.targets) {
-          if (this.#inFlight.has(target)) continue;
-          this.#inFlight.set(target, probe(client, upstream, target, check, (up) => {
-            this.#inFlight.delete(target);
-            if (this.#stopped) return;
-            const changed = up ? target.probedUp(Date.now()) : target.activeUp;
-            if (!up) target.activeUp = false;
-            if (!changed) return;
-            log[up ? 'info' : 'warn']({ event: 'health', upstream: upstream.name, target: target.id, up }, up ? 'target recovered' : 'target failed its health check');
-            onChange(upstream, target, up);
-          }));
-        }
-      };
-      round();
-      const timer = setInterval(round, check.interval);
-      timer.unref();
-      this.#stops.push(() => clearInterval(timer));
+      this.#rounds.push(new HealthRounds(upstream, check, client, log, onChange));
     }
   }
 
@@ -114,8 +96,65 @@ export class HealthChecks {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const stop of this.#stops) stop();
+    for (const rounds of this.#rounds) rounds.stop();
+  }
+}
+
+/** Where one upstream's rounds are: `Running` — its interval timer is armed; `Stopped` — for good, late verdicts are dropped. */
+const enum Rounds { Running, Stopped }
+
+/**
+ * One upstream's probe rounds: one interval timer; each tick probes every target that has no
+ * probe in flight (a slow target is not probed twice at once).
+ */
+class HealthRounds {
+  readonly #upstream: Upstream;
+  readonly #check: HealthCheckConfig;
+  readonly #client: UpstreamClient;
+  readonly #log: Logger;
+  readonly #onChange: (u: Upstream, t: TargetState, up: boolean) => void;
+  readonly #inFlight = new Map<TargetState, UpstreamRequest>();
+  readonly #timer: NodeJS.Timeout;
+  #state = Rounds.Running;
+
+  constructor(upstream: Upstream, check: HealthCheckConfig, client: UpstreamClient, log: Logger, onChange: (u: Upstream, t: TargetState, up: boolean) => void) {
+    this.#upstream = upstream;
+    this.#check = check;
+    this.#client = client;
+    this.#log = log;
+    this.#onChange = onChange;
+    this.round();
+    this.#timer = setInterval(nextRound, check.interval, this);
+    this.#timer.unref();
+  }
+
+  /** Probe every target that has no probe in flight. */
+  round(): void {
+    for (const target of this.#upstream.targets) {
+      if (this.#inFlight.has(target)) continue;
+      this.#inFlight.set(target, probe(this.#client, this.#upstream, target, this.#check, (up) => this.#verdict(target, up)));
+    }
+  }
+
+  /** Stop the timer and abort probes in flight. */
+  stop(): void {
+    this.#state = Rounds.Stopped;
+    clearInterval(this.#timer);
     for (const request of this.#inFlight.values()) request.call?.abort();
     this.#inFlight.clear();
   }
+
+  #verdict(target: TargetState, up: boolean): void {
+    this.#inFlight.delete(target);
+    if (this.#state === Rounds.Stopped) return;
+    const changed = up ? target.probedUp(Date.now()) : target.activeUp;
+    if (!up) target.activeUp = false;
+    if (!changed) return;
+    this.#log[up ? 'info' : 'warn']({ event: 'health', upstream: this.#upstream.name, target: target.id, up }, up ? 'target recovered' : 'target failed its health check');
+    this.#onChange(this.#upstream, target, up);
+  }
+}
+
+function nextRound(rounds: HealthRounds): void {
+  rounds.round();
 }

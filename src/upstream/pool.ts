@@ -49,7 +49,7 @@ export class TargetState {
     if (this.#failures.length > 0) this.#failures = [];
   }
 
-  /** Its active probe got an answer: passive failures no longer hold it down (DESIGN 15). Returns true if that changed its health. */
+  /** Its active probe got an answer: passive failures no longer hold it down (README, `upstreams.NAME.healthCheck`). Returns true if that changed its health. */
   probedUp(now: number): boolean {
     const wasHealthy = this.healthy(now);
     this.activeUp = true;

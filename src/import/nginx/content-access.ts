@@ -51,7 +51,7 @@ export function accessLists(ctx: Ctx, rules: readonly Directive[]): { allow: str
   return { allow: [], deny };
 }
 
-/** allow/deny → the route's `access` (DESIGN 26); the core translator adds limit_except's methods. */
+/** allow/deny → the route's `access` (README "Access control"); the core translator adds limit_except's methods. */
 export function translateAccess(ctx: Ctx, route: Record<string, unknown>): void {
   const access: Record<string, unknown> = {};
   const lists = accessLists(ctx, accessRules(ctx.scope));

@@ -6,7 +6,7 @@ import { sentAnyway } from './content-files.js';
 import { locationFor, locationMatch } from './content-where.js';
 import { proxyTarget } from './upstream-ref.js';
 
-/** auth_basic and auth_request in force here → the route's `auth` (DESIGN 26). */
+/** auth_basic and auth_request in force here → the route's `auth` (README "Access control"). */
 export function translateAuth(ctx: Ctx, route: Record<string, unknown>): void {
   const auth: Record<string, unknown> = {};
   const basic = basicAuth(ctx);

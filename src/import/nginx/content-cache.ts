@@ -4,10 +4,10 @@ import { allScopes, duration, flag, own, rootOf, size, template, type Ctx, type 
 
 // The words of proxy_cache_use_stale that Gatehouse's useStale takes as they are.
 const STALE_WORDS = new Set(['error', 'timeout', 'updating', 'http_500', 'http_502', 'http_503', 'http_504', 'http_403', 'http_404', 'http_429']);
-// Request traits Gatehouse already keeps out of the cache (DESIGN 28), so bypassing on them says little.
+// Request traits Gatehouse already keeps out of the cache (README "Caching"), so bypassing on them says little.
 const SAFE_BYPASS = /^\$(http_upgrade|http_authorization|http_cookie|cookie_\w+)$/;
 
-/** proxy_cache and its settings in force at a proxying location → the route's `cache` (DESIGN 28). */
+/** proxy_cache and its settings in force at a proxying location → the route's `cache` (README "Caching"). */
 export function translateCache(ctx: Ctx, route: Record<string, unknown>): void {
   const { scope, report, consumed } = ctx;
   const zone = nearestOne(scope, 'proxy_cache');

@@ -8,7 +8,7 @@ const GATEHOUSE_LEVEL = '6';
 const EVERY_TYPE_NOTE = 'nginx compresses every type here; Gatehouse compresses the types it names (its default list: text, JS, JSON, XML, SVG, wasm, manifest)';
 
 /**
- * `gzip on` and its settings in force at this location → the route's `compress` (DESIGN 25),
+ * `gzip on` and its settings in force at this location → the route's `compress` (README "Compression"),
  * written as nginx behaves: gzip only (plus br with `brotli on`), nginx's types and min length.
  */
 export function translateCompress(ctx: Ctx, route: Record<string, unknown>): void {

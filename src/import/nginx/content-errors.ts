@@ -37,7 +37,7 @@ const samePages = (a: Pages, b: Pages): boolean => a.size === b.size && [...a].e
 const intercepts = (s: Scope): boolean => s.directives.some((d) => d.name === 'proxy_pass') && flag(nearestOne(s, 'proxy_intercept_errors')) === true;
 
 /**
- * error_page → `errorPages`, which Gatehouse keeps per site (DESIGN 29). Every route of one server
+ * error_page → `errorPages`, which Gatehouse keeps per site (README "Serving files"). Every route of one server
  * carries the same value, the pages of all its locations (the first one for a status wins), for
  * the core to lift onto the site; a location whose own pages differ from that says so.
  */

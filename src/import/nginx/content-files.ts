@@ -6,7 +6,7 @@ import { fileFor, locationFor, locationMatch, rootOrAlias, servesFiles } from '.
 import { proxyTarget } from './upstream-ref.js';
 
 /**
- * `files` of a location nginx serves from disk (DESIGN 24): root/alias, index, try_files,
+ * `files` of a location nginx serves from disk (README "Serving files"): root/alias, index, try_files,
  * gzip_static/brotli_static, internal. Sets nothing when the location has another handler.
  */
 export function translateFiles(ctx: Ctx, route: Record<string, unknown>): void {
@@ -203,7 +203,7 @@ function namedFallback(ctx: Ctx, d: Directive, name: string): string | undefined
   return target.upstream;
 }
 
-/** proxy_set_header lines that only say what Gatehouse sends upstream anyway (DESIGN 23). */
+/** proxy_set_header lines that only say what Gatehouse sends upstream anyway (README "What it does, and why": Forwarding). */
 export function sentAnyway(d: Directive): boolean {
   if (d.name !== 'proxy_set_header') return false;
   const name = (d.args[0] ?? '').toLowerCase();

@@ -50,7 +50,7 @@ function zones(anywhere: Scope): Map<string, { d: Directive; rate: string | unde
   return out;
 }
 
-/** limit_req in force here → the route's `rateLimit` (DESIGN 27): the budget of its zone and burst. */
+/** limit_req in force here → the route's `rateLimit` (README "Rate limits"): the budget of its zone and burst. */
 export function translateRateLimit(ctx: Ctx, route: Record<string, unknown>): void {
   const { scope, report, consumed } = ctx;
   const uses = nearest(scope, 'limit_req');

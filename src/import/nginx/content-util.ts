@@ -91,7 +91,7 @@ export function size(text: string): string | undefined {
   return m[2] === '' ? m[1] : `${m[1]}${(m[2] as string).toLowerCase()}`;
 }
 
-/** The placeholder Gatehouse has for an nginx variable (DESIGN 21), when it has one. */
+/** The placeholder Gatehouse has for an nginx variable (README "Placeholders"), when it has one. */
 export function placeholderFor(variable: string): string | undefined {
   const name = variable.toLowerCase();
   const fixed: Readonly<Record<string, string>> = {

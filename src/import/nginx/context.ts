@@ -67,7 +67,7 @@ function parseHsts(value: string): HstsOut | undefined {
   return out;
 }
 
-/** Directives that mean nothing to Gatehouse: listed once each, exit code unchanged (DESIGN "import nginx"). */
+/** Directives that mean nothing to Gatehouse: listed once each, exit code unchanged (README "Coming from nginx: `gatehouse import nginx`"). */
 const MEANINGLESS: Readonly<Record<string, string>> = {
   user: 'Gatehouse runs as the user that starts it (deploy/gatehouse.service)',
   pid: 'no pid file (systemd tracks the process)',
@@ -145,7 +145,7 @@ const MEANINGLESS: Readonly<Record<string, string>> = {
   server_name_in_redirect: 'no meaning for Gatehouse',
   port_in_redirect: 'no meaning for Gatehouse',
   ignore_invalid_headers: 'Gatehouse refuses invalid header names',
-  underscores_in_headers: 'header names with _ are dropped (DESIGN 14)',
+  underscores_in_headers: 'header names with _ are dropped',
   merge_slashes: 'no meaning for Gatehouse',
   msie_padding: 'no meaning for Gatehouse',
 };

@@ -15,7 +15,7 @@ export interface HeadersOut {
   response?: HeaderOpsOut | HeaderOpsOut[];
 }
 
-/** What Gatehouse writes itself on every proxied request (DESIGN 5), with the values nginx configs use for the same. */
+/** What Gatehouse writes itself on every proxied request (README "What it does, and why": Forwarding), with the values nginx configs use for the same. */
 const FORWARDED: Readonly<Record<string, readonly string[]>> = {
   'x-real-ip': ['$remote_addr'],
   'x-forwarded-for': ['$proxy_add_x_forwarded_for', '$remote_addr'],
@@ -43,7 +43,7 @@ export function requestHeaders(ds: readonly Directive[], ctx: Ctx, captures: Cap
     if (lower === 'host' && value === '$host') { (out.set ??= {}).Host = '{host}'; continue; }
     const forwarded = FORWARDED[lower];
     if (forwarded !== undefined) {
-      if (!forwarded.includes(value)) ctx.report.difference(d, `Gatehouse sets ${name} itself (DESIGN 5), not to ${value}`);
+      if (!forwarded.includes(value)) ctx.report.difference(d, `Gatehouse sets ${name} itself, not to ${value}`);
       continue;
     }
     if (lower === 'upgrade' || lower === 'connection' || FRAMING.has(lower)) continue;

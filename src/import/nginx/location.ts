@@ -40,7 +40,7 @@ interface Matcher {
   readonly captures: Captures;
 }
 
-/** A `location` (and those nested in it) → routes, in file order (Gatehouse keeps nginx's precedence: DESIGN 20). */
+/** A `location` (and those nested in it) → routes, in file order (Gatehouse keeps nginx's precedence: README "Routes, headers, redirects: coming from nginx"). */
 export function locationRoutes(loc: Scope, env: SiteEnv, out: RouteOut[], parentRegex?: Directive): void {
   const { ctx } = env;
   const d = loc.directive as Directive;

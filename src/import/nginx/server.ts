@@ -137,7 +137,7 @@ function hostGuard(d: Directive, s: ServerInfo, ctx: Ctx): void {
   ctx.consumed.add(d);
   for (const x of d.block ?? []) ctx.consumed.add(x);
   if (c?.variable === '$host' && c.op === '!=' && s.hosts.includes(c.value.toLowerCase()) && d.block?.[0]?.name === 'return') {
-    ctx.report.difference(d, 'a Host this site does not serve gets 421 from Gatehouse (DESIGN 4)');
+    ctx.report.difference(d, 'a Host this site does not serve gets 421 from Gatehouse');
     return;
   }
   ctx.report.unsupported(d, 'an if that is not one of the known idioms (scheme redirect, certbot host redirect, host guard)');

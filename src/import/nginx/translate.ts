@@ -119,7 +119,7 @@ function twinOf(twins: Map<ServerInfo, ServerInfo>, s: ServerInfo): boolean {
 function catchAll(s: ServerInfo, ctx: Ctx): void {
   for (const d of walk(s.scope.directives)) ctx.consumed.add(d);
   const d = s.scope.directive as Directive;
-  ctx.report.difference(d, 'a catch-all server: Gatehouse answers a Host no site serves with 421 (DESIGN 4)');
+  ctx.report.difference(d, 'a catch-all server: Gatehouse answers a Host no site serves with 421');
 }
 
 function certificatesOf(server: Scope, ctx: Ctx, out: { cert: string; key: string }[]): void {

@@ -30,7 +30,7 @@ class CidrList {
 }
 
 /**
- * `access` (DESIGN 26), in nginx's order of concern: a method the route does not take is 405
+ * `access` (README "Access control"), in nginx's order of concern: a method the route does not take is 405
  * with Allow (RFC 9110 §15.5.6), then `deny` wins over `allow`, and a non-empty `allow` that
  * does not match is 403. The address is the client's as 6 and 17 define it (PROXY source,
  * trusted proxies' X-Forwarded-For), never a header an untrusted peer wrote.

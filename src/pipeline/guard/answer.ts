@@ -7,7 +7,7 @@ import { reasonPhrase, respond, respondRaw } from '../../http/respond.js';
 
 /** Why the guard stopped a request, and the answer that says so. */
 export interface Denial {
-  /** null: an auth service's own answer, relayed as it is (DESIGN 26). */
+  /** null: an auth service's own answer, relayed as it is (README "Access control"). */
   readonly code: EdgeErrorCode | null;
   readonly status: number;
   /** Body text of a generated answer, and the log's `reason`. */

@@ -12,7 +12,7 @@ const FAILURE_TOLERANCE = FAILURE_INTERVAL_MS * (FAILURE_BURST - 1);
 /** RFC 7617 §2: "Basic" (any case), one space or more, token68. */
 const BASIC = /^basic[ \t]+([A-Za-z0-9+/]+=*)[ \t]*$/i;
 
-/** `auth.basic` (DESIGN 26): 401 with a challenge until the htpasswd file accepts the credentials. */
+/** `auth.basic` (README "Access control"): 401 with a challenge until the htpasswd file accepts the credentials. */
 export class BasicAuth {
   readonly #file: HtpasswdFile;
   readonly #failures: GcraTable;

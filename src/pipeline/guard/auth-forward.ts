@@ -64,7 +64,7 @@ class AnswerSink implements UpstreamSink {
 }
 
 /**
- * `auth.forward` (DESIGN 26; nginx auth_request, Traefik ForwardAuth, Caddy forward_auth): a GET
+ * `auth.forward` (README "Access control"; nginx auth_request, Traefik ForwardAuth, Caddy forward_auth): a GET
  * with the original headers and X-Forwarded-Method/-Proto/-Host/-Uri/-For goes to `upstream` +
  * `path` through the one upstream client (pool, timeouts, failover). 2xx: the request goes on
  * with `copyHeaders` from the answer; anything else goes back to the client as it is.

@@ -21,7 +21,7 @@ function round(ms: number): number {
 /** What a guarded request brings to the door: a proxied request's Exchange, or the same facts for a `files` route. */
 export type RequestKnock = Pick<Exchange, 'method' | 'protocol' | 'host' | 'path' | 'start' | 'clientIp' | 'label' | 'hsts' | 'headers'>;
 
-/** A guarded request: refused with its own answer (under the route's header rules) and log line (DESIGN 12), or sent on by `go`. */
+/** A guarded request: refused with its own answer (under the route's header rules) and log line (README "What it does, and why": Logs), or sent on by `go`. */
 export function admitRequest(guard: Guard, deps: Observers, res: ClientResponse, exchange: RequestKnock, ruled: AnswerRules | null, go: () => void): void {
   guard.admit(exchange, {
     pass: go,

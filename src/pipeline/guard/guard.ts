@@ -38,7 +38,7 @@ interface Limit {
 }
 
 /**
- * A route's guard (DESIGN 26, 27), in the order that keeps each check cheap and honest: access
+ * A route's guard (README "Access control", "Rate limits"), in the order that keeps each check cheap and honest: access
  * (method, then addresses) costs a lookup; the rate limit comes before auth, so a login cannot
  * be brute-forced past it; then basic or forward auth. All before a byte goes upstream.
  */

@@ -2,7 +2,7 @@ import type { Worker } from 'node:cluster';
 import { GcraTable, type Decision } from './gcra.js';
 
 /**
- * Where GCRA state lives. One budget must hold for the whole edge (DESIGN 27): in this process
+ * Where GCRA state lives. One budget must hold for the whole edge (README "Rate limits"): in this process
  * alone; with `workers`, in the primary, which every worker asks over the cluster IPC channel
  * (one table, so clients spread over workers share it, not N budgets); with `store`, in Redis.
  * A store that cannot answer rejects, and the guard serves the request (fails open).
