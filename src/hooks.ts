@@ -26,7 +26,9 @@ export function createHooks(log: Logger, metrics: Metrics): EdgeHooks {
       done: (exchange, res) => {
         logExchange(deps, exchange, res);
         const error = exchange.error;
-        if (error !== undefined) failing(`${error.code} ${exchange.upstream.name}`, { event: 'request-failed', upstream: exchange.upstream.name, code: error.code, err: error.message }, 'requests failing');
+        // A client's own failure (a body too large or too slow) says nothing about the upstream:
+        // its access line has the code, and no outage warning names the upstream for it.
+        if (error !== undefined && error.source !== 'client') failing(`${error.code} ${exchange.upstream.name}`, { event: 'request-failed', upstream: exchange.upstream.name, code: error.code, err: error.message }, 'requests failing');
       },
     },
     tunnels: {

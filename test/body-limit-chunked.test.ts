@@ -15,4 +15,6 @@ t.test('a chunked body over limits.bodySize: 413, and its log line carries EDGE_
   t.ok(line, 'the request was logged within 3 s');
   t.equal(line?.status, 413);
   t.equal(line?.code, 'EDGE_ERR_BODY_TOO_LARGE');
+  // The client's own doing: no outage warning names the upstream for it.
+  t.notOk(logs.lines.some((l) => l.event === 'request-failed'), 'no "requests failing" warning for a client\'s oversized body');
 });
