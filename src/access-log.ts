@@ -18,6 +18,49 @@ interface AccessFields {
   readonly [REQUEST_HEADERS]?: IncomingHttpHeaders;
 }
 
+/**
+ * An access line as JSON: the bytes pino writes for `log.info(fields, 'request')` (level, time,
+ * the logger's bindings, the fields in their order, `msg`), built directly. pino's generic path
+ * looks up serializers and stringifiers and escapes every key on every line; an access line has
+ * a dozen fields of a few known names and plain values, so each key's `,"key":` is made once and
+ * each value is one typeof. Returns undefined for a value pino would serialise as an object
+ * (none of the pipeline's access fields is one): the caller lets pino write that line.
+ */
+export function jsonAccessFormatter(): (level: number, time: string, bindings: string, fields: object) => string | undefined {
+  const keys = new Map<string, string>();
+  return (level, time, bindings, fields) => {
+    let line = `{"level":${level}${time}${bindings}`;
+    for (const key in fields) {
+      const v = (fields as Record<string, unknown>)[key];
+      let json: string;
+      switch (typeof v) {
+        case 'string':
+          json = JSON.stringify(v);
+          break;
+        case 'number':
+          json = Number.isFinite(v) ? String(v) : 'null';
+          break;
+        case 'boolean':
+          json = v ? 'true' : 'false';
+          break;
+        case 'undefined':
+        case 'function':
+          continue;
+        default:
+          if (v !== null) return undefined;
+          json = 'null';
+      }
+      let prefix = keys.get(key);
+      if (prefix === undefined) {
+        prefix = `,${JSON.stringify(key)}:`;
+        keys.set(key, prefix);
+      }
+      line += prefix + json;
+    }
+    return `${line},"msg":"request"}\n`;
+  };
+}
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /**

@@ -1,35 +1,63 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
-import { combinedFormatter } from './access-log.js';
+import { combinedFormatter, jsonAccessFormatter } from './access-log.js';
 import type { LogConfig } from './config/types.js';
+import { BATCH_CHARS, LineBatch } from './log-batch.js';
 
 export type { Logger };
 
 /**
  * The root logger. JSON goes through pino's asynchronous destination so a slow stdout never
- * stalls the request path; `pretty` is for humans at a terminal. `destination` is for tests.
+ * stalls the request path, in batches (log-batch.ts) so a request's line is not a write of its
+ * own; `pretty` is for humans at a terminal. `destination` is for tests.
  */
 export function createLogger(config: LogConfig, destination?: DestinationStream): Logger {
-  const options: LoggerOptions = { level: config.level, base: { pid: process.pid }, timestamp: isoTimeOncePerMs() };
-  const out = destination ?? (config.format === 'pretty' && config.access === 'json' ? undefined : pino.destination({ sync: false }));
-  if (config.access === 'combined' && out !== undefined) options.hooks = { logMethod: combinedAccess(out) };
+  const out = destination ?? (config.format === 'pretty' && config.access === 'json' ? undefined : stdoutLines());
+  const time = isoTimeOncePerMs();
+  const options: LoggerOptions = { level: config.level, base: { pid: process.pid }, timestamp: time };
+  if (out !== undefined) options.hooks = { logMethod: config.access === 'combined' ? combinedAccess(out) : jsonAccess(out, time) };
   if (destination !== undefined) return pino(options, destination);
   if (config.format === 'pretty') return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true, singleLine: true }));
-  return pino(options, out ?? pino.destination({ sync: false }));
+  return pino(options, out ?? stdoutLines());
 }
+
+function stdoutLines(): LineBatch {
+  return new LineBatch(pino.destination({ sync: false, maxWrite: BATCH_CHARS }));
+}
+
+type LogMethodHook = NonNullable<NonNullable<LoggerOptions['hooks']>['logMethod']>;
 
 /**
  * `log.access: combined`, decided here once: access lines ("request") become nginx combined
- * lines on the same stream; every other event stays as `log.format` writes it. Under `json`
- * this hook is not installed at all. Level filtering still applies (pino skips disabled levels).
+ * lines on the same stream; every other event stays as `log.format` writes it. Level filtering
+ * still applies (pino skips disabled levels before any hook).
  */
-function combinedAccess(out: DestinationStream): NonNullable<NonNullable<LoggerOptions['hooks']>['logMethod']> {
+function combinedAccess(out: DestinationStream): LogMethodHook {
   const format = combinedFormatter();
   return function logMethod(this: Logger, args, method) {
     const [fields, message] = args as unknown[];
     if (message === 'request' && typeof fields === 'object' && fields !== null) {
       out.write(format(fields));
       return;
+    }
+    method.apply(this, args);
+  };
+}
+
+/**
+ * `log.access: json` (the default): access lines ("request") are built by jsonAccessFormatter,
+ * the same bytes pino would write, and go straight to the stream; every other event is pino's.
+ */
+function jsonAccess(out: DestinationStream, time: () => string): LogMethodHook {
+  const format = jsonAccessFormatter();
+  return function logMethod(this: Logger, args, method, level) {
+    const [fields, message] = args as unknown[];
+    if (message === 'request' && args.length === 2 && typeof fields === 'object' && fields !== null) {
+      const line = format(level, time(), (this as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '', fields);
+      if (line !== undefined) {
+        out.write(line);
+        return;
+      }
     }
     method.apply(this, args);
   };
