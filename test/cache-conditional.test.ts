@@ -1,7 +1,7 @@
 // Client conditionals answered from the cache (RFC 9110 §13.2.2, §15.4.5; RFC 9111 §4.3.2):
 // a fresh entry that matches If-None-Match / If-Modified-Since gives a 304 without going
 // upstream, over real TLS with a real loopback upstream counting what reaches it.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import t from 'tap';
 import { HSTS, startEdge } from './helpers/edge.js';
 import { get, parseRaw, rawTls, startBackend, type Backend } from './helpers/net.js';
@@ -149,4 +149,19 @@ t.test('a 304 is never stored as the entry', async (t) => {
   t.equal(next.status, 200, 'the next client gets a full answer, not the 304');
   t.equal(next.body, 'body of /e/never');
   t.match(next.headers['cache-status'], /fwd=miss; fwd-status=200; stored/);
+});
+
+t.test('hits and 304s from the cache record no upstream response time: the histogram counts what reached the upstream', async (t) => {
+  await get(edge.port, '/e/metrics');
+  for (let i = 0; i < 3; i++) await get(edge.port, '/e/metrics', { headers: i === 0 ? { 'if-none-match': '"e1"' } : {} });
+  const admin = edge.addresses.admin?.port ?? 0;
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: admin, path: '/metrics', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => resolve(body));
+    });
+    req.on('error', reject).end();
+  });
+  const count = /gatehouse_upstream_response_seconds_count\{upstream="app"\} (\d+)/.exec(text)?.[1];
+  t.equal(Number(count), backend.seen.length, 'one observation per request the upstream saw');
 });

@@ -165,6 +165,8 @@ export class Forwarder {
     x.started = true;
     res.once('close', x.closed);
     x.head(answer.head);
+    // Nothing came from an upstream: its response-time histogram is not the cache's (and a hit skips an observe).
+    exchange.headersAt = 0;
     x.end(answer.body);
   }
 
