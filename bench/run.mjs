@@ -71,7 +71,8 @@ async function interleave(targets, scenario, ca, into, label = scenario) {
   // Count mode: one uncounted run of this very load first (the h2-only floors get no wrk warm-up).
   if (COUNT !== undefined && WARMUP > 0) for (const t of targets) await measure(t, scenario, ca);
   for (let i = 0; i < RUNS; i++) {
-    for (const t of targets) {
+    // --abba: every other round in reverse order, so no target always runs right after another (a position bias cancels).
+    for (const t of flag('abba') && i % 2 === 1 ? [...targets].reverse() : targets) {
       const r = await measure(t, scenario, ca);
       (into[t.name] ??= []).push(r);
       process.stderr.write(`  ${label} round ${i + 1}/${RUNS} ${t.name}: ${short(r)}\n`);

@@ -23,7 +23,7 @@ function app(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(200, {
     ...validators, 'cache-control': cc, 'content-type': 'text/plain', expires: 'Thu, 31 Dec 2026 10:00:00 GMT',
     vary: 'Accept-Language', 'content-location': `${path}.txt`, 'x-extra': 'not on a 304',
-  }).end(`body of ${path}`);
+  }).end(path.startsWith('/z/') ? 'compress me '.repeat(200) : `body of ${path}`);
 }
 
 const backend: Backend = await startBackend(t, app);
@@ -39,6 +39,10 @@ sites:
     routes:
       - path: /uncached/
         upstream: app
+      - path: /z/
+        upstream: app
+        compress: true
+        cache: true
       - path: /
         upstream: app
         cache: true
@@ -106,6 +110,22 @@ t.test('If-Modified-Since: equal and newer are 304, older is 200; If-None-Match 
   t.equal((await get(edge.port, '/e/c', { headers: { 'if-none-match': '"e1"', 'if-modified-since': OLDER } })).status, 304, 'matching If-None-Match wins over an older date');
   t.equal((await get(edge.port, '/e/c', { headers: { 'if-none-match': '"e1"', 'if-match': '"zzz"' } })).status, 200, 'If-Match is the origin\'s: no 304 from the cache');
   t.equal(upstreamSaw('/lm/b') + upstreamSaw('/e/c'), 2);
+});
+
+t.test('a compressed route: the 304 names the weakened ETag and the Vary its 200 has', async (t) => {
+  const gzip = { 'accept-encoding': 'gzip' };
+  await get(edge.port, '/z/a');
+  const full = await get(edge.port, '/z/a', { headers: gzip });
+  t.equal(full.headers['content-encoding'], 'gzip');
+  t.equal(full.headers.etag, 'W/"e1"', 'compress/policy.ts weakens it on the 200');
+  const r = await get(edge.port, '/z/a', { headers: { ...gzip, 'if-none-match': full.headers.etag ?? '' } });
+  t.equal(r.status, 304);
+  t.equal(r.headers.etag, 'W/"e1"', 'the same ETag as the 200');
+  t.equal(r.headers.vary, 'Accept-Language, Accept-Encoding');
+  const identity = await get(edge.port, '/z/a', { headers: { 'accept-encoding': 'identity', 'if-none-match': '"e1"' } });
+  t.equal(identity.status, 304);
+  t.equal(identity.headers.etag, '"e1"', 'not encoded for this client: the strong ETag');
+  t.equal(upstreamSaw('/z/a'), 1);
 });
 
 t.test('HEAD gets the 304 too', async (t) => {

@@ -122,7 +122,7 @@ export class ResponseCache implements TapOwner {
       this.stats.hit++;
       const status = `Gatehouse; hit; ttl=${ttlOf(entry, now)}`;
       // RFC 9111 §4.3.2: a fresh entry answers the client's conditional itself (nginx's not_modified filter).
-      forwarder.replay(req, res, exchange, asked !== undefined && notModified(asked, entry) ? notModifiedOf(entry, now, status) : answerOf(entry, now, status));
+      forwarder.replay(req, res, exchange, asked !== undefined && notModified(asked, entry) ? notModifiedOf(entry, now, status, exchange.compress) : answerOf(entry, now, status));
       return;
     }
     const waiting = this.#trips.get(key);
@@ -132,7 +132,7 @@ export class ResponseCache implements TapOwner {
       if (waiting !== undefined && (rc.useStale.updating || swr)) return this.#stale(visit, entry, now, 'updating');
       if (waiting === undefined && swr) {
         this.#trips.set(key, []);
-        refreshInBackground(this, this.#upstreams, exchange, { key, method: 'GET', url: exchange.path, headers: { ...exchange.headers }, rc, stale: entry, conditional: true, owner: true, asked: undefined });
+        refreshInBackground(this, this.#upstreams, exchange, { key, method: 'GET', url: exchange.path, headers: { ...exchange.headers }, rc, stale: entry, conditional: true, owner: true, asked: undefined, offer: undefined });
         return this.#stale(visit, entry, now, 'stale-while-revalidate');
       }
     }
@@ -151,7 +151,7 @@ export class ResponseCache implements TapOwner {
     const owner = waiting === undefined;
     if (owner) this.#trips.set(key, []);
     const conditional = entry !== undefined && addValidators(exchange, entry);
-    exchange.tap = new FillTap(this, { key, method: exchange.method, url: exchange.path, headers: exchange.headers, rc, stale: entry, conditional, owner, asked });
+    exchange.tap = new FillTap(this, { key, method: exchange.method, url: exchange.path, headers: exchange.headers, rc, stale: entry, conditional, owner, asked, offer: exchange.compress });
     forwarder.web(req, res, exchange);
   }
 

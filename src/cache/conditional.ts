@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { decide, varyWith, weakened, type Offer } from '../compress/policy.js';
 import type { StoredAnswer } from '../proxy/forward.js';
 import { ageOf, type Entry } from './entry.js';
 
@@ -66,14 +67,30 @@ function noneMatchFails(field: string, etag: string | undefined): boolean {
 /** The fields a 304 carries (RFC 9110 §15.4.5); Last-Modified only where there is no ETag. */
 const KEPT_ON_304 = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary']);
 
-/** The stored answer as a 304: its §15.4.5 fields, Age (RFC 9111 §5.1) and Cache-Status; no body, no length. */
-export function notModifiedOf(entry: Entry, now: number, status: string): StoredAnswer {
+/**
+ * The stored answer as a 304: its §15.4.5 fields, Age (RFC 9111 §5.1) and Cache-Status; no body,
+ * no length. `offer`: the route's compression as this request allows it. A 304 is never encoded,
+ * so the ETag and Vary the 200 would have had (weakened and joined by compress/policy.ts) are
+ * written here, or the client's cache could not match the 304 to its copy (RFC 9111 §4.3.4).
+ */
+export function notModifiedOf(entry: Entry, now: number, status: string, offer: Offer | undefined): StoredAnswer {
   const headers: string[] = [];
   const stored = entry.headers;
+  const encoded = offer === undefined ? undefined : decide(offer, entry.status, (name) => (name === 'content-length' ? String(entry.body.length) : headerOf(stored, name)), false);
+  let vary = encoded?.vary === true;
   for (let i = 0; i < stored.length; i += 2) {
-    const lower = (stored[i] as string).toLowerCase();
-    if (KEPT_ON_304.has(lower) || (lower === 'last-modified' && entry.etag === undefined)) headers.push(stored[i] as string, stored[i + 1] as string);
+    const name = stored[i] as string;
+    const lower = name.toLowerCase();
+    if (!KEPT_ON_304.has(lower) && (lower !== 'last-modified' || entry.etag !== undefined)) continue;
+    let value = stored[i + 1] as string;
+    if (lower === 'etag' && encoded?.coding !== undefined) value = weakened(value);
+    if (lower === 'vary' && vary) {
+      value = varyWith(value);
+      vary = false;
+    }
+    headers.push(name, value);
   }
+  if (vary) headers.push('Vary', 'Accept-Encoding');
   headers.push('age', String(ageOf(entry, now)), 'cache-status', status);
   return { head: { status: 304, reason: 'Not Modified', headers, close: false, connectionTokens: [] }, body: Buffer.alloc(0) };
 }

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Offer } from '../compress/policy.js';
 import type { RouteCacheConfig } from '../config/cache.js';
 import type { EdgeError } from '../errors.js';
 import type { AnswerTap, StoredAnswer } from '../proxy/forward.js';
@@ -35,6 +36,8 @@ export interface Trip {
   readonly owner: boolean;
   /** The client's own validators (replaced by ours upstream): a revalidated entry they match is a 304. */
   readonly asked: Conditions | undefined;
+  /** The route's compression as the client allows it (a 304 names the ETag and Vary its 200 would have). */
+  readonly offer: Offer | undefined;
 }
 
 /** Cache-Status (RFC 9211) added to an answer relayed from the upstream. */
@@ -69,7 +72,7 @@ export class FillTap implements AnswerTap {
       this.#cache.count('revalidated');
       const entry = fresh ?? stale;
       const status = 'Gatehouse; fwd=stale; fwd-status=304';
-      return trip.asked !== undefined && notModified(trip.asked, entry) ? notModifiedOf(entry, now, status) : answerOf(entry, now, status);
+      return trip.asked !== undefined && notModified(trip.asked, entry) ? notModifiedOf(entry, now, status, trip.offer) : answerOf(entry, now, status);
     }
     if (stale !== undefined && !stale.mustRevalidate && (trip.rc.useStale.statuses.includes(head.status) || (head.status >= 500 && now < stale.freshUntil + stale.sie))) {
       this.#done();
