@@ -4,6 +4,7 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import t from 'tap';
 import { HSTS, startEdge } from './helpers/edge.js';
+import { h2Get } from './helpers/h2.js';
 import { get, parseRaw, rawTls, startBackend, type Backend } from './helpers/net.js';
 
 const MODIFIED = 'Tue, 01 Dec 2026 10:00:00 GMT';
@@ -128,10 +129,15 @@ t.test('a compressed route: the 304 names the weakened ETag and the Vary its 200
   t.equal(upstreamSaw('/z/a'), 1);
 });
 
-t.test('HEAD gets the 304 too', async (t) => {
+t.test('HEAD gets the 304 too, and so does an h2 GET', async (t) => {
   const r = await conditional('/e/head', { 'if-none-match': '"e1"' }, 'HEAD');
   t.equal(r.status, 304);
   t.match(r.headers['cache-status'], /hit/);
+  const h2 = await h2Get(t, edge.port, { ':path': '/e/head', 'if-none-match': '"e1"' });
+  t.equal(h2.status, 304);
+  t.equal(h2.body, '');
+  t.equal(h2.headers.etag, '"e1"');
+  t.match(h2.headers['cache-status'], /hit/);
   t.equal(upstreamSaw('/e/head'), 1);
 });
 
