@@ -14,6 +14,7 @@ const NEWER = 'Wed, 02 Dec 2026 10:00:00 GMT';
 /** Upstream: every path answers with the validators its prefix names; it honours If-None-Match itself. */
 function app(req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
+  if (path.startsWith('/nc/')) return void res.writeHead(204, { 'cache-control': 'max-age=60' }).end();
   const etag = path.startsWith('/weak/') ? 'W/"w1"' : path.startsWith('/lm/') ? undefined : '"e1"';
   const cc = path.startsWith('/private/') ? 'private, max-age=60' : path.startsWith('/stale/') ? 'max-age=1' : 'max-age=60';
   const validators: Record<string, string> = { 'last-modified': MODIFIED, ...(etag === undefined ? {} : { etag }) };
@@ -165,6 +166,15 @@ t.test('a stale entry revalidated upstream answers the client 304 when its valid
   const after = await get(edge.port, '/stale/a', { headers: { 'if-none-match': '"nope"' } });
   t.equal(after.status, 200);
   t.equal(after.body, 'body of /stale/a', 'not matching: the full answer from the refreshed entry');
+});
+
+t.test('a stored 204 is replayed without Content-Length (RFC 9110 §8.6)', async (t) => {
+  await get(edge.port, '/nc/a');
+  const raw = parseRaw(await rawTls(edge.port, 'GET /nc/a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
+  t.equal(raw.status, 204);
+  t.match(raw.headers.get('cache-status')?.[0], /hit/);
+  t.equal(raw.headers.get('content-length'), undefined);
+  t.equal(upstreamSaw('/nc/a'), 1);
 });
 
 t.test('a 304 is never stored as the entry', async (t) => {
