@@ -3,7 +3,7 @@
 // does not depend on how fast this machine happened to run during the load.
 //
 //   node bench/count-load.mjs --mode=keepalive|handshake|websocket|h2 --port=P --count=N
-//        --connections=C [--streams=M] [--ca=FILE]
+//        --connections=C [--streams=M] [--ca=FILE] [--path=/cached/hit]
 //
 // Connections (keep-alive, WebSocket, h2) are opened first, then it prints {"ready":true} and
 // waits for a line on stdin, so the caller reads the edge's CPU clock between set-up and load.
@@ -23,7 +23,7 @@ const connections = Math.max(1, Math.min(count, Number(args.connections ?? 10)))
 const streams = Number(args.streams ?? 1);
 const ca = args.ca ? readFileSync(args.ca) : undefined;
 const tls = { host: '127.0.0.1', port, servername: 'localhost', ca, rejectUnauthorized: ca !== undefined };
-const REQUEST = 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n';
+const REQUEST = `GET ${args.path ?? '/'} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
 const CLOSE = 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
 
 let issued = 0;

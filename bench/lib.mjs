@@ -164,8 +164,8 @@ function nodeLoad(script, args) {
  * once the client's connections are open and again when the last answer is in, so the figure
  * holds the operations and nothing of the client's set-up. Bounded: killed after 10 minutes.
  */
-export async function countLoad(port, { mode, count, connections, streams = 1, ca }, clock) {
-  const child = nodeLoad('count-load.mjs', [`--mode=${mode}`, `--port=${port}`, `--count=${count}`, `--connections=${connections}`, `--streams=${streams}`, `--ca=${ca}`]);
+export async function countLoad(port, { mode, count, connections, streams = 1, ca, path = '/' }, clock) {
+  const child = nodeLoad('count-load.mjs', [`--mode=${mode}`, `--port=${port}`, `--count=${count}`, `--connections=${connections}`, `--streams=${streams}`, `--ca=${ca}`, `--path=${path}`]);
   const guard = setTimeout(() => child.kill('SIGKILL'), 600_000);
   const lines = [];
   let buffered = '';

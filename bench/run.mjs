@@ -47,16 +47,16 @@ const LOADS = {
   'h2-c10m10': { unit: 'req', h2: true, run: (t) => h2load(t.h2Port, { clients: 10, streams: 10, seconds: DURATION }) },
   'h2-c50m1': { unit: 'req', h2: true, run: (t) => h2load(t.h2Port, { clients: 50, streams: 1, seconds: DURATION }) },
 };
-const COUNT_MODES = { keepalive: ['keepalive', CONNECTIONS, 1], handshake: ['handshake', CONNECTIONS, 1], websocket: ['websocket', CONNECTIONS, 1], 'h2-c10m10': ['h2', 10, 10], 'h2-c50m1': ['h2', 50, 1] };
+const COUNT_MODES = { keepalive: ['keepalive', CONNECTIONS, 1], 'cache-hit': ['keepalive', CONNECTIONS, 1, '/cached/hit'], handshake: ['handshake', CONNECTIONS, 1], websocket: ['websocket', CONNECTIONS, 1], 'h2-c10m10': ['h2', 10, 10], 'h2-c50m1': ['h2', 50, 1] };
 for (const s of SCENARIOS) if (!LOADS[s] && s !== 'idle' && s !== 'ws-burst') throw new Error(`unknown scenario ${s}`);
 
 /** One bounded load against one target, with the target's CPU time spent during it. */
 async function measure(target, scenario, ca) {
   if (COUNT !== undefined) {
-    const [mode, connections, streams] = COUNT_MODES[scenario];
+    const [mode, connections, streams, path] = COUNT_MODES[scenario];
     // A new connection costs ~10 keep-alive requests: a tenth as many keeps the runs alike in length.
     const count = scenario === 'handshake' ? Math.ceil(COUNT / 10) : COUNT;
-    const r = await countLoad(LOADS[scenario].h2 ? target.h2Port : target.port, { mode, count, connections, streams, ca }, () => cpuNanos(target.pid));
+    const r = await countLoad(LOADS[scenario].h2 ? target.h2Port : target.port, { mode, count, connections, streams, ca, path }, () => cpuNanos(target.pid));
     return { cpuUsPerOp: r.cpu / 1000 / Math.max(1, r.ops), rate: r.rate, ops: r.ops, errors: r.errors };
   }
   const c0 = cpuMicros(target.pid);
@@ -71,7 +71,8 @@ async function interleave(targets, scenario, ca, into, label = scenario) {
   // Count mode: one uncounted run of this very load first (the h2-only floors get no wrk warm-up).
   if (COUNT !== undefined && WARMUP > 0) for (const t of targets) await measure(t, scenario, ca);
   for (let i = 0; i < RUNS; i++) {
-    for (const t of targets) {
+    // --abba: every other round in reverse order, so no target always runs right after another (a position bias cancels).
+    for (const t of flag('abba') && i % 2 === 1 ? [...targets].reverse() : targets) {
       const r = await measure(t, scenario, ca);
       (into[t.name] ??= []).push(r);
       process.stderr.write(`  ${label} round ${i + 1}/${RUNS} ${t.name}: ${short(r)}\n`);

@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { ClientRequest, ClientResponse } from '../http/message.js';
 import type { Exchange, Forwarder } from '../proxy/forward.js';
 import type { UpstreamClient } from '../upstream/attempt.js';
+import { conditionsOf, notModified, notModifiedOf } from './conditional.js';
 import { DiskStore } from './disk.js';
 import { answerOf, ttlOf, type Entry } from './entry.js';
 import { unkeyedHeader } from './key.js';
@@ -115,9 +116,13 @@ export class ResponseCache implements TapOwner {
     const { forwarder, req, res, exchange, rc, key } = visit;
     const now = Date.now();
     const entry = found === undefined || found.explicit || !credentialed(exchange) ? found : undefined;
+    // The client's own validators, read before addValidators() puts the cache's in their place.
+    const asked = conditionsOf(exchange.headers);
     if (entry !== undefined && now < entry.freshUntil) {
       this.stats.hit++;
-      forwarder.replay(req, res, exchange, answerOf(entry, now, `Gatehouse; hit; ttl=${ttlOf(entry, now)}`));
+      const status = `Gatehouse; hit; ttl=${ttlOf(entry, now)}`;
+      // RFC 9111 §4.3.2: a fresh entry answers the client's conditional itself (nginx's not_modified filter).
+      forwarder.replay(req, res, exchange, asked !== undefined && notModified(asked, entry) ? notModifiedOf(entry, now, status, exchange.compress) : answerOf(entry, now, status));
       return;
     }
     const waiting = this.#trips.get(key);
@@ -127,7 +132,7 @@ export class ResponseCache implements TapOwner {
       if (waiting !== undefined && (rc.useStale.updating || swr)) return this.#stale(visit, entry, now, 'updating');
       if (waiting === undefined && swr) {
         this.#trips.set(key, []);
-        refreshInBackground(this, this.#upstreams, exchange, { key, method: 'GET', url: exchange.path, headers: { ...exchange.headers }, rc, stale: entry, conditional: true, owner: true });
+        refreshInBackground(this, this.#upstreams, exchange, { key, method: 'GET', url: exchange.path, headers: { ...exchange.headers }, rc, stale: entry, conditional: true, owner: true, asked: undefined, offer: undefined });
         return this.#stale(visit, entry, now, 'stale-while-revalidate');
       }
     }
@@ -146,7 +151,7 @@ export class ResponseCache implements TapOwner {
     const owner = waiting === undefined;
     if (owner) this.#trips.set(key, []);
     const conditional = entry !== undefined && addValidators(exchange, entry);
-    exchange.tap = new FillTap(this, { key, method: exchange.method, url: exchange.path, headers: exchange.headers, rc, stale: entry, conditional, owner });
+    exchange.tap = new FillTap(this, { key, method: exchange.method, url: exchange.path, headers: exchange.headers, rc, stale: entry, conditional, owner, asked, offer: exchange.compress });
     forwarder.web(req, res, exchange);
   }
 

@@ -45,9 +45,16 @@ export function ttlOf(entry: Entry, now: number): number {
   return Math.floor((entry.freshUntil - now) / 1000);
 }
 
+/** Its Age now (RFC 9111 §4.2.3): the age it arrived with plus the seconds it has been kept. */
+export function ageOf(entry: Entry, now: number): number {
+  return Math.max(0, Math.floor(entry.initialAge + (now - entry.storedAt) / 1000));
+}
+
 /** The entry as an answer: its header block with Age (RFC 9111 §5.1), its length, and this cache's Cache-Status. */
 export function answerOf(entry: Entry, now: number, status: string): StoredAnswer {
-  const age = Math.max(0, Math.floor(entry.initialAge + (now - entry.storedAt) / 1000));
-  const headers = [...entry.headers, 'age', String(age), 'content-length', String(entry.body.length), 'cache-status', status];
+  const headers = entry.headers.slice();
+  // The block is written as it is (proxy/forward.ts edgeFields): a 204 carries no length (RFC 9110 §8.6).
+  if (entry.status === 204) headers.push('age', String(ageOf(entry, now)), 'cache-status', status);
+  else headers.push('age', String(ageOf(entry, now)), 'content-length', String(entry.body.length), 'cache-status', status);
   return { head: { status: entry.status, reason: entry.reason, headers, close: false, connectionTokens: [] }, body: entry.body };
 }

@@ -2,6 +2,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Entry } from './entry.js';
 import { variantOf } from './key.js';
 
+/** A key's Vary names (its latest answer's), the ids of its stored variants, and its id when it varies on nothing. */
+interface KeyRecord {
+  readonly vary: readonly string[];
+  readonly variants: Set<string>;
+  readonly plain: string;
+}
+
 /**
  * The in-process tier: entries by key and variant, least recently used first out, bounded by
  * bytes (`cache.memory`). A Map keeps insertion order, so a hit moves its entry to the end and
@@ -13,7 +20,7 @@ export class MemoryStore {
   /** `key \0 variant` → entry, least recently used first. */
   readonly #entries = new Map<string, Entry>();
   /** key → the Vary names of its latest answer, and every variant stored under it. */
-  readonly #keys = new Map<string, { vary: readonly string[]; variants: Set<string> }>();
+  readonly #keys = new Map<string, KeyRecord>();
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -40,7 +47,8 @@ export class MemoryStore {
   get(key: string, headers: IncomingHttpHeaders): Entry | undefined {
     const known = this.#keys.get(key);
     if (known === undefined) return undefined;
-    const id = `${key}\0${variantOf(known.vary, headers)}`;
+    // Most keys vary on nothing: their one id is kept, not built (and hashed) again on every hit.
+    const id = known.vary.length === 0 ? known.plain : `${key}\0${variantOf(known.vary, headers)}`;
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
     this.#entries.delete(id);
@@ -59,7 +67,7 @@ export class MemoryStore {
       known = undefined;
     }
     if (known === undefined) {
-      known = { vary: entry.vary, variants: new Set() };
+      known = { vary: entry.vary, variants: new Set(), plain: `${entry.key}\0` };
       this.#keys.set(entry.key, known);
     }
     known.variants.add(id);

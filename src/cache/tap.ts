@@ -1,8 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Offer } from '../compress/policy.js';
 import type { RouteCacheConfig } from '../config/cache.js';
 import type { EdgeError } from '../errors.js';
 import type { AnswerTap, StoredAnswer } from '../proxy/forward.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
+import { notModified, notModifiedOf, type Conditions } from './conditional.js';
 import { answerOf, sizeOf, ttlOf, type Entry } from './entry.js';
 import { assess, refreshed } from './policy.js';
 
@@ -32,6 +34,10 @@ export interface Trip {
   readonly conditional: boolean;
   /** This trip is the one others wait on (it releases the key when done). */
   readonly owner: boolean;
+  /** The client's own validators (replaced by ours upstream): a revalidated entry they match is a 304. */
+  readonly asked: Conditions | undefined;
+  /** The route's compression as the client allows it (a 304 names the ETag and Vary its 200 would have). */
+  readonly offer: Offer | undefined;
 }
 
 /** Cache-Status (RFC 9211) added to an answer relayed from the upstream. */
@@ -64,7 +70,9 @@ export class FillTap implements AnswerTap {
       else this.#cache.store(fresh);
       this.#done();
       this.#cache.count('revalidated');
-      return answerOf(fresh ?? stale, now, 'Gatehouse; fwd=stale; fwd-status=304');
+      const entry = fresh ?? stale;
+      const status = 'Gatehouse; fwd=stale; fwd-status=304';
+      return trip.asked !== undefined && notModified(trip.asked, entry) ? notModifiedOf(entry, now, status, trip.offer) : answerOf(entry, now, status);
     }
     if (stale !== undefined && !stale.mustRevalidate && (trip.rc.useStale.statuses.includes(head.status) || (head.status >= 500 && now < stale.freshUntil + stale.sie))) {
       this.#done();

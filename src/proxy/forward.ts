@@ -116,6 +116,8 @@ export class Forwarder {
   readonly #client: UpstreamClient;
   /** Keyed by the h1 client's socket; every h2 stream is a line of its own, so streams stay multiplexed. */
   readonly #lines = new WeakMap<object, ClientLine>();
+  /** The line of every replayed answer: never started nor queued on, so finished() leaves it alone. */
+  readonly #replays = new ClientLine();
 
   constructor(client: UpstreamClient, hooks: ForwardHooks, answers: StandInAnswers) {
     this.#client = client;
@@ -161,10 +163,10 @@ export class Forwarder {
 
   /** A stored answer, written as an upstream's would be (cache hits): nothing goes upstream. */
   replay(req: IncomingMessage, res: ServerResponse, exchange: Exchange, answer: StoredAnswer): void {
-    const x = new HttpExchange(this, new ClientLine(), req, res, exchange);
+    const x = new HttpExchange(this, this.#replays, req, res, exchange);
     x.started = true;
     res.once('close', x.closed);
-    x.head(answer.head);
+    x.head(answer.head, answer.body);
     x.end(answer.body);
   }
 
@@ -218,9 +220,12 @@ class HttpExchange implements UpstreamSink {
     return responseGone(this.res) || this.req.socket.destroyed;
   }
 
-  head(upstream: ResponseHead): void {
+  /** `stored`: a cache's answer stands in (a replay, or a stale one instead of an error). */
+  head(upstream: ResponseHead, stored?: Buffer): void {
     const { exchange, res } = this;
-    exchange.headersAt = performance.now();
+    this.#stored = stored;
+    // Only an upstream's head is timed: a stored answer never went upstream (a hit), or stands in for one that failed.
+    if (stored === undefined) exchange.headersAt = performance.now();
     if (responseGone(res)) {
       exchange.call?.abort();
       exchange.tap?.abort();
@@ -247,7 +252,8 @@ class HttpExchange implements UpstreamSink {
       this.#forwarder.page(res, head.status, page, exchange);
       return;
     }
-    const headers = responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status);
+    // A stored block went through responseHeaders() when it was stored (cache/policy.ts): only the edge's own fields are added.
+    const headers = this.#stored === undefined ? responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status) : edgeFields(head.headers, exchange);
     // Rules first, then compression: a rule's `Cache-Control: no-transform` must stop it (RFC 9110 §7.7).
     if (exchange.shaper !== null) exchange.shaper.shape(exchange, head.status, headers, this.req.socket);
     const coding = exchange.compress === undefined ? undefined : compressPairs(exchange.compress, head.status, headers);
@@ -314,10 +320,18 @@ class HttpExchange implements UpstreamSink {
     else if (stale !== undefined) {
       // useStale / stale-if-error (RFC 5861 §4): the stored answer stands in for the error.
       this.exchange.tap = undefined;
-      this.head(stale.head);
+      this.head(stale.head, stale.body);
       this.end(stale.body);
       return;
     }
     this.#forwarder.failed(this.res, error, this.exchange);
   }
+}
+
+/** A stored answer's header block (already without hop-by-hop fields) with this exchange's HSTS and Connection: close. */
+function edgeFields(stored: readonly string[], exchange: Exchange): string[] {
+  const out = stored.slice();
+  if (exchange.hsts !== null) out.push('strict-transport-security', exchange.hsts);
+  if (exchange.closeClient) out.push('connection', 'close');
+  return out;
 }
