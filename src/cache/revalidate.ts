@@ -1,5 +1,5 @@
 import type { Exchange } from '../proxy/forward.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
+import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/client.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 import { FillTap, type TapOwner, type Trip } from './tap.js';
 

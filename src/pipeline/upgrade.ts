@@ -5,7 +5,7 @@ import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openTunnel, type TunnelHooks, type TunnelInfo, type TunnelRegistry, type UpgradeAnswer } from '../proxy/tunnel.js';
 import type { Runtime } from './runtime.js';
-import type { UpstreamClient } from '../upstream/attempt.js';
+import type { UpstreamClient } from '../upstream/client.js';
 import { clientAddress } from '../http/client-address.js';
 import { applyForwarded } from '../http/forwarded.js';
 import { sanitiseClientHeaders } from '../http/hop-by-hop.js';

@@ -9,10 +9,10 @@ import {
   bodyOf, headerObject, isH2, rawHeader, responseComplete, responseGone,
   type ClientRequest as IncomingMessage, type ClientResponse as ServerResponse, type Protocol,
 } from '../http/message.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
+import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/client.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 
-export type { BodyFraming } from '../upstream/attempt.js';
+export type { BodyFraming } from '../upstream/client.js';
 
 /** Everything the proxy step needs about one request, decided by the pipeline before it. */
 export interface Exchange extends UpstreamRequest {
@@ -107,7 +107,7 @@ class ClientLine {
 }
 
 /**
- * HTTP requests to upstreams through the one attempt path (upstream/attempt.ts), streamed to the
+ * HTTP requests to upstreams through the one upstream client (upstream/client.ts), streamed to the
  * client's ServerResponse with backpressure, one exchange at a time per client connection.
  */
 export class Forwarder {

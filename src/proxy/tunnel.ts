@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { EdgeError } from '../errors.js';
 import { responseHeaders } from '../http/hop-by-hop.js';
 import { respondRaw } from '../http/respond.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
+import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/client.js';
 import type { TargetState } from '../upstream/pool.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 import { FrameBoundary, CLOSE_GOING_AWAY } from './frames.js';

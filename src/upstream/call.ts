@@ -10,7 +10,7 @@ const LAST_CHUNK = '0\r\n\r\n';
 /** What an UpstreamCall is waiting for: its one timer's meaning (cf. nginx proxy_connect/send/read_timeout, client_body_timeout). */
 const enum Wait { None, Connect, ClientBody, UpstreamDrain, Head, Body, ClientDrain }
 
-/** Who decides what a failed attempt means (upstream/attempt.ts's UpstreamClient: retry, blame, answer). */
+/** Who decides what a failed attempt means (upstream/client.ts's UpstreamClient: retry, blame, answer). */
 export interface AttemptOwner {
   failed(call: UpstreamCall, err: unknown): void;
 }

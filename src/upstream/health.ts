@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { HealthCheckConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamSink } from './attempt.js';
+import type { UpstreamClient, UpstreamRequest, UpstreamSink } from './client.js';
 import type { TargetState, Upstream } from './pool.js';
 import type { ResponseHead } from './response-parser.js';
 
