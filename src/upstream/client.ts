@@ -1,6 +1,6 @@
 import { classifyUpstream, EdgeError } from '../errors.js';
 import { decide } from './decide.js';
-import { UpstreamCall } from './call.js';
+import { UpstreamAttempt } from './attempt.js';
 import type { UpstreamHooks, UpstreamRequest, UpstreamSink } from './request.js';
 
 export type { BodyFraming, UpstreamHooks, UpstreamRequest, UpstreamSink } from './request.js';
@@ -32,11 +32,11 @@ export class UpstreamClient {
       return;
     }
     request.target = target;
-    request.call = new UpstreamCall(this, request, sink, target);
+    request.call = new UpstreamAttempt(this, request, sink, target);
   }
 
-  /** An attempt failed before or while the upstream answered (called by UpstreamCall only). */
-  failed(call: UpstreamCall, err: unknown): void {
+  /** An attempt failed before or while the upstream answered (called by UpstreamAttempt only). */
+  failed(call: UpstreamAttempt, err: unknown): void {
     const { request, sink, target } = call;
     if (request.call !== call) return;
     request.call = undefined;

@@ -5,7 +5,7 @@ import type { EdgeError } from '../errors.js';
 import type { TargetState, Upstream } from './pool.js';
 import type { ResponseHead } from './response-parser.js';
 
-/** The attempt in flight, as the request's owners may touch it (upstream/call.ts's UpstreamCall). */
+/** The attempt in flight, as the request's owners may touch it (upstream/attempt.ts's UpstreamAttempt). */
 export interface InFlight {
   /** The client left: stop the upstream work, answer nobody. */
   abort(): void;

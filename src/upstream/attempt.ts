@@ -7,12 +7,12 @@ import type { ResponseHead } from './response-parser.js';
 
 const LAST_CHUNK = '0\r\n\r\n';
 
-/** What an UpstreamCall is waiting for: its one timer's meaning (cf. nginx proxy_connect/send/read_timeout, client_body_timeout). */
+/** What an UpstreamAttempt is waiting for: its one timer's meaning (cf. nginx proxy_connect/send/read_timeout, client_body_timeout). */
 const enum Wait { None, Connect, ClientBody, UpstreamDrain, Head, Body, ClientDrain }
 
 /** Who decides what a failed attempt means (upstream/client.ts's UpstreamClient: retry, blame, answer). */
 export interface AttemptOwner {
-  failed(call: UpstreamCall, err: unknown): void;
+  failed(call: UpstreamAttempt, err: unknown): void;
 }
 
 /**
@@ -21,7 +21,7 @@ export interface AttemptOwner {
  * connection back (or closes it when it cannot carry another request). One timer, refreshed in
  * place, whose meaning is the `Wait` it was armed for.
  */
-export class UpstreamCall implements ConnectionUser, InFlight {
+export class UpstreamAttempt implements ConnectionUser, InFlight {
   readonly request: UpstreamRequest;
   readonly sink: UpstreamSink;
   readonly target: TargetState;
@@ -267,7 +267,7 @@ export class UpstreamCall implements ConnectionUser, InFlight {
   }
 }
 
-function timedOut(call: UpstreamCall): void {
+function timedOut(call: UpstreamAttempt): void {
   call.timedOut();
 }
 
