@@ -163,7 +163,6 @@ export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, u
     upstream, key: upstream.keyOf(clientIp),
     connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
     upgradeKey: hs.upgradeKey,
-    target: undefined, tried: undefined, call: undefined,
     hsts: runtime.hsts, idleTimeout: timeouts.websocketIdle,
     ...(hs.answer === undefined ? {} : { answer: hs.answer }),
     info: { host, path: hs.path, clientIp, origin: headers.origin ?? null, protocol: hs.protocol },

@@ -1,5 +1,5 @@
 import { EdgeError } from '../errors.js';
-import type { InFlight, UpstreamRequest, UpstreamSink } from './request.js';
+import type { UpstreamRequest, UpstreamSink } from './request.js';
 import type { ConnectionUser, UpstreamConnection } from './connections.js';
 import { handshakeHead, handshakeProblem } from './handshake.js';
 import type { TargetState } from './pool.js';
@@ -10,9 +10,11 @@ const LAST_CHUNK = '0\r\n\r\n';
 /** What an UpstreamAttempt is waiting for: its one timer's meaning (cf. nginx proxy_connect/send/read_timeout, client_body_timeout). */
 const enum Wait { None, Connect, ClientBody, UpstreamDrain, Head, Body, ClientDrain }
 
-/** Who decides what a failed attempt means (upstream/client.ts's UpstreamClient: retry, blame, answer). */
+/** Who decides what a failed attempt means (upstream/client.ts's Sending: retry, blame, answer). */
 export interface AttemptOwner {
-  failed(call: UpstreamAttempt, err: unknown): void;
+  failed(attempt: UpstreamAttempt, err: unknown): void;
+  /** The attempt is over without a failure (answered, upgraded, aborted). */
+  ended(attempt: UpstreamAttempt): void;
 }
 
 /**
@@ -21,12 +23,12 @@ export interface AttemptOwner {
  * connection back (or closes it when it cannot carry another request). One timer, refreshed in
  * place, whose meaning is the `Wait` it was armed for.
  */
-export class UpstreamAttempt implements ConnectionUser, InFlight {
+export class UpstreamAttempt implements ConnectionUser {
   readonly request: UpstreamRequest;
   readonly sink: UpstreamSink;
   readonly target: TargetState;
   readonly reused: boolean;
-  readonly #client: AttemptOwner;
+  readonly #owner: AttemptOwner;
   readonly #conn: UpstreamConnection;
   #timer: NodeJS.Timeout | undefined;
   #timerMs = 0;
@@ -39,8 +41,8 @@ export class UpstreamAttempt implements ConnectionUser, InFlight {
   #finished = false;
   #paused = false;
 
-  constructor(client: AttemptOwner, request: UpstreamRequest, sink: UpstreamSink, target: TargetState) {
-    this.#client = client;
+  constructor(owner: AttemptOwner, request: UpstreamRequest, sink: UpstreamSink, target: TargetState) {
+    this.#owner = owner;
     this.request = request;
     this.sink = sink;
     this.target = target;
@@ -144,12 +146,12 @@ export class UpstreamAttempt implements ConnectionUser, InFlight {
     if (this.#end()) this.#close();
   }
 
-  /** The exchange is over without a failure: timer stopped, the request no longer points here. False when it already was over. */
+  /** The attempt is over without a failure: timer stopped, its owner told. False when it already was over. */
   #end(): boolean {
     if (this.#finished) return false;
     this.#finished = true;
     this.#stopTimer();
-    this.request.call = undefined;
+    this.#owner.ended(this);
     return true;
   }
 
@@ -168,10 +170,10 @@ export class UpstreamAttempt implements ConnectionUser, InFlight {
     this.#finished = true;
     this.#stopTimer();
     this.#close();
-    this.#client.failed(this, err);
+    this.#owner.failed(this, err);
   }
 
-  /** Wait for `wait` at most `ms`: one timer per call, refreshed in place when the duration stays the same. */
+  /** Wait for `wait` at most `ms`: one timer per attempt, refreshed in place when the duration stays the same. */
   #expect(wait: Wait, ms: number): void {
     this.#wait = wait;
     if (this.#timer !== undefined && this.#timerMs === ms) {
@@ -260,15 +262,15 @@ export class UpstreamAttempt implements ConnectionUser, InFlight {
     };
     // An h2 body that ended with nothing buffered (HEADERS, then only an empty DATA with
     // END_STREAM, RFC 9113 §6.1) emitted 'end' already, unread: Node's stream code reads 0 at
-    // EOF. That happens while this call waited for its connection, so 'end' will not come again.
+    // EOF. That happens while this attempt waited for its connection, so 'end' will not come again.
     if (source.readableEnded) ended();
     else source.once('end', ended);
     source.resume(); // the pipeline may have paused it (see withinBodyLimit)
   }
 }
 
-function timedOut(call: UpstreamAttempt): void {
-  call.timedOut();
+function timedOut(attempt: UpstreamAttempt): void {
+  attempt.timedOut();
 }
 
 /** The request line and header block, serialised once per attempt; `keepAlive` false asks the upstream to close after its answer. */

@@ -119,7 +119,6 @@ export class ForwardAuth {
         method: 'GET', path: this.#config.path, headers, body: 'none',
         upstream: this.#upstream, key: this.#upstream.keyOf(clientIp),
         connectTimeout: this.#timeouts.connect, responseTimeout: this.#timeouts.response, bodyTimeout: this.#timeouts.idle,
-        target: undefined, tried: undefined, call: undefined,
       };
       this.#client.send(request, new AnswerSink(resolve));
     });
