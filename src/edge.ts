@@ -32,7 +32,7 @@ import { watchCertificates } from './tls/cert-watcher.js';
 import { keyExchangeGroups } from './tls/groups.js';
 import { UpstreamClient } from './upstream/client.js';
 import { HealthChecks } from './upstream/health.js';
-import { TargetRegistry } from './upstream/pool.js';
+import { TargetRegistry } from './upstream/targets.js';
 
 export type EdgeState = 'created' | 'running' | 'draining' | 'closed';
 

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import t from 'tap';
 import type { EdgeError } from '../src/errors.js';
 import { UpstreamClient, type UpstreamRequest, type UpstreamSink } from '../src/upstream/client.js';
-import { TargetRegistry, Upstream, type TargetState } from '../src/upstream/pool.js';
+import { TargetRegistry, Upstream, type TargetState } from '../src/upstream/targets.js';
 import { rank } from '../src/upstream/rendezvous.js';
 import type { ResponseHead } from '../src/upstream/response-parser.js';
 import { deadPort, rawUpstream } from './helpers/net.js';

@@ -14,7 +14,7 @@ import { respondRaw } from '../http/respond.js';
 import { resolve } from './resolve.js';
 import { admitUpgrade } from './guard/doors.js';
 import type { Route } from './sites.js';
-import type { Upstream } from '../upstream/pool.js';
+import type { Upstream } from '../upstream/targets.js';
 import { actionAnswer, contextOf, writeAnswerRaw } from './actions.js';
 
 export interface UpgradeDeps {

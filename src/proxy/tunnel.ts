@@ -4,7 +4,7 @@ import { EdgeError } from '../errors.js';
 import { responseHeaders } from '../http/hop-by-hop.js';
 import { respondRaw } from '../http/respond.js';
 import type { Sending, UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/client.js';
-import type { TargetState } from '../upstream/pool.js';
+import type { TargetState } from '../upstream/targets.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 import { FrameBoundary, CLOSE_GOING_AWAY } from './frames.js';
 

@@ -2,7 +2,7 @@ import { EdgeError } from '../errors.js';
 import type { UpstreamRequest, UpstreamSink } from './request.js';
 import type { ConnectionUser, UpstreamConnection } from './connections.js';
 import { handshakeHead, handshakeProblem } from './handshake.js';
-import type { TargetState } from './pool.js';
+import type { TargetState } from './targets.js';
 import type { ResponseHead } from './response-parser.js';
 
 const LAST_CHUNK = '0\r\n\r\n';

@@ -1,7 +1,7 @@
 import { classifyUpstream, EdgeError } from '../errors.js';
 import { decide } from './decide.js';
 import { UpstreamAttempt, type AttemptOwner } from './attempt.js';
-import type { TargetState } from './pool.js';
+import type { TargetState } from './targets.js';
 import type { UpstreamHooks, UpstreamRequest, UpstreamSink } from './request.js';
 
 export type { BodyFraming, UpstreamHooks, UpstreamRequest, UpstreamSink } from './request.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { HealthCheckConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Sending, UpstreamClient, UpstreamRequest, UpstreamSink } from './client.js';
-import type { TargetState, Upstream } from './pool.js';
+import type { TargetState, Upstream } from './targets.js';
 import type { ResponseHead } from './response-parser.js';
 
 /** The verdict of one probe. */

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { EdgeError } from '../errors.js';
-import type { TargetState, Upstream } from './pool.js';
+import type { TargetState, Upstream } from './targets.js';
 import type { ResponseHead } from './response-parser.js';
 
 /** How the request body travels upstream: none, as-is under Content-Length, or re-chunked. */

@@ -3,7 +3,7 @@ import type { ForwardAuthConfig } from '../../config/guard.js';
 import type { TimeoutsConfig } from '../../config/types.js';
 import type { EdgeError } from '../../errors.js';
 import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../../upstream/client.js';
-import type { Upstream } from '../../upstream/pool.js';
+import type { Upstream } from '../../upstream/targets.js';
 import type { ResponseHead } from '../../upstream/response-parser.js';
 import type { Denial } from './answer.js';
 
