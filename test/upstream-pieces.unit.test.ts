@@ -1,6 +1,7 @@
 // The pure pieces of the upstream path on their own: the retry and blame decision, the
 // classification of what an upstream connection threw, the WebSocket frame-boundary tracker,
-// and the keep-alive pool (on a real loopback server, no request written).
+// and the keep-alive pool (on a real loopback server, no request written). The handle send()
+// returns (tried set, abort, resume) is in upstream-sending.unit.test.ts.
 import { createServer, type Socket } from 'node:net';
 import t from 'tap';
 import { classifyUpstream, EdgeError, ERRORS } from '../src/errors.js';

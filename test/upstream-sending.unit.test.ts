@@ -129,6 +129,33 @@ t.test('Sending: when every target refused, the tried set holds them all and the
   t.strictSame(downs, order, 'maxFails 1: each refused target was marked down once');
 });
 
+t.test('Sending: a reused connection the upstream had closed is tried again on a fresh one, and rules nothing out', async (t) => {
+  const requests = new Map<number, number>();
+  const server = await rawUpstream(t, (socket, data, n) => {
+    const count = (requests.get(n) ?? 0) + (data.split('\r\n\r\n').length - 1);
+    requests.set(n, count);
+    // The first connection answers once, then closes as the second request arrives, before any byte of an answer.
+    if (n === 1 && count >= 2) socket.destroy();
+    else socket.write(OK);
+  });
+  const upstream = upstreamOf(t, [server.address], 1);
+  const target = upstream.targets[0] as TargetState;
+  const downs: string[] = [];
+  const client = new UpstreamClient({ targetDown: (x) => downs.push(x.id) });
+  const first = new Recorder();
+  client.send(request(upstream, ''), first);
+  await within(2000, first.settled, 'the first answer');
+  t.equal(target.pool.idle, 1, 'its connection is pooled');
+  const sink = new Recorder();
+  const sending = client.send(request(upstream, ''), sink);
+  await within(2000, sink.settled, 'the second answer');
+  t.strictSame(sink.heard, ['head 200', 'end'], 'answered on a fresh connection');
+  t.equal(server.connections, 2);
+  t.equal(sending.tried, undefined, 'a stale connection is nobody\'s fault: no target ruled out');
+  t.equal(sending.target, target);
+  t.strictSame(downs, [], 'and nobody blamed');
+});
+
 t.test('Sending: a pinned target is never retried elsewhere, and its failure is not blamed', async (t) => {
   const dead = `127.0.0.1:${await deadPort()}`;
   const live = await rawUpstream(t, (socket, data) => { if (data.includes('\r\n\r\n')) socket.write(OK); });
