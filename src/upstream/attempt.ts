@@ -1,7 +1,8 @@
 import { EdgeError } from '../errors.js';
 import type { UpstreamRequest, UpstreamSink } from './request.js';
 import type { ConnectionUser, UpstreamConnection } from './connections.js';
-import { handshakeHead, handshakeProblem } from './handshake.js';
+import { handshakeProblem } from './handshake.js';
+import { requestHead } from './request-head.js';
 import type { TargetState } from './targets.js';
 import type { ResponseHead } from './response-parser.js';
 
@@ -271,25 +272,4 @@ export class UpstreamAttempt implements ConnectionUser {
 
 function timedOut(attempt: UpstreamAttempt): void {
   attempt.timedOut();
-}
-
-/** The request line and header block, serialised once per attempt; `keepAlive` false asks the upstream to close after its answer. */
-function requestHead(request: UpstreamRequest, keepAlive: boolean): string {
-  if (request.upgradeKey !== undefined) return handshakeHead(request);
-  let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
-  const headers = request.headers;
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (typeof value === 'string') {
-      head += `${name}: ${value}\r\n`;
-    } else {
-      for (const v of value) head += `${name}: ${v}\r\n`;
-    }
-  }
-  if (request.body === 'chunked') head += 'transfer-encoding: chunked\r\n';
-  // Explicit, so HTTP/1.0-minded upstreams keep the connection too. Without reuse (keepalive 0)
-  // the upstream is told the connection ends with this exchange (RFC 9112 §9.6), as nginx does
-  // without `keepalive`: it need not hold the socket open waiting for a request that never comes.
-  return `${head}connection: ${keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`;
 }
