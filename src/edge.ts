@@ -30,9 +30,9 @@ import { AcmeManager } from './tls/acme/manager.js';
 import { CertStore } from './tls/cert-store.js';
 import { watchCertificates } from './tls/cert-watcher.js';
 import { keyExchangeGroups } from './tls/groups.js';
-import { UpstreamClient } from './upstream/attempt.js';
+import { UpstreamClient } from './upstream/client.js';
 import { HealthChecks } from './upstream/health.js';
-import { TargetRegistry } from './upstream/pool.js';
+import { TargetRegistry } from './upstream/targets.js';
 
 export type EdgeState = 'created' | 'running' | 'draining' | 'closed';
 

@@ -3,8 +3,8 @@ import { rateLimitedByCause, type Logger } from './log.js';
 import { logExchange } from './pipeline/request.js';
 import type { ForwardHooks } from './proxy/forward.js';
 import type { TunnelHooks } from './proxy/tunnel.js';
-import type { UpstreamHooks } from './upstream/attempt.js';
-import type { TargetState, Upstream } from './upstream/pool.js';
+import type { UpstreamHooks } from './upstream/client.js';
+import type { TargetState, Upstream } from './upstream/targets.js';
 
 /** Where the request path reports what happened: logs and metrics, never an answer (pipeline/answers.ts writes those). */
 export interface EdgeHooks {

@@ -1,12 +1,15 @@
 // The pure pieces of the upstream path on their own: the retry and blame decision, the
 // classification of what an upstream connection threw, the WebSocket frame-boundary tracker,
-// and the keep-alive pool (on a real loopback server, no request written).
+// and the keep-alive pool (on a real loopback server, no request written). The handle send()
+// returns (tried set, abort, resume) is in upstream-sending.unit.test.ts.
 import { createServer, type Socket } from 'node:net';
 import t from 'tap';
 import { classifyUpstream, EdgeError, ERRORS } from '../src/errors.js';
 import { decide, type AttemptFacts } from '../src/upstream/decide.js';
 import { FrameBoundary } from '../src/proxy/frames.js';
 import { ConnectionPool, type ConnectionUser } from '../src/upstream/connections.js';
+import { requestHead } from '../src/upstream/request-head.js';
+import type { UpstreamRequest } from '../src/upstream/request.js';
 import { until, within } from './helpers/wait.js';
 
 function facts(over: Partial<Omit<AttemptFacts, 'request'>> & { method?: string; body?: AttemptFacts['request']['body']; pinned?: boolean } = {}): AttemptFacts {
@@ -43,6 +46,17 @@ t.test('decide: nothing is retried once an answer began; blame follows the error
   t.strictSame(decide(facts(), stalled, stalled), { retry: 'none', blame: false }, 'a client that stalled is not the target\'s fault');
   const refused = classifyUpstream(errno('ECONNREFUSED'));
   t.strictSame(decide(facts({ pinned: true }), refused, refused), { retry: 'next', blame: false }, 'a health probe counts its own verdict');
+});
+
+t.test('requestHead: the headers as given, byte for byte, then the edge\'s framing and connection fields', async (t) => {
+  const base = { method: 'POST', path: '//a/%2e?q', upstream: {} as never, key: '', connectTimeout: 1, responseTimeout: 1, bodyTimeout: 1 };
+  const headers = { host: 'app', 'x-caf\u00e9': 'd\u00e9j\u00e0', 'set-thing': ['1', '2'], 'content-length': '3' };
+  const request = (over: Partial<UpstreamRequest>): UpstreamRequest => ({ ...base, headers, body: 'length', ...over });
+  t.equal(requestHead(request({}), true), 'POST //a/%2e?q HTTP/1.1\r\nhost: app\r\nx-caf\u00e9: d\u00e9j\u00e0\r\nset-thing: 1\r\nset-thing: 2\r\ncontent-length: 3\r\nconnection: keep-alive\r\n\r\n');
+  t.match(requestHead(request({ body: 'chunked', headers: { host: 'app' } }), false), /\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n$/, 'chunked re-framing, and close without reuse');
+  const upgrade = requestHead(request({ method: 'GET', upgradeKey: 'k' }), true);
+  t.notMatch(upgrade, /content-length|keep-alive/, 'a handshake carries no body framing and asks for the upgrade');
+  t.match(upgrade, /\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n$/);
 });
 
 t.test('classifyUpstream: errnos, parser codes and EdgeErrors become the one table\'s codes', async (t) => {

@@ -2,7 +2,7 @@ import type { CacheStoreConfig, RouteCacheConfig } from '../config/cache.js';
 import type { Logger } from '../log.js';
 import type { ClientRequest, ClientResponse } from '../http/message.js';
 import type { Exchange, Forwarder } from '../proxy/forward.js';
-import type { UpstreamClient } from '../upstream/attempt.js';
+import type { UpstreamClient } from '../upstream/client.js';
 import { conditionsOf, notModified, notModifiedOf } from './conditional.js';
 import { DiskStore } from './disk.js';
 import { answerOf, ttlOf, type Entry } from './entry.js';

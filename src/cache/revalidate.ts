@@ -1,5 +1,5 @@
 import type { Exchange } from '../proxy/forward.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
+import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/client.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 import { FillTap, type TapOwner, type Trip } from './tap.js';
 
@@ -19,7 +19,6 @@ export function refreshInBackground(cache: TapOwner, upstreams: UpstreamClient, 
   const request: UpstreamRequest = {
     method: 'GET', path: exchange.path, headers, body: 'none', upstream: exchange.upstream, key: exchange.key,
     connectTimeout: exchange.connectTimeout, responseTimeout: exchange.responseTimeout, bodyTimeout: exchange.bodyTimeout,
-    target: undefined, tried: undefined, call: undefined,
   };
   upstreams.send(request, new RefreshSink(new FillTap(cache, { ...trip, method: 'GET', headers, conditional })));
 }

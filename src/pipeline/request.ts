@@ -192,9 +192,6 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
     path: context === null ? req.url as string : upstreamPath(route, context, headers),
     headers,
     closeClient: close,
-    target: undefined,
-    tried: undefined,
-    call: undefined,
     bytes: 0,
     start,
     headersAt: 0,
@@ -204,6 +201,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
     context,
     requestId: context === null || context.requestId === '' ? undefined : context.requestId,
     tap: undefined,
+    sending: undefined,
   };
   if (bodyLimit > 0 && body === 'chunked') countChunked(req, res, runtime, p, bodyLimit, exchange);
   const guard = route.guard === null || p.guarded ? undefined : runtime.guards.of(route.guard);
@@ -309,7 +307,7 @@ export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange
   if (exchange.headersAt > 0) deps.metrics.upstreamLatency(exchange.upstream.name, (exchange.headersAt - exchange.start) / 1000);
   const fields = {
     method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.clientPath, status, durationMs: round(performance.now() - exchange.start),
-    clientIp: exchange.clientIp, target: exchange.target?.id ?? null, bytes: exchange.bytes,
+    clientIp: exchange.clientIp, target: exchange.sending?.target?.id ?? null, bytes: exchange.bytes,
     ...(responseComplete(res) ? {} : { aborted: true }),
     ...(error === undefined ? {} : { err: error.message, code: error.code }),
     ...(exchange.requestId === undefined ? {} : { requestId: exchange.requestId }),

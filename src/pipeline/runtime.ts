@@ -4,7 +4,7 @@ import { GuardTable } from './guard/guard.js';
 import type { GuardState } from './guard/state.js';
 import { hstsValue } from '../http/hsts.js';
 import { SiteTable } from './sites.js';
-import { Upstream, type TargetRegistry } from '../upstream/pool.js';
+import { Upstream, type TargetRegistry } from '../upstream/targets.js';
 
 /**
  * Everything the request path reads, derived from one Config at load time. A reload builds a

@@ -60,7 +60,7 @@ export class RouteShaper implements AnswerShaper {
 /** The target as written in `targets` (with and without its default port), and `http://` + the Host sent upstream. */
 function targetOrigins(exchange: Exchange): string[] {
   const out: string[] = [];
-  const target = exchange.target;
+  const target = exchange.sending?.target;
   if (target !== undefined) {
     const id = target.id.toLowerCase();
     out.push(id);

@@ -4,7 +4,7 @@ import type { CompressConfig, ErrorPagesConfig, FilesConfig } from '../config/fi
 import type { HeaderEntry, HeaderRules, RedirectStatus, RouteConfig, RouteTimeouts, SiteConfig } from '../config/types.js';
 import { compileRouteRegex } from '../config/regex.js';
 import type { Template } from '../config/template.js';
-import type { Upstream } from '../upstream/pool.js';
+import type { Upstream } from '../upstream/targets.js';
 import { compileOrigins, type OriginMatcher } from './origin.js';
 import { RouteShaper } from './shaper.js';
 

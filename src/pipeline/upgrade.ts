@@ -5,7 +5,7 @@ import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openTunnel, type TunnelHooks, type TunnelInfo, type TunnelRegistry, type UpgradeAnswer } from '../proxy/tunnel.js';
 import type { Runtime } from './runtime.js';
-import type { UpstreamClient } from '../upstream/attempt.js';
+import type { UpstreamClient } from '../upstream/client.js';
 import { clientAddress } from '../http/client-address.js';
 import { applyForwarded } from '../http/forwarded.js';
 import { sanitiseClientHeaders } from '../http/hop-by-hop.js';
@@ -14,7 +14,7 @@ import { respondRaw } from '../http/respond.js';
 import { resolve } from './resolve.js';
 import { admitUpgrade } from './guard/doors.js';
 import type { Route } from './sites.js';
-import type { Upstream } from '../upstream/pool.js';
+import type { Upstream } from '../upstream/targets.js';
 import { actionAnswer, contextOf, writeAnswerRaw } from './actions.js';
 
 export interface UpgradeDeps {
@@ -163,7 +163,6 @@ export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, u
     upstream, key: upstream.keyOf(clientIp),
     connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
     upgradeKey: hs.upgradeKey,
-    target: undefined, tried: undefined, call: undefined,
     hsts: runtime.hsts, idleTimeout: timeouts.websocketIdle,
     ...(hs.answer === undefined ? {} : { answer: hs.answer }),
     info: { host, path: hs.path, clientIp, origin: headers.origin ?? null, protocol: hs.protocol },

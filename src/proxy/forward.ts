@@ -9,10 +9,10 @@ import {
   bodyOf, headerObject, isH2, rawHeader, responseComplete, responseGone,
   type ClientRequest as IncomingMessage, type ClientResponse as ServerResponse, type Protocol,
 } from '../http/message.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
+import type { Sending, UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/client.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 
-export type { BodyFraming } from '../upstream/attempt.js';
+export type { BodyFraming } from '../upstream/client.js';
 
 /** Everything the proxy step needs about one request, decided by the pipeline before it. */
 export interface Exchange extends UpstreamRequest {
@@ -47,6 +47,8 @@ export interface Exchange extends UpstreamRequest {
   readonly requestId: string | undefined;
   /** A response cache watching this exchange (cache/); undefined on routes without `cache`. */
   tap: AnswerTap | undefined;
+  /** The upstream side once its turn came (its `target` is what logs and Location rewriting name); undefined for a stored answer. */
+  sending: Sending | undefined;
 }
 
 /** An answer kept by a cache, written through the same path as an upstream's (rules, compression, HSTS). */
@@ -107,7 +109,7 @@ class ClientLine {
 }
 
 /**
- * HTTP requests to upstreams through the one attempt path (upstream/attempt.ts), streamed to the
+ * HTTP requests to upstreams through the one upstream client (upstream/client.ts), streamed to the
  * client's ServerResponse with backpressure, one exchange at a time per client connection.
  */
 export class Forwarder {
@@ -146,8 +148,7 @@ export class Forwarder {
 
   #start(x: HttpExchange): void {
     x.line.current = x;
-    x.started = true;
-    this.#client.send(x.exchange, x);
+    x.send(this.#client);
   }
 
   /** An exchange's response closed: log it, then let the next one of its connection go upstream. */
@@ -188,6 +189,8 @@ class HttpExchange implements UpstreamSink {
   readonly exchange: Exchange;
   readonly source: Readable | undefined;
   started = false;
+  /** Set once this exchange went upstream; never for a stored answer. */
+  #sending: Sending | undefined;
   #drained: (() => void) | undefined;
   /** Set when the route's `compress` applies to this answer. */
   #encoder: Encoder | undefined;
@@ -205,11 +208,17 @@ class HttpExchange implements UpstreamSink {
     this.source = exchange.body === 'none' ? undefined : bodyOf(req);
   }
 
+  send(client: UpstreamClient): void {
+    this.started = true;
+    this.#sending = client.send(this.exchange, this);
+    this.exchange.sending = this.#sending;
+  }
+
   readonly closed = (): void => {
     if (!this.started) return; // dropped unsent from a connection that closed
     // The client left before the response finished: abort upstream at once.
     if (!responseComplete(this.res)) {
-      this.exchange.call?.abort();
+      this.#sending?.abort();
       this.#encoder?.destroy();
       this.exchange.tap?.abort();
     }
@@ -227,7 +236,7 @@ class HttpExchange implements UpstreamSink {
     // Only an upstream's head is timed: a stored answer never went upstream (a hit), or stands in for one that failed.
     if (stored === undefined) exchange.headersAt = performance.now();
     if (responseGone(res)) {
-      exchange.call?.abort();
+      this.#sending?.abort();
       exchange.tap?.abort();
       return;
     }
@@ -272,12 +281,12 @@ class HttpExchange implements UpstreamSink {
     if (this.#discard) return true;
     if (this.#encoder !== undefined) return this.#encoder.write(chunk, this.#resume);
     if ((this.res as { write(chunk: Buffer): boolean }).write(chunk)) return true;
-    this.#drained ??= () => this.exchange.call?.resume();
+    this.#drained ??= () => this.#sending?.resume();
     this.res.once('drain', this.#drained);
     return false;
   }
 
-  readonly #resume = (): void => this.exchange.call?.resume();
+  readonly #resume = (): void => this.#sending?.resume();
 
   end(upstreamTail: Buffer | undefined): void {
     let tail = upstreamTail;

@@ -3,8 +3,8 @@ import type { Duplex } from 'node:stream';
 import { EdgeError } from '../errors.js';
 import { responseHeaders } from '../http/hop-by-hop.js';
 import { respondRaw } from '../http/respond.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/attempt.js';
-import type { TargetState } from '../upstream/pool.js';
+import type { Sending, UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/client.js';
+import type { TargetState } from '../upstream/targets.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 import { FrameBoundary, CLOSE_GOING_AWAY } from './frames.js';
 
@@ -116,7 +116,7 @@ export interface TunnelHooks {
  * paused client socket until then.
  */
 export function openTunnel(upstreams: UpstreamClient, client: Duplex, head: Buffer, req: TunnelRequest, registry: TunnelRegistry, hooks: TunnelHooks): void {
-  upstreams.send(req, new UpgradeExchange(client, head, req, registry, hooks));
+  new UpgradeExchange(client, head, req, registry, hooks).send(upstreams);
 }
 
 /**
@@ -133,6 +133,8 @@ class UpgradeExchange implements UpstreamSink {
   readonly #hooks: TunnelHooks;
   readonly #answer: UpgradeAnswer;
   #relaying = false;
+  /** Set as soon as the handshake goes upstream (a synchronous failure comes before). */
+  #sending: Sending | undefined;
 
   constructor(client: Duplex, head: Buffer, req: TunnelRequest, registry: TunnelRegistry, hooks: TunnelHooks) {
     this.#client = client;
@@ -145,9 +147,13 @@ class UpgradeExchange implements UpstreamSink {
     client.once('close', this.#left);
   }
 
-  readonly #left = (): void => this.#req.call?.abort();
+  send(upstreams: UpstreamClient): void {
+    this.#sending = upstreams.send(this.#req, this);
+  }
 
-  readonly #drained = (): void => this.#req.call?.resume();
+  readonly #left = (): void => this.#sending?.abort();
+
+  readonly #drained = (): void => this.#sending?.resume();
 
   gone(): boolean {
     return this.#client.destroyed;
@@ -157,7 +163,7 @@ class UpgradeExchange implements UpstreamSink {
     this.#relaying = true;
     const req = this.#req;
     this.#answer.relay(head.status, head.reason, relayHeaders(head, req.hsts));
-    this.#hooks.declined(head.status, req.target?.id ?? null, req.info);
+    this.#hooks.declined(head.status, this.#sending?.target?.id ?? null, req.info);
   }
 
   body(chunk: Buffer): boolean {
@@ -184,7 +190,7 @@ class UpgradeExchange implements UpstreamSink {
       return;
     }
     this.#answer.refuse(error);
-    this.#hooks.failed(error, error.status, req.target?.id ?? null, req.info);
+    this.#hooks.failed(error, error.status, this.#sending?.target?.id ?? null, req.info);
   }
 }
 

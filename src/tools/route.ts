@@ -12,7 +12,7 @@ import type { ClientRequest } from '../http/message.js';
 import { matchRoute, MethodMismatch, type Route, type Site } from '../pipeline/sites.js';
 import { buildRuntime } from '../pipeline/runtime.js';
 import { rank } from '../upstream/rendezvous.js';
-import { TargetRegistry } from '../upstream/pool.js';
+import { TargetRegistry } from '../upstream/targets.js';
 import { UsageError, type CommandResult, type FlagsOf } from './command.js';
 
 /** `gatehouse route` flags (node:util parseArgs). */

@@ -1,54 +1,275 @@
-import { classifyUpstream, EdgeError } from '../errors.js';
-import { decide } from './decide.js';
-import { UpstreamCall } from './call.js';
-import type { UpstreamHooks, UpstreamRequest, UpstreamSink } from './request.js';
+import { EdgeError } from '../errors.js';
+import type { UpstreamRequest, UpstreamSink } from './request.js';
+import type { ConnectionUser, UpstreamConnection } from './connections.js';
+import { handshakeProblem } from './handshake.js';
+import { requestHead } from './request-head.js';
+import type { TargetState } from './targets.js';
+import type { ResponseHead } from './response-parser.js';
 
-export type { BodyFraming, UpstreamHooks, UpstreamRequest, UpstreamSink } from './request.js';
+const LAST_CHUNK = '0\r\n\r\n';
+
+/** What an UpstreamAttempt is waiting for: its one timer's meaning (cf. nginx proxy_connect/send/read_timeout, client_body_timeout). */
+const enum Wait { None, Connect, ClientBody, UpstreamDrain, Head, Body, ClientDrain }
+
+/** Who decides what a failed attempt means (upstream/client.ts's Sending: retry, blame, answer). */
+export interface AttemptOwner {
+  failed(attempt: UpstreamAttempt, err: unknown): void;
+  /** The attempt is over without a failure (answered, upgraded, aborted). */
+  ended(attempt: UpstreamAttempt): void;
+}
 
 /**
- * The one way Gatehouse reaches an upstream, for requests, WebSocket handshakes and health
- * probes alike: choose the client's highest-ranked healthy target (rendezvous), take a pooled
- * connection, write the request, read the answer with the connection's one ResponseParser,
- * then retry or fail by the one decision (decide.ts) and count the target's failure once.
- *
- * `send(request, sink)` returns at once; the sink hears the outcome: a streamed answer
- * (head, body…, end), an upgraded socket after a checked 101 (status 101, Connection: upgrade,
- * Upgrade: websocket and the Sec-WebSocket-Accept of `upgradeKey`; anything else is 502), or
- * fail(EdgeError). Timeouts: connectTimeout, then responseTimeout for the head and between body
- * reads, bodyTimeout for the client's body and its reading. A client that leaves calls
- * `request.call?.abort()`.
+ * One attempt at one target: writes the request on a pooled connection, lets the connection's
+ * parser read the answer and hands it to the sink with backpressure both ways, then gives the
+ * connection back (or closes it when it cannot carry another request). One timer, refreshed in
+ * place, whose meaning is the `Wait` it was armed for.
  */
-export class UpstreamClient {
-  readonly #hooks: UpstreamHooks;
+export class UpstreamAttempt implements ConnectionUser {
+  readonly request: UpstreamRequest;
+  readonly sink: UpstreamSink;
+  readonly target: TargetState;
+  readonly reused: boolean;
+  readonly #owner: AttemptOwner;
+  readonly #conn: UpstreamConnection;
+  #timer: NodeJS.Timeout | undefined;
+  #timerMs = 0;
+  #wait = Wait.None;
+  /** The client's body has begun to flow upstream (it waits for the connection). */
+  bodyStarted = false;
+  /** The sink was given the answer's head: from here on a failure can only end what started. */
+  answered = false;
+  #bodySent: boolean;
+  #finished = false;
+  #paused = false;
 
-  constructor(hooks: UpstreamHooks) {
-    this.#hooks = hooks;
+  constructor(owner: AttemptOwner, request: UpstreamRequest, sink: UpstreamSink, target: TargetState) {
+    this.#owner = owner;
+    this.request = request;
+    this.sink = sink;
+    this.target = target;
+    this.#bodySent = request.body === 'none';
+    const conn = target.pool.acquire(this);
+    this.#conn = conn;
+    conn.parser.reset(request.method === 'HEAD', request.upgradeKey !== undefined);
+    this.reused = conn.uses > 0;
+    const socket = conn.socket;
+    const connecting = socket.connecting || socket.pending;
+    if (connecting) this.#expect(Wait.Connect, request.connectTimeout);
+    else if (this.#bodySent) this.#expect(Wait.Head, request.responseTimeout);
+    // latin1: Node decoded the client's header bytes one byte per character; this writes them
+    // back byte for byte (UTF-8 would double-encode anything above 0x7f).
+    socket.write(requestHead(request, target.pool.reuses), 'latin1');
+    if (!connecting) this.#sendBody();
   }
 
-  send(request: UpstreamRequest, sink: UpstreamSink): void {
-    const target = request.pinned ?? request.upstream.choose(request.key, Date.now(), request.tried);
-    if (target === undefined) {
-      sink.fail(new EdgeError('EDGE_ERR_NO_HEALTHY_TARGET', `no healthy target in upstream ${request.upstream.name}`));
+  /** True until a byte of an answer (a 1xx included) arrived. */
+  get untouched(): boolean {
+    return this.#conn.parser.untouched;
+  }
+
+  onConnect(): void {
+    if (this.#bodySent) this.#expect(Wait.Head, this.request.responseTimeout);
+    else this.#sendBody();
+  }
+
+  onError(err: unknown): void {
+    this.#fail(err);
+  }
+
+  onClose(): void {
+    if (!this.#finished) this.#fail(Object.assign(new Error('upstream connection closed'), { code: 'ECONNRESET' }));
+  }
+
+  onHead(head: ResponseHead): void {
+    if (this.#finished) return;
+    // From here the upstream may pause at most responseTimeout between body reads.
+    this.#expect(Wait.Body, this.request.responseTimeout);
+    this.target.recordSuccess();
+    this.answered = true;
+    try {
+      this.sink.head(head);
+    } catch (err) {
+      // Node refused a header value as it wrote the head: nothing went out to the client.
+      this.answered = false;
+      this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_PROTOCOL', `upstream sent a header the client cannot be given: ${(err as Error).message}`, err));
+    }
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.#finished) return;
+    if (!this.sink.body(chunk) && !this.#paused) {
+      // The client is the slow one now: its clock runs, not the upstream's (nginx's send_timeout).
+      this.#paused = true;
+      this.#expect(Wait.ClientDrain, this.request.bodyTimeout);
+      this.#conn.socket.pause();
+    } else if (!this.#paused) {
+      this.#timer?.refresh();
+    }
+  }
+
+  onComplete(reusable: boolean, tail: Buffer | undefined): void {
+    if (!this.#end()) return;
+    if (this.#paused) this.resume();
+    this.sink.end(tail);
+    const conn = this.#conn;
+    // Second wall against handshake smuggling: a connection that answered an upgrade with
+    // anything but a checked 101 is not trusted with another request, whatever it announced.
+    if (reusable && this.#bodySent && conn.user === this && this.request.upgradeKey === undefined) this.target.pool.release(conn);
+    else this.#close();
+  }
+
+  onUpgrade(head: ResponseHead, rest: Buffer): void {
+    if (this.#finished) return;
+    const key = this.request.upgradeKey;
+    const wrong = key === undefined ? 'a 101 nobody asked for' : handshakeProblem(head, key);
+    if (wrong !== undefined) {
+      // An unverified 101 would let the upstream (or whoever answered) turn this into a raw
+      // tunnel the client never asked for: request smuggling to internal paths.
+      this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_HANDSHAKE', `upstream 101 with ${wrong}`));
       return;
     }
-    request.target = target;
-    request.call = new UpstreamCall(this, request, sink, target);
+    this.#end();
+    this.target.recordSuccess();
+    this.answered = true;
+    this.sink.upgrade(this.#conn.detach(), head, rest, this.target);
   }
 
-  /** An attempt failed before or while the upstream answered (called by UpstreamCall only). */
-  failed(call: UpstreamCall, err: unknown): void {
-    const { request, sink, target } = call;
-    if (request.call !== call) return;
-    request.call = undefined;
-    if (sink.gone()) return; // the client is gone; nothing to answer, nobody to blame
-    const error = classifyUpstream(err);
-    const { retry, blame } = decide(call, err, error);
-    if (blame && request.upstream.recordFailure(target, Date.now())) this.#hooks.targetDown(target, error);
-    if (retry === 'again' || (retry === 'next' && request.pinned === undefined)) {
-      if (retry === 'next') (request.tried ??= new Set()).add(target);
-      this.send(request, sink);
+  /** The sink drained after asking for backpressure: let the upstream's bytes flow again. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (!this.#finished) this.#expect(Wait.Body, this.request.responseTimeout);
+    this.#conn.socket.resume();
+  }
+
+  /** The client went away: drop the upstream connection (it may be mid-response). */
+  abort(): void {
+    if (this.#end()) this.#close();
+  }
+
+  /** The attempt is over without a failure: timer stopped, its owner told. False when it already was over. */
+  #end(): boolean {
+    if (this.#finished) return false;
+    this.#finished = true;
+    this.#stopTimer();
+    this.#owner.ended(this);
+    return true;
+  }
+
+  #close(): void {
+    const conn = this.#conn;
+    if (conn.user === this) conn.user = undefined;
+    conn.socket.destroy();
+    // The upstream stopped taking the body (it answered early, or failed): read and drop the
+    // rest, or a request paused for backpressure would stall the client's connection. A body
+    // not yet started is left alone: the next attempt sends it, or Node drops it after the 502.
+    if (this.bodyStarted && !this.#bodySent) this.sink.source?.resume();
+  }
+
+  #fail(err: unknown): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#stopTimer();
+    this.#close();
+    this.#owner.failed(this, err);
+  }
+
+  /** Wait for `wait` at most `ms`: one timer per attempt, refreshed in place when the duration stays the same. */
+  #expect(wait: Wait, ms: number): void {
+    this.#wait = wait;
+    if (this.#timer !== undefined && this.#timerMs === ms) {
+      this.#timer.refresh();
       return;
     }
-    sink.fail(error);
+    clearTimeout(this.#timer);
+    this.#timerMs = ms;
+    this.#timer = setTimeout(timedOut, ms, this);
   }
+
+  #stopTimer(): void {
+    this.#wait = Wait.None;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The timer fired: what we were waiting for decides whose fault it is. */
+  timedOut(): void {
+    const ms = this.#timerMs;
+    switch (this.#wait) {
+      case Wait.Connect:
+        this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_CONNECT_TIMEOUT', `upstream connect took longer than ${ms} ms`));
+        break;
+      case Wait.ClientBody:
+        this.#fail(new EdgeError('EDGE_ERR_REQUEST_TIMEOUT', `the client sent no request body for ${ms} ms`));
+        break;
+      case Wait.UpstreamDrain:
+        this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', `upstream took no request body for ${ms} ms`));
+        break;
+      case Wait.Head:
+        this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', `no response headers within ${ms} ms of the request`));
+        break;
+      case Wait.Body:
+        this.#fail(new EdgeError('EDGE_ERR_UPSTREAM_TIMEOUT', `upstream sent nothing for ${ms} ms mid-response`));
+        break;
+      case Wait.ClientDrain:
+        this.#fail(new EdgeError('EDGE_ERR_REQUEST_TIMEOUT', `the client read nothing for ${ms} ms`));
+        break;
+      case Wait.None:
+        break;
+    }
+  }
+
+  /** Stream the client's body upstream; chunked bodies are re-framed (Node decoded them). */
+  #sendBody(): void {
+    const source = this.sink.source;
+    if (this.#bodySent || this.bodyStarted || source === undefined) return;
+    this.bodyStarted = true;
+    const { request } = this;
+    const socket = this.#conn.socket;
+    const chunked = request.body === 'chunked';
+    // Until the whole body is sent, the clocks are the client's pauses and the upstream's intake;
+    // the wait for the response head starts after the last byte (a long upload is not a slow upstream).
+    const waiting = (): boolean => !this.answered && !this.#finished;
+    this.#expect(Wait.ClientBody, request.bodyTimeout);
+    source.on('data', (chunk: Buffer) => {
+      // A zero-size chunk is the last-chunk (RFC 9112 §7.1): an empty piece of the body is not written.
+      if (this.#finished || chunk.length === 0) return;
+      let ok: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`);
+        socket.write(chunk);
+        ok = socket.write('\r\n');
+        socket.uncork();
+      } else {
+        ok = socket.write(chunk);
+      }
+      if (!ok) {
+        source.pause();
+        if (waiting()) this.#expect(Wait.UpstreamDrain, request.responseTimeout);
+        socket.once('drain', () => {
+          if (waiting()) this.#expect(Wait.ClientBody, request.bodyTimeout);
+          source.resume();
+        });
+      } else if (waiting()) {
+        this.#timer?.refresh();
+      }
+    });
+    const ended = (): void => {
+      if (this.#finished) return;
+      if (chunked) socket.write(LAST_CHUNK);
+      this.#bodySent = true;
+      if (waiting()) this.#expect(Wait.Head, request.responseTimeout);
+    };
+    // An h2 body that ended with nothing buffered (HEADERS, then only an empty DATA with
+    // END_STREAM, RFC 9113 §6.1) emitted 'end' already, unread: Node's stream code reads 0 at
+    // EOF. That happens while this attempt waited for its connection, so 'end' will not come again.
+    if (source.readableEnded) ended();
+    else source.once('end', ended);
+    source.resume(); // the pipeline may have paused it (see withinBodyLimit)
+  }
+}
+
+function timedOut(attempt: UpstreamAttempt): void {
+  attempt.timedOut();
 }

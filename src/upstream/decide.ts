@@ -11,7 +11,7 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 /** `next`: another target (this one ruled out); `again`: the same choice on a fresh connection. */
 export type Retry = 'none' | 'next' | 'again';
 
-/** What an attempt did before it failed, as the decision reads it (upstream/call.ts's UpstreamCall has these). */
+/** What an attempt did before it failed, as the decision reads it (upstream/attempt.ts's UpstreamAttempt has these). */
 export interface AttemptFacts {
   /** A final head (or a 1xx) arrived. */
   readonly answered: boolean;

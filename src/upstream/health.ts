@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { HealthCheckConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamSink } from './attempt.js';
-import type { TargetState, Upstream } from './pool.js';
+import type { Sending, UpstreamClient, UpstreamRequest, UpstreamSink } from './client.js';
+import type { TargetState, Upstream } from './targets.js';
 import type { ResponseHead } from './response-parser.js';
 
 /** The verdict of one probe. */
@@ -51,9 +51,9 @@ class ProbeSink implements UpstreamSink {
  * One probe through the one attempt path (same pool, parser, timeouts and 101 check as client
  * traffic), pinned to `target`: an HTTP GET expecting 2xx/3xx, or for `type: websocket` a
  * handshake that must end in a checked 101. `timeout` bounds the connect and then the answer.
- * Returns the request, so a stop can abort it (`call?.abort()`).
+ * Returns its Sending, so a stop can abort it.
  */
-export function probe(client: UpstreamClient, upstream: Upstream, target: TargetState, check: HealthCheckConfig, done: Verdict): UpstreamRequest {
+export function probe(client: UpstreamClient, upstream: Upstream, target: TargetState, check: HealthCheckConfig, done: Verdict): Sending {
   const { host, port, socketPath } = target.config;
   // A Unix socket has no authority of its own: "localhost", as nginx's $proxy_host says for `unix:`.
   const authority = socketPath === undefined ? `${host.includes(':') ? `[${host}]` : host}:${port}` : host;
@@ -68,10 +68,8 @@ export function probe(client: UpstreamClient, upstream: Upstream, target: Target
     method: 'GET', path: check.path, headers, body: 'none', upstream, key: '', pinned: target,
     connectTimeout: check.timeout, responseTimeout: check.timeout, bodyTimeout: check.timeout,
     ...(upgradeKey === undefined ? {} : { upgradeKey }),
-    target: undefined, tried: undefined, call: undefined,
   };
-  client.send(request, new ProbeSink(done, upgradeKey !== undefined));
-  return request;
+  return client.send(request, new ProbeSink(done, upgradeKey !== undefined));
 }
 
 /**
@@ -113,7 +111,7 @@ class HealthRounds {
   readonly #client: UpstreamClient;
   readonly #log: Logger;
   readonly #onChange: (u: Upstream, t: TargetState, up: boolean) => void;
-  readonly #inFlight = new Map<TargetState, UpstreamRequest>();
+  readonly #inFlight = new Map<TargetState, Sending>();
   readonly #timer: NodeJS.Timeout;
   #state = Rounds.Running;
 
@@ -140,7 +138,7 @@ class HealthRounds {
   stop(): void {
     this.#state = Rounds.Stopped;
     clearInterval(this.#timer);
-    for (const request of this.#inFlight.values()) request.call?.abort();
+    for (const sending of this.#inFlight.values()) sending.abort();
     this.#inFlight.clear();
   }
 

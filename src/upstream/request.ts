@@ -2,23 +2,17 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { EdgeError } from '../errors.js';
-import type { TargetState, Upstream } from './pool.js';
+import type { TargetState, Upstream } from './targets.js';
 import type { ResponseHead } from './response-parser.js';
-
-/** The attempt in flight, as the request's owners may touch it (upstream/call.ts's UpstreamCall). */
-export interface InFlight {
-  /** The client left: stop the upstream work, answer nobody. */
-  abort(): void;
-  /** The sink drained after `body()` returned false: read on. */
-  resume(): void;
-}
 
 /** How the request body travels upstream: none, as-is under Content-Length, or re-chunked. */
 export type BodyFraming = 'none' | 'length' | 'chunked';
 
 /**
- * What one exchange asks of an upstream, whatever the client spoke (HTTP/1.1 or h2): the pipeline fills it, the attempt path reads it and keeps its progress in the last three
- * fields. The request line and headers go upstream exactly as given (latin1, byte for byte).
+ * What one exchange asks of an upstream, whatever the client spoke (HTTP/1.1 or h2): only what
+ * its caller states. The retry state (target, targets ruled out, the attempt in flight) is the
+ * Sending's that `UpstreamClient.send()` returns (client.ts). The request line and headers go
+ * upstream exactly as given (latin1, byte for byte).
  */
 export interface UpstreamRequest {
   readonly method: string;
@@ -39,12 +33,6 @@ export interface UpstreamRequest {
   readonly upgradeKey?: string;
   /** Health probes: this target and no other, and no passive failure counted against it. */
   readonly pinned?: TargetState;
-  /** The target of the current (or last) attempt. */
-  target: TargetState | undefined;
-  /** Targets a connect failure ruled out for this exchange. */
-  tried: Set<TargetState> | undefined;
-  /** The attempt in flight; `call?.abort()` is how a client that left cancels the upstream work. */
-  call: InFlight | undefined;
 }
 
 /**
@@ -59,7 +47,7 @@ export interface UpstreamSink {
   gone(): boolean;
   /** The final head (never a 1xx; a 101 only through `upgrade`). */
   head(head: ResponseHead): void;
-  /** A piece of the body; false asks for backpressure, and the sink then calls `call.resume()` once it drained. */
+  /** A piece of the body; false asks for backpressure, and the sink then calls its Sending's `resume()` once it drained. */
   body(chunk: Buffer): boolean;
   /** The answer is complete; `tail` is its last piece when it came with the end (write both at once). */
   end(tail: Buffer | undefined): void;

@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { ForwardAuthConfig } from '../../config/guard.js';
 import type { TimeoutsConfig } from '../../config/types.js';
 import type { EdgeError } from '../../errors.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../../upstream/attempt.js';
-import type { Upstream } from '../../upstream/pool.js';
+import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../../upstream/client.js';
+import type { Upstream } from '../../upstream/targets.js';
 import type { ResponseHead } from '../../upstream/response-parser.js';
 import type { Denial } from './answer.js';
 
@@ -119,7 +119,6 @@ export class ForwardAuth {
         method: 'GET', path: this.#config.path, headers, body: 'none',
         upstream: this.#upstream, key: this.#upstream.keyOf(clientIp),
         connectTimeout: this.#timeouts.connect, responseTimeout: this.#timeouts.response, bodyTimeout: this.#timeouts.idle,
-        target: undefined, tried: undefined, call: undefined,
       };
       this.#client.send(request, new AnswerSink(resolve));
     });

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { RateLimitConfig, RouteGuardConfig } from '../../config/guard.js';
 import type { Config } from '../../config/types.js';
 import { clientKey } from '../../upstream/rendezvous.js';
-import type { Upstream } from '../../upstream/pool.js';
+import type { Upstream } from '../../upstream/targets.js';
 import { Access } from './access.js';
 import { denial, type Denial } from './answer.js';
 import { BasicAuth } from './auth-basic.js';

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { Counter } from 'prom-client';
 import type { Metrics } from '../../admin/metrics.js';
 import { rateLimited, type Logger } from '../../log.js';
-import type { UpstreamClient } from '../../upstream/attempt.js';
+import type { UpstreamClient } from '../../upstream/client.js';
 import { GcraTable } from './gcra.js';
 import { HtpasswdFile } from './htpasswd.js';
 import { ClusterStore, LocalStore, type RateStore } from './rate-store.js';
