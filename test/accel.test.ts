@@ -5,8 +5,8 @@ import t from 'tap';
 import { startEdge } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { h2Get } from './helpers/h2.js';
-import { startBackend } from './helpers/net.js';
 import { makeTree } from './helpers/files.js';
+import { startBackend } from './helpers/upstream.js';
 
 async function ask(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
   const certs = await testCerts();

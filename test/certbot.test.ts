@@ -9,8 +9,8 @@ import WebSocket from 'ws';
 import { startEdge, tempDir } from './helpers/edge.js';
 import { deadPort } from './helpers/net.js';
 import { servedSerial, startPebble, until } from './helpers/pebble.js';
-import { startWsBackend } from './helpers/ws.js';
 import { skipWithoutCommands } from './helpers/tools.js';
+import { startWsBackend } from './helpers/upstream.js';
 
 /*
  * A real ACME issuance and renewal: Debian's certbot against pebble (Let's Encrypt's test

@@ -3,8 +3,9 @@ import { once } from 'node:events';
 import t from 'tap';
 import { tempDir, writeConfigFile } from './helpers/edge.js';
 import { testCerts, type TestCerts } from './helpers/certs.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
 import { CLI, spawnGatehouse } from './helpers/process.js';
+import { startBackend } from './helpers/upstream.js';
 
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
 

@@ -2,9 +2,10 @@ import { once } from 'node:events';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { deadPort, fetchText, get, startBackend } from './helpers/net.js';
+import { deadPort, fetchText, get } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
 import { writeConfigFile } from './helpers/edge.js';
+import { startBackend } from './helpers/upstream.js';
 
 
 t.test('workers: 2 — sticky choice agrees across workers, sessions resume on any worker, SIGTERM drains all', async (t) => {

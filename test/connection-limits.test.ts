@@ -5,8 +5,8 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { startEdge, type RunningEdge } from './helpers/edge.js';
-import { startBackend } from './helpers/net.js';
 import { prefixedSocket, v1 } from './helpers/proxy.js';
+import { startBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 

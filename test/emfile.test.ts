@@ -5,9 +5,9 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { startBackend } from './helpers/net.js';
 import { CLI } from './helpers/process.js';
 import { writeConfigFile } from './helpers/edge.js';
+import { startBackend } from './helpers/upstream.js';
 
 /** Descriptors the child may hold: enough to start and serve, few enough to run out in a bounded loop. */
 const NOFILE = 64;

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startEdge, tempDir, HSTS } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
 import { makeTree } from './helpers/files.js';
+import { startBackend } from './helpers/upstream.js';
 
 function pages(t: { teardown(fn: () => unknown): void }): string {
   const dir = tempDir(t, 'gatehouse-pages-');

@@ -8,8 +8,8 @@ import t from 'tap';
 import { startEdge } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { h2Session } from './helpers/h2.js';
-import { startBackend } from './helpers/net.js';
 import { makeTree } from './helpers/files.js';
+import { startBackend } from './helpers/upstream.js';
 
 interface Answer { status: number; headers: IncomingHttpHeaders; body: Buffer }
 

@@ -3,8 +3,9 @@ import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import t from 'tap';
 import { startEdge } from './helpers/edge.js';
 import { h2Get, h2Session } from './helpers/h2.js';
-import { deadPort, get, parseRaw, rawTls, startBackend } from './helpers/net.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { deadPort, get, parseRaw, rawTls } from './helpers/net.js';
+import { openWs, roundTrip } from './helpers/ws.js';
+import { startBackend, startWsBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 

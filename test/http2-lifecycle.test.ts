@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import t from 'tap';
 import { basicConfig, reloadEdge, startEdge } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
-import { startBackend } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 t.test('shutdown sends GOAWAY and lets an in-flight h2 stream finish within timeouts.drain', async (t) => {
   let release: (() => void) | undefined;

@@ -7,7 +7,7 @@ import { testCerts } from './helpers/certs.js';
 import { basicConfig, reloadEdge, startEdge } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
 import { ERROR, FRAME, RawH2, getBlock, headers, indexedField, ref, responseFields } from './helpers/h2-frames.js';
-import { startBackend } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 /** One 4,000-byte value entered in the HPACK dynamic table (index 62), then referenced 500 times: ~4 KB on the wire, 2 MB decoded. */
 const BOMB_FIRST = getBlock([indexedField('x-bomb', 'b'.repeat(4000)), ...Array.from({ length: 500 }, () => ref(62))]);

@@ -6,7 +6,7 @@ import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { h2Session } from './helpers/h2.js';
 import { rawUpstream } from './helpers/net.js';
 import { clientText, serverFrames } from './helpers/ws-frames.js';
-import { startWsBackend } from './helpers/ws.js';
+import { startWsBackend } from './helpers/upstream.js';
 
 const config = (address: string, extra = ''): string => basicConfig([address], extra);
 

@@ -4,7 +4,8 @@ import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge, twoCertConfig, HSTS } from './helpers/edge.js';
 import { h2Get, h2Request, h2Session } from './helpers/h2.js';
-import { get, rawUpstream, startBackend } from './helpers/net.js';
+import { get, rawUpstream } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 async function alpn(port: number, offered: string[]): Promise<string | false> {
   const certs = await testCerts();

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { basicConfig, startEdge, twoCertConfig, HSTS } from './helpers/edge.js';
-import { get, parseRaw, rawTls, startBackend } from './helpers/net.js';
+import { get, parseRaw, rawTls } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 t.test('proxied responses carry exactly one HSTS header: the edge\'s, replacing the upstream\'s', async (t) => {
   const backend = await startBackend(t, (_req, res) => {

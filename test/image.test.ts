@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import t from 'tap';
 import type WebSocket from 'ws';
 import { tempDir } from './helpers/edge.js';
-import { deadPort, fetchText, get, startBackend } from './helpers/net.js';
+import { deadPort, fetchText, get } from './helpers/net.js';
 import { nodeBase, podman, podmanStatus, ULIMITS } from './helpers/podman.js';
 import { hasCommand, skipWithout } from './helpers/tools.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { openWs, roundTrip } from './helpers/ws.js';
 import { testCerts } from './helpers/certs.js';
+import { startBackend, startWsBackend } from './helpers/upstream.js';
 
 /*
  * The Dockerfile, for real: built with podman on a local Debian + Node base (no registry is

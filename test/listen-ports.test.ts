@@ -14,10 +14,11 @@ import { createMorePort } from '../src/listeners/more-ports.js';
 import { testCerts } from './helpers/certs.js';
 import { LogCapture, reloadEdge, startEdge, writeConfigFile } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
-import { openWs, startWsBackend } from './helpers/ws.js';
+import { openWs } from './helpers/ws.js';
 import { requestBehind, v1 } from './helpers/proxy.js';
+import { startBackend, startWsBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 

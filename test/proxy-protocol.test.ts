@@ -4,14 +4,15 @@ import { connect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { reloadEdge, startEdge } from './helpers/edge.js';
-import { parseRaw, rawTls, startBackend } from './helpers/net.js';
+import { parseRaw, rawTls } from './helpers/net.js';
 import { plainBehind, prefixedSocket, requestBehind, v1, v2, v2Local } from './helpers/proxy.js';
+import { echoRequest, parseEcho, startBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
 /** A backend that answers with what it was told about the client. */
 async function echoClient(t: Tap, name = 'b'): Promise<ReturnType<typeof startBackend>> {
-  return startBackend(t, (req, res) => res.end(JSON.stringify({ name, realIp: req.headers['x-real-ip'], xff: req.headers['x-forwarded-for'] })));
+  return startBackend(t, echoRequest(name));
 }
 
 function config(targets: readonly string[], proxyPeers: string, extra = ''): string {
@@ -30,7 +31,8 @@ ${extra}`;
 function body(raw: string): { name: string; realIp: string; xff: string } {
   const parsed = parseRaw(raw);
   if (parsed.status !== 200) throw new Error(`expected 200, got: ${JSON.stringify(raw.slice(0, 200))}`);
-  return JSON.parse(parsed.body) as { name: string; realIp: string; xff: string };
+  const told = parseEcho(parsed.body);
+  return { name: told.name, realIp: String(told.headers['x-real-ip']), xff: String(told.headers['x-forwarded-for']) };
 }
 
 t.test('a v1 header and the ClientHello in one segment: the source is the client for headers and logs', async (t) => {

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import t from 'tap';
 import { reloadEdge, startEdge, tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { deadPort, get } from './helpers/net.js';
+import { openWs, roundTrip } from './helpers/ws.js';
 import { loadConfig } from '../src/config/load.js';
 import { spawnGatehouse } from './helpers/process.js';
+import { startBackend, startWsBackend } from './helpers/upstream.js';
 
 
 t.test('reload applies routes, upstreams, HSTS to new requests; open WebSockets continue; health state is kept by address', async (t) => {

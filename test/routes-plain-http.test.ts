@@ -3,7 +3,8 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { startEdge, tempDir } from './helpers/edge.js';
-import { get, startBackend } from './helpers/net.js';
+import { get } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 

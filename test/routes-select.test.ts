@@ -2,15 +2,16 @@ import t from 'tap';
 import { compileRouteRegex } from '../src/config/regex.js';
 import { startEdge } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
-import { get, parseRaw, rawTls, startBackend, type Backend } from './helpers/net.js';
+import { get, parseRaw, rawTls } from './helpers/net.js';
+import { startBackend, type Upstream } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
-async function named(t: Tap, name: string): Promise<Backend> {
+async function named(t: Tap, name: string): Promise<Upstream> {
   return startBackend(t, (req, res) => res.end(`${name} ${req.method ?? ''} ${req.url ?? ''}`));
 }
 
-const config = (a: Backend, b: Backend, c: Backend): string => `
+const config = (a: Upstream, b: Upstream, c: Upstream): string => `
 listen: { http: false, https: "127.0.0.1:0" }
 tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams:

@@ -3,8 +3,9 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import t from 'tap';
 import { basicConfig, startEdge, twoCertConfig } from './helpers/edge.js';
-import { get, startBackend } from './helpers/net.js';
+import { get } from './helpers/net.js';
 import { testCerts } from './helpers/certs.js';
+import { startBackend } from './helpers/upstream.js';
 
 interface Handshake { protocol: string | null; alpn: string | false | null; serial: string }
 

@@ -5,7 +5,8 @@ import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
-import { get, parseRaw, rawTls, rawUpstream, startBackend } from './helpers/net.js';
+import { get, parseRaw, rawTls, rawUpstream } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 const sha = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 

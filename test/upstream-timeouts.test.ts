@@ -8,7 +8,8 @@ import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
-import { get, parseRaw, rawTls, rawUpstream, startBackend } from './helpers/net.js';
+import { get, parseRaw, rawTls, rawUpstream } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 /** POST `pieces` one at a time, `gapMs` apart; resolves with "STATUS body" (or the error code). */
 async function trickle(port: number, pieces: string[], gapMs: number, declared = pieces.join('').length): Promise<string> {

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { startEdge, HSTS } from './helpers/edge.js';
 import { parseRaw, rawTls } from './helpers/net.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { openWs, roundTrip } from './helpers/ws.js';
+import { startWsBackend } from './helpers/upstream.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 

@@ -1,55 +1,11 @@
 import { once } from 'node:events';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { testCerts } from './certs.js';
 
 type Tap = { teardown(fn: () => unknown): void };
-
-export interface SeenRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingMessage['headers'];
-  readonly rawHeaders: readonly string[];
-  readonly body: string;
-  readonly remotePort: number;
-}
-
-export interface Backend {
-  readonly server: Server;
-  readonly port: number;
-  readonly address: string;
-  readonly seen: SeenRequest[];
-  /** TCP connections accepted so far (proves "no upstream contact" and connection reuse). */
-  connections: number;
-}
-
-/** A real HTTP upstream on 127.0.0.1:0 recording every request; `handler` answers (default: 200 "ok from PORT"). */
-export async function startBackend(t: Tap, handler?: (req: IncomingMessage, res: ServerResponse, body: string) => void, host = '127.0.0.1'): Promise<Backend> {
-  const server = createServer();
-  const backend: Backend = { server, port: 0, address: '', seen: [], connections: 0 };
-  server.on('connection', (s: Socket) => {
-    backend.connections++;
-    s.on('error', () => s.destroy());
-  });
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      backend.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body, remotePort: req.socket.remotePort ?? 0 });
-      if (handler !== undefined) handler(req, res, body);
-      else res.end(`ok from ${backend.port}`);
-    });
-  });
-  server.listen(0, host);
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-  const port = (server.address() as AddressInfo).port;
-  Object.assign(backend, { port, address: `${host}:${port}` });
-  return backend;
-}
 
 export interface RawUpstream {
   readonly address: string;
