@@ -9,6 +9,7 @@ import { testCerts } from './helpers/certs.js';
 import { deadPort } from './helpers/net.js';
 import { hasCommand, skipWithout } from './helpers/tools.js';
 import { fixed, startUpstream } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 /*
  * The seed articles' scenario with a real browser: Debian's headless Chromium, trusting the test
@@ -59,7 +60,7 @@ async function launch(t: Parameters<typeof tempDir>[0], profile: string, hosts: 
     setTimeout(() => reject(new Error(`chromium did not start: ${err}`)), 30_000).unref();
   });
   const ws = new WebSocket(url, { perMessageDeflate: false });
-  await once(ws, 'open');
+  await within(5_000, once(ws, 'open'), 'ws to open');
   const close = async (): Promise<void> => {
     ws.terminate();
     if (child.exitCode !== null || child.signalCode !== null) return;

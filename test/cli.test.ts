@@ -6,6 +6,7 @@ import { testCerts, type TestCerts } from './helpers/certs.js';
 import { deadPort, get } from './helpers/net.js';
 import { CLI, spawnGatehouse } from './helpers/process.js';
 import { startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
 
@@ -93,7 +94,7 @@ timeouts: { drain: 10s }
   t.equal(reply.status, 200);
   t.equal(reply.body, 'finished');
   t.equal(reply.headers.connection, 'close', 'the drained response says Connection: close');
-  const [code] = await once(child, 'exit') as [number | null];
+  const [code] = await within(10_000, once(child, 'exit'), 'child to exit') as [number | null];
   t.equal(code, 0);
   t.match(gh.output(), /"event":"stopped"/);
 });

@@ -10,6 +10,7 @@ import { spawnGatehouse, type GatehouseProcess } from './helpers/process.js';
 import { openWs } from './helpers/ws.js';
 import { HAPROXY, skipWithout } from './helpers/tools.js';
 import { echoRequest, parseEcho, startUpstream, type Echoed } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 /*
  * Two Gatehouse processes with one config behind a real HAProxy (mode tcp, send-proxy-v2,
@@ -75,7 +76,7 @@ async function viaHttp(port: number, client: string): Promise<Seen> {
 
 async function viaWebSocket(port: number, client: string): Promise<Seen> {
   const ws = await openWs(port, '/live', { localAddress: client, origin: 'https://localhost' });
-  const [message] = (await once(ws, 'message')) as [Buffer];
+  const [message] = (await within(5_000, once(ws, 'message'), 'a message on ws')) as [Buffer];
   ws.close();
   return seenBy(parseEcho(message.toString()));
 }
@@ -140,7 +141,7 @@ sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 
   const [killed] = instances;
   killed?.child.kill('SIGKILL');
-  await once(killed?.child ?? haproxy, 'exit');
+  await within(10_000, once(killed?.child ?? haproxy, 'exit'), 'killed.child or haproxy to exit');
   for (const client of CLIENTS) {
     const after = await viaHttp(front.https, client);
     t.equal(after.name, chosen.get(client), `${client}: same target with one instance gone`);

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -7,6 +8,7 @@ import { reloadEdge, startEdge } from './helpers/edge.js';
 import { parseRaw, rawTls } from './helpers/net.js';
 import { plainBehind, prefixedSocket, requestBehind, v1, v2, v2Local } from './helpers/proxy.js';
 import { echoRequest, parseEcho, startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
@@ -64,7 +66,7 @@ t.test('a balancer health check (v2 LOCAL, then close or reset) is dropped quiet
   for (const leave of ['end', 'reset'] as const) {
     const { tcp } = prefixedSocket(port, Buffer.alloc(0));
     tcp.write(v2Local(), () => (leave === 'end' ? tcp.end() : tcp.resetAndDestroy()));
-    await new Promise((resolve) => tcp.once('close', resolve));
+    await within(5000, once(tcp, 'close'), `the health-check connection closing after ${leave}`);
   }
   await logs.next(() => false, 500);
   t.same(logs.lines.filter((l) => l.level !== 30), [], 'nothing above info was logged');
@@ -88,7 +90,7 @@ t.test('a listed peer that stops half-way through a header is closed after timeo
   const { port, logs } = await startEdge(t, config([backend.address], '127.0.0.1/32', 'timeouts: { headers: 300ms }'));
   const { tcp } = prefixedSocket(port, Buffer.from('PROXY TCP4 203.0'));
   tcp.write('');
-  await new Promise((resolve) => tcp.once('close', resolve));
+  await within(5000, once(tcp, 'close'), 'the edge closing a half-sent PROXY header (timeouts.headers 300ms)');
   t.pass('the server closed the connection');
   t.match(await logs.next((l) => l.event === 'proxy-protocol'), { reason: /timeouts.headers/ });
 });

@@ -9,6 +9,7 @@ import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { h2Session } from './helpers/h2.js';
 import { hostileUpstream, type HostileUpstream } from './helpers/hostile.js';
 import { parseRaw, rawTls } from './helpers/net.js';
+import { within } from './helpers/wait.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 
@@ -90,13 +91,13 @@ t.test('an h2 extended CONNECT announcing a body is a 400 with HSTS before any u
   const upstream = await eagerUpstream(t);
   const { port, logs } = await startEdge(t, basicConfig([upstream.address]));
   const session = await h2Session(t, port);
-  if (session.remoteSettings.enableConnectProtocol !== true) await once(session, 'remoteSettings');
+  if (session.remoteSettings.enableConnectProtocol !== true) await within(5_000, once(session, 'remoteSettings'), 'SETTINGS from the edge on session');
   const stream = session.request({
     ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/chat', ':scheme': 'https', ':authority': 'localhost',
     'sec-websocket-version': '13', origin: 'https://localhost', 'content-length': '40',
   }, { endStream: false });
   stream.on('error', () => undefined);
-  const [head] = (await once(stream, 'response')) as [IncomingHttpHeaders];
+  const [head] = (await within(5_000, once(stream, 'response'), 'the response head on stream')) as [IncomingHttpHeaders];
   t.equal(head[':status'], 400);
   t.equal(head['strict-transport-security'], HSTS);
   t.ok(await logs.next((l) => l.event === 'websocket-refused' && l.protocol === 'h2' && l.code === 'EDGE_ERR_UPGRADE_BODY'));

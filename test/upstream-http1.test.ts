@@ -7,6 +7,7 @@ import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { get, parseRaw, rawTls, rawUpstream } from './helpers/net.js';
 import { startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 const sha = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
@@ -261,7 +262,7 @@ t.test('an upstream that answers before reading the whole body: the client conne
   t.teardown(() => socket.destroy());
   let received = '';
   socket.on('data', (d: Buffer) => { received += d.toString('latin1'); });
-  await new Promise((r) => socket.once('secureConnect', r));
+  await within(5_000, new Promise((r) => socket.once('secureConnect', r)), 'the TLS handshake of socket');
   socket.write(`POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${size}\r\n\r\n`);
   const chunk = Buffer.alloc(64 * 1024, 'b');
   for (let sent = 0; sent < size; sent += chunk.length) {

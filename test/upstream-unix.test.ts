@@ -13,6 +13,7 @@ import { get, parseRaw, rawTls } from './helpers/net.js';
 import { clientText, serverFrames } from './helpers/ws-frames.js';
 import { openWs } from './helpers/ws.js';
 import { startUnixBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 const unix = (path: string): string => `unix:${path}`;
 
@@ -132,7 +133,7 @@ t.test('WebSockets reach a ws server on a unix: socket, as an HTTP/1.1 upgrade a
   const { port, logs } = await startEdge(t, basicConfig([unix(backend.address)]));
   const ws = await openWs(port, '/h1', { origin: 'https://localhost' });
   ws.send('hello');
-  const [message] = (await once(ws, 'message')) as [Buffer];
+  const [message] = (await within(5_000, once(ws, 'message'), 'a message on ws')) as [Buffer];
   t.equal(message.toString(), 'sock:hello');
   ws.close();
   t.match(await logs.next((l) => l.event === 'websocket-open'), { target: unix(backend.address) });
@@ -143,10 +144,10 @@ t.test('WebSockets reach a ws server on a unix: socket, as an HTTP/1.1 upgrade a
     'sec-websocket-version': '13', origin: 'https://localhost',
   }, { endStream: false });
   stream.on('error', () => undefined);
-  const [headers] = (await once(stream, 'response')) as [IncomingHttpHeaders];
+  const [headers] = (await within(5_000, once(stream, 'response'), 'the response head on stream')) as [IncomingHttpHeaders];
   t.equal(Number(headers[':status']), 200);
   stream.write(clientText('over h2'));
-  const [chunk] = (await once(stream, 'data')) as [Buffer];
+  const [chunk] = (await within(5_000, once(stream, 'data'), 'data on stream')) as [Buffer];
   t.equal(serverFrames(chunk)[0]?.[1].toString(), 'sock:over h2');
   t.same(backend.upgrades.map((s) => [s.url, s.headers.host]), [['/h1', `localhost:${port}`], ['/h2', 'localhost']], 'the client\'s Host (ws sends the port)');
   stream.close();

@@ -120,10 +120,10 @@ t.test('when the upstream closes, the client is closed too; idle tunnels close a
   const ws = await openWs(running.port, '/', { origin: 'https://localhost' });
   await roundTrip(ws, 'x');
   for (const c of backend.wss?.clients ?? []) c.terminate();
-  await once(ws, 'close');
+  await within(5000, once(ws, 'close'), 'the client closing after the upstream went away');
   t.pass('client closed when the upstream went away');
   const idle = await openWs(running.port, '/', { origin: 'https://localhost' });
-  const [code] = await once(idle, 'close') as [number];
+  const [code] = await within(5000, once(idle, 'close'), 'the idle tunnel closing (websocketIdle 400ms)') as [number];
   t.ok(code === 1006 || code === 1005 || code === 1000, `idle tunnel closed (${code})`);
   await new Promise((r) => setTimeout(r, 50));
   t.equal(running.edge.tunnels.size, 0, 'no tunnel left registered');
@@ -162,7 +162,7 @@ t.test('new upgrades during drain are refused with 503 while old tunnels still w
   // A second TLS connection opened before the drain, upgrading after it began.
   const certs = await testCerts();
   const socket = tlsConnect({ host: '127.0.0.1', port: running.port, servername: 'localhost', ca: certs.caPem });
-  await once(socket, 'secureConnect');
+  await within(5_000, once(socket, 'secureConnect'), 'the TLS handshake of socket');
   socket.on('error', () => undefined);
   // The head's first line before the drain: the connection is busy, not idle, so the drain
   // start (which closes idle connections) leaves it, and the rest of the head is answered.
@@ -191,7 +191,7 @@ t.test('a WebSocket client disconnecting mid-handshake leaves nothing behind', a
   const certs = await testCerts();
   const ws = new WebSocket(`wss://localhost:${running.port}/`, { ca: certs.caPem, origin: 'https://localhost', handshakeTimeout: 200 });
   ws.on('error', () => undefined);
-  await new Promise((resolve) => ws.on('close', resolve));
+  await within(5_000, new Promise((resolve) => ws.on('close', resolve)), 'ws to close');
   await new Promise((r) => setTimeout(r, 100));
   t.equal(running.edge.tunnels.size, 0);
 });

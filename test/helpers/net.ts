@@ -4,6 +4,7 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { testCerts } from './certs.js';
+import { within } from './wait.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 
@@ -98,11 +99,14 @@ export interface Reply {
   readonly body: string;
 }
 
+/** How long `get` waits for a whole answer before the test fails naming the request (under tap's 30 s). */
+const GET_MS = 20_000;
+
 /** One HTTPS request trusting only the test CA; no connection reuse between calls. */
 export async function get(port: number, path = '/', options: RequestOptions & { body?: string } = {}): Promise<Reply> {
   const certs = await testCerts();
   const { body, ...rest } = options;
-  return new Promise((resolve, reject) => {
+  return within(GET_MS, new Promise((resolve, reject) => {
     const req = httpsRequest({ host: '127.0.0.1', port, path, servername: 'localhost', ca: certs.caPem, agent: false, ...rest, headers: { host: 'localhost', ...rest.headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -111,7 +115,7 @@ export async function get(port: number, path = '/', options: RequestOptions & { 
     });
     req.on('error', reject);
     req.end(body);
-  });
+  }), `the answer to ${rest.method ?? 'GET'} ${path} on :${port}`);
 }
 
 /** Write raw bytes over TLS and collect everything until the server closes (or `waitMs`). */
