@@ -91,9 +91,10 @@ t.test('WebSocket health checks: a target whose handshake fails is taken out', a
 
 t.test('all targets down → 502 with HSTS, quickly', async (t) => {
   const dead = [`127.0.0.1:${await deadPort()}`, `127.0.0.1:${await deadPort()}`];
-  const { port } = await startEdge(t, config(dead));
+  const { port, logs } = await startEdge(t, config(dead));
   const reply = await get(port, '/');
   t.equal(reply.status, 502);
+  t.match(await logs.next((l) => l.status === 502), { code: 'EDGE_ERR_NO_HEALTHY_TARGET' }, 'logged as no target left, not as a fault of the request');
   t.equal(reply.headers['strict-transport-security'], HSTS);
   await t.rejects(openWs(port, '/'), /HTTP 502/, 'upgrades too');
 });

@@ -80,6 +80,7 @@ t.test('verification is on: an unknown CA or a wrong name is a 502, and tls.serv
 
   const wrongName = await startEdge(t, config(`https://127.0.0.1:${backend.port}`, `{ ca: "${caFile}" }`));
   t.equal((await get(wrongName.port, '/')).status, 502, 'trusted CA, but the certificate is not for 127.0.0.1');
+  t.match(String((await wrongName.logs.next((l) => l.status === 502))?.err), /altnames/, 'the log says the name, not the CA, is wrong');
 
   const named = await startEdge(t, config(`https://127.0.0.1:${backend.port}`, `{ ca: "${caFile}", servername: other.test }`));
   const reply = await get(named.port, '/');

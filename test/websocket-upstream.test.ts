@@ -54,9 +54,10 @@ async function handshakePeer(t: Parameters<typeof startEdge>[0], answer: (socket
 
 t.test('an upstream 101 without a valid Sec-WebSocket-Accept → 502, no tunnel', async (t) => {
   const up = await handshakePeer(t, (s) => s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSByaWdodCBvbmU=\r\n\r\nGET /internal HTTP/1.1\r\n\r\n'));
-  const { port } = await startEdge(t, config(up.address));
+  const { port, logs } = await startEdge(t, config(up.address));
   const reply = parseRaw(await rawTls(port, HANDSHAKE));
   t.equal(reply.status, 502);
+  t.match(await logs.next((l) => l.code !== undefined), { code: 'EDGE_ERR_UPSTREAM_HANDSHAKE' }, 'a bad handshake, not an unreachable upstream');
   t.strictSame(reply.headers.get('strict-transport-security'), [HSTS]);
   t.notMatch(reply.body, /internal/, 'nothing the upstream sent after its bad 101 reached the client');
 });
