@@ -203,8 +203,3 @@ export function startWsBackend(t: Tap, name = 'ws', wsOptions: UpstreamOptions['
 export function startUnixBackend(t: Tap, path: string, name: string, options: { ws?: boolean; answer?: Answer } = {}): Promise<Upstream> {
   return startUpstream(t, { unix: path, name, ...(options.ws === true ? { ws: 'echo' as const } : {}), ...(options.answer === undefined ? {} : { answer: options.answer }) });
 }
-
-/** Aliases kept for the test files written against net.ts / ws.ts / unix.ts. */
-export type Backend = Upstream;
-export type WsBackend = Upstream;
-export type UnixBackend = Upstream;
