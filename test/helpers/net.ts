@@ -8,6 +8,10 @@ import { within } from './wait.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 
+// The fake upstream lives in upstream.ts; these names stay importable from here only so test
+// files written on branches before the move still build when merged. New code imports upstream.js.
+export { startBackend, type Upstream as Backend, type SeenRequest } from './upstream.js';
+
 export interface RawUpstream {
   readonly address: string;
   /** TCP connections accepted so far. */

@@ -3,6 +3,10 @@ import WebSocket from 'ws';
 import { testCerts } from './certs.js';
 import { within } from './wait.js';
 
+// The WebSocket echo upstream lives in upstream.ts; re-exported only for test files written on
+// branches before the move. New code imports upstream.js.
+export { startWsBackend, type Upstream as WsBackend } from './upstream.js';
+
 /** How long a handshake or an answer may take before the test fails naming it. */
 const WAIT_MS = 10_000;
 
