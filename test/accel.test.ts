@@ -2,11 +2,11 @@
 import { request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import t from 'tap';
-import { startEdge } from './helpers/edge.js';
+import { startEdge, HSTS } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { h2Get } from './helpers/h2.js';
-import { startBackend } from './helpers/net.js';
 import { makeTree } from './helpers/files.js';
+import { startBackend } from './helpers/upstream.js';
 
 async function ask(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
   const certs = await testCerts();
@@ -46,7 +46,7 @@ sites:
   t.equal(big.headers['x-custom'], 'kept', 'the upstream\'s other headers are kept');
   t.strictSame(big.headers['set-cookie'], ['a=1', 'b=2']);
   t.equal(big.headers['x-accel-redirect'], undefined);
-  t.equal(big.headers['strict-transport-security'], 'max-age=31536000');
+  t.equal(big.headers['strict-transport-security'], HSTS);
   const typed = await ask(edge.port, '/download/typed');
   t.equal(typed.headers['content-type'], 'application/x-custom', 'the upstream\'s Content-Type wins, as in nginx');
   t.equal(typed.body.toString(), '<h1>about</h1>\n');

@@ -8,8 +8,9 @@ import { loadConfig, formatProblem } from '../src/config/load.js';
 import { Edge } from '../src/edge.js';
 import { writeConfigFile } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
-import { get, startBackend } from './helpers/net.js';
+import { get } from './helpers/net.js';
 import { hasCommand, skipWithout } from './helpers/tools.js';
+import { startBackend } from './helpers/upstream.js';
 
 /*
  * `log.access: combined` on real requests: each access line is nginx's combined format, byte for

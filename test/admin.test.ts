@@ -1,6 +1,7 @@
 import t from 'tap';
 import { basicConfig, startEdge } from './helpers/edge.js';
-import { fetchText, get, startBackend } from './helpers/net.js';
+import { fetchText, get } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 const plain = (port: number, path: string): Promise<{ status: number; body: string }> => fetchText(`http://127.0.0.1:${port}${path}`);
 

@@ -4,7 +4,8 @@ import { connect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge } from './helpers/edge.js';
-import { deadPort, startBackend } from './helpers/net.js';
+import { deadPort } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 /*
  * The bench's count mode (bench/count-load.mjs: exactly N operations, connections opened before

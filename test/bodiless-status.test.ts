@@ -8,6 +8,7 @@ import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
 import { parseRaw, rawTls, rawUpstream } from './helpers/net.js';
+import { within } from './helpers/wait.js';
 
 const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -74,13 +75,13 @@ t.test('h2: a 204 loses its Content-Length; the 200 to an extended CONNECT has n
   const ws = connect(`https://127.0.0.1:${port}`, { ca: certs.caPem, servername: 'localhost' });
   t.teardown(() => ws.destroy());
   ws.on('error', () => undefined);
-  await new Promise<void>((resolve) => ws.once('remoteSettings', () => resolve()));
+  await within(5_000, new Promise<void>((resolve) => ws.once('remoteSettings', () => resolve())), 'SETTINGS from the edge on ws');
   const stream = ws.request({
     ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/ws', ':scheme': 'https', ':authority': 'localhost',
     'sec-websocket-version': '13', origin: 'https://localhost',
   }, { endStream: false });
   stream.on('error', () => undefined);
-  const head = await new Promise<Record<string, unknown>>((resolve) => stream.once('response', resolve));
+  const head = await within(5_000, new Promise<Record<string, unknown>>((resolve) => stream.once('response', resolve)), 'the response head to an extended CONNECT');
   t.equal(head[':status'], 200);
   t.equal(head['content-length'], undefined, 'RFC 9110 §8.6: no Content-Length in a 2xx to CONNECT');
   stream.destroy();

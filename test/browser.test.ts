@@ -1,15 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { startEdge, tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { deadPort } from './helpers/net.js';
 import { hasCommand, skipWithout } from './helpers/tools.js';
+import { fixed, startUpstream } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 /*
  * The seed articles' scenario with a real browser: Debian's headless Chromium, trusting the test
@@ -60,7 +60,7 @@ async function launch(t: Parameters<typeof tempDir>[0], profile: string, hosts: 
     setTimeout(() => reject(new Error(`chromium did not start: ${err}`)), 30_000).unref();
   });
   const ws = new WebSocket(url, { perMessageDeflate: false });
-  await once(ws, 'open');
+  await within(5_000, once(ws, 'open'), 'ws to open');
   const close = async (): Promise<void> => {
     ws.terminate();
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -101,21 +101,14 @@ const tryWs = (url: string): string => `new Promise((resolve) => {
 t.test('Chromium through Gatehouse: wss echo, Origin refusal, and HSTS upgrading ws://', { skip: SKIP, timeout: 120_000 }, async (t) => {
   const certs = await testCerts();
   const page = (title: string) => `<!doctype html><title>${title}</title><p>${title}</p>`;
-  const app: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(page('app')));
-  const wss = new WebSocketServer({ server: app });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`app:${m.toString()}`)));
-  app.listen(0, '127.0.0.1');
-  await once(app, 'listening');
-  t.teardown(() => { for (const c of wss.clients) c.terminate(); app.close(); });
+  const html = { 'content-type': 'text/html' };
+  const app = await startUpstream(t, { name: 'app', ws: 'echo', answer: fixed(200, page('app'), html) });
   // A plain-HTTP page elsewhere (not through Gatehouse): its ws:// URL is what HSTS must upgrade.
-  const plain: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(page('plain')));
-  plain.listen(0, '127.0.0.1');
-  await once(plain, 'listening');
-  t.teardown(() => plain.close());
-  const plainOrigin = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
+  const plain = await startUpstream(t, { answer: fixed(200, page('plain'), html) });
+  const plainOrigin = `http://${plain.address}`;
 
   const port = await deadPort();
-  const appAddress = `127.0.0.1:${(app.address() as AddressInfo).port}`;
+  const appAddress = app.address;
   const running = await startEdge(t, `
 listen: { http: false, https: "127.0.0.1:${port}" }
 tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
-import { parseRaw, rawTls, rawUpstream, startBackend } from './helpers/net.js';
+import { parseRaw, rawTls, rawUpstream } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 // Answers Node's HTTP server would write by itself, without HSTS, unless Gatehouse writes them.
 t.test('Node\'s built-in answers on :443 carry HSTS: no Host (400), Expect (417), parser errors', async (t) => {

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import t from 'tap';
 import { reloadEdge, startEdge, tempDir, writeConfigFile } from './helpers/edge.js';
-import { deadPort, get, startBackend, type Backend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
+import { startBackend, type Upstream } from './helpers/upstream.js';
 
 const served = new Map<string, number>();
 function app(req: IncomingMessage, res: ServerResponse): void {
@@ -30,7 +31,7 @@ sites:
 ${extra}`;
 }
 
-function count(backend: Backend, url: string): number {
+function count(backend: Upstream, url: string): number {
   return backend.seen.filter((s) => s.url === url).length;
 }
 

@@ -7,7 +7,8 @@ import { gunzipSync } from 'node:zlib';
 import t from 'tap';
 import { startEdge, type RunningEdge } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
-import { parseRaw, rawTls, startBackend, type Backend } from './helpers/net.js';
+import { parseRaw, rawTls } from './helpers/net.js';
+import { startBackend, type Upstream } from './helpers/upstream.js';
 
 interface Answer { status: number; headers: IncomingHttpHeaders; body: string }
 
@@ -25,7 +26,7 @@ async function ask(port: number, path: string, headers: Record<string, string> =
 }
 
 /** How often the upstream saw each path (query included). */
-function hits(backend: Backend, url: string): number {
+function hits(backend: Upstream, url: string): number {
   return backend.seen.filter((s) => s.url === url).length;
 }
 
@@ -81,7 +82,7 @@ function app(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(404, text).end('not here');
 }
 
-let counter: Backend | undefined;
+let counter: Upstream | undefined;
 function hitsOf(url: string): number {
   return counter === undefined ? 0 : hits(counter, url);
 }
@@ -111,7 +112,7 @@ sites:
 ${extra}`;
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }): Promise<{ edge: RunningEdge; backend: Backend }> {
+async function setup(t: { teardown(fn: () => unknown): void }): Promise<{ edge: RunningEdge; backend: Upstream }> {
   const backend = await startBackend(t, app);
   counter = backend;
   const edge = await startEdge(t, config(backend.address));

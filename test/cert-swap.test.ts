@@ -6,7 +6,8 @@ import { connect as tlsConnect } from 'node:tls';
 import t, { type Test } from 'tap';
 import { startEdge, tempDir, type RunningEdge } from './helpers/edge.js';
 import { testCerts, type TestCerts, type TestLeaf } from './helpers/certs.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { openWs, roundTrip } from './helpers/ws.js';
+import { startWsBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof tempDir>[0];
 

@@ -9,8 +9,9 @@ import WebSocket from 'ws';
 import { startEdge, tempDir } from './helpers/edge.js';
 import { deadPort } from './helpers/net.js';
 import { servedSerial, startPebble, until } from './helpers/pebble.js';
-import { startWsBackend } from './helpers/ws.js';
 import { skipWithoutCommands } from './helpers/tools.js';
+import { startWsBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 /*
  * A real ACME issuance and renewal: Debian's certbot against pebble (Let's Encrypt's test
@@ -70,7 +71,7 @@ sites:
   // servername is passed through to tls.connect (ws's types do not list it).
   const wsOptions = { ca: root, servername: DOMAIN, origin: `https://${DOMAIN}`, headers: { host: DOMAIN } };
   const ws = new WebSocket(`wss://127.0.0.1:${edge.port}/`, wsOptions);
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  await within(5_000, new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'the WebSocket to open before renewal');
   let wsClosed = false;
   ws.on('close', () => { wsClosed = true; });
   let stop = false;
@@ -104,7 +105,7 @@ sites:
   stop = true;
   clearTimeout(guard);
   await Promise.all(loops);
-  const echo = await new Promise<string>((resolve) => { ws.once('message', (d) => resolve(d.toString())); ws.send('after renewal'); });
+  const echo = await within(5_000, new Promise<string>((resolve) => { ws.once('message', (d) => resolve(d.toString())); ws.send('after renewal'); }), 'the echo of a message sent after renewal');
   ws.terminate();
   t.equal(echo, 'app:after renewal', 'the WebSocket opened before renewal still echoes');
   t.equal(wsClosed, false, 'and was never closed');

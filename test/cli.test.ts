@@ -3,8 +3,10 @@ import { once } from 'node:events';
 import t from 'tap';
 import { tempDir, writeConfigFile } from './helpers/edge.js';
 import { testCerts, type TestCerts } from './helpers/certs.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
 import { CLI, spawnGatehouse } from './helpers/process.js';
+import { startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
 
@@ -92,7 +94,7 @@ timeouts: { drain: 10s }
   t.equal(reply.status, 200);
   t.equal(reply.body, 'finished');
   t.equal(reply.headers.connection, 'close', 'the drained response says Connection: close');
-  const [code] = await once(child, 'exit') as [number | null];
+  const [code] = await within(10_000, once(child, 'exit'), 'child to exit') as [number | null];
   t.equal(code, 0);
   t.match(gh.output(), /"event":"stopped"/);
 });

@@ -4,8 +4,9 @@
 import { createServer } from 'node:net';
 import t from 'tap';
 import { writeConfigFile } from './helpers/edge.js';
-import { deadPort, fetchText, get, startBackend } from './helpers/net.js';
+import { deadPort, fetchText, get } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
+import { startBackend } from './helpers/upstream.js';
 
 t.test('workers: 2 — /healthz is 503 until a worker listens, 200 once one does', async (t) => {
   const backend = await startBackend(t, (_req, res) => res.end('up'));

@@ -2,9 +2,11 @@ import { once } from 'node:events';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { deadPort, fetchText, get, startBackend } from './helpers/net.js';
+import { deadPort, fetchText, get } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
 import { writeConfigFile } from './helpers/edge.js';
+import { startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 
 t.test('workers: 2 — sticky choice agrees across workers, sessions resume on any worker, SIGTERM drains all', async (t) => {
@@ -40,11 +42,11 @@ workers: 2
   for (let i = 0; i < 12; i++) {
     const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem, ...(session ? { session } : {}) });
     socket.on('session', (s: Buffer) => { session ??= s; });
-    await once(socket, 'secureConnect');
+    await within(5_000, once(socket, 'secureConnect'), 'the TLS handshake of socket');
     if (socket.isSessionReused()) resumed++;
     socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
     socket.resume();
-    await once(socket, 'close');
+    await within(5_000, once(socket, 'close'), 'socket to close');
   }
   t.equal(resumed, 11, 'every reconnection resumed its TLS session, whichever worker took it');
 
@@ -59,6 +61,6 @@ workers: 2
   t.equal((await get(port, '/')).status, 200);
 
   child.kill('SIGTERM');
-  const [code] = await once(child, 'exit') as [number | null];
+  const [code] = await within(10_000, once(child, 'exit'), 'child to exit') as [number | null];
   t.equal(code, 0);
 });

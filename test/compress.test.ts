@@ -7,8 +7,8 @@ import t from 'tap';
 import { negotiate } from '../src/compress/negotiate.js';
 import { startEdge } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
-import { startBackend } from './helpers/net.js';
 import { makeTree } from './helpers/files.js';
+import { startBackend } from './helpers/upstream.js';
 
 const JSON_BODY = JSON.stringify({ items: Array.from({ length: 1500 }, (_, i) => ({ id: i, name: `item ${i}`, ok: i % 2 === 0 })) });
 

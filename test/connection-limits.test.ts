@@ -5,8 +5,9 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { startEdge, type RunningEdge } from './helpers/edge.js';
-import { startBackend } from './helpers/net.js';
 import { prefixedSocket, v1 } from './helpers/proxy.js';
+import { startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
@@ -32,7 +33,7 @@ async function held(t: Tap, port: number, options: { localAddress?: string; head
     : prefixedSocket(port, options.header).stream;
   const socket = tlsConnect({ socket: tcp, servername: 'localhost', ca: certs.caPem });
   t.teardown(() => socket.destroy());
-  await once(socket, 'secureConnect');
+  await within(5000, once(socket, 'secureConnect'), `a TLS handshake on :${port}`);
   return socket;
 }
 
@@ -45,7 +46,7 @@ async function refused(port: number, options: { localAddress?: string; header?: 
   // A ClientHello-sized write: a server doing TLS work would answer it.
   socket.once('connect', () => socket.write(Buffer.concat([options.header ?? Buffer.alloc(0), Buffer.from([0x16, 0x03, 0x01, 0x00, 0x00])])));
   const timer = setTimeout(() => socket.destroy(new Error('still open after 5 s')), 5000);
-  await once(socket, 'close');
+  await within(5_000, once(socket, 'close'), 'socket to close');
   clearTimeout(timer);
   if (socket.errored?.message === 'still open after 5 s') throw new Error('the connection was not refused');
   return { bytes };

@@ -75,11 +75,12 @@ t.test('a path climbing above "/" is 400 with HSTS, never proxied; others are fo
     lines.push(data.slice(0, data.indexOf('\r\n')));
     socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
   });
-  const { port } = await startEdge(t, config(upstream.address));
+  const { port, logs } = await startEdge(t, config(upstream.address));
   for (const path of ['/../etc/passwd', '/widget/../../x', '/%2E%2e/x']) {
     const reply = parseRaw(await rawTls(port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`));
     t.equal(reply.status, 400, path);
     t.strictSame(reply.headers.get('strict-transport-security'), [HSTS], path);
+    t.match(await logs.next((l) => l.status === 400 && l.path === path), { code: 'EDGE_ERR_BAD_REQUEST' }, `${path}: logged as a bad request`);
   }
   t.equal(upstream.connections, 0);
   const ok = parseRaw(await rawTls(port, 'GET /a/./b/%2e%2e/c?x=/../.. HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));

@@ -5,9 +5,10 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
-import { startBackend } from './helpers/net.js';
 import { CLI } from './helpers/process.js';
 import { writeConfigFile } from './helpers/edge.js';
+import { startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 /** Descriptors the child may hold: enough to start and serve, few enough to run out in a bounded loop. */
 const NOFILE = 64;
@@ -18,7 +19,7 @@ async function ask(socket: TLSSocket, path = '/'): Promise<string> {
   socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
   let text = '';
   for (const start = Date.now(); Date.now() - start < 5000;) {
-    const [chunk] = (await once(socket, 'data')) as [Buffer];
+    const [chunk] = (await within(5_000, once(socket, 'data'), 'data on socket')) as [Buffer];
     text += chunk.toString('latin1');
     const m = /content-length: (\d+)\r\n/i.exec(text);
     const end = text.indexOf('\r\n\r\n');
@@ -31,7 +32,7 @@ async function openTls(port: number): Promise<TLSSocket> {
   const certs = await testCerts();
   const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem });
   socket.on('error', () => undefined);
-  await once(socket, 'secureConnect');
+  await within(5_000, once(socket, 'secureConnect'), 'the TLS handshake of socket');
   return socket;
 }
 
@@ -76,7 +77,7 @@ timeouts: { handshake: 60s }
     socket.on('error', () => undefined);
     socket.on('close', () => { turnedAway++; });
     flood.push(socket);
-    await once(socket, 'connect');
+    await within(5_000, once(socket, 'connect'), 'socket to connect');
     await new Promise((r) => setTimeout(r, 10));
   }
   await waitFor(() => turnedAway > 0, 'a connection turned away');

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startEdge, tempDir, HSTS } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
 import { makeTree } from './helpers/files.js';
+import { startBackend } from './helpers/upstream.js';
 
 function pages(t: { teardown(fn: () => unknown): void }): string {
   const dir = tempDir(t, 'gatehouse-pages-');
@@ -50,6 +51,11 @@ t.test('generated answers get the site\'s page, status and HSTS kept; the upstre
   const own = await get(edge.port, '/app/x');
   t.equal(own.status, 503);
   t.equal(own.body, 'upstream says down', 'upstream: false relays the upstream\'s own body');
+  // A 502 the edge wrote names its cause; a 503 the upstream wrote is relayed and names none.
+  t.match(await edge.logs.next((l) => l.path === '/dead/x'), { status: 502, code: 'EDGE_ERR_NO_HEALTHY_TARGET' });
+  const relayed = await edge.logs.next((l) => l.path === '/app/x');
+  t.match(relayed, { status: 503 }, 'the relayed 503 is logged');
+  t.equal(relayed?.code, undefined, 'with no edge code: the upstream answered');
   const h2 = await h2Get(t, edge.port, { ':path': '/dead/x' });
   t.equal(h2.status, 502);
   t.equal(h2.body, '<h1>down</h1>\n');

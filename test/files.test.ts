@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import t from 'tap';
-import { startEdge } from './helpers/edge.js';
+import { startEdge, HSTS } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { h2Session } from './helpers/h2.js';
-import { startBackend } from './helpers/net.js';
 import { makeTree } from './helpers/files.js';
+import { startBackend } from './helpers/upstream.js';
 
 interface Answer { status: number; headers: IncomingHttpHeaders; body: Buffer }
 
@@ -73,7 +73,7 @@ for (const protocol of ['h1', 'h2'] as const) {
     t.equal(page.headers['accept-ranges'], 'bytes');
     t.match(page.headers.etag, /^"[0-9a-f]+-f"$/);
     t.type(page.headers['last-modified'], 'string');
-    t.equal(page.headers['strict-transport-security'], 'max-age=31536000');
+    t.equal(page.headers['strict-transport-security'], HSTS);
     t.equal(page.headers.vary, 'Accept-Encoding', 'a precompressed route varies');
 
     const head = await ask('/about.html', {}, 'HEAD');

@@ -1,8 +1,9 @@
 import t from 'tap';
 import { startEdge } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
-import { get, rawTls, startBackend } from './helpers/net.js';
-import { openWs, startWsBackend } from './helpers/ws.js';
+import { get, rawTls } from './helpers/net.js';
+import { openWs } from './helpers/ws.js';
+import { startBackend, startWsBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 

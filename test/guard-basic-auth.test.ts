@@ -7,7 +7,8 @@ import t from 'tap';
 import { loadConfig } from '../src/config/load.js';
 import { startEdge, writeConfigFile } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
-import { get, rawTls, startBackend } from './helpers/net.js';
+import { get, rawTls } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 

@@ -3,7 +3,8 @@
 import t from 'tap';
 import { startEdge } from './helpers/edge.js';
 import { makeTree } from './helpers/files.js';
-import { get, startBackend } from './helpers/net.js';
+import { get } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 

@@ -3,8 +3,10 @@ import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import t from 'tap';
 import { startEdge } from './helpers/edge.js';
 import { h2Get, h2Session } from './helpers/h2.js';
-import { deadPort, get, parseRaw, rawTls, startBackend } from './helpers/net.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { deadPort, get, parseRaw, rawTls } from './helpers/net.js';
+import { openWs, roundTrip } from './helpers/ws.js';
+import { startBackend, startWsBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
@@ -126,14 +128,14 @@ t.test('RFC 8441 WebSockets over h2 meet the same door: the auth answer on the s
   const auth = await startAuth(t);
   const edge = await startEdge(t, config(ws.address, auth.address, ', websocket: { allowMissingOrigin: true }'));
   const session = await h2Session(t, edge.port);
-  if (session.remoteSettings.enableConnectProtocol !== true) await once(session, 'remoteSettings');
+  if (session.remoteSettings.enableConnectProtocol !== true) await within(5_000, once(session, 'remoteSettings'), 'SETTINGS from the edge on session');
   const connect = async (cookie?: string): Promise<{ status: number; headers: IncomingHttpHeaders; stream: ClientHttp2Stream }> => {
     const stream = session.request({
       ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/app/ws', ':scheme': 'https', ':authority': 'localhost',
       'sec-websocket-version': '13', ...(cookie === undefined ? {} : { cookie }),
     }, { endStream: false });
     stream.on('error', () => undefined);
-    const [headers] = (await once(stream, 'response')) as [IncomingHttpHeaders];
+    const [headers] = (await within(5_000, once(stream, 'response'), 'the response head on stream')) as [IncomingHttpHeaders];
     return { status: Number(headers[':status']), headers, stream };
   };
   const refused = await connect();

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import t from 'tap';
 import { startEdge, type RunningEdge } from './helpers/edge.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
 import { hasCommand, skipWithout } from './helpers/tools.js';
+import { startBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 

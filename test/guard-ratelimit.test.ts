@@ -1,9 +1,10 @@
 import t from 'tap';
 import { reloadEdge, startEdge, writeConfigFile, type RunningEdge } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
-import { openWs, startWsBackend } from './helpers/ws.js';
+import { openWs } from './helpers/ws.js';
+import { startBackend, startWsBackend } from './helpers/upstream.js';
 
 function config(backend: string, limit: string, extra = ''): string {
   return `

@@ -1,16 +1,16 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage } from 'node:http';
-import { connect as netConnect, type AddressInfo } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { WebSocketServer } from 'ws';
 import { tempDir, writeConfigFile } from './helpers/edge.js';
 import { deadPort, get } from './helpers/net.js';
 import { spawnGatehouse, type GatehouseProcess } from './helpers/process.js';
 import { openWs } from './helpers/ws.js';
 import { HAPROXY, skipWithout } from './helpers/tools.js';
+import { echoRequest, parseEcho, startUpstream, type Echoed } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 /*
  * Two Gatehouse processes with one config behind a real HAProxy (mode tcp, send-proxy-v2,
@@ -23,20 +23,13 @@ type Tap = Parameters<typeof tempDir>[0];
 
 interface Seen { readonly name: string; readonly realIp: string; readonly xff: string }
 
-function seenBy(name: string, req: IncomingMessage): Seen {
-  return { name, realIp: String(req.headers['x-real-ip']), xff: String(req.headers['x-forwarded-for']) };
+function seenBy(told: Echoed): Seen {
+  return { name: told.name, realIp: String(told.headers['x-real-ip']), xff: String(told.headers['x-forwarded-for']) };
 }
 
-/** An upstream target answering HTTP and WebSocket with its name and the client address it was given. */
+/** An upstream target answering HTTP and WebSocket with its name and the request it was given. */
 async function target(t: Tap, name: string): Promise<string> {
-  const server = createServer((req, res) => res.end(JSON.stringify(seenBy(name, req))));
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws, req) => ws.send(JSON.stringify(seenBy(name, req))));
-  server.on('connection', (s) => s.on('error', () => s.destroy()));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => { wss.clients.forEach((c) => c.terminate()); server.closeAllConnections(); server.close(() => resolve()); }));
-  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return (await startUpstream(t, { name, answer: echoRequest(name), ws: 'request' })).address;
 }
 
 function ports(p: GatehouseProcess): { https: number; http: number } {
@@ -78,14 +71,14 @@ async function reachable(port: number): Promise<boolean> {
 async function viaHttp(port: number, client: string): Promise<Seen> {
   const reply = await get(port, '/', { localAddress: client });
   if (reply.status !== 200) throw new Error(`${client}: HTTP ${reply.status} ${reply.body}`);
-  return JSON.parse(reply.body) as Seen;
+  return seenBy(parseEcho(reply.body));
 }
 
 async function viaWebSocket(port: number, client: string): Promise<Seen> {
   const ws = await openWs(port, '/live', { localAddress: client, origin: 'https://localhost' });
-  const [message] = (await once(ws, 'message')) as [Buffer];
+  const [message] = (await within(5_000, once(ws, 'message'), 'a message on ws')) as [Buffer];
   ws.close();
-  return JSON.parse(message.toString()) as Seen;
+  return seenBy(parseEcho(message.toString()));
 }
 
 t.test('two instances behind HAProxy with PROXY v2: every client keeps its target through either instance, and when one dies', { skip: skipWithout(HAPROXY !== undefined, 'haproxy is not installed (apt-get install haproxy): multi-instance test skipped') }, async (t) => {
@@ -148,7 +141,7 @@ sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 
   const [killed] = instances;
   killed?.child.kill('SIGKILL');
-  await once(killed?.child ?? haproxy, 'exit');
+  await within(10_000, once(killed?.child ?? haproxy, 'exit'), 'killed.child or haproxy to exit');
   for (const client of CLIENTS) {
     const after = await viaHttp(front.https, client);
     t.equal(after.name, chosen.get(client), `${client}: same target with one instance gone`);

@@ -9,7 +9,8 @@ import t from 'tap';
 import { startEdge, tempDir } from './helpers/edge.js';
 import { makeTree } from './helpers/files.js';
 import { h2Request, h2Session } from './helpers/h2.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 

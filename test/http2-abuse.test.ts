@@ -4,7 +4,7 @@ import { h2Get } from './helpers/h2.js';
 import {
   ERROR, FRAME, RawH2, field, frame, getBlock, headers, indexedField, ping, ref, rstStream, settings,
 } from './helpers/h2-frames.js';
-import { startBackend } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 t.test('rapid reset (CVE-2023-44487): 1,000 HEADERS+RST_STREAM pairs cost the upstream almost nothing; the connection gets GOAWAY ENHANCE_YOUR_CALM; others are served', async (t) => {
   const backend = await startBackend(t);

@@ -3,7 +3,7 @@ import { constants, type ClientHttp2Session, type IncomingHttpHeaders, type Outg
 import t from 'tap';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
-import { startBackend } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 interface ExpectReply {
   readonly status: number;

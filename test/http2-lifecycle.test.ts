@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import t from 'tap';
 import { basicConfig, reloadEdge, startEdge } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
-import { startBackend } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
+import { until, within } from './helpers/wait.js';
 
 t.test('shutdown sends GOAWAY and lets an in-flight h2 stream finish within timeouts.drain', async (t) => {
   let release: (() => void) | undefined;
@@ -10,10 +11,10 @@ t.test('shutdown sends GOAWAY and lets an in-flight h2 stream finish within time
   const { port, edge } = await startEdge(t, basicConfig([backend.address], 'timeouts: { drain: 5s }'));
   const session = await h2Session(t, port);
   const pending = h2Request(session, { ':path': '/slow' });
-  for (let i = 0; i < 100 && release === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+  await until(2000, () => release !== undefined, 'the in-flight /slow request reaching the backend');
   const goaway = once(session, 'goaway');
   const closing = edge.close();
-  await goaway;
+  await within(5000, goaway, 'GOAWAY on shutdown');
   t.pass('GOAWAY received while a stream is in flight');
   release?.();
   const reply = await pending;
@@ -28,7 +29,7 @@ t.test('timeouts.idle closes an h2 connection with no open stream', async (t) =>
   const { port } = await startEdge(t, basicConfig([backend.address], 'timeouts: { idle: 300ms }'));
   const session = await h2Session(t, port);
   t.equal((await h2Request(session)).status, 200);
-  await once(session, 'close');
+  await within(5000, once(session, 'close'), 'the edge closing an idle h2 session (timeouts.idle 300ms)');
   t.pass('the idle session was closed by the edge');
 });
 
@@ -41,6 +42,6 @@ t.test('a reload keeps open h2 connections serving; new settings reach new conne
   t.equal((await h2Request(session)).status, 200, 'the open connection still serves');
   t.notOk(session.closed || session.destroyed);
   const fresh = await h2Session(t, running.port);
-  if (fresh.remoteSettings.maxConcurrentStreams !== 7) await once(fresh, 'remoteSettings');
+  if (fresh.remoteSettings.maxConcurrentStreams !== 7) await within(5_000, once(fresh, 'remoteSettings'), 'SETTINGS from the edge on fresh');
   t.equal(fresh.remoteSettings.maxConcurrentStreams, 7);
 });

@@ -7,7 +7,8 @@ import { testCerts } from './helpers/certs.js';
 import { basicConfig, reloadEdge, startEdge } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
 import { ERROR, FRAME, RawH2, getBlock, headers, indexedField, ref, responseFields } from './helpers/h2-frames.js';
-import { startBackend } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 /** One 4,000-byte value entered in the HPACK dynamic table (index 62), then referenced 500 times: ~4 KB on the wire, 2 MB decoded. */
 const BOMB_FIRST = getBlock([indexedField('x-bomb', 'b'.repeat(4000)), ...Array.from({ length: 500 }, () => ref(62))]);
@@ -102,9 +103,9 @@ t.test('an h2 connection that never sends its preface ends at timeouts.headers, 
   socket.on('error', () => undefined);
   socket.resume(); // read, so the edge's FIN is seen
   t.teardown(() => socket.destroy());
-  await once(socket, 'secureConnect');
+  await within(5_000, once(socket, 'secureConnect'), 'the TLS handshake of socket');
   const timer = setTimeout(() => socket.destroy(new Error('still open after 5 s')), 5000);
-  await once(socket, 'close');
+  await within(5_000, once(socket, 'close'), 'socket to close');
   clearTimeout(timer);
   t.not(socket.errored?.message, 'still open after 5 s', 'closed by the edge');
 });

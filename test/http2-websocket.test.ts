@@ -6,7 +6,8 @@ import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { h2Session } from './helpers/h2.js';
 import { rawUpstream } from './helpers/net.js';
 import { clientText, serverFrames } from './helpers/ws-frames.js';
-import { startWsBackend } from './helpers/ws.js';
+import { startWsBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 const config = (address: string, extra = ''): string => basicConfig([address], extra);
 
@@ -23,12 +24,12 @@ async function extendedConnect(session: ClientHttp2Session, path: string, origin
     'sec-websocket-version': '13', ...(origin === undefined ? {} : { origin }),
   }, { endStream: false });
   stream.on('error', () => undefined);
-  const [headers] = (await once(stream, 'response')) as [IncomingHttpHeaders];
+  const [headers] = (await within(5_000, once(stream, 'response'), 'the response head on stream')) as [IncomingHttpHeaders];
   return { stream, status: Number(headers[':status']), headers };
 }
 
 async function nextFrames(stream: ClientHttp2Stream): Promise<[number, Buffer][]> {
-  const [chunk] = (await once(stream, 'data')) as [Buffer];
+  const [chunk] = (await within(5_000, once(stream, 'data'), 'data on stream')) as [Buffer];
   return serverFrames(chunk);
 }
 
@@ -36,7 +37,7 @@ t.test('RFC 8441: SETTINGS_ENABLE_CONNECT_PROTOCOL advertised; a WebSocket over 
   const backend = await startWsBackend(t, 'b1');
   const { port, logs } = await startEdge(t, config(backend.address));
   const session = await h2Session(t, port);
-  if (session.remoteSettings.enableConnectProtocol !== true) await once(session, 'remoteSettings');
+  if (session.remoteSettings.enableConnectProtocol !== true) await within(5_000, once(session, 'remoteSettings'), 'SETTINGS from the edge on session');
   t.equal(session.remoteSettings.enableConnectProtocol, true);
   const ws = await extendedConnect(session, '/chat?room=1', 'https://localhost');
   t.equal(ws.status, 200);
@@ -66,7 +67,7 @@ t.test('over h2 the Origin gate holds: 403 with HSTS, no upstream contact; a pla
   }
   const plain = session.request({ ':method': 'CONNECT', ':authority': 'internal.example:22' }, { endStream: false });
   plain.on('error', () => undefined);
-  const [head] = (await once(plain, 'response')) as [IncomingHttpHeaders];
+  const [head] = (await within(5_000, once(plain, 'response'), 'the response head on plain')) as [IncomingHttpHeaders];
   t.equal(head[':status'], 405);
   t.equal(head['strict-transport-security'], HSTS);
   t.equal(backend.connections, 0, 'the upstream never saw a connection');
@@ -119,7 +120,7 @@ t.test('an idle h2 WebSocket closes after websocketIdle', async (t) => {
   const backend = await startWsBackend(t, 'b1');
   const { port } = await startEdge(t, config(backend.address, 'timeouts: { websocketIdle: 300ms }'));
   const idle = await extendedConnect(await h2Session(t, port), '/idle', 'https://localhost');
-  await once(idle.stream, 'close');
+  await within(5000, once(idle.stream, 'close'), 'the idle h2 WebSocket closing (websocketIdle 300ms)');
   t.pass('closed');
 });
 
@@ -134,7 +135,7 @@ t.test('shutdown: an h2 WebSocket gets a 1001 close frame within timeouts.drain'
   ws.stream.on('data', (c: Buffer) => chunks.push(c));
   const goaway = once(session, 'goaway');
   await edge.close();
-  await goaway;
+  await within(5000, goaway, 'GOAWAY on shutdown');
   t.pass('GOAWAY sent');
   await new Promise((r) => setTimeout(r, 100));
   const frames = serverFrames(Buffer.concat(chunks));

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { basicConfig, startEdge, twoCertConfig, HSTS } from './helpers/edge.js';
-import { get, parseRaw, rawTls, startBackend } from './helpers/net.js';
+import { get, parseRaw, rawTls } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
+import { until } from './helpers/wait.js';
 
 t.test('proxied responses carry exactly one HSTS header: the edge\'s, replacing the upstream\'s', async (t) => {
   const backend = await startBackend(t, (_req, res) => {
@@ -24,7 +26,7 @@ t.test('the configured HSTS value is what goes out', async (t) => {
 
 t.test('responses Gatehouse writes itself carry HSTS: 421, 404, 400, 431, 413', async (t) => {
   const backend = await startBackend(t);
-  const { port } = await startEdge(t, basicConfig([backend.address], 'limits: { headerSize: 4096, bodySize: 10 }').replace('routes: [{ path: /, upstream: app }]', 'routes: [{ path: /only, upstream: app }]'));
+  const { port, logs } = await startEdge(t, basicConfig([backend.address], 'limits: { headerSize: 4096, bodySize: 10 }').replace('routes: [{ path: /, upstream: app }]', 'routes: [{ path: /only, upstream: app }]'));
   const unknownHost = await get(port, '/only', { headers: { host: 'nobody.example' } });
   t.equal(unknownHost.status, 421);
   t.equal(unknownHost.headers['strict-transport-security'], HSTS);
@@ -42,11 +44,15 @@ t.test('responses Gatehouse writes itself carry HSTS: 421, 404, 400, 431, 413', 
   t.equal(huge.status, 431);
   t.strictSame(huge.headers.get('strict-transport-security'), [HSTS]);
   t.equal(backend.seen.length, 0, 'none of these reached the upstream');
+  // The status alone could hide the wrong cause (a 400 for a 413, a 404 for a 421): each line names its code.
+  for (const [status, code] of [[421, 'EDGE_ERR_MISDIRECTED'], [404, 'EDGE_ERR_NO_ROUTE'], [413, 'EDGE_ERR_BODY_TOO_LARGE'], [400, 'EDGE_ERR_BAD_REQUEST'], [431, 'EDGE_ERR_HEADERS_TOO_LARGE']] as const) {
+    t.match(await logs.next((l) => l.status === status), { code }, `${status} is logged as ${code}`);
+  }
 });
 
 t.test('request smuggling pairs are refused with 400 and never reach the upstream', async (t) => {
   const backend = await startBackend(t);
-  const { port } = await startEdge(t, basicConfig([backend.address]));
+  const { port, logs } = await startEdge(t, basicConfig([backend.address]));
   const pairs = [
     'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n',
     'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde',
@@ -58,6 +64,8 @@ t.test('request smuggling pairs are refused with 400 and never reach the upstrea
     t.strictSame(reply.headers.get('strict-transport-security'), [HSTS]);
   }
   t.strictSame(backend.seen.map((s) => s.url).filter((u) => u === '/smuggled'), [], 'nothing smuggled through');
+  await until(2000, () => logs.lines.filter((l) => l.status === 400).length >= pairs.length, 'a log line per refused pair');
+  t.strictSame(logs.lines.filter((l) => l.status === 400).map((l) => l.code), pairs.map(() => 'EDGE_ERR_BAD_REQUEST'), 'each refusal is logged as a bad request');
   // Transfer-Encoding lists are 501, not 400: test/transfer-coding.test.ts.
 });
 

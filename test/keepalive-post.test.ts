@@ -11,7 +11,7 @@ import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge } from './helpers/edge.js';
 import { eventually } from './helpers/hostile.js';
-import { startBackend } from './helpers/net.js';
+import { startBackend, startUpstream } from './helpers/upstream.js';
 
 interface Outcome {
   readonly status: number;
@@ -178,13 +178,8 @@ function answerEarly(_req: IncomingMessage, res: ServerResponse): void {
 }
 
 t.test('a backend that answers before reading the body: each POST gets its answer, and the next request on the connection is never reset', async (t) => {
-  const { createServer } = await import('node:http');
-  const server = createServer(answerEarly);
-  server.on('connection', (s: Socket) => s.on('error', () => s.destroy()));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-  const port = (server.address() as { port: number }).port;
-  const running = await startEdge(t, basicConfig([`127.0.0.1:${port}`]));
+  const backend = await startUpstream(t, { answer: answerEarly, eager: true });
+  const running = await startEdge(t, basicConfig([backend.address]));
   const agent = await agentFor(t);
   const failures: string[] = [];
   let closeAnnounced = 0;

@@ -12,12 +12,14 @@ import { EdgeError } from '../src/errors.js';
 import { arrivalPort } from '../src/http/client-address.js';
 import { createMorePort } from '../src/listeners/more-ports.js';
 import { testCerts } from './helpers/certs.js';
-import { LogCapture, reloadEdge, startEdge, writeConfigFile } from './helpers/edge.js';
+import { LogCapture, reloadEdge, startEdge, writeConfigFile, HSTS } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
-import { openWs, startWsBackend } from './helpers/ws.js';
+import { openWs } from './helpers/ws.js';
 import { requestBehind, v1 } from './helpers/proxy.js';
+import { startBackend, startWsBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
@@ -42,7 +44,7 @@ async function held(t: Tap, port: number): Promise<void> {
   const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem });
   socket.on('error', () => undefined);
   t.teardown(() => socket.destroy());
-  await once(socket, 'secureConnect');
+  await within(5_000, once(socket, 'secureConnect'), 'the TLS handshake of socket');
 }
 
 /**
@@ -58,7 +60,7 @@ async function connectOutcome(port: number): Promise<'refused' | 'closed' | 'ans
   socket.once('connect', () => socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x00])));
   let open = false;
   const timer = setTimeout(() => { open = true; socket.destroy(); }, 5000);
-  await new Promise((resolve) => socket.once('close', resolve));
+  await within(5_000, new Promise((resolve) => socket.once('close', resolve)), 'socket to close');
   clearTimeout(timer);
   return refused ? 'refused' : open ? 'still open' : bytes === 0 ? 'closed' : 'answered';
 }
@@ -72,7 +74,7 @@ t.test('listen.https lists three addresses: every site answers on each, over HTT
   t.equal(new Set(ports).size, 3, 'three distinct ports');
   for (const port of ports) {
     const h1 = await get(port);
-    t.same([h1.status, h1.body, h1.headers['strict-transport-security']], [200, `ok from ${backend.port}`, 'max-age=31536000'], `h1 on ${port}`);
+    t.same([h1.status, h1.body, h1.headers['strict-transport-security']], [200, `ok from ${backend.port}`, HSTS], `h1 on ${port}`);
     const h2 = await h2Get(t, port);
     t.same([h2.status, h2.body], [200, `ok from ${backend.port}`], `h2 on ${port}`);
   }
@@ -171,7 +173,7 @@ t.test('arrivalPort: the port a connection reached, through a further port, for 
     const stream = session.request({ ':path': '/' });
     let body = '';
     stream.on('data', (c: Buffer) => { body += c.toString(); });
-    await once(stream, 'end');
+    await within(5_000, once(stream, 'end'), 'stream to end');
     t.equal(body, String(port), `h2 via ${port}`);
     session.close();
   }
@@ -198,7 +200,7 @@ t.test('default WebSocket origins name every https port: a page served on the se
   const second = ports[1] as number;
   const ws = await openWs(second, '/', { origin: `https://localhost:${second}` });
   ws.send('hi');
-  const [reply] = (await once(ws, 'message')) as [Buffer];
+  const [reply] = (await within(5_000, once(ws, 'message'), 'a message on ws')) as [Buffer];
   t.equal(reply.toString(), 'ws:hi');
   ws.close();
   await t.rejects(openWs(second, '/', { origin: 'https://localhost:1' }), /HTTP 403/, 'another port is another origin');

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,12 +11,12 @@ import { WebSocketServer } from 'ws';
 import { makeLeaf } from '../scripts/certs.mjs';
 import { startEdge, tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
-import { deadPort, startBackend } from './helpers/net.js';
+import { deadPort } from './helpers/net.js';
 import { CLI } from './helpers/process.js';
 import { UsageError } from '../src/tools/command.js';
 import { liveCommand, LIVE_OPTIONS } from '../src/tools/live-check.js';
-import { startWsBackend } from './helpers/ws.js';
 import { skipWithout } from './helpers/tools.js';
+import { startBackend, startUpstream, startWsBackend, type Answer } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof tempDir>[0];
 
@@ -67,12 +67,8 @@ async function badEdge(t: Tap, tls: ServerOptions, handler: (req: IncomingMessag
   return (server.address() as AddressInfo).port;
 }
 
-async function plainServer(t: Tap, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<number> {
-  const server = createHttpServer(handler);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-  return (server.address() as AddressInfo).port;
+async function plainServer(t: Tap, handler: Answer): Promise<number> {
+  return (await startUpstream(t, { answer: handler })).port;
 }
 
 t.test('against Gatehouse every check is ok and the exit code 0', async (t) => {

@@ -1,10 +1,8 @@
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { load, shareAtLeast } from './helpers/load.js';
+import { startUpstream } from './helpers/upstream.js';
 
 /*
  * The load tester's open model (`--rate`) against a backend that stalls 200 ms every second:
@@ -16,15 +14,15 @@ t.test('open model: with a backend stalling 200 ms every second, p99 shows the s
   // arriving in the first 200 ms of each second wait until it ends, like a GC pause.
   const certs = await testCerts();
   const t0 = Date.now();
-  const server = createHttpsServer({ cert: readFileSync(certs.a.cert), key: readFileSync(certs.a.key) }, (_req, res) => {
-    const phase = (Date.now() - t0) % 1000;
-    if (phase < 200) setTimeout(() => res.end('x'.repeat(100)), 200 - phase);
-    else res.end('x'.repeat(100));
+  const server = await startUpstream(t, {
+    tls: { cert: readFileSync(certs.a.cert), key: readFileSync(certs.a.key) },
+    answer: (_req, res) => {
+      const phase = (Date.now() - t0) % 1000;
+      if (phase < 200) setTimeout(() => res.end('x'.repeat(100)), 200 - phase);
+      else res.end('x'.repeat(100));
+    },
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => { server.closeAllConnections(); server.close(); });
-  const url = `https://localhost:${(server.address() as AddressInfo).port}/`;
+  const url = `https://localhost:${server.port}/`;
   const ca = certs.ca.cert;
   const closed = await load(t, ['--url', url, '--ca', ca, '--connections', '1', '--duration', '3s']);
   const open = await load(t, ['--url', url, '--ca', ca, '--connections', '4', '--rate', '100', '--duration', '3s']);

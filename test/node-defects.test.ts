@@ -10,7 +10,8 @@ import { defectFor, knownDefect } from '../src/lifecycle/node-defects.js';
 import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge } from './helpers/edge.js';
 import { FRAME, RawH2, field, frame, headers, ref } from './helpers/h2-frames.js';
-import { get, startBackend } from './helpers/net.js';
+import { get } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 t.test('the table names the releases and only them', async (t) => {
   t.ok(knownDefect('http2', '22.23.3'), '22.23.3: reproduced here');

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { basicConfig, startEdge } from './helpers/edge.js';
 import { get } from './helpers/net.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { openWs, roundTrip } from './helpers/ws.js';
+import { startWsBackend } from './helpers/upstream.js';
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));

@@ -1,17 +1,20 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { reloadEdge, startEdge } from './helpers/edge.js';
-import { parseRaw, rawTls, startBackend } from './helpers/net.js';
+import { parseRaw, rawTls } from './helpers/net.js';
 import { plainBehind, prefixedSocket, requestBehind, v1, v2, v2Local } from './helpers/proxy.js';
+import { echoRequest, parseEcho, startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
 /** A backend that answers with what it was told about the client. */
 async function echoClient(t: Tap, name = 'b'): Promise<ReturnType<typeof startBackend>> {
-  return startBackend(t, (req, res) => res.end(JSON.stringify({ name, realIp: req.headers['x-real-ip'], xff: req.headers['x-forwarded-for'] })));
+  return startBackend(t, echoRequest(name));
 }
 
 function config(targets: readonly string[], proxyPeers: string, extra = ''): string {
@@ -30,7 +33,8 @@ ${extra}`;
 function body(raw: string): { name: string; realIp: string; xff: string } {
   const parsed = parseRaw(raw);
   if (parsed.status !== 200) throw new Error(`expected 200, got: ${JSON.stringify(raw.slice(0, 200))}`);
-  return JSON.parse(parsed.body) as { name: string; realIp: string; xff: string };
+  const told = parseEcho(parsed.body);
+  return { name: told.name, realIp: String(told.headers['x-real-ip']), xff: String(told.headers['x-forwarded-for']) };
 }
 
 t.test('a v1 header and the ClientHello in one segment: the source is the client for headers and logs', async (t) => {
@@ -62,7 +66,7 @@ t.test('a balancer health check (v2 LOCAL, then close or reset) is dropped quiet
   for (const leave of ['end', 'reset'] as const) {
     const { tcp } = prefixedSocket(port, Buffer.alloc(0));
     tcp.write(v2Local(), () => (leave === 'end' ? tcp.end() : tcp.resetAndDestroy()));
-    await new Promise((resolve) => tcp.once('close', resolve));
+    await within(5000, once(tcp, 'close'), `the health-check connection closing after ${leave}`);
   }
   await logs.next(() => false, 500);
   t.same(logs.lines.filter((l) => l.level !== 30), [], 'nothing above info was logged');
@@ -86,7 +90,7 @@ t.test('a listed peer that stops half-way through a header is closed after timeo
   const { port, logs } = await startEdge(t, config([backend.address], '127.0.0.1/32', 'timeouts: { headers: 300ms }'));
   const { tcp } = prefixedSocket(port, Buffer.from('PROXY TCP4 203.0'));
   tcp.write('');
-  await new Promise((resolve) => tcp.once('close', resolve));
+  await within(5000, once(tcp, 'close'), 'the edge closing a half-sent PROXY header (timeouts.headers 300ms)');
   t.pass('the server closed the connection');
   t.match(await logs.next((l) => l.event === 'proxy-protocol'), { reason: /timeouts.headers/ });
 });

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import t from 'tap';
 import { reloadEdge, startEdge, tempDir } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
-import { deadPort, get, startBackend } from './helpers/net.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { deadPort, get } from './helpers/net.js';
+import { openWs, roundTrip } from './helpers/ws.js';
 import { loadConfig } from '../src/config/load.js';
 import { spawnGatehouse } from './helpers/process.js';
+import { startBackend, startWsBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 
 t.test('reload applies routes, upstreams, HSTS to new requests; open WebSockets continue; health state is kept by address', async (t) => {
@@ -106,6 +108,6 @@ ${extra}`);
   await until(async () => (await get(port, '/')).body === 'a', 'SIGHUP reload');
   t.pass('reloaded');
   child.kill('SIGTERM');
-  const [code] = await once(child, 'exit') as [number | null];
+  const [code] = await within(10_000, once(child, 'exit'), 'child to exit') as [number | null];
   t.equal(code, 0);
 });

@@ -2,10 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
 import { startEdge } from './helpers/edge.js';
-import { get, startBackend, type Backend } from './helpers/net.js';
+import { get } from './helpers/net.js';
 import { CLI } from './helpers/process.js';
 import { routeCommand, type RouteFlags } from '../src/tools/route.js';
 import { UsageError } from '../src/tools/command.js';
+import { startBackend, type Upstream } from './helpers/upstream.js';
 
 /** The built CLI: the wiring from argv to exit code and output. */
 const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, 'route', ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -25,16 +26,16 @@ interface Answer {
 }
 
 /** Backends that answer with their own target id, as Gatehouse's logs write it. */
-async function identified(t: Parameters<typeof startBackend>[0], n: number): Promise<Backend[]> {
-  const backends: Backend[] = [];
+async function identified(t: Parameters<typeof startBackend>[0], n: number): Promise<Upstream[]> {
+  const backends: Upstream[] = [];
   for (let i = 0; i < n; i++) {
-    const b: Backend = await startBackend(t, (_req, res) => res.end(`http://${b.address}`));
+    const b: Upstream = await startBackend(t, (_req, res) => res.end(`http://${b.address}`));
     backends.push(b);
   }
   return backends;
 }
 
-const config = (app: readonly Backend[], api: readonly Backend[]) => `
+const config = (app: readonly Upstream[], api: readonly Upstream[]) => `
 listen: { http: false, https: "127.0.0.1:0" }
 tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams:

@@ -1,9 +1,10 @@
 import t from 'tap';
 import { startEdge, HSTS } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
-import { get, parseRaw, rawTls, startBackend, type Backend } from './helpers/net.js';
+import { get, parseRaw, rawTls } from './helpers/net.js';
+import { startBackend, type Upstream } from './helpers/upstream.js';
 
-const config = (app: Backend): string => `
+const config = (app: Upstream): string => `
 listen: { http: false, https: "127.0.0.1:0" }
 tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams:

@@ -1,9 +1,10 @@
 import t from 'tap';
 import { startEdge, HSTS } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
-import { deadPort, get, startBackend, type Backend } from './helpers/net.js';
+import { deadPort, get } from './helpers/net.js';
+import { startBackend, type Upstream } from './helpers/upstream.js';
 
-const config = (app: Backend, dead: number): string => `
+const config = (app: Upstream, dead: number): string => `
 listen: { http: false, https: "127.0.0.1:0" }
 tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams:

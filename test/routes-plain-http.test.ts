@@ -2,8 +2,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
-import { startEdge, tempDir } from './helpers/edge.js';
-import { get, startBackend } from './helpers/net.js';
+import { startEdge, tempDir, HSTS } from './helpers/edge.js';
+import { get } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
@@ -68,7 +69,7 @@ t.test('plainHttp: serve: :80 serves the site\'s routes without HSTS; scheme and
   t.equal(post.body, 'app POST /page', 'a POST falls through to the next route');
   const secure = await get(https, '/page');
   t.equal(secure.body, 'app GET /page', 'over https the scheme: http route is skipped');
-  t.equal(secure.headers['strict-transport-security'], 'max-age=31536000');
+  t.equal(secure.headers['strict-transport-security'], HSTS);
   t.equal(seen.at(-1)?.proto, 'https');
 });
 

@@ -1,16 +1,17 @@
 import t from 'tap';
 import { compileRouteRegex } from '../src/config/regex.js';
-import { startEdge } from './helpers/edge.js';
+import { startEdge, HSTS } from './helpers/edge.js';
 import { h2Request, h2Session } from './helpers/h2.js';
-import { get, parseRaw, rawTls, startBackend, type Backend } from './helpers/net.js';
+import { get, parseRaw, rawTls } from './helpers/net.js';
+import { startBackend, type Upstream } from './helpers/upstream.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
-async function named(t: Tap, name: string): Promise<Backend> {
+async function named(t: Tap, name: string): Promise<Upstream> {
   return startBackend(t, (req, res) => res.end(`${name} ${req.method ?? ''} ${req.url ?? ''}`));
 }
 
-const config = (a: Backend, b: Backend, c: Backend): string => `
+const config = (a: Upstream, b: Upstream, c: Upstream): string => `
 listen: { http: false, https: "127.0.0.1:0" }
 tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
 upstreams:
@@ -70,7 +71,7 @@ t.test('nginx order on real sockets: exact, prefix with overridesRegex, regex in
     const r = await get(port, path);
     t.equal(r.status, status, path);
     t.equal(r.body, body, path);
-    t.equal(r.headers['strict-transport-security'], 'max-age=31536000', `${path}: HSTS`);
+    t.equal(r.headers['strict-transport-security'], HSTS, `${path}: HSTS`);
   }
   const post = await get(port, '/only/x', { method: 'POST', body: 'x' });
   t.equal(post.body, 'b POST /only/x', 'methods is a matching condition: POST goes to the POST route');
@@ -96,7 +97,7 @@ t.test('the same selection over h2: 405 with Allow, 301 to the slash form, regex
   const put = await h2Request(session, { ':method': 'PUT', ':path': '/only/x', ':authority': 'app.test' }, 'x');
   t.equal(put.status, 405);
   t.equal(put.headers.allow, 'GET, HEAD, POST');
-  t.equal(put.headers['strict-transport-security'], 'max-age=31536000');
+  t.equal(put.headers['strict-transport-security'], HSTS);
   const slash = await h2Request(session, { ':path': '/syncthing' });
   t.equal(slash.status, 301);
   t.equal(slash.headers.location, `https://localhost:${port}/syncthing/`);
@@ -147,7 +148,7 @@ t.test('an upgrade on a redirect route gets the redirect; on an upstream route i
   t.strictSame(slash.headers.get('location'), [`https://localhost:${port}/syncthing/`]);
   const fav = parseRaw(await rawTls(port, hs('/favicon.ico')));
   t.equal(fav.status, 204);
-  t.strictSame(fav.headers.get('strict-transport-security'), ['max-age=31536000']);
+  t.strictSame(fav.headers.get('strict-transport-security'), [HSTS]);
   t.equal(a.connections + c.connections, 0, 'no upstream was contacted');
 });
 
@@ -170,7 +171,7 @@ t.test('h2: an extended CONNECT on a respond or slash-redirect route gets that a
   };
   const fav = await connect('/favicon.ico');
   t.equal(fav[':status'], 204, 'the respond route answers the CONNECT');
-  t.equal(fav['strict-transport-security'], 'max-age=31536000');
+  t.equal(fav['strict-transport-security'], HSTS);
   const slash = await connect('/syncthing');
   t.equal(slash[':status'], 301, 'the slash 301 answers the CONNECT');
   t.equal(slash.location, `https://localhost:${port}/syncthing/`);

@@ -7,8 +7,9 @@ import { closeSync, constants, openSync, readFileSync, renameSync, rmSync, write
 import { join } from 'node:path';
 import t from 'tap';
 import { tempDir, writeConfigFile } from './helpers/edge.js';
-import { deadPort, fetchText, get, startBackend } from './helpers/net.js';
+import { deadPort, fetchText, get } from './helpers/net.js';
 import { spawnGatehouse, type GatehouseProcess } from './helpers/process.js';
+import { startBackend } from './helpers/upstream.js';
 
 /**
  * A config file that is a FIFO: the process blocks in its first read of it. `reading()` resolves

@@ -1,42 +1,16 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { WebSocketServer } from 'ws';
-import { startEdge, tempDir, writeConfigFile } from './helpers/edge.js';
+import { startEdge, tempDir, writeConfigFile, HSTS } from './helpers/edge.js';
 import { deadPort, get } from './helpers/net.js';
 import { openWs, roundTrip } from './helpers/ws.js';
 import { spawnGatehouse } from './helpers/process.js';
+import { fixed, startUpstream } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 const CLIENTS = Array.from({ length: 40 }, (_, i) => `127.0.0.${10 + i}`);
 
-interface Named { server: Server; port: number; healthy: boolean; close(): Promise<void>; listen(): Promise<void> }
-
-/** A backend answering HTTP and WebSocket with its name, on a fixed port so it can be killed and restarted. */
-async function named(t: Parameters<typeof tempDir>[0], name: string, port = 0): Promise<Named> {
-  const b = { healthy: true } as Named;
-  const make = (): Server => {
-    const server = createServer((req, res) => {
-      if (req.url === '/healthz') res.writeHead(b.healthy ? 200 : 503).end();
-      else res.end(name);
-    });
-    const wss = new WebSocketServer({ server });
-    wss.on('connection', (ws) => ws.on('message', () => ws.send(name)));
-    server.on('connection', (s) => s.on('error', () => s.destroy()));
-    return server;
-  };
-  b.listen = async () => {
-    b.server = make();
-    b.server.listen(b.port ?? port, '127.0.0.1');
-    await once(b.server, 'listening');
-    b.port = (b.server.address() as AddressInfo).port;
-  };
-  b.close = () => new Promise((resolve) => { b.server.closeAllConnections(); b.server.close(() => resolve()); });
-  b.port = port;
-  await b.listen();
-  t.teardown(() => b.server.listening && b.close());
-  return b;
-}
+/** A target answering HTTP and WebSocket with its name, /healthz by `healthy`; `close()`/`listen()` take it down and back on its port. */
+const named = (t: Parameters<typeof tempDir>[0], name: string) => startUpstream(t, { name, ws: 'name', healthz: true });
 
 const config = (targets: string[], extra = '') => `
 listen: { http: false, https: "127.0.0.1:0" }
@@ -91,7 +65,7 @@ t.test('40 clients: stable, spread 25–75%, same target over HTTP and WebSocket
   const { child } = await spawnGatehouse(t, file);
   t.strictSame(await mapping(otherPort), first, 'the other instance (targets listed in another order) maps every client the same');
   child.kill('SIGTERM');
-  await once(child, 'exit');
+  await within(10_000, once(child, 'exit'), 'child to exit');
 });
 
 t.test('a dead target costs its clients one move, not an error; they return when it recovers', async (t) => {
@@ -124,20 +98,17 @@ t.test('active health checks move clients off a failing target and back', async 
 
 t.test('WebSocket health checks: a target whose handshake fails is taken out', async (t) => {
   const a = await named(t, 'a');
-  const plain = createServer((_req, res) => res.end('no websockets here'));
-  plain.listen(0, '127.0.0.1');
-  await once(plain, 'listening');
-  t.teardown(() => plain.close());
-  const plainPort = (plain.address() as AddressInfo).port;
-  const { port } = await startEdge(t, config([`127.0.0.1:${a.port}`, `127.0.0.1:${plainPort}`], '    healthCheck: { path: /, interval: 100ms, timeout: 200ms, type: websocket }'));
+  const plain = await startUpstream(t, { answer: fixed(200, 'no websockets here') });
+  const { port } = await startEdge(t, config([`127.0.0.1:${a.port}`, plain.address], '    healthCheck: { path: /, interval: 100ms, timeout: 200ms, type: websocket }'));
   t.ok(onlyOn('a')(await mappingOnce(port, onlyOn('a'))), 'only the target that speaks WebSocket gets traffic');
 });
 
 t.test('all targets down → 502 with HSTS, quickly', async (t) => {
   const dead = [`127.0.0.1:${await deadPort()}`, `127.0.0.1:${await deadPort()}`];
-  const { port } = await startEdge(t, config(dead));
+  const { port, logs } = await startEdge(t, config(dead));
   const reply = await get(port, '/');
   t.equal(reply.status, 502);
-  t.equal(reply.headers['strict-transport-security'], 'max-age=31536000');
+  t.match(await logs.next((l) => l.status === 502), { code: 'EDGE_ERR_NO_HEALTHY_TARGET' }, 'logged as no target left, not as a fault of the request');
+  t.equal(reply.headers['strict-transport-security'], HSTS);
   await t.rejects(openWs(port, '/'), /HTTP 502/, 'upgrades too');
 });

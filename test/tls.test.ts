@@ -3,8 +3,10 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import t from 'tap';
 import { basicConfig, startEdge, twoCertConfig } from './helpers/edge.js';
-import { get, startBackend } from './helpers/net.js';
+import { get } from './helpers/net.js';
 import { testCerts } from './helpers/certs.js';
+import { startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 interface Handshake { protocol: string | null; alpn: string | false | null; serial: string }
 
@@ -68,7 +70,7 @@ t.test('plaintext HTTP and junk on the TLS port are closed; the edge keeps servi
     const socket = netConnect(port, '127.0.0.1', () => socket.write(junk));
     socket.on('error', () => undefined);
     socket.resume();
-    await new Promise((resolve) => socket.on('close', resolve));
+    await within(5_000, new Promise((resolve) => socket.on('close', resolve)), 'socket to close');
   }
   const reply = await get(port, '/');
   t.equal(reply.status, 200);

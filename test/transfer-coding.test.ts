@@ -25,9 +25,10 @@ t.test('a client Transfer-Encoding other than a lone "chunked" is 501 with HSTS 
 
 t.test('Transfer-Encoding on HTTP/1.0 is 400 (RFC 9112 §6.1); a lone chunked still passes', async (t) => {
   const upstream = await recordingUpstream(t, (seen) => seen.endsWith('0\r\n\r\n'), 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-  const { port } = await startEdge(t, basicConfig([upstream.address]));
+  const { port, logs } = await startEdge(t, basicConfig([upstream.address]));
   const old = parseRaw(await rawTls(port, 'POST / HTTP/1.0\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'));
   t.equal(old.status, 400);
+  t.match(await logs.next((l) => l.status === 400), { code: 'EDGE_ERR_BAD_REQUEST' });
   t.strictSame(old.headers.get('strict-transport-security'), [HSTS]);
   t.equal(upstream.connections, 0);
   const ok = parseRaw(await rawTls(port, 'POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n'));

@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import t from 'tap';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
-import { parseRaw, rawTls, startBackend } from './helpers/net.js';
+import { parseRaw, rawTls } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 // Node 22.21+/24.9+ have http.Server's shouldUpgradeCallback; Node 20 ignores the option.
 const declinable = typeof (createServer() as { shouldUpgradeCallback?: unknown }).shouldUpgradeCallback === 'function';

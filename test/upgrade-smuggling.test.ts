@@ -4,62 +4,25 @@
 // pooled connection as the body, and parse what follows as a request the attacker wrote.
 import { once } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http2';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import t from 'tap';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { h2Session } from './helpers/h2.js';
+import { hostileUpstream, type HostileUpstream } from './helpers/hostile.js';
 import { parseRaw, rawTls } from './helpers/net.js';
+import { within } from './helpers/wait.js';
 
 type Tap = { teardown(fn: () => unknown): void };
-
-interface Heard {
-  readonly head: string;
-  readonly method: string;
-  readonly url: string;
-  readonly connection: number;
-}
 
 /**
  * A keep-alive upstream that frames requests by Content-Length only (as any HTTP/1.1 server
  * must) and answers each one as soon as its head arrived, before reading its body: 200 "no" to
  * an Upgrade it does not take, "admin secret" to /admin, "ok PATH" to anything else.
  */
-async function eagerUpstream(t: Tap): Promise<{ address: string; heard: Heard[]; connections(): number }> {
-  const heard: Heard[] = [];
-  const sockets = new Set<Socket>();
-  let connections = 0;
-  const server = createServer((socket) => {
-    const n = ++connections;
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-    let buffer = '';
-    let skip = 0;
-    socket.on('data', (d: Buffer) => {
-      buffer += d.toString('latin1');
-      for (;;) {
-        if (skip > 0) {
-          const eaten = Math.min(skip, buffer.length);
-          buffer = buffer.slice(eaten);
-          skip -= eaten;
-          if (skip > 0) return;
-        }
-        const end = buffer.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const head = buffer.slice(0, end + 4);
-        buffer = buffer.slice(end + 4);
-        const [method = '', url = ''] = head.slice(0, head.indexOf('\r\n')).split(' ');
-        heard.push({ head, method, url, connection: n });
-        skip = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-        const body = /\r\nupgrade:/i.test(head) ? 'no' : url === '/admin' ? 'admin secret' : `ok ${url}`;
-        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-      }
-    });
+function eagerUpstream(t: Tap): Promise<HostileUpstream> {
+  return hostileUpstream(t, (socket, request) => {
+    const body = /\r\nupgrade:/i.test(request.head) ? 'no' : request.path === '/admin' ? 'admin secret' : `ok ${request.path}`;
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close(); });
-  return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, heard, connections: () => connections };
 }
 
 const handshake = (framing: string): string =>
@@ -76,7 +39,7 @@ t.test('an h1 handshake announcing a body is a 400 before any upstream is touche
   const { port, logs } = await startEdge(t, basicConfig([upstream.address]));
   // Calibration: the carrier's head exactly as Gatehouse writes it upstream.
   t.match(parseRaw(await rawTls(port, CARRIER)).body, 'ok /form');
-  const carrierHead = upstream.heard[0]?.head ?? '';
+  const carrierHead = upstream.requests[0]?.head ?? '';
   t.ok(carrierHead.length > 0, 'the upstream heard the carrier');
 
   // The handshake announces exactly the carrier's head as its body.
@@ -90,10 +53,10 @@ t.test('an h1 handshake announcing a body is a 400 before any upstream is touche
 
   const victim = parseRaw(await rawTls(port, CARRIER));
   t.equal(victim.body, 'ok /form', 'the next request got its own answer');
-  t.notOk(upstream.heard.some((h) => h.url === '/admin'), 'no request the client did not send reached the upstream');
-  t.notOk(upstream.heard.some((h) => h.head.includes('6.6.6.6')), 'no forged X-Forwarded-For reached the upstream');
-  t.notOk(upstream.heard.some((h) => /\r\nupgrade:/i.test(h.head)), 'the handshake never reached the upstream');
-  t.strictSame(upstream.heard.map((h) => h.url), ['/form', '/form']);
+  t.notOk(upstream.requests.some((h) => h.path === '/admin'), 'no request the client did not send reached the upstream');
+  t.notOk(upstream.requests.some((h) => h.head.includes('6.6.6.6')), 'no forged X-Forwarded-For reached the upstream');
+  t.notOk(upstream.requests.some((h) => /\r\nupgrade:/i.test(h.head)), 'the handshake never reached the upstream');
+  t.strictSame(upstream.requests.map((h) => h.path), ['/form', '/form']);
 });
 
 t.test('Transfer-Encoding on an h1 handshake is a 400 too; the upstream hears nothing', async (t) => {
@@ -106,7 +69,7 @@ t.test('Transfer-Encoding on an h1 handshake is a 400 too; the upstream hears no
     t.strictSame(reply.headers.get('strict-transport-security'), [HSTS]);
   }
   t.ok(await logs.next((l) => l.event === 'websocket-refused' && l.code === 'EDGE_ERR_UPGRADE_BODY'));
-  t.equal(upstream.connections(), 0, 'no upstream connection was made');
+  t.equal(upstream.accepted, 0, 'no upstream connection was made');
 });
 
 t.test('a handshake with Content-Length: 0 goes upstream without framing, and a connection that refused it is never reused', async (t) => {
@@ -115,29 +78,29 @@ t.test('a handshake with Content-Length: 0 goes upstream without framing, and a 
   const reply = parseRaw(await rawTls(port, handshake('Content-Length: 0\r\n')));
   t.equal(reply.status, 200, 'the upstream\'s refusal is relayed');
   t.equal(reply.body, 'no');
-  const written = upstream.heard[0]?.head ?? '';
+  const written = upstream.requests[0]?.head ?? '';
   t.match(written, /\r\nupgrade: websocket\r\n/i, 'the handshake went upstream');
   t.notMatch(written, /content-length|transfer-encoding/i, 'with no body framing at all');
   t.equal(parseRaw(await rawTls(port, 'GET /next HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')).body, 'ok /next');
-  t.equal(upstream.heard[1]?.url, '/next');
-  t.not(upstream.heard[1]?.connection, upstream.heard[0]?.connection, 'the next request went on a new connection');
-  t.equal(upstream.connections(), 2);
+  t.equal(upstream.requests[1]?.path, '/next');
+  t.not(upstream.requests[1]?.connection, upstream.requests[0]?.connection, 'the next request went on a new connection');
+  t.equal(upstream.accepted, 2);
 });
 
 t.test('an h2 extended CONNECT announcing a body is a 400 with HSTS before any upstream is touched', async (t) => {
   const upstream = await eagerUpstream(t);
   const { port, logs } = await startEdge(t, basicConfig([upstream.address]));
   const session = await h2Session(t, port);
-  if (session.remoteSettings.enableConnectProtocol !== true) await once(session, 'remoteSettings');
+  if (session.remoteSettings.enableConnectProtocol !== true) await within(5_000, once(session, 'remoteSettings'), 'SETTINGS from the edge on session');
   const stream = session.request({
     ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/chat', ':scheme': 'https', ':authority': 'localhost',
     'sec-websocket-version': '13', origin: 'https://localhost', 'content-length': '40',
   }, { endStream: false });
   stream.on('error', () => undefined);
-  const [head] = (await once(stream, 'response')) as [IncomingHttpHeaders];
+  const [head] = (await within(5_000, once(stream, 'response'), 'the response head on stream')) as [IncomingHttpHeaders];
   t.equal(head[':status'], 400);
   t.equal(head['strict-transport-security'], HSTS);
   t.ok(await logs.next((l) => l.event === 'websocket-refused' && l.protocol === 'h2' && l.code === 'EDGE_ERR_UPGRADE_BODY'));
   stream.destroy();
-  t.equal(upstream.connections(), 0, 'no upstream connection was made');
+  t.equal(upstream.accepted, 0, 'no upstream connection was made');
 });

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { clientKey, rank } from '../src/upstream/rendezvous.js';
-import { deadPort, get, rawTls, rawUpstream, startBackend } from './helpers/net.js';
+import { deadPort, get, rawTls, rawUpstream } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
 
 t.test('refused upstream → 502 with HSTS, a short body and a log line; the process lives on', async (t) => {
   const port0 = await deadPort();

@@ -6,6 +6,7 @@ import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { eventually, hostileUpstream } from './helpers/hostile.js';
 import { get, parseRaw, rawTls } from './helpers/net.js';
+import { within } from './helpers/wait.js';
 
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
@@ -50,7 +51,7 @@ async function pipeline(port: number, count: number): Promise<{ socket: ReturnTy
   const certs = await testCerts();
   const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem, ALPNProtocols: ['http/1.1'] });
   socket.on('error', () => undefined);
-  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  await within(5_000, new Promise((resolve) => socket.once('secureConnect', resolve)), 'the TLS handshake of socket');
   let text = '';
   socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));

@@ -1,26 +1,21 @@
 // https:// targets: the upstream's certificate is verified (system store by default, or the
 // upstream's tls.ca), by its host name or tls.servername; requests, WebSockets and health
 // checks all go over TLS, and keep-alive reuse works as for plain targets.
-import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import t from 'tap';
-import { WebSocketServer } from 'ws';
 import { testCerts, type TestLeaf } from './helpers/certs.js';
 import { loadConfig } from '../src/config/load.js';
 import { startEdge, tempDir, writeConfigFile } from './helpers/edge.js';
 import { get } from './helpers/net.js';
 import { openWs, roundTrip } from './helpers/ws.js';
+import { startUpstream, type Upstream } from './helpers/upstream.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 
-interface HttpsBackend { readonly port: number; readonly sockets: Set<Socket>; readonly paths: string[]; readonly servernames: (string | false)[] }
-
 /** A backend on `leaf`, and the test CA written to a file in a fresh folder (for tls.ca). */
-async function setup(tap: Tap & Parameters<typeof tempDir>[0], leaf: (c: Awaited<ReturnType<typeof testCerts>>) => TestLeaf): Promise<{ backend: HttpsBackend; caFile: string }> {
+async function setup(tap: Tap & Parameters<typeof tempDir>[0], leaf: (c: Awaited<ReturnType<typeof testCerts>>) => TestLeaf): Promise<{ backend: Upstream; caFile: string }> {
   const certs = await testCerts();
   const backend = await httpsBackend(tap, leaf(certs));
   const caFile = join(tempDir(tap), 'upstream-ca.pem');
@@ -28,24 +23,12 @@ async function setup(tap: Tap & Parameters<typeof tempDir>[0], leaf: (c: Awaited
   return { backend, caFile };
 }
 
-/** An HTTPS + WSS backend on the given test leaf: answers "tls <servername>", echoes WebSocket messages. */
-async function httpsBackend(tap: Tap, leaf: TestLeaf): Promise<HttpsBackend> {
-  const state = { port: 0, sockets: new Set<Socket>(), paths: [] as string[], servernames: [] as (string | false)[] };
-  const server: Server = createServer({ cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) }, (req, res) => {
-    state.paths.push(req.url ?? '');
-    res.end(`tls ${(req.socket as TLSSocket).servername || '-'}`);
+/** An HTTPS + WSS backend on the given test leaf: answers "tls <servername>", echoes WebSocket messages as `tls:MESSAGE`. */
+function httpsBackend(tap: Tap, leaf: TestLeaf): Promise<Upstream> {
+  return startUpstream(tap, {
+    name: 'tls', ws: 'echo', tls: { cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) },
+    answer: (req, res) => res.end(`tls ${(req.socket as TLSSocket).servername || '-'}`),
   });
-  server.on('secureConnection', (s: TLSSocket) => {
-    state.sockets.add(s);
-    state.servernames.push(s.servername ?? false);
-  });
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo ${String(m)}`)));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  tap.teardown(() => { wss.close(); server.closeAllConnections(); server.close(); });
-  state.port = (server.address() as AddressInfo).port;
-  return state;
 }
 
 function config(target: string, tls: string, extra = ''): string {
@@ -70,13 +53,13 @@ t.test('an https target on a private CA: requests, reuse, WebSockets and health 
     t.equal(reply.status, 200);
     t.equal(reply.body, 'tls localhost', 'SNI is the target host');
   }
-  t.ok(backend.paths.includes('/health'), 'the health check reached it over TLS');
+  t.ok(backend.seen.some((r) => r.url === '/health'), 'the health check reached it over TLS');
   await new Promise((r) => setTimeout(r, 250));
   t.equal((await get(port, '/after-probes')).status, 200, 'still healthy after several probes');
   t.ok(backend.servernames.every((n) => n === 'localhost'));
 
   const ws = await openWs(port, '/ws', { origin: 'https://localhost' });
-  t.equal(await roundTrip(ws, 'hi'), 'echo hi', 'WebSocket relayed through a wss upstream');
+  t.equal(await roundTrip(ws, 'hi'), 'tls:hi', 'WebSocket relayed through a wss upstream');
   ws.close();
   t.notOk(logs.find((l) => l.level === 50 || l.status === 502), 'no upstream errors');
 });
@@ -85,7 +68,7 @@ t.test('keep-alive reuse to an https target: one TLS connection for many request
   const { backend, caFile } = await setup(t, (c) => c.a);
   const { port } = await startEdge(t, config(`https://127.0.0.1:${backend.port}`, `{ ca: "${caFile}" }`));
   for (let i = 0; i < 5; i++) t.equal((await get(port, '/')).body, 'tls -', 'an IP target sends no SNI and is checked against the IP SAN');
-  t.equal(backend.sockets.size, 1, 'one upstream TLS connection carried all five');
+  t.equal(backend.connections, 1, 'one upstream TLS connection carried all five');
 });
 
 t.test('verification is on: an unknown CA or a wrong name is a 502, and tls.servername fixes the name', async (t) => {
@@ -97,13 +80,14 @@ t.test('verification is on: an unknown CA or a wrong name is a 502, and tls.serv
 
   const wrongName = await startEdge(t, config(`https://127.0.0.1:${backend.port}`, `{ ca: "${caFile}" }`));
   t.equal((await get(wrongName.port, '/')).status, 502, 'trusted CA, but the certificate is not for 127.0.0.1');
+  t.match(String((await wrongName.logs.next((l) => l.status === 502))?.err), /altnames/, 'the log says the name, not the CA, is wrong');
 
   const named = await startEdge(t, config(`https://127.0.0.1:${backend.port}`, `{ ca: "${caFile}", servername: other.test }`));
   const reply = await get(named.port, '/');
   t.equal(reply.status, 200);
   t.equal(reply.body, 'tls other.test', 'SNI and the checked name are tls.servername');
   const ws = await openWs(named.port, '/', { origin: 'https://localhost' });
-  t.equal(await roundTrip(ws, 'x'), 'echo x', 'the WebSocket dial uses the same name and CA');
+  t.equal(await roundTrip(ws, 'x'), 'tls:x', 'the WebSocket dial uses the same name and CA');
   ws.close();
 });
 

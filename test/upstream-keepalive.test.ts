@@ -1,13 +1,12 @@
 // upstreams.NAME.keepalive / keepaliveTimeout: how long and how many pooled upstream connections
 // are kept, seen from the backend's side of real loopback sockets.
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import t from 'tap';
 import type { ConnectionPool } from '../src/upstream/connections.js';
 import { basicConfig, reloadEdge, startEdge, type RunningEdge } from './helpers/edge.js';
 import { eventually, hostileUpstream } from './helpers/hostile.js';
 import { get } from './helpers/net.js';
+import { fixed, startUpstream } from './helpers/upstream.js';
 
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
@@ -46,22 +45,16 @@ t.test('keepaliveTimeout 300ms: an idle pooled connection is closed by Gatehouse
 });
 
 t.test('a Node backend with keepAliveTimeout 1 s: Gatehouse (keepaliveTimeout 300ms) closes each idle connection first, and POSTs spaced past 1 s all get 200', async (t) => {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.end('ok'));
-  });
-  server.keepAliveTimeout = 1000;
+  const backend = await startUpstream(t, { answer: fixed(200, 'ok') });
+  backend.server.keepAliveTimeout = 1000;
   const connections: { endedByPeer: boolean }[] = [];
-  server.on('connection', (socket: Socket) => {
+  backend.server.on('connection', (socket: Socket) => {
     const seen = { endedByPeer: false };
     connections.push(seen);
     // 'end' is the peer's FIN: after the server's own keep-alive timeout destroys the socket, no 'end' comes.
     socket.on('end', () => { seen.endedByPeer = true; });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-  const running = await startEdge(t, config(`127.0.0.1:${(server.address() as AddressInfo).port}`, 'keepaliveTimeout: 300ms'));
+  const running = await startEdge(t, config(backend.address, 'keepaliveTimeout: 300ms'));
   const statuses: number[] = [];
   for (let i = 0; i < 3; i++) {
     if (i > 0) await sleep(1100);

@@ -8,7 +8,9 @@ import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
-import { get, parseRaw, rawTls, rawUpstream, startBackend } from './helpers/net.js';
+import { get, parseRaw, rawTls, rawUpstream } from './helpers/net.js';
+import { startBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 /** POST `pieces` one at a time, `gapMs` apart; resolves with "STATUS body" (or the error code). */
 async function trickle(port: number, pieces: string[], gapMs: number, declared = pieces.join('').length): Promise<string> {
@@ -90,14 +92,14 @@ t.test('a client that reads slowly is not a slow upstream', async (t) => {
   const { port } = await startEdge(t, basicConfig([backend.address], 'timeouts: { response: 300ms }'));
   const certs = await testCerts();
   const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem });
-  await once(socket, 'secureConnect');
+  await within(5_000, once(socket, 'secureConnect'), 'the TLS handshake of socket');
   socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
   socket.pause(); // read nothing for a second: the edge must hold off, not time out
   await new Promise((r) => setTimeout(r, 1000));
   let received = 0;
   socket.on('data', (d: Buffer) => { received += d.length; });
   socket.resume();
-  await once(socket, 'end');
+  await within(5_000, once(socket, 'end'), 'socket to end');
   t.ok(received > payload.length, `all ${payload.length} bytes and the head arrived (${received})`);
 });
 
@@ -128,7 +130,7 @@ t.test('a client that stops reading is cut after timeouts.idle (nginx send_timeo
   const { port, logs } = await startEdge(t, config);
   const certs = await testCerts();
   const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.caPem });
-  await once(socket, 'secureConnect');
+  await within(5_000, once(socket, 'secureConnect'), 'the TLS handshake of socket');
   socket.write('GET /endless HTTP/1.1\r\nHost: localhost\r\n\r\n');
   socket.pause();
   const line = await logs.next((l) => l.msg === 'request', 5000);

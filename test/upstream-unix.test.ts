@@ -10,16 +10,17 @@ import { clientKey, rank } from '../src/upstream/rendezvous.js';
 import { basicConfig, LogCapture, startEdge, tempDir, writeConfigFile } from './helpers/edge.js';
 import { h2Get, h2Session } from './helpers/h2.js';
 import { get, parseRaw, rawTls } from './helpers/net.js';
-import { startUnixBackend } from './helpers/unix.js';
 import { clientText, serverFrames } from './helpers/ws-frames.js';
 import { openWs } from './helpers/ws.js';
+import { startUnixBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 const unix = (path: string): string => `unix:${path}`;
 
 t.test('a unix: target carries HTTP/1.1 and h2 requests on one kept-alive connection, with the client\'s Host; logs and metrics name unix:PATH', async (t) => {
   const dir = tempDir(t);
   const backend = await startUnixBackend(t, join(dir, 'app.sock'), 'from the socket');
-  const { edge, port, logs } = await startEdge(t, basicConfig([unix(backend.path)]));
+  const { edge, port, logs } = await startEdge(t, basicConfig([unix(backend.address)]));
   for (let i = 0; i < 3; i++) {
     const reply = await get(port, `/h1/${i}`, { headers: { host: 'app.test' } });
     t.same([reply.status, reply.body], [200, 'from the socket']);
@@ -28,9 +29,9 @@ t.test('a unix: target carries HTTP/1.1 and h2 requests on one kept-alive connec
   t.same([h2.status, h2.body], [200, 'from the socket']);
   t.same(backend.seen.map((s) => [s.url, s.headers.host]), [['/h1/0', 'app.test'], ['/h1/1', 'app.test'], ['/h1/2', 'app.test'], ['/h2', 'app.test']]);
   t.equal(backend.connections, 1, 'every request reused the pooled connection');
-  t.match(await logs.next((l) => l.path === '/h2'), { status: 200, target: unix(backend.path) });
+  t.match(await logs.next((l) => l.path === '/h2'), { status: 200, target: unix(backend.address) });
   const metrics = await edge.metrics.registry.metrics();
-  t.match(metrics, `gatehouse_upstream_connections_opened_total{target="${unix(backend.path)}"} 1`);
+  t.match(metrics, `gatehouse_upstream_connections_opened_total{target="${unix(backend.address)}"} 1`);
 });
 
 t.test('a relative unix: path is resolved beside the config file', async (t) => {
@@ -39,7 +40,7 @@ t.test('a relative unix: path is resolved beside the config file', async (t) => 
   const { file } = await writeConfigFile(t, basicConfig(['unix:app.sock']), dir);
   const { config, problems } = await loadConfig(file);
   if (config === undefined) throw new Error(problems.map(formatProblem).join('\n'));
-  t.equal(config.upstreams.get('app')?.targets[0]?.id, unix(backend.path));
+  t.equal(config.upstreams.get('app')?.targets[0]?.id, unix(backend.address));
   const edge = await Edge.create(config, { logDestination: new LogCapture() });
   t.teardown(() => edge.close());
   const { https } = await edge.start();
@@ -84,16 +85,16 @@ t.test('stickiness: each client lands on the unix: target `gatehouse route` name
   const dir = tempDir(t);
   const a = await startUnixBackend(t, join(dir, 'a.sock'), 'a');
   const b = await startUnixBackend(t, join(dir, 'b.sock'), 'b');
-  const yaml = basicConfig([unix(a.path), unix(b.path)]);
+  const yaml = basicConfig([unix(a.address), unix(b.address)]);
   const { port, edge } = await startEdge(t, yaml);
   const landed = new Set<string>();
   for (let i = 1; i <= 16; i++) {
     const ip = `127.0.0.${i}`;
     const explained = explainRoute(edge.config, { ip, host: 'localhost', path: '/' });
     if (!explained.ok) throw new Error(explained.reason);
-    t.same((explained.answer.targets ?? []).map((x) => x.target).sort(), [unix(a.path), unix(b.path)]);
+    t.same((explained.answer.targets ?? []).map((x) => x.target).sort(), [unix(a.address), unix(b.address)]);
     const raw = parseRaw(await rawTls(port, 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', { localAddress: ip }));
-    const chosen = raw.body === 'a' ? unix(a.path) : unix(b.path);
+    const chosen = raw.body === 'a' ? unix(a.address) : unix(b.address);
     t.equal(chosen, explained.answer.chosen, `${ip} → ${explained.answer.chosen}`);
     landed.add(chosen);
   }
@@ -104,15 +105,15 @@ t.test('health checks reach unix: targets: http probes take a failing one out an
   const dir = tempDir(t);
   let healthy = false;
   const backend = await startUnixBackend(t, join(dir, 'app.sock'), 'app', {
-    handler: (req, res) => {
+    answer: (req, res) => {
       res.statusCode = req.url === '/healthz' && !healthy ? 503 : 200;
       res.end('app');
     },
   });
-  const { logs } = await startEdge(t, basicConfig([unix(backend.path)]).replace('targets:', 'healthCheck: { path: /healthz, interval: 100ms, timeout: 1s }, targets:'));
-  t.match(await logs.next((l) => l.event === 'health' && l.up === false, 5000), { target: unix(backend.path) });
+  const { logs } = await startEdge(t, basicConfig([unix(backend.address)]).replace('targets:', 'healthCheck: { path: /healthz, interval: 100ms, timeout: 1s }, targets:'));
+  t.match(await logs.next((l) => l.event === 'health' && l.up === false, 5000), { target: unix(backend.address) });
   healthy = true;
-  t.match(await logs.next((l) => l.event === 'health' && l.up === true, 5000), { target: unix(backend.path) });
+  t.match(await logs.next((l) => l.event === 'health' && l.up === true, 5000), { target: unix(backend.address) });
   t.match(backend.seen.find((s) => s.url === '/healthz')?.headers, { host: 'localhost', 'user-agent': 'gatehouse-health' }, 'a probe names localhost, as nginx does for unix:');
 });
 
@@ -120,22 +121,22 @@ t.test('a websocket health check on a unix: target: a ws server passes, a plain 
   const dir = tempDir(t);
   const ws = await startUnixBackend(t, join(dir, 'ws.sock'), 'ws', { ws: true });
   const plain = await startUnixBackend(t, join(dir, 'plain.sock'), 'plain');
-  const { logs } = await startEdge(t, basicConfig([unix(ws.path), unix(plain.path)]).replace('targets:', 'healthCheck: { path: /live, interval: 100ms, timeout: 1s, type: websocket }, targets:'));
-  t.match(await logs.next((l) => l.event === 'health' && l.up === false, 5000), { target: unix(plain.path) });
-  t.ok(await logs.next(() => ws.seen.filter((s) => s.url === '/live').length >= 2, 5000), 'the ws server saw probes');
-  t.notOk(logs.find((l) => l.event === 'health' && l.target === unix(ws.path)), 'the ws target never went down');
+  const { logs } = await startEdge(t, basicConfig([unix(ws.address), unix(plain.address)]).replace('targets:', 'healthCheck: { path: /live, interval: 100ms, timeout: 1s, type: websocket }, targets:'));
+  t.match(await logs.next((l) => l.event === 'health' && l.up === false, 5000), { target: unix(plain.address) });
+  t.ok(await logs.next(() => ws.upgrades.filter((s) => s.url === '/live').length >= 2, 5000), 'the ws server saw probes');
+  t.notOk(logs.find((l) => l.event === 'health' && l.target === unix(ws.address)), 'the ws target never went down');
 });
 
 t.test('WebSockets reach a ws server on a unix: socket, as an HTTP/1.1 upgrade and bridged from h2 (RFC 8441)', async (t) => {
   const dir = tempDir(t);
   const backend = await startUnixBackend(t, join(dir, 'ws.sock'), 'sock', { ws: true });
-  const { port, logs } = await startEdge(t, basicConfig([unix(backend.path)]));
+  const { port, logs } = await startEdge(t, basicConfig([unix(backend.address)]));
   const ws = await openWs(port, '/h1', { origin: 'https://localhost' });
   ws.send('hello');
-  const [message] = (await once(ws, 'message')) as [Buffer];
+  const [message] = (await within(5_000, once(ws, 'message'), 'a message on ws')) as [Buffer];
   t.equal(message.toString(), 'sock:hello');
   ws.close();
-  t.match(await logs.next((l) => l.event === 'websocket-open'), { target: unix(backend.path) });
+  t.match(await logs.next((l) => l.event === 'websocket-open'), { target: unix(backend.address) });
 
   const session = await h2Session(t, port);
   const stream: ClientHttp2Stream = session.request({
@@ -143,12 +144,12 @@ t.test('WebSockets reach a ws server on a unix: socket, as an HTTP/1.1 upgrade a
     'sec-websocket-version': '13', origin: 'https://localhost',
   }, { endStream: false });
   stream.on('error', () => undefined);
-  const [headers] = (await once(stream, 'response')) as [IncomingHttpHeaders];
+  const [headers] = (await within(5_000, once(stream, 'response'), 'the response head on stream')) as [IncomingHttpHeaders];
   t.equal(Number(headers[':status']), 200);
   stream.write(clientText('over h2'));
-  const [chunk] = (await once(stream, 'data')) as [Buffer];
+  const [chunk] = (await within(5_000, once(stream, 'data'), 'data on stream')) as [Buffer];
   t.equal(serverFrames(chunk)[0]?.[1].toString(), 'sock:over h2');
-  t.same(backend.seen.map((s) => [s.url, s.headers.host]), [['/h1', `localhost:${port}`], ['/h2', 'localhost']], 'the client\'s Host (ws sends the port)');
+  t.same(backend.upgrades.map((s) => [s.url, s.headers.host]), [['/h1', `localhost:${port}`], ['/h2', 'localhost']], 'the client\'s Host (ws sends the port)');
   stream.close();
 });
 

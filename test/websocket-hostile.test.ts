@@ -8,6 +8,7 @@ import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge, HSTS } from './helpers/edge.js';
 import { eventually, hostileUpstream } from './helpers/hostile.js';
 import { get, parseRaw, rawTls } from './helpers/net.js';
+import { within } from './helpers/wait.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const ACCEPT = createHash('sha1').update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
@@ -20,7 +21,7 @@ async function handshake(port: number, want = 1): Promise<{ socket: ReturnType<t
   socket.on('error', () => undefined);
   let text = '';
   socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  await within(5_000, new Promise((resolve) => socket.once('secureConnect', resolve)), 'the TLS handshake of socket');
   socket.write(HANDSHAKE);
   await eventually(() => text.length >= want || socket.destroyed, 3000);
   return { socket, text: () => text };

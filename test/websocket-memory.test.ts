@@ -8,7 +8,8 @@ import type WebSocket from 'ws';
 import { tempDir, writeConfigFile } from './helpers/edge.js';
 import { deadPort } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { openWs, roundTrip } from './helpers/ws.js';
+import { startWsBackend } from './helpers/upstream.js';
 
 interface Snapshot { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] }
 

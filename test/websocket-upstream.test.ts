@@ -5,10 +5,11 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { startEdge, HSTS } from './helpers/edge.js';
 import { parseRaw, rawTls } from './helpers/net.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { openWs, roundTrip } from './helpers/ws.js';
 import { testCerts } from './helpers/certs.js';
 import { connect as tlsConnect } from 'node:tls';
 import { within } from './helpers/wait.js';
+import { startWsBackend } from './helpers/upstream.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const ACCEPT = createHash('sha1').update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
@@ -21,8 +22,8 @@ upstreams: { app: { targets: ["${address}"] } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 ${extra}`;
 
-/** A raw TCP upstream: `answer` decides what to write once the handshake head has arrived. */
-async function rawUpstream(t: Parameters<typeof startEdge>[0], answer: (socket: Socket, state: { extra: Buffer[] }) => void): Promise<{ address: string; received: Buffer[] }> {
+/** A raw TCP upstream (a hostile peer, not a server: its bytes are exact): `answer` decides what to write once the handshake head has arrived. */
+async function handshakePeer(t: Parameters<typeof startEdge>[0], answer: (socket: Socket, state: { extra: Buffer[] }) => void): Promise<{ address: string; received: Buffer[] }> {
   const received: Buffer[] = [];
   const sockets = new Set<Socket>();
   const server = createNetServer((socket) => {
@@ -52,16 +53,17 @@ async function rawUpstream(t: Parameters<typeof startEdge>[0], answer: (socket: 
 }
 
 t.test('an upstream 101 without a valid Sec-WebSocket-Accept → 502, no tunnel', async (t) => {
-  const up = await rawUpstream(t, (s) => s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSByaWdodCBvbmU=\r\n\r\nGET /internal HTTP/1.1\r\n\r\n'));
-  const { port } = await startEdge(t, config(up.address));
+  const up = await handshakePeer(t, (s) => s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSByaWdodCBvbmU=\r\n\r\nGET /internal HTTP/1.1\r\n\r\n'));
+  const { port, logs } = await startEdge(t, config(up.address));
   const reply = parseRaw(await rawTls(port, HANDSHAKE));
   t.equal(reply.status, 502);
+  t.match(await logs.next((l) => l.code !== undefined), { code: 'EDGE_ERR_UPSTREAM_HANDSHAKE' }, 'a bad handshake, not an unreachable upstream');
   t.strictSame(reply.headers.get('strict-transport-security'), [HSTS]);
   t.notMatch(reply.body, /internal/, 'nothing the upstream sent after its bad 101 reached the client');
 });
 
 t.test('a non-101 answer is relayed with HSTS and the connection closed', async (t) => {
-  const up = await rawUpstream(t, (s) => s.end('HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nStrict-Transport-Security: max-age=0\r\nContent-Length: 4\r\n\r\nnope'));
+  const up = await handshakePeer(t, (s) => s.end('HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nStrict-Transport-Security: max-age=0\r\nContent-Length: 4\r\n\r\nnope'));
   const { port } = await startEdge(t, config(up.address));
   const reply = parseRaw(await rawTls(port, HANDSHAKE));
   t.equal(reply.status, 426);
@@ -72,13 +74,13 @@ t.test('a non-101 answer is relayed with HSTS and the connection closed', async 
 
 t.test('upstream header bytes outside ASCII reach the client unchanged, on a 101 and on a refusal', async (t) => {
   const cookie = Buffer.from('name=José', 'utf8').toString('latin1'); // as it travels: one char per byte
-  const ok = await rawUpstream(t, (s) => s.write(Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\nSet-Cookie: ${cookie}\r\n\r\n`, 'latin1')));
+  const ok = await handshakePeer(t, (s) => s.write(Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\nSet-Cookie: ${cookie}\r\n\r\n`, 'latin1')));
   const { port } = await startEdge(t, config(ok.address));
   const opened = await rawTls(port, HANDSHAKE, { waitMs: 500 });
   t.match(opened, /^HTTP\/1\.1 101 /);
   t.ok(opened.includes(`Set-Cookie: ${cookie}\r\n`), '101: cookie bytes as the upstream sent them');
 
-  const refused = await rawUpstream(t, (s) => s.end(Buffer.from(`HTTP/1.1 403 Forbidden\r\nX-Reason: ${cookie}\r\nContent-Length: 0\r\n\r\n`, 'latin1')));
+  const refused = await handshakePeer(t, (s) => s.end(Buffer.from(`HTTP/1.1 403 Forbidden\r\nX-Reason: ${cookie}\r\nContent-Length: 0\r\n\r\n`, 'latin1')));
   const edge = await startEdge(t, config(refused.address));
   const reply = await rawTls(edge.port, HANDSHAKE);
   t.match(reply, /^HTTP\/1\.1 403 /);
@@ -87,7 +89,7 @@ t.test('upstream header bytes outside ASCII reach the client unchanged, on a 101
 
 t.test('client bytes pipelined after the handshake are held until the upstream\'s 101 is verified', async (t) => {
   let sawEarly = -1;
-  const up = await rawUpstream(t, (s, state) => {
+  const up = await handshakePeer(t, (s, state) => {
     setTimeout(() => {
       sawEarly = state.extra.reduce((n, b) => n + b.length, 0);
       s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`);
@@ -118,11 +120,11 @@ t.test('when the upstream closes, the client is closed too; idle tunnels close a
   const running = await startEdge(t, config(backend.address, 'timeouts: { websocketIdle: 400ms }'));
   const ws = await openWs(running.port, '/', { origin: 'https://localhost' });
   await roundTrip(ws, 'x');
-  for (const c of backend.wss.clients) c.terminate();
-  await once(ws, 'close');
+  for (const c of backend.wss?.clients ?? []) c.terminate();
+  await within(5000, once(ws, 'close'), 'the client closing after the upstream went away');
   t.pass('client closed when the upstream went away');
   const idle = await openWs(running.port, '/', { origin: 'https://localhost' });
-  const [code] = await once(idle, 'close') as [number];
+  const [code] = await within(5000, once(idle, 'close'), 'the idle tunnel closing (websocketIdle 400ms)') as [number];
   t.ok(code === 1006 || code === 1005 || code === 1000, `idle tunnel closed (${code})`);
   await new Promise((r) => setTimeout(r, 50));
   t.equal(running.edge.tunnels.size, 0, 'no tunnel left registered');
@@ -161,7 +163,7 @@ t.test('new upgrades during drain are refused with 503 while old tunnels still w
   // A second TLS connection opened before the drain, upgrading after it began.
   const certs = await testCerts();
   const socket = tlsConnect({ host: '127.0.0.1', port: running.port, servername: 'localhost', ca: certs.caPem });
-  await once(socket, 'secureConnect');
+  await within(5_000, once(socket, 'secureConnect'), 'the TLS handshake of socket');
   socket.on('error', () => undefined);
   // The head's first line before the drain: the connection is busy, not idle, so the drain
   // start (which closes idle connections) leaves it, and the rest of the head is answered.
@@ -185,12 +187,12 @@ t.test('new upgrades during drain are refused with 503 while old tunnels still w
 });
 
 t.test('a WebSocket client disconnecting mid-handshake leaves nothing behind', async (t) => {
-  const up = await rawUpstream(t, () => undefined); // never answers
+  const up = await handshakePeer(t, () => undefined); // never answers
   const running = await startEdge(t, config(up.address));
   const certs = await testCerts();
   const ws = new WebSocket(`wss://localhost:${running.port}/`, { ca: certs.caPem, origin: 'https://localhost', handshakeTimeout: 200 });
   ws.on('error', () => undefined);
-  await new Promise((resolve) => ws.on('close', resolve));
+  await within(5_000, new Promise((resolve) => ws.on('close', resolve)), 'ws to close');
   await new Promise((r) => setTimeout(r, 100));
   t.equal(running.edge.tunnels.size, 0);
 });

@@ -1,7 +1,9 @@
 import t from 'tap';
 import { startEdge, HSTS } from './helpers/edge.js';
 import { parseRaw, rawTls } from './helpers/net.js';
-import { openWs, roundTrip, startWsBackend } from './helpers/ws.js';
+import { openWs, roundTrip } from './helpers/ws.js';
+import { startWsBackend } from './helpers/upstream.js';
+import { within } from './helpers/wait.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
@@ -29,7 +31,7 @@ t.test('an allowed Origin gets a tunnel that echoes; the default allows the site
   t.equal(backend.upgrades[0]?.url, '/chat?room=1');
   t.equal(backend.upgrades[0]?.headers['x-forwarded-for'], '127.0.0.1');
   ws.close();
-  await new Promise((r) => ws.once('close', r));
+  await within(5_000, new Promise((r) => ws.once('close', r)), 'ws to close');
   await new Promise((r) => setTimeout(r, 100));
   t.ok(logs.find((l) => l.event === 'websocket-open'), 'open logged');
   const closed = logs.find((l) => l.event === 'websocket-close');

@@ -13,10 +13,10 @@ process.env.GATEHOUSE_ACCEPT_NODE_DEFECTS ??= 'http2';
 
 type Tap = { teardown(fn: () => unknown): void };
 
-/** Log lines an in-process edge wrote, parsed. */
 /** The Strict-Transport-Security value of the default `hsts` settings (max-age one year), as every answer on :443 carries it. */
 export const HSTS = 'max-age=31536000';
 
+/** Log lines an in-process edge wrote, parsed. */
 export class LogCapture extends Writable {
   readonly lines: Record<string, unknown>[] = [];
   override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { basicConfig, startEdge, tempDir } from './edge.js';
-import { startBackend } from './net.js';
+import { startBackend } from './upstream.js';
 
 /** Driving the user-facing load tester (bench/user.mjs) from tests, bounded. */
 export const USER = join(import.meta.dirname, '..', '..', 'bench', 'user.mjs');

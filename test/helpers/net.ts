@@ -1,55 +1,16 @@
 import { once } from 'node:events';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { testCerts } from './certs.js';
+import { within } from './wait.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 
-export interface SeenRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingMessage['headers'];
-  readonly rawHeaders: readonly string[];
-  readonly body: string;
-  readonly remotePort: number;
-}
-
-export interface Backend {
-  readonly server: Server;
-  readonly port: number;
-  readonly address: string;
-  readonly seen: SeenRequest[];
-  /** TCP connections accepted so far (proves "no upstream contact" and connection reuse). */
-  connections: number;
-}
-
-/** A real HTTP upstream on 127.0.0.1:0 recording every request; `handler` answers (default: 200 "ok from PORT"). */
-export async function startBackend(t: Tap, handler?: (req: IncomingMessage, res: ServerResponse, body: string) => void, host = '127.0.0.1'): Promise<Backend> {
-  const server = createServer();
-  const backend: Backend = { server, port: 0, address: '', seen: [], connections: 0 };
-  server.on('connection', (s: Socket) => {
-    backend.connections++;
-    s.on('error', () => s.destroy());
-  });
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      backend.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body, remotePort: req.socket.remotePort ?? 0 });
-      if (handler !== undefined) handler(req, res, body);
-      else res.end(`ok from ${backend.port}`);
-    });
-  });
-  server.listen(0, host);
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-  const port = (server.address() as AddressInfo).port;
-  Object.assign(backend, { port, address: `${host}:${port}` });
-  return backend;
-}
+// The fake upstream lives in upstream.ts; these names stay importable from here only so test
+// files written on branches before the move still build when merged. New code imports upstream.js.
+export { startBackend, type Upstream as Backend, type SeenRequest } from './upstream.js';
 
 export interface RawUpstream {
   readonly address: string;
@@ -142,11 +103,14 @@ export interface Reply {
   readonly body: string;
 }
 
+/** How long `get` waits for a whole answer before the test fails naming the request (under tap's 30 s). */
+const GET_MS = 20_000;
+
 /** One HTTPS request trusting only the test CA; no connection reuse between calls. */
 export async function get(port: number, path = '/', options: RequestOptions & { body?: string } = {}): Promise<Reply> {
   const certs = await testCerts();
   const { body, ...rest } = options;
-  return new Promise((resolve, reject) => {
+  return within(GET_MS, new Promise((resolve, reject) => {
     const req = httpsRequest({ host: '127.0.0.1', port, path, servername: 'localhost', ca: certs.caPem, agent: false, ...rest, headers: { host: 'localhost', ...rest.headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -155,7 +119,7 @@ export async function get(port: number, path = '/', options: RequestOptions & { 
     });
     req.on('error', reject);
     req.end(body);
-  });
+  }), `the answer to ${rest.method ?? 'GET'} ${path} on :${port}`);
 }
 
 /** Write raw bytes over TLS and collect everything until the server closes (or `waitMs`). */

@@ -8,7 +8,7 @@ import { makeCa, makeLeaf } from '../../scripts/certs.mjs';
 import { tempDir } from './edge.js';
 import { deadPort, fetchText } from './net.js';
 import { skipWithoutCommands } from './tools.js';
-import { startWsBackend } from './ws.js';
+import { startWsBackend } from './upstream.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 
