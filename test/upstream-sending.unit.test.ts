@@ -124,6 +124,8 @@ t.test('Sending: when every target refused, the tried set holds them all and the
   const sending = new UpstreamClient({ targetDown: (x) => downs.push(x.id) }).send(request(upstream, keyRanking(upstream, order)), sink);
   await within(5000, sink.settled, 'the failure');
   t.strictSame(sink.heard, ['fail EDGE_ERR_NO_HEALTHY_TARGET']);
+  t.match(sink.error?.message, /\(last attempt: EDGE_ERR_UPSTREAM_CONNECT: .*ECONNREFUSED/, 'the message keeps why the last target was not enough');
+  t.equal((sink.error?.cause as EdgeError | undefined)?.code, 'EDGE_ERR_UPSTREAM_CONNECT', 'and so does its cause');
   t.strictSame(ids(sending.tried), order, 'one more target ruled out per retry');
   t.equal(sending.target?.id, order[2], 'the target is the last one tried');
   t.strictSame(downs, order, 'maxFails 1: each refused target was marked down once');

@@ -91,18 +91,21 @@ export class Sending implements AttemptOwner {
     if (blame && request.upstream.recordFailure(target, Date.now())) this.#hooks.targetDown(target, error);
     if (retry === 'again' || (retry === 'next' && request.pinned === undefined)) {
       if (retry === 'next') (this.#tried ??= new Set()).add(target);
-      this.#next();
+      this.#next(error);
       return;
     }
     sink.fail(error);
   }
 
   /** The next attempt: the pinned target, or the client's best healthy one not yet ruled out. */
-  #next(): void {
+  #next(cause?: EdgeError): void {
     const request = this.request;
     const target = request.pinned ?? request.upstream.choose(request.key, Date.now(), this.#tried);
     if (target === undefined) {
-      this.sink.fail(new EdgeError('EDGE_ERR_NO_HEALTHY_TARGET', `no healthy target in upstream ${request.upstream.name}`));
+      // After a failed attempt, its cause stays in the message (the access line's `err`): the code
+      // says no target was left, the message says why the last one was not enough.
+      const why = cause === undefined ? '' : ` (last attempt: ${cause.code}: ${cause.message})`;
+      this.sink.fail(new EdgeError('EDGE_ERR_NO_HEALTHY_TARGET', `no healthy target in upstream ${request.upstream.name}${why}`, cause));
       return;
     }
     this.#target = target;
