@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { ClientRequest, ClientResponse } from '../http/message.js';
 import type { Exchange, Forwarder } from '../proxy/forward.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import { conditionsOf, notModified, notModifiedOf } from './conditional.js';
+import { answerTo, conditionsOf } from './conditional.js';
 import { DiskStore } from './disk.js';
 import { answerOf, ttlOf, type Entry } from './entry.js';
 import { unkeyedHeader } from './key.js';
@@ -122,7 +122,7 @@ export class ResponseCache implements TapOwner {
       this.stats.hit++;
       const status = `Gatehouse; hit; ttl=${ttlOf(entry, now)}`;
       // RFC 9111 §4.3.2: a fresh entry answers the client's conditional itself (nginx's not_modified filter).
-      forwarder.replay(req, res, exchange, asked !== undefined && notModified(asked, entry) ? notModifiedOf(entry, now, status, exchange.compress) : answerOf(entry, now, status));
+      forwarder.replay(req, res, exchange, answerTo(asked, entry, now, status, exchange.compress));
       return;
     }
     const waiting = this.#trips.get(key);

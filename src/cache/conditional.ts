@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { decide, varyWith, weakened, type Offer } from '../compress/policy.js';
+import { rawHeader } from '../http/message.js';
 import type { StoredAnswer } from '../proxy/forward.js';
-import { ageOf, type Entry } from './entry.js';
+import { ageOf, answerOf, type Entry } from './entry.js';
 
 /** A client's own validators on a GET or HEAD, read before the cache puts its own in their place. */
 export interface Conditions {
@@ -36,7 +37,7 @@ export function notModified(asked: Conditions, entry: Entry): boolean {
   if (since === undefined || since.indexOf(',') !== since.lastIndexOf(',')) return false;
   const date = Date.parse(since);
   if (Number.isNaN(date)) return false;
-  const stored = entry.lastModified ?? headerOf(entry.headers, 'date');
+  const stored = entry.lastModified ?? rawHeader(entry.headers, 'date');
   const modified = stored === undefined ? entry.storedAt : Date.parse(stored);
   return !Number.isNaN(modified) && modified <= date;
 }
@@ -76,7 +77,7 @@ const KEPT_ON_304 = new Set(['cache-control', 'content-location', 'date', 'etag'
 export function notModifiedOf(entry: Entry, now: number, status: string, offer: Offer | undefined): StoredAnswer {
   const headers: string[] = [];
   const stored = entry.headers;
-  const encoded = offer === undefined ? undefined : decide(offer, entry.status, (name) => (name === 'content-length' ? String(entry.body.length) : headerOf(stored, name)), false);
+  const encoded = offer === undefined ? undefined : decide(offer, entry.status, (name) => (name === 'content-length' ? String(entry.body.length) : rawHeader(stored, name)), false);
   let vary = encoded?.vary === true;
   for (let i = 0; i < stored.length; i += 2) {
     const name = stored[i] as string;
@@ -95,7 +96,7 @@ export function notModifiedOf(entry: Entry, now: number, status: string, offer: 
   return { head: { status: 304, reason: 'Not Modified', headers, close: false, connectionTokens: [] }, body: Buffer.alloc(0) };
 }
 
-function headerOf(pairs: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < pairs.length; i += 2) if ((pairs[i] as string).toLowerCase() === name) return pairs[i + 1];
-  return undefined;
+/** A stored entry as the answer to this client: a 304 when its own validators match, else the whole answer. */
+export function answerTo(asked: Conditions | undefined, entry: Entry, now: number, status: string, offer: Offer | undefined): StoredAnswer {
+  return asked !== undefined && notModified(asked, entry) ? notModifiedOf(entry, now, status, offer) : answerOf(entry, now, status);
 }

@@ -2,9 +2,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Offer } from '../compress/policy.js';
 import type { RouteCacheConfig } from '../config/cache.js';
 import type { EdgeError } from '../errors.js';
+import { rawHeader } from '../http/message.js';
 import type { AnswerTap, StoredAnswer } from '../proxy/forward.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
-import { notModified, notModifiedOf, type Conditions } from './conditional.js';
+import { answerTo, type Conditions } from './conditional.js';
 import { answerOf, sizeOf, ttlOf, type Entry } from './entry.js';
 import { assess, refreshed } from './policy.js';
 
@@ -72,7 +73,7 @@ export class FillTap implements AnswerTap {
       this.#cache.count('revalidated');
       const entry = fresh ?? stale;
       const status = 'Gatehouse; fwd=stale; fwd-status=304';
-      return trip.asked !== undefined && notModified(trip.asked, entry) ? notModifiedOf(entry, now, status, trip.offer) : answerOf(entry, now, status);
+      return answerTo(trip.asked, entry, now, status, trip.offer);
     }
     if (stale !== undefined && !stale.mustRevalidate && (trip.rc.useStale.statuses.includes(head.status) || (head.status >= 500 && now < stale.freshUntil + stale.sie))) {
       this.#done();
@@ -175,6 +176,5 @@ export class PassTap implements AnswerTap {
 }
 
 function declaredLength(pairs: readonly string[]): number {
-  for (let i = 0; i < pairs.length; i += 2) if ((pairs[i] as string).toLowerCase() === 'content-length') return Number(pairs[i + 1]);
-  return 0;
+  return Number(rawHeader(pairs, 'content-length') ?? 0);
 }
