@@ -67,17 +67,24 @@ export function fetchText(url: string, ca?: string): Promise<{ status: number; b
 }
 
 /** Ports below Linux's ephemeral range (32768–60999): no listen(0) and no outgoing connection of a parallel test takes them. */
-const PICKED_PORTS = { first: 20_000, count: 12_000 } as const;
+const PICKED_PORTS = { first: 20_000, count: 12_000, slots: 8 } as const;
 
 /**
  * A port nothing listens on: bound then closed ("dead port"), for connect-refused cases and for
- * servers that must be told their port before they start (pebble's challenge ports). Picked at
- * random below the ephemeral range: a port from listen(0) could be handed to another test
- * file's listen(0) or connection before ours binds it again (seen as EADDRINUSE in CI-like runs).
+ * servers that must be told their port before they start (pebble's challenge ports, edges that
+ * are restarted on the same port). Picked at random below the ephemeral range: a port from
+ * listen(0) could be handed to another test file's listen(0) or connection before ours binds it
+ * again (seen as EADDRINUSE in CI-like runs). Each of tap's parallel job slots (`TAP_JOB_ID`,
+ * distinct among the files running at once) picks from its own share of the range, so two files
+ * running side by side never pick the same port (seen once: acme-workers' HTTPS port bound by
+ * another file's server while its workers started).
  */
 export async function deadPort(): Promise<number> {
+  const share = Math.floor(PICKED_PORTS.count / PICKED_PORTS.slots);
+  const slot = (Number(process.env.TAP_JOB_ID) || 0) % PICKED_PORTS.slots;
+  const first = PICKED_PORTS.first + slot * share;
   for (let tries = 0; tries < 50; tries++) {
-    const candidate = PICKED_PORTS.first + Math.floor(Math.random() * PICKED_PORTS.count);
+    const candidate = first + Math.floor(Math.random() * share);
     const port = await bindAndRelease(candidate);
     if (port !== undefined) return port;
   }
