@@ -192,16 +192,16 @@ export class ResponseCache implements TapOwner {
   }
 }
 
-/**
- * Our validators on the request (RFC 9111 §4.3.1) so a 304 can refresh the entry; the client's
- * own conditionals are replaced, as the answer it gets is the cache's (its own 304 would not
- * refresh anything).
- */
 /** A request that speaks for a user (RFC 9111 §3.5 names Authorization; a session cookie is the same thing). */
 function credentialed(exchange: Exchange): boolean {
   return exchange.headers.cookie !== undefined || exchange.headers.authorization !== undefined;
 }
 
+/**
+ * Our validators on the request (RFC 9111 §4.3.1) so a 304 can refresh the entry; the client's
+ * own conditionals are replaced, as the answer it gets is the cache's (its own 304 would not
+ * refresh anything).
+ */
 function addValidators(exchange: Exchange, entry: Entry): boolean {
   if (entry.etag === undefined && entry.lastModified === undefined) return false;
   const headers = exchange.headers;
