@@ -31,6 +31,13 @@ const baseOf = (name, runsByName) => {
 const FLOORS = ['floor-1', 'answer-1', 'h2relay-1', 'h2compat-1', 'h2stream-1'];
 const floorsOf = (name, runsByName) => (name.startsWith('gatehouse-1') ? FLOORS.filter((f) => runsByName[f]) : []);
 
+/** The peers (bench/peers.mjs) with a Gatehouse target's worker count, when they ran. */
+const peersOf = (name, runsByName) => {
+  if (!name.startsWith('gatehouse-')) return [];
+  const workers = name.split(/[:@/]/)[0].split('-')[1];
+  return ['caddy', 'fastify'].map((p) => `${p}-${workers}`).filter((p) => runsByName[p]);
+};
+
 function runTable(title, unit, runsByName, d = 1) {
   const rows = [`### ${title}`, '', `| target | CPU µs/${unit} | ${unit}/s | CPU ×nginx per pair | ${unit}/s ×nginx per pair | errors |`, '| --- | --- | --- | --- | --- | --- |'];
   for (const [name, runs] of Object.entries(runsByName)) {
@@ -43,6 +50,7 @@ function runTable(title, unit, runsByName, d = 1) {
     if (base) rows.push('', `${name} ÷ ${base} per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[base], 'cpuUsPerOp'), 3)}, rate ${spread(pairRatios(runsByName[name], runsByName[base], 'rate'), 3)}`);
     const ref = refOf(name, runsByName);
     if (ref) rows.push('', `${name} ÷ ${ref} per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[ref], 'cpuUsPerOp'), 3)}, rate ${spread(pairRatios(runsByName[name], runsByName[ref], 'rate'), 3)}`);
+    for (const peer of peersOf(name, runsByName)) rows.push('', `${name} ÷ ${peer} per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[peer], 'cpuUsPerOp'), 3)}, rate ${spread(pairRatios(runsByName[name], runsByName[peer], 'rate'), 3)}`);
     for (const floor of floorsOf(name, runsByName)) rows.push('', `${name} ÷ ${floor} (Node's floor) per pair: CPU ${spread(pairRatios(runsByName[name], runsByName[floor], 'cpuUsPerOp'), 3)}`);
   }
   return rows.join('\n');

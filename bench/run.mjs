@@ -12,6 +12,7 @@ import { makeCa, makeLeaf } from '../scripts/certs.mjs';
 import { startBenchBackend } from './backend.mjs';
 import { report } from './report.mjs';
 import { cores, countLoad, cpuMicros, cpuNanos, h2load, have, idleSockets, options, out, parseSeconds, rssKb, sleep, wrk, wsRelay } from './lib.mjs';
+import { PEERS, missingPeer } from './peers.mjs';
 import { FLOOR_MODES, buildRef, nodeVersion, startTarget } from './targets.mjs';
 
 const argv = process.argv.slice(2);
@@ -125,6 +126,12 @@ function specs(refDir) {
     if (kind === 'nginx') {
       if (have('nginx')) list.push({ name, kind, workers, cache: SCENARIOS.includes('cache-hit') });
       else process.stderr.write('nginx not installed: skipped (apt-get install nginx)\n');
+      continue;
+    }
+    if (PEERS.includes(kind)) {
+      const missing = missingPeer(kind);
+      if (missing === undefined) list.push({ name, kind, workers, node: NODES[0], nodeArgs: NODE_ARGS, log: opt('log', 'info') });
+      else process.stderr.write(`${missing}\n`);
       continue;
     }
     if (kind in FLOOR_MODES) {

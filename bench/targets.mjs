@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { out, pinned, root, sleep, waitTls } from './lib.mjs';
 import { writeNginxConfig } from './nginx.mjs';
+import { PEERS, startPeer } from './peers.mjs';
 
 /**
  * `git archive REF` into a temp dir and build it there. node_modules is hard-linked from the
@@ -86,7 +87,7 @@ export function nodeVersion(bin) {
 
 /**
  * Start one target and wait until it answers TLS. Returns { name, pid, port, h2Port, alpn, stop }.
- * spec: { name, kind: 'gatehouse'|'nginx'|a FLOOR_MODES kind, workers: '1'|'auto', dir?, node?, nodeArgs?, log? }.
+ * spec: { name, kind: 'gatehouse'|'nginx'|'caddy'|'fastify'|a FLOOR_MODES kind, workers: '1'|'auto', dir?, node?, nodeArgs?, log? }.
  */
 export async function startTarget(spec, { port, h2Port, leaf, backends, children }) {
   let child;
@@ -114,6 +115,8 @@ log: { level: ${spec.log ?? 'info'} }
     const args = [...(spec.nodeArgs ?? []), join(root, 'bench', 'floor.mjs'), FLOOR_MODES[spec.kind], String(port), leaf.fullchain, leaf.key, ...backends];
     const [cmd, pinnedArgs] = pinned(0, spec.node ?? process.execPath, args);
     child = spawn(cmd, pinnedArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
+  } else if (PEERS.includes(spec.kind)) {
+    child = startPeer(spec, { port, leaf, backends });
   } else {
     const conf = writeNginxConfig({ dir: out, port, h2Port, cert: leaf.fullchain, key: leaf.key, backends, workers: spec.workers === 'auto' ? 'auto' : 1, cache: spec.cache === true });
     const nginxArgs = ['-c', conf, '-p', out, '-g', 'daemon off;'];
