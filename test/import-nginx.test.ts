@@ -96,8 +96,8 @@ t.test('upstream blocks: unix sockets, ip_hash and hash $remote_addr consistent,
   t.match(imported(join(DIR, 'discourse.conf')).config.upstreams, { forum: { targets: ['unix:/var/discourse/shared/standalone/nginx.http.sock'] } });
   t.match(imported(join(DIR, 'stock/nginx.conf')).config.upstreams, { api: { targets: ['10.0.0.11:8080', '10.0.0.12:8080'], hash: { ipv4Prefix: 24, ipv6Prefix: 128 }, failTimeout: '30s', keepalive: 32 } });
   const lb = imported(join(DIR, 'loadbalanced.conf'));
-  t.match(lb.config.upstreams, { web: { targets: ['10.1.0.10:8080', '10.1.0.11:8080'], maxFails: 2, failTimeout: '15s' }, chat: { hash: { ipv4Prefix: 32 }, keepalive: 16, keepaliveTimeout: '30s' } });
-  t.equal(lb.code, 1, 'a backup server cannot be carried over');
+  t.match(lb.config.upstreams, { web: { targets: ['10.1.0.10:8080', '10.1.0.11:8080'], backup: ['10.1.0.12:8080'], maxFails: 2, failTimeout: '15s' }, chat: { hash: { ipv4Prefix: 32 }, keepalive: 16, keepaliveTimeout: '30s' } });
+  t.equal(lb.code, 0, 'the backup server is upstreams.web.backup');
 });
 
 t.test('headers: forwarded and upgrade lines dropped, the rest kept; HSTS to hsts; the add_header trap named', async (t) => {
