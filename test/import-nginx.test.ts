@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,8 +96,8 @@ t.test('upstream blocks: unix sockets, ip_hash and hash $remote_addr consistent,
   t.match(imported(join(DIR, 'discourse.conf')).config.upstreams, { forum: { targets: ['unix:/var/discourse/shared/standalone/nginx.http.sock'] } });
   t.match(imported(join(DIR, 'stock/nginx.conf')).config.upstreams, { api: { targets: ['10.0.0.11:8080', '10.0.0.12:8080'], hash: { ipv4Prefix: 24, ipv6Prefix: 128 }, failTimeout: '30s', keepalive: 32 } });
   const lb = imported(join(DIR, 'loadbalanced.conf'));
-  t.match(lb.config.upstreams, { web: { targets: ['10.1.0.10:8080', '10.1.0.11:8080'], maxFails: 2, failTimeout: '15s' }, chat: { hash: { ipv4Prefix: 32 }, keepalive: 16, keepaliveTimeout: '30s' } });
-  t.equal(lb.code, 1, 'a backup server cannot be carried over');
+  t.match(lb.config.upstreams, { web: { targets: ['10.1.0.10:8080', '10.1.0.11:8080'], backup: ['10.1.0.12:8080'], maxFails: 2, failTimeout: '15s' }, chat: { hash: { ipv4Prefix: 32 }, keepalive: 16, keepaliveTimeout: '30s' } });
+  t.equal(lb.code, 0, 'the backup server is upstreams.web.backup');
 });
 
 t.test('headers: forwarded and upgrade lines dropped, the rest kept; HSTS to hsts; the add_header trap named', async (t) => {
@@ -121,6 +121,54 @@ t.test('if idioms: CORS preflight and method lists become routes; plain HTTP ser
   const ha = imported(join(DIR, 'homeassistant.conf')).config;
   t.match(sites(ha)[0], { plainHttp: 'serve' });
   t.match(routes(ha), [{ scheme: 'http', methods: ['GET'], redirect: { to: 'https://{host}{uri}', status: 302 } }, { scheme: 'http', upstream: 'ha' }, { upstream: 'ha' }]);
+});
+
+/** An inline server block imported from a temp file: its routes and report lines. */
+function importText(t: Test, server: string): { routes: Array<Record<string, unknown>>; lines: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-import-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'site.conf'), `server {\n  listen 443 ssl;\n  server_name app.test;\n  ssl_certificate /c.pem;\n  ssl_certificate_key /k.pem;\n${server}\n}\n`);
+  const { config, lines } = imported(join(dir, 'site.conf'));
+  return { routes: (config.sites as Array<Record<string, unknown>> | undefined)?.[0]?.routes as Array<Record<string, unknown>> | undefined ?? [], lines: lines.map((l) => l.replace(/^.*site\.conf:/, '')) };
+}
+
+t.test('a location of allow/deny only: a route with that access, 403 for deny all, 404 for those it admits', async (t) => {
+  const django = imported(join(DIR, 'compare-django.conf'));
+  t.match(routes(django.config).find((r) => r.regex !== undefined), { regex: '/\\.(git|env|ht)', access: { deny: ['0.0.0.0/0', '::/0'] }, respond: { status: 403 } });
+  t.equal(django.code, 0);
+  const some = importText(t, '  location /ops/ { allow 10.0.0.0/8; deny all; access_log off; }\n  location / { proxy_pass http://127.0.0.1:3000; }');
+  t.match(some.routes[0], { path: '/ops/', access: { allow: ['10.0.0.0/8'] }, respond: { status: 404 } });
+  t.match(some.lines, [/^6 {2}location \/ops\/ {2}translated-with-difference {2}the addresses allowed here get 404/]);
+  const status = importText(t, '  location /status { allow 127.0.0.1; deny all; stub_status; }\n  location / { proxy_pass http://127.0.0.1:3000; }');
+  t.strictSame(status.routes.map((r) => r.path), ['/'], 'stub_status is more than access: no route');
+  t.ok(status.lines.some((l) => /location \/status {2}unsupported/.test(l)), status.lines.join('\n'));
+});
+
+t.test('try_files /dev/null @named: the route is the named location\'s proxy, limits, timeouts and headers', async (t) => {
+  const pt = imported(join(DIR, 'peertube.conf'));
+  t.match(routes(pt.config)[0], { path: '/', upstream: 'backend', limits: { bodySize: '100k' }, timeouts: { response: '10m', connect: '10m', idle: '10m' }, headers: { request: { set: { Host: '{host}' } } } });
+  t.equal(pt.code, 0);
+  t.notOk(pt.lines.some((l) => /peertube\.conf:(3\d|4\d) /.test(l) && !/send_timeout/.test(l)), pt.lines.join('\n'));
+  const missing = importText(t, '  location / { try_files /dev/null @nowhere; }');
+  for (const re of [/^6 {2}location \/ {2}unsupported {2}not translated: see the lines below$/, /^6 {2}try_files \/dev\/null @nowhere {2}unsupported {2}no `location @nowhere` in this server$/]) {
+    t.ok(missing.lines.some((l) => re.test(l)), `${String(re)} in\n${missing.lines.join('\n')}`);
+  }
+  const app = importText(t, '  root /srv/www;\n  location / { try_files $uri @app; }\n  location @app { proxy_pass http://127.0.0.1:3000; }');
+  t.match(app.routes, [{ path: '/', files: { root: '/srv/www', tryFiles: ['{path}'], fallback: 'app' } }], 'files, then the named location: the fallback');
+});
+
+t.test('Gitea\'s sub-path idiom (rewrite ^ $request_uri; … break; proxy_pass …$uri) is stripPrefix; other variables stay', async (t) => {
+  const gitea = imported(join(DIR, 'gitea.conf'));
+  t.match(routes(gitea.config)[1], { path: '/mirror/', upstream: 'git_3001', stripPrefix: true, limits: { bodySize: '512m' } });
+  t.equal(routes(gitea.config)[1]?.rewrite, undefined);
+  t.equal(gitea.code, 0);
+  const idiom = (prefix: string, re: string, pass: string): string => `  location ${prefix} {\n    rewrite ^ $request_uri;\n    rewrite ${re} $1 break;\n    proxy_pass ${pass};\n  }`;
+  const others: Array<[string, string, string]> = [['/mirror/', '^/other(/.*)', 'http://127.0.0.1:3001$uri'], ['/mirror', '^/mirror(/.*)', 'http://127.0.0.1:3001$uri'], ['/mirror/', '^/mirror(/.*)', 'http://127.0.0.1:3001$request_uri$is_args']];
+  for (const [prefix, re, pass] of others) {
+    const other = importText(t, idiom(prefix, re, pass));
+    t.strictSame(other.routes, [], `${prefix} ${re} ${pass}: not the idiom, not a route`);
+    t.ok(other.lines.some((l) => / {2}unsupported {2}/.test(l)), other.lines.join('\n'));
+  }
 });
 
 t.test('the command: YAML on stdout, report on stderr, exit 2 with FILE:LINE:COL on a parse error', async (t) => {

@@ -118,6 +118,9 @@ t.test('Location, Content-Location and Refresh on the target origin are moved to
   const { port } = await startEdge(t, config(app));
   const stripped = await get(port, '/loc/a');
   t.equal(app.seen.at(-1)?.url, '/a', 'stripPrefix');
+  // What Gitea's sub-path idiom asks of nginx (gatehouse import nginx maps it here): %2F stays %2F, the query as sent.
+  await get(port, '/loc/owner%2Frepo/raw?path=a%2Fb');
+  t.equal(app.seen.at(-1)?.url, '/owner%2Frepo/raw?path=a%2Fb', 'stripPrefix keeps %2F in the path and the query');
   t.equal(stripped.headers.location, `https://localhost:${port}/loc/login?next=1`, 'the stripped prefix is put back');
   t.equal(stripped.headers.refresh, `0; url=https://localhost:${port}/loc/r`);
   t.equal(stripped.headers['content-location'], 'http://127.0.0.1:1/elsewhere', 'another origin is left alone');

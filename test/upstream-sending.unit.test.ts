@@ -24,6 +24,7 @@ function upstreamOf(t: Tap, addresses: readonly string[], maxFails: number): Ups
       const [host, port] = a.split(':') as [string, string];
       return { id: `http://${a}`, protocol: 'http:', host, port: Number(port), tls: null };
     }),
+    backup: [],
     hash: { ipv4Prefix: 32, ipv6Prefix: 128 },
     healthCheck: null, maxFails, failTimeout: 60_000, keepalive: 4, keepaliveTimeout: 60_000,
   }, registry);

@@ -105,6 +105,8 @@ export interface HealthCheckConfig {
 export interface UpstreamConfig {
   readonly name: string;
   readonly targets: readonly TargetConfig[];
+  /** Used only when no target is healthy (nginx's `server … backup`); [] when none. */
+  readonly backup: readonly TargetConfig[];
   readonly hash: { readonly ipv4Prefix: number; readonly ipv6Prefix: number };
   readonly healthCheck: HealthCheckConfig | null;
   /** 0 disables passive health. */

@@ -19,6 +19,7 @@ const UPSTREAM_TLS = object({ ca: string(), servername: string() });
 /** `upstreams.NAME`. */
 export const UPSTREAM = object({
   targets: list(target(), { minItems: 1 }),
+  backup: list(target()),
   hash: HASH,
   healthCheck: HEALTH_CHECK,
   maxFails: integer(0, 1_000_000, d.maxFails),
@@ -42,14 +43,9 @@ export function readUpstreams(r: Reader, raw: unknown, dir: string): Map<string,
     const tls = readUpstreamTls(r, o.tls, [...path, 'tls'], dir);
     const targetList = r.list(o.targets, [...path, 'targets']) ?? [];
     if (targetList.length === 0) r.error(o.targets === undefined ? path : [...path, 'targets'], 'an upstream needs at least one target, e.g. targets: [127.0.0.1:3000]');
-    const targets: TargetConfig[] = [];
-    targetList.forEach((t, i) => {
-      const target = r.target(t, [...path, 'targets', i], dir);
-      if (target === undefined) return;
-      if (targets.some((x) => x.id === target.id)) r.error([...path, 'targets', i], `target ${target.id} is listed twice`);
-      else targets.push(target.protocol === 'https:' ? { ...target, tls } : target);
-    });
-    if (o.tls !== undefined && !targets.some((x) => x.protocol === 'https:')) {
+    const targets = readTargets(r, targetList, [...path, 'targets'], dir, tls, []);
+    const backup = o.backup === undefined ? [] : readTargets(r, r.list(o.backup, [...path, 'backup']) ?? [], [...path, 'backup'], dir, tls, targets);
+    if (o.tls !== undefined && ![...targets, ...backup].some((x) => x.protocol === 'https:')) {
       r.warn([...path, 'tls'], 'tls applies to https:// targets, and this upstream has none');
     }
     const hash = fields(r, r.object(o.hash, [...path, 'hash'], keysOf(HASH)) ?? {}, [...path, 'hash'], HASH);
@@ -61,7 +57,7 @@ export function readUpstreams(r: Reader, raw: unknown, dir: string): Map<string,
     }
     const k = UPSTREAM.keys;
     result.set(name, {
-      name, targets, hash, healthCheck,
+      name, targets, backup, hash, healthCheck,
       maxFails: field(r, o, path, 'maxFails', k.maxFails),
       failTimeout: field(r, o, path, 'failTimeout', k.failTimeout),
       keepalive: field(r, o, path, 'keepalive', k.keepalive),
@@ -69,6 +65,19 @@ export function readUpstreams(r: Reader, raw: unknown, dir: string): Map<string,
     });
   }
   return result;
+}
+
+/** The entries of `targets` or `backup`: each address once in the upstream (`primaries`: the targets already read, for `backup`). */
+function readTargets(r: Reader, items: readonly unknown[], path: Path, dir: string, tls: UpstreamTls | null, primaries: readonly TargetConfig[]): TargetConfig[] {
+  const out: TargetConfig[] = [];
+  items.forEach((t, i) => {
+    const target = r.target(t, [...path, i], dir);
+    if (target === undefined) return;
+    if (out.some((x) => x.id === target.id)) r.error([...path, i], `target ${target.id} is listed twice`);
+    else if (primaries.some((x) => x.id === target.id)) r.error([...path, i], `target ${target.id} is in targets already: a backup takes clients only when no target can`);
+    else out.push(target.protocol === 'https:' ? { ...target, tls } : target);
+  });
+  return out;
 }
 
 /** `tls: { ca, servername }` of an upstream; the CA file is read (and checked) now, so a reload picks up a new one. */

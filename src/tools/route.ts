@@ -46,7 +46,8 @@ export interface RouteAnswer {
   /** The masked client address that is hashed (upstreams.NAME.hash prefixes). */
   readonly key?: string;
   /** Every target of the upstream, in the order this client tries them; targets as the logs write them. */
-  readonly targets?: readonly { readonly target: string; readonly rank: number }[];
+  /** Ranked as the client tries them: the primaries, then the backups (`backup: true`). */
+  readonly targets?: readonly { readonly target: string; readonly rank: number; readonly backup?: true }[];
   /** Where the client goes while every target is up. */
   readonly chosen?: string;
   /** How the route matched (README "Routes, headers, redirects: coming from nginx"). */
@@ -108,7 +109,8 @@ export function explainRoute(config: Config, question: RouteQuestion): RouteResu
     const upstream = action.kind === 'upstream' || action.kind === 'files' ? route.upstream : undefined;
     if (upstream === undefined) return { ok: true, answer: { site: site.hosts[0] ?? host, route: route.path, ...described } };
     const key = upstream.keyOf(ip);
-    const ranked = rank(key, upstream.targets.map((t) => t.id));
+    const backups = new Set(upstream.backups.map((t) => t.id));
+    const ranked = [...rank(key, upstream.primaries.map((t) => t.id)), ...rank(key, [...backups])];
     const chosen = upstream.choose(key, Date.now());
     if (chosen === undefined || chosen.id !== ranked[0]) throw new Error('rank() and choose() disagree'); // both are rendezvous.ts; a guard, not a branch
     return {
@@ -118,7 +120,7 @@ export function explainRoute(config: Config, question: RouteQuestion): RouteResu
         route: route.path,
         upstream: upstream.name,
         key,
-        targets: ranked.map((target, i) => ({ target, rank: i + 1 })),
+        targets: ranked.map((target, i) => ({ target, rank: i + 1, ...(backups.has(target) ? { backup: true as const } : {}) })),
         chosen: chosen.id,
         ...described,
       },
@@ -140,7 +142,7 @@ function formatRoute(answer: RouteAnswer, ip: string): string {
       `upstream  ${answer.upstream}`,
       `key       ${answer.key ?? ''}`,
       'targets',
-      ...(answer.targets ?? []).map((t) => `  ${t.rank}. ${t.target}${t.target === answer.chosen ? '   <- chosen' : ''}`),
+      ...(answer.targets ?? []).map((t) => `  ${t.rank}. ${t.target}${t.backup === true ? ' (backup)' : ''}${t.target === answer.chosen ? '   <- chosen' : ''}`),
       `chosen    ${answer.chosen ?? ''} (while it is up; if it is down, the next target in this order that is)`,
     );
   }

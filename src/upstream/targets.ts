@@ -130,13 +130,19 @@ export class TargetRegistry {
 export class Upstream {
   readonly name: string;
   readonly config: UpstreamConfig;
+  /** Every target, the primaries first and then the backups: what is probed, pooled and kept over a reload. */
   readonly targets: readonly TargetState[];
+  readonly primaries: readonly TargetState[];
+  /** nginx's `server … backup`: chosen only when no primary can take the request. */
+  readonly backups: readonly TargetState[];
 
   constructor(config: UpstreamConfig, registry: TargetRegistry) {
     this.name = config.name;
     this.config = config;
     const keepAlive = keepAliveOf(config);
-    this.targets = config.targets.map((t) => registry.acquire(t, keepAlive));
+    this.primaries = config.targets.map((t) => registry.acquire(t, keepAlive));
+    this.backups = config.backup.map((t) => registry.acquire(t, keepAlive));
+    this.targets = this.backups.length === 0 ? this.primaries : [...this.primaries, ...this.backups];
   }
 
   /** The hashing key for a client IP under this upstream's prefixes. */
@@ -144,9 +150,14 @@ export class Upstream {
     return clientKey(clientIp, this.config.hash.ipv4Prefix, this.config.hash.ipv6Prefix);
   }
 
-  /** The client's highest-ranked healthy target not in `exclude` (targets already tried). */
+  /**
+   * The client's highest-ranked healthy target not in `exclude` (targets already tried); a
+   * backup only when no primary is left. Each tier is ranked on its own, so a client keeps its
+   * primary whatever the backups are, and comes back to it when it is healthy again.
+   */
   choose(key: string, now: number, exclude?: ReadonlySet<TargetState>): TargetState | undefined {
-    return pick(key, this.targets, (t) => t.healthy(now) && (exclude === undefined || !exclude.has(t)));
+    const usable = (t: TargetState): boolean => t.healthy(now) && (exclude === undefined || !exclude.has(t));
+    return pick(key, this.primaries, usable) ?? (this.backups.length === 0 ? undefined : pick(key, this.backups, usable));
   }
 
   recordFailure(target: TargetState, now: number): boolean {

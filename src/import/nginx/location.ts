@@ -1,10 +1,11 @@
 import type { Directive } from './parse.js';
 import { childScope, levelOf, nearest, nearestOne, type Scope } from './scope.js';
-import { meaningless, ms, walk, type Ctx } from './context.js';
+import { meaningless, walk, type Ctx } from './context.js';
 import { condition, returnAction, type Action } from './actions.js';
 import { headerNames, requestHeaders, responseHeaders, responseValue, type HeaderOpsOut } from './headers.js';
 import { capturesOf, jsRegex, NO_CAPTURES, toTemplate, type Captures } from './placeholders.js';
-import { duration, nginxSize } from './values.js';
+import { expires, routeLimits } from './location-limits.js';
+import { accessOnlyAction, rawPrefixStrip, withNamedContent, type RawStrip } from './location-idioms.js';
 
 export type RouteOut = Record<string, unknown>;
 
@@ -41,12 +42,15 @@ interface Matcher {
 }
 
 /** A `location` (and those nested in it) → routes, in file order (Gatehouse keeps nginx's precedence: README "Routes, headers, redirects: coming from nginx"). */
-export function locationRoutes(loc: Scope, env: SiteEnv, out: RouteOut[], parentRegex?: Directive): void {
+export function locationRoutes(written: Scope, env: SiteEnv, out: RouteOut[], parentRegex?: Directive): void {
   const { ctx } = env;
-  const d = loc.directive as Directive;
+  const d = written.directive as Directive;
   ctx.consumed.add(d);
   const m = matcher(d, ctx);
   if (m === undefined) return;
+  const loc = withNamedContent(written, ctx);
+  const raw = rawPrefixStrip(loc, m.prefix);
+  for (const x of raw?.rewrites ?? []) ctx.consumed.add(x);
   if (parentRegex !== undefined) ctx.report.difference(d, `nested in ${parentRegex.args.join(' ')}: Gatehouse routes are flat, this one is tried on every path`);
   if (m.regex !== undefined && d.block?.some((c) => c.name === 'location') === true) {
     for (const c of d.block) if (c.name === 'location') ctx.unsupported(c, 'a location nested in a regex location');
@@ -93,7 +97,7 @@ export function locationRoutes(loc: Scope, env: SiteEnv, out: RouteOut[], parent
     else if (x.args[0] !== 'default') ctx.report.difference(x, 'Gatehouse rewrites Location on the target\'s own origin only (proxy_redirect default)');
   }
   const pass = loc.directives.find((x) => x.name === 'proxy_pass');
-  if (pass !== undefined && action === undefined) action = proxyAction(pass, loc, m, rewrite, { ...env, ctx: local });
+  if (pass !== undefined && action === undefined) action = proxyAction(pass, loc, m, rewrite, { ...env, ctx: local }, raw);
   else if (pass !== undefined) ctx.consumed.add(pass);
   const content = ctx.content.route(loc, ctx.report);
   for (const c of content.consumed) ctx.consumed.add(c);
@@ -106,18 +110,19 @@ export function locationRoutes(loc: Scope, env: SiteEnv, out: RouteOut[], parent
     if (files.fallback === undefined) files.fallback = action.upstream as string;
     action = undefined;
   }
+  if (action === undefined && contentRoute.files === undefined) action = accessOnlyAction(loc, contentRoute.access, ctx);
   if (action === undefined && contentRoute.files === undefined) {
     // One line for the location (its own, if it was not already said why); what it held goes with it.
     const other = loc.directives.find((x) => OTHER_PROTOCOLS.has(x.name));
     if (other !== undefined) ctx.report.unsupported(other, `${other.name}: Gatehouse speaks HTTP/1.1 to upstreams only (run the app behind an HTTP server)`);
     if (other !== undefined) ctx.report.unsupported(d, 'not translated: its upstream is not HTTP');
-    else if (!ctx.report.mentions(d) && !loc.directives.some((x) => ctx.report.mentions(x) && x.name !== 'add_header')) ctx.report.unsupported(d, 'no proxy_pass, return or files here (nginx would serve files from its root)');
+    else if (!ctx.report.mentions(d) && !written.directives.some((x) => ctx.report.mentions(x) && x.name !== 'add_header')) ctx.report.unsupported(d, 'no proxy_pass, return or files here (nginx would serve files from its root)');
     else ctx.report.unsupported(d, 'not translated: see the lines below');
     for (const x of walk(loc.directives)) if (x.name !== 'location' && !ctx.report.mentions(x)) ctx.consumed.add(x);
     return;
   }
   Object.assign(route, action ?? {}, mergeAccess(route, contentRoute));
-  routeLimits(loc, route, ctx.consumed);
+  routeLimits(loc, route, ctx);
   const headers = routeHeaders(loc, env, m.captures, extra, content.consumed);
   if (headers !== undefined) route.headers = headers;
   out.push(...before, route);
@@ -192,16 +197,20 @@ function restOfPrefix(re: string, prefix: string): string | undefined {
 }
 
 /** `proxy_pass` → `upstream` with nginx's prefix-strip rule: a URI part replaces the matched prefix. */
-function proxyAction(pass: Directive, loc: Scope, m: Matcher, rewrite: string | undefined, env: SiteEnv): Action | undefined {
+function proxyAction(pass: Directive, loc: Scope, m: Matcher, rewrite: string | undefined, env: SiteEnv, raw: RawStrip | undefined): Action | undefined {
   const { ctx } = env;
   ctx.consumed.add(pass);
   // `proxy_pass http://app$request_uri` sends the URI as received: what Gatehouse does with no URI part.
-  const url = resolveSet(pass.args[0] ?? '', ctx.literals).replace(/^(https?:\/\/[^/$]+)\$request_uri$/, '$1');
+  const url = raw?.url ?? resolveSet(pass.args[0] ?? '', ctx.literals).replace(/^(https?:\/\/[^/$]+)\$request_uri$/, '$1');
   const t = ctx.upstreams.resolve(url, env.label);
   if (typeof t === 'string') { ctx.unsupported(pass, t); return undefined; }
-  if (url !== pass.args[0] && !(pass.args[0] ?? '').endsWith('$request_uri')) ctx.report.difference(pass, `the target is fixed at load (${url}); nginx resolves it per request`);
+  if (raw === undefined && url !== pass.args[0] && !(pass.args[0] ?? '').endsWith('$request_uri')) ctx.report.difference(pass, `the target is fixed at load (${url}); nginx resolves it per request`);
   const action: Action = { upstream: t.upstream };
-  if (rewrite !== undefined) action.rewrite = rewrite;
+  if (raw !== undefined) {
+    action.stripPrefix = true;
+    // RFC 3986 §6.2.2: the same resource, but not byte for byte what nginx sends.
+    ctx.report.difference(pass, 'stripPrefix: the rest of the path as Gatehouse matched it (dot segments removed, %XX of unreserved characters decoded; %2F and the query kept); nginx sends the raw request-target\'s rest');
+  } else if (rewrite !== undefined) action.rewrite = rewrite;
   else if (t.uri !== undefined) {
     const uri = t.uri.replace(/[{}]/g, '$&$&');
     if (m.keys.exact !== undefined) action.rewrite = uri;
@@ -265,36 +274,6 @@ function limitExcept(d: Directive, route: RouteOut, ctx: Ctx): void {
   ctx.consumed.add(body[0]);
   route.access = { methods: d.args.map((a) => a.toUpperCase()) };
   ctx.report.difference(d, 'other methods get 405 with Allow (nginx: 403)');
-}
-
-/** `expires 30d` → `Cache-Control: max-age=…` on success answers, as nginx adds it. */
-function expires(d: Directive, ctx: Ctx): HeaderOpsOut[] {
-  ctx.consumed.add(d);
-  const value = d.args[0] ?? '';
-  if (value === 'off') return [];
-  const seconds = value === 'max' ? 315_360_000 : value === 'epoch' ? -1 : (ms({ ...d, args: [value] }) ?? NaN) / 1000;
-  if (!Number.isFinite(seconds)) { ctx.unsupported(d, 'an expires form other than a time, max, epoch or off'); return []; }
-  ctx.report.difference(d, 'sends Cache-Control only, no Expires header');
-  return [{ set: { 'Cache-Control': seconds < 0 ? 'no-cache' : `max-age=${seconds}` }, statuses: 'success' }];
-}
-
-/** client_max_body_size and proxy_*_timeout set in this server or location (http-level ones are global). */
-function routeLimits(loc: Scope, route: RouteOut, consumed: Set<Directive>): void {
-  const local = (name: string): Directive | undefined => {
-    const level = levelOf(loc, name);
-    if (level === undefined || level.kind === 'http' || level.kind === 'main') return undefined;
-    for (const d of nearest(loc, name)) consumed.add(d);
-    return nearestOne(loc, name);
-  };
-  const body = local('client_max_body_size');
-  const size = body === undefined ? undefined : nginxSize(body.args[0] ?? '');
-  if (size !== undefined) route.limits = { bodySize: size };
-  const timeouts: RouteOut = {};
-  const read = Math.max(ms(local('proxy_read_timeout')) ?? 0, ms(local('proxy_send_timeout')) ?? 0);
-  if (read > 0) timeouts.response = duration(read);
-  const connect = ms(local('proxy_connect_timeout'));
-  if (connect !== undefined) timeouts.connect = duration(connect);
-  if (Object.keys(timeouts).length > 0) route.timeouts = timeouts;
 }
 
 /** Request and response rules the location itself (or a parent location) sets; the server's are the site's. */

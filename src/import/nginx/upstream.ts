@@ -5,6 +5,8 @@ import { nginxDuration } from './values.js';
 /** One entry of Gatehouse's `upstreams:` as plain data (README "upstreams.NAME.*"). */
 export interface UpstreamOut {
   targets: string[];
+  /** nginx's `server … backup`: used only when no target can take a request. */
+  backup?: string[];
   hash?: { ipv4Prefix: number; ipv6Prefix: number };
   maxFails?: number;
   failTimeout?: string;
@@ -97,12 +99,14 @@ export class Upstreams {
         if (address === undefined) continue;
         const opts = new Map(params.map((p) => [p.split('=')[0] ?? p, p.includes('=') ? p.slice(p.indexOf('=') + 1) : '']));
         if (opts.has('down')) continue;
-        if (opts.has('backup')) { this.#report.unsupported(d, 'a backup server: Gatehouse has no backup tier (every target takes clients)'); continue; }
         if (opts.has('weight') && opts.get('weight') !== '1') this.#report.difference(d, 'no weights: each target takes an equal share of client addresses');
         if (opts.has('max_conns')) this.#report.difference(d, 'max_conns is not enforced per target');
-        fails.add(opts.get('max_fails') ?? '1');
-        timeouts.add(opts.get('fail_timeout') ?? '10s');
-        out.targets.push(targetOf(address, https));
+        const backup = opts.has('backup');
+        // A backup's own max_fails/fail_timeout count only when written: the primaries' say what the upstream's are.
+        if (!backup || opts.has('max_fails')) fails.add(opts.get('max_fails') ?? '1');
+        if (!backup || opts.has('fail_timeout')) timeouts.add(opts.get('fail_timeout') ?? '10s');
+        if (backup) (out.backup ??= []).push(targetOf(address, https));
+        else out.targets.push(targetOf(address, https));
       } else if (d.name === 'ip_hash') {
         // ngx_http_upstream_ip_hash: the first three octets of IPv4, the whole IPv6 address.
         out.hash = { ipv4Prefix: 24, ipv6Prefix: 128 };
@@ -130,7 +134,7 @@ export class Upstreams {
     if (balanced === undefined && out.targets.length > 1) {
       this.#report.difference(block, 'round-robin becomes sticky: each client address keeps one target (rendezvous hash)');
     }
-    if (out.targets.length > 1) {
+    if (out.targets.length + (out.backup?.length ?? 0) > 1) {
       if (fails.size > 1 || timeouts.size > 1) this.#report.difference(block, 'max_fails/fail_timeout differ per server; Gatehouse has one value per upstream (the first server\'s)');
       const maxFails = Number([...fails][0] ?? '1');
       if (maxFails !== 3) out.maxFails = maxFails;
