@@ -32,6 +32,8 @@ const CONNECTIONS = Math.max(1, Number(args.connections ?? 2));
 const IN_FLIGHT = Math.max(1, Number(args['in-flight'] ?? 64));
 const ca = readFileSync(args.ca);
 const TICK_MS = 10;
+/** ms from a request's write to its answer, every answered request. */
+const latencies = [];
 const REQUEST = 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n';
 /** One string per batch size: a tick's write is a lookup, not a concatenation. */
 const BATCH = Array.from({ length: IN_FLIGHT + 1 }, (_, n) => Buffer.from(REQUEST.repeat(n), 'latin1'));
@@ -58,6 +60,11 @@ function reader(conn, tally) {
       if (status === '200') tally.served++; else if (status === '429') tally.limited++; else tally.other++;
       if (m === null && status !== '304' && status !== '204') tally.unframed++;
       conn.inFlight--;
+      // Answers come in request order (RFC 9112 §9.3.2): the oldest write still owed one is this one's.
+      const now = performance.now();
+      latencies.push(now - conn.writes[conn.head]);
+      if (--conn.owed[conn.head] === 0) conn.head++;
+      tally.lastAnswer = now;
       const bodyEnd = end + 4 + (m === null ? 0 : Number(m[1]));
       if (bodyEnd > buf.length) { skip = bodyEnd - buf.length; return; }
       at = bodyEnd;
@@ -70,7 +77,7 @@ function open(port, localAddress, tally) {
     const socket = connect({ host: '127.0.0.1', port, localAddress, servername: 'localhost', ca, ALPNProtocols: ['http/1.1'] }, () => {
       socket.off('error', reject);
       socket.setNoDelay(true);
-      const conn = { socket, port, inFlight: 0, sent: 0, unsent: 0, closed: false };
+      const conn = { socket, port, inFlight: 0, sent: 0, unsent: 0, closed: false, writes: [], owed: [], head: 0 };
       socket.on('data', reader(conn, tally));
       socket.on('error', () => {});
       socket.on('close', () => { conn.closed = true; tally.lost += conn.inFlight; conn.inFlight = 0; });
@@ -83,7 +90,7 @@ function open(port, localAddress, tally) {
 const tallies = [];
 for (let a = 0; a < ADDRESSES; a++) {
   const address = `127.0.0.${10 + a}`;
-  const tally = { address, sent: 0, served: 0, limited: 0, other: 0, unframed: 0, unsent: 0, lost: 0, due: 0, turn: 0, first: NaN, last: NaN, conns: [] };
+  const tally = { address, sent: 0, served: 0, limited: 0, other: 0, unframed: 0, unsent: 0, lost: 0, due: 0, turn: 0, first: NaN, last: NaN, lastAnswer: NaN, conns: [] };
   // One after another, interleaving the ports: an address's requests alternate between instances.
   for (let c = 0; c < CONNECTIONS; c++) for (const port of ports) tally.conns.push(await open(port, address, tally));
   tallies.push(tally);
@@ -135,6 +142,8 @@ await new Promise((resolve) => {
         conn.inFlight += room;
         conn.sent += room;
         t.sent += room;
+        conn.writes.push(now);
+        conn.owed.push(room);
         conn.socket.write(BATCH[room]);
         if (Number.isNaN(t.first)) t.first = now;
         t.last = now;
@@ -152,13 +161,18 @@ for (let i = 0; i < 500 && inFlight() > 0; i++) await new Promise((r) => setTime
 for (const t of tallies) {
   for (const c of t.conns) { t.lost += c.inFlight; c.inFlight = 0; c.socket.destroy(); }
 }
-const rows = tallies.map(({ address, sent, served, limited, other, unframed, unsent, lost, first, last }) => ({
-  address, sent, served, limited, other, unframed, unsent, lost, seconds: (last - first) / 1000,
+// seconds: first request to last (the budget's window as sent); answerSeconds: first request to
+// last answer (the edge decided every request inside it, so the window it saw is no longer).
+const rows = tallies.map(({ address, sent, served, limited, other, unframed, unsent, lost, first, last, lastAnswer }) => ({
+  address, sent, served, limited, other, unframed, unsent, lost, seconds: (last - first) / 1000, answerSeconds: (lastAnswer - first) / 1000,
 }));
+latencies.sort((a, b) => a - b);
+const at = (q) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] * 10) / 10;
+const latencyMs = { p50: at(0.5), p99: at(0.99), max: at(1) };
 // Per instance: an edge that stalls shows here as unsent on its port alone.
 const perPort = ports.map((port) => {
   const conns = tallies.flatMap((t) => t.conns.filter((c) => c.port === port));
   return { port, sent: conns.reduce((n, c) => n + c.sent, 0), unsent: conns.reduce((n, c) => n + c.unsent, 0) };
 });
-process.stdout.write(`${JSON.stringify({ rows, perPort, sendSeconds, ticks, lateTicks, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
+process.stdout.write(`${JSON.stringify({ rows, perPort, latencyMs, sendSeconds, ticks, lateTicks, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
 process.exit(0);

@@ -18,7 +18,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeCa, makeLeaf } from '../scripts/certs.mjs';
 import { startBenchBackend } from './backend.mjs';
-import { have, here, options, root, sleep } from './lib.mjs';
+import { cpuNanos, have, here, options, root, sleep } from './lib.mjs';
 
 const { opt } = options(process.argv.slice(2));
 const RATE = Number(opt('rate', '100'));
@@ -83,7 +83,7 @@ workers: ${workers}
 log: { level: error }
 `);
   // Logs at error only (the figure is the limit's accuracy, not logging's cost): ready when TLS answers.
-  const child = spawn(process.execPath, [join(root, 'dist', 'cli.js'), '--config', file], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.EDGE_ARGS ? process.env.EDGE_ARGS.split(' ') : []), join(root, 'dist', 'cli.js'), '--config', file], { stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   for (let i = 0; i < 400; i++) {
     const ok = await new Promise((resolve) => {
@@ -170,6 +170,8 @@ function childPids(pid) {
   return out;
 }
 
+const r3 = (x) => Math.round(x * 1000) / 1000;
+
 /** Runs bench/ratelimit-load.mjs against `edges` ([{ port, pid }]) and reads it, bounded. */
 async function offer(edges) {
   const child = spawn(process.execPath, [join(here, 'ratelimit-load.mjs'), `--ports=${edges.map((e) => e.port).join(',')}`,
@@ -207,8 +209,11 @@ async function offer(edges) {
   }
   if (spread !== undefined) spread = { ...spread, narrow: undefined, sockets: ready.sockets.length };
   const loadBefore = loadavg()[0];
+  const edgeCpu = () => edges.reduce((n, e) => n + cpuNanos(e.pid), 0);
+  const cpuBefore = edgeCpu();
   child.stdin.write('go\n');
   const result = await next();
+  const edgeCpuSeconds = (edgeCpu() - cpuBefore) / 1e9;
   clearTimeout(guard);
   if (result === undefined) throw new Error('the load generator ended without a result');
   // Decisions by outcome, from every instance's admin listener (store_error: served without one).
@@ -218,17 +223,22 @@ async function offer(edges) {
     for (const m of text.matchAll(/^gatehouse_ratelimit_total\{[^}]*outcome="([a-z_]+)"[^}]*\} (\d+)/gm)) outcomes[m[1]] = (outcomes[m[1]] ?? 0) + Number(m[2]);
   }
   // Allowed per address: the burst at once, then the rate over ITS time from first to last request.
+  // ratioByAnswers: against the longest window the edge can have seen (first request to last
+  // answer); far below `ratio` only when answers lagged far behind the schedule.
   const rows = result.rows.map((r) => {
     const allowed = BURST + 1 + RATE * r.seconds;
-    return { ...r, allowed: Math.round(allowed * 10) / 10, ratio: r.served / allowed };
+    return { ...r, allowed: Math.round(allowed * 10) / 10, ratio: r.served / allowed, ratioByAnswers: r.served / (BURST + 1 + RATE * r.answerSeconds) };
   });
   const ratios = rows.map((r) => r.ratio).sort((a, b) => a - b);
+  const byAnswers = rows.map((r) => r.ratioByAnswers).sort((a, b) => a - b);
   const sum = (k) => rows.reduce((n, r) => n + r[k], 0);
   return {
     offeredPerSecond: Math.round(sum('sent') / result.sendSeconds), sent: sum('sent'), unsent: sum('unsent'), lost: sum('lost'),
     errors: sum('other'), unframed: sum('unframed'), served: sum('served'), limited: sum('limited'), allowed: Math.round(sum('allowed')),
-    ratioMin: ratios[0], ratioMedian: ratios[Math.floor(ratios.length / 2)], ratioMax: ratios[ratios.length - 1],
-    outcomes, spread, perPort: edges.length > 1 ? result.perPort : undefined, lateTicks: result.lateTicks, ticks: result.ticks, load: [loadBefore, loadavg()[0]], rows,
+    ratioMin: r3(ratios[0]), ratioMedian: r3(ratios[Math.floor(ratios.length / 2)]), ratioMax: r3(ratios[ratios.length - 1]),
+    ratioByAnswers: [byAnswers[0], byAnswers[Math.floor(byAnswers.length / 2)], byAnswers[byAnswers.length - 1]].map(r3), latencyMs: result.latencyMs,
+    outcomes, spread, perPort: edges.length > 1 ? result.perPort : undefined, lateTicks: result.lateTicks, ticks: result.ticks,
+    cpuSeconds: { edges: Math.round(edgeCpuSeconds * 100) / 100, generator: Math.round(result.cpuSeconds * 100) / 100 }, load: [loadBefore, loadavg()[0]], rows,
   };
 }
 
@@ -250,7 +260,7 @@ async function stop(edges) {
 }
 
 if (ONLY !== 'redis') {
-  const edges = [await gatehouse('workers', backendPort, 2)];
+  const edges = [await gatehouse('workers', backendPort, Number(process.env.EDGE_WORKERS ?? 2))];
   report.workers2 = await offer(edges);
   await stop(edges);
 }

@@ -1,10 +1,17 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
+import { DECISION_TIMEOUT_MS } from '../src/pipeline/guard/deadline.js';
+import { ClusterStore } from '../src/pipeline/guard/rate-store.js';
 import { reloadEdge, startEdge, writeConfigFile, type RunningEdge } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
 import { deadPort, get } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
 import { openWs } from './helpers/ws.js';
 import { startBackend, startWsBackend } from './helpers/upstream.js';
+import { stallUntil, within } from './helpers/wait.js';
 
 function config(backend: string, limit: string, extra = ''): string {
   return `
@@ -127,4 +134,31 @@ t.test('workers: 2 share one budget: clients spread over both workers get burst 
   const pids = new Set([...gh.output().matchAll(/"pid":(\d+),[^\n]*"msg":"request"/g)].map((m) => m[1]));
   t.equal(pids.size, 2, 'both workers answered');
   t.equal(backend.seen.length, 10);
+});
+
+t.test('a worker busy past the decision timeout still takes the answer the primary sent in time: no false store_error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-rate-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const marker = join(dir, 'answered');
+  // The primary's side of the channel: refuses every take, and says (by a file, readable while this process spins) once the answer is written.
+  const primary = `process.on('message', (m) => {
+    if (m === null || m.gatehouseRate !== 'take') return;
+    process.send({ gatehouseRate: 'answer', id: m.id, allowed: false, ahead: 5 }, undefined, undefined, () => {
+      if (m.key === 'stalled') require('node:fs').writeFileSync(process.env.MARKER, '1');
+    });
+  });
+  process.send('listening');`;
+  const child = spawn(process.execPath, ['-e', primary], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, MARKER: marker } });
+  t.teardown(() => { child.kill(); });
+  await within(30_000, new Promise((resolve) => child.once('message', resolve)), 'the answering process to start');
+  const store = new ClusterStore(child);
+  t.teardown(() => store.close());
+  t.same(await within(10_000, store.take('warm', 10, 0), 'the first answer'), { allowed: false, ahead: 5 });
+  // Here we run in the poll phase, where a worker handles what it read. Ask, then stay busy until the
+  // answer is in the pipe and the timeout has passed: the expired timer runs before the next read.
+  const started = performance.now();
+  const stalled = store.take('stalled', 10, 0);
+  stallUntil(10_000, () => existsSync(marker) && performance.now() - started > DECISION_TIMEOUT_MS + 50, 'the answer written and the timeout passed');
+  const decision = await within(10_000, stalled.catch((err: Error) => err.message), 'the stalled decision');
+  t.same(decision, { allowed: false, ahead: 5 }, 'the answer, not a timeout (the request would have been served without a decision)');
 });

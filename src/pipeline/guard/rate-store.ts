@@ -1,4 +1,5 @@
 import type { Worker } from 'node:cluster';
+import { afterWaitingIo, DECISION_TIMEOUT_MS } from './deadline.js';
 import { GcraTable, type Decision } from './gcra.js';
 
 /**
@@ -26,8 +27,6 @@ export class LocalStore implements RateStore {
 
 /** The tag of rate-limit messages on the cluster channel (prom-client's aggregator shares it). */
 const TAG = 'gatehouseRate';
-/** A primary that does not answer within this is treated like an unreachable store. */
-const IPC_TIMEOUT_MS = 250;
 
 interface TakeMessage {
   readonly [TAG]: 'take';
@@ -47,13 +46,20 @@ interface AnswerMessage {
 interface Pending {
   resolve(decision: Decision): void;
   reject(err: Error): void;
-  readonly timer: NodeJS.Timeout;
+  readonly cancel: () => void;
+}
+
+/** A worker's end of the cluster channel: `process` in a worker (any IPC channel of that shape). */
+export interface RateChannel {
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  off(event: 'message', listener: (message: unknown) => void): unknown;
+  send?(message: TakeMessage, sendHandle: undefined, options: undefined, callback: (err: Error | null) => void): boolean;
 }
 
 /** A worker's view: every decision is the primary's (answerRateRequests below). */
 export class ClusterStore implements RateStore {
   readonly kind = 'cluster';
-  readonly #channel: NodeJS.Process;
+  readonly #channel: RateChannel;
   readonly #pending = new Map<number, Pending>();
   #next = 0;
   readonly #onMessage = (message: unknown): void => {
@@ -62,11 +68,11 @@ export class ClusterStore implements RateStore {
     const pending = this.#pending.get(m.id);
     if (pending === undefined) return;
     this.#pending.delete(m.id);
-    clearTimeout(pending.timer);
+    pending.cancel();
     pending.resolve({ allowed: m.allowed === true, ahead: Number(m.ahead) });
   };
 
-  constructor(channel: NodeJS.Process) {
+  constructor(channel: RateChannel) {
     this.#channel = channel;
     channel.on('message', this.#onMessage);
   }
@@ -74,15 +80,15 @@ export class ClusterStore implements RateStore {
   take(key: string, interval: number, tolerance: number): Promise<Decision> {
     return new Promise((resolve, reject) => {
       const id = this.#next++;
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`the primary did not answer within ${IPC_TIMEOUT_MS}ms`));
-      }, IPC_TIMEOUT_MS);
-      this.#pending.set(id, { resolve, reject, timer });
+      // A primary that does not answer in time is treated like an unreachable store.
+      const cancel = afterWaitingIo(DECISION_TIMEOUT_MS, () => {
+        if (this.#pending.delete(id)) reject(new Error(`the primary did not answer within ${DECISION_TIMEOUT_MS}ms`));
+      });
+      this.#pending.set(id, { resolve, reject, cancel });
       const message: TakeMessage = { [TAG]: 'take', id, key, interval, tolerance };
       this.#channel.send?.(message, undefined, undefined, (err: Error | null) => {
         if (err === null || !this.#pending.delete(id)) return;
-        clearTimeout(timer);
+        cancel();
         reject(err);
       });
     });
@@ -91,7 +97,7 @@ export class ClusterStore implements RateStore {
   close(): void {
     this.#channel.off('message', this.#onMessage);
     for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
+      pending.cancel();
       pending.reject(new Error('closed'));
     }
     this.#pending.clear();
