@@ -8,7 +8,7 @@
 // served ÷ what the budget allows from its first request to its last (burst + 1 + rate × seconds).
 // Bounded in count and time; prints JSON (ROWS=1: every address's row too).
 //   npm run build && node bench/ratelimit.mjs [--rate 100] [--burst 50] [--offered 5000] [--addresses 20] [--seconds 10]
-//        [--connections 2] [--in-flight 64]
+//        [--connections 2] [--in-flight 64] [--workers 2] [--only workers|redis] [--node-args "…"]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -29,6 +29,10 @@ const SECONDS = Math.min(120, Number(opt('seconds', '10')));
 /** Sockets per address and instance: 2, so with workers an address can have clients on both. */
 const CONNECTIONS = Math.min(16, Number(opt('connections', '2')));
 /** Unanswered requests one socket may hold: beyond it, a tick's share is not sent (counted as unsent). */
+/** Workers of the first setup (the issue's: 2). */
+const WORKERS = Number(opt('workers', '2'));
+/** Node options for every Gatehouse process (`--node-args "--cpu-prof --cpu-prof-dir=DIR"`). */
+const NODE_ARGS = opt('node-args', '', true).split(' ').filter(Boolean);
 /** `workers` or `redis`: run one setup only. */
 const ONLY = opt('only', 'both');
 const IN_FLIGHT = Math.min(1024, Number(opt('in-flight', '64')));
@@ -83,7 +87,7 @@ workers: ${workers}
 log: { level: error }
 `);
   // Logs at error only (the figure is the limit's accuracy, not logging's cost): ready when TLS answers.
-  const child = spawn(process.execPath, [...(process.env.EDGE_ARGS ? process.env.EDGE_ARGS.split(' ') : []), join(root, 'dist', 'cli.js'), '--config', file], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, join(root, 'dist', 'cli.js'), '--config', file], { stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   for (let i = 0; i < 400; i++) {
     const ok = await new Promise((resolve) => {
@@ -247,7 +251,7 @@ makeLeaf(dir, { ca: leafCa, basename: 'localhost', sans: ['localhost', '127.0.0.
 ca = readFileSync(join(dir, 'ca.pem'));
 const backend = await startBenchBackend();
 const backendPort = backend.address().port;
-const report = { rate: RATE, burst: BURST, offered: OFFERED, addresses: ADDRESSES, seconds: SECONDS, connections: CONNECTIONS, inFlight: IN_FLIGHT, node: process.version };
+const report = { rate: RATE, burst: BURST, offered: OFFERED, addresses: ADDRESSES, seconds: SECONDS, connections: CONNECTIONS, inFlight: IN_FLIGHT, workers: WORKERS, node: process.version };
 
 /** Ends the edges of a setup (by their PIDs) before the next one starts: an idle edge still costs a little. */
 async function stop(edges) {
@@ -260,7 +264,7 @@ async function stop(edges) {
 }
 
 if (ONLY !== 'redis') {
-  const edges = [await gatehouse('workers', backendPort, Number(process.env.EDGE_WORKERS ?? 2))];
+  const edges = [await gatehouse('workers', backendPort, WORKERS)];
   report.workers2 = await offer(edges);
   await stop(edges);
 }
