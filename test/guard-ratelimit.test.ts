@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { DECISION_TIMEOUT_MS } from '../src/pipeline/guard/deadline.js';
-import { ClusterStore } from '../src/pipeline/guard/rate-store.js';
+import { GcraTable } from '../src/pipeline/guard/gcra.js';
+import { answerRateRequests, ClusterStore } from '../src/pipeline/guard/rate-store.js';
 import { reloadEdge, startEdge, writeConfigFile, type RunningEdge } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
 import { deadPort, get } from './helpers/net.js';
@@ -142,9 +143,9 @@ t.test('a worker busy past the decision timeout still takes the answer the prima
   const marker = join(dir, 'answered');
   // The primary's side of the channel: refuses every take, and says (by a file, readable while this process spins) once the answer is written.
   const primary = `process.on('message', (m) => {
-    if (m === null || m.gatehouseRate !== 'take') return;
-    process.send({ gatehouseRate: 'answer', id: m.id, allowed: false, ahead: 5 }, undefined, undefined, () => {
-      if (m.key === 'stalled') require('node:fs').writeFileSync(process.env.MARKER, '1');
+    if (m === null || m.gatehouseRate !== 'takes') return;
+    process.send({ gatehouseRate: 'answers', answers: m.takes.map(([id]) => [id, 0, 5]) }, undefined, undefined, () => {
+      if (m.takes.some(([, key]) => key === 'stalled')) require('node:fs').writeFileSync(process.env.MARKER, '1');
     });
   });
   process.send('listening');`;
@@ -154,11 +155,38 @@ t.test('a worker busy past the decision timeout still takes the answer the prima
   const store = new ClusterStore(child);
   t.teardown(() => store.close());
   t.same(await within(10_000, store.take('warm', 10, 0), 'the first answer'), { allowed: false, ahead: 5 });
-  // Here we run in the poll phase, where a worker handles what it read. Ask, then stay busy until the
-  // answer is in the pipe and the timeout has passed: the expired timer runs before the next read.
-  const started = performance.now();
+  // Ask, let the turn's takes go out (setImmediate), then stay busy until the answer is in the pipe
+  // and the timeout has passed: the expired timer runs before the next read of the channel.
   const stalled = store.take('stalled', 10, 0);
+  await new Promise((resolve) => setImmediate(resolve));
+  const started = performance.now();
   stallUntil(10_000, () => existsSync(marker) && performance.now() - started > DECISION_TIMEOUT_MS + 50, 'the answer written and the timeout passed');
   const decision = await within(10_000, stalled.catch((err: Error) => err.message), 'the stalled decision');
   t.same(decision, { allowed: false, ahead: 5 }, 'the answer, not a timeout (the request would have been served without a decision)');
+});
+
+t.test('a worker asks the primary once per turn of its event loop, however many requests it read; each gets its own decision', async (t) => {
+  // A real IPC channel whose far end sends every message back: this side plays the primary too.
+  const mirror = spawn(process.execPath, ['-e', "process.on('message', (m) => process.send(m)); process.send('listening');"], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  t.teardown(() => { mirror.kill(); });
+  await within(30_000, new Promise((resolve) => mirror.once('message', resolve)), 'the mirror to start');
+  const answer = answerRateRequests(new GcraTable());
+  const primary = { send: (m: object): boolean => mirror.send(m), isConnected: (): boolean => mirror.connected };
+  let messages = 0;
+  mirror.on('message', (m: { gatehouseRate?: string } | null) => {
+    if (m?.gatehouseRate !== 'takes') return;
+    messages++;
+    answer(primary, m);
+  });
+  const store = new ClusterStore(mirror);
+  t.teardown(() => store.close());
+  // Twenty requests of one client read in one turn, a budget of burst 4 (+1) at 1/s; two of another client.
+  const decisions = await within(10_000, Promise.all([
+    ...Array.from({ length: 20 }, () => store.take('a', 1000, 4000)),
+    store.take('b', 1000, 4000), store.take('b', 1000, 4000),
+  ]), 'the decisions');
+  t.equal(messages, 1, 'one message for the turn');
+  t.equal(decisions.slice(0, 20).filter((d) => d.allowed).length, 5, 'burst + 1 of the twenty');
+  t.strictSame(decisions.slice(0, 5).map((d) => d.allowed), [true, true, true, true, true], 'in the order asked');
+  t.strictSame(decisions.slice(20).map((d) => d.allowed), [true, true], 'the other client has its own budget');
 });
