@@ -10,7 +10,7 @@
 //   npm run build && node bench/ratelimit.mjs [--rate 100] [--burst 50] [--offered 5000] [--addresses 20] [--seconds 10]
 //        [--connections 2] [--in-flight 64] [--workers 2] [--only workers|redis] [--node-args "…"]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { connect } from 'node:http2';
 import { createServer } from 'node:net';
@@ -33,7 +33,9 @@ const CONNECTIONS = Math.min(16, Number(opt('connections', '2')));
 const WORKERS = Number(opt('workers', '2'));
 /** Node options for every Gatehouse process (`--node-args "--cpu-prof --cpu-prof-dir=DIR"`). */
 const NODE_ARGS = opt('node-args', '', true).split(' ').filter(Boolean);
-/** `workers` or `redis`: run one setup only. */
+/** `--nginx`: also run the load against nginx's limit_req with the same budget (a reference). */
+const NGINX = process.argv.includes('--nginx');
+/** `workers` or `redis` (or `none`, with --nginx): run one setup only. */
 const ONLY = opt('only', 'both');
 const IN_FLIGHT = Math.min(1024, Number(opt('in-flight', '64')));
 
@@ -177,7 +179,7 @@ function childPids(pid) {
 const r3 = (x) => Math.round(x * 1000) / 1000;
 
 /** Runs bench/ratelimit-load.mjs against `edges` ([{ port, pid }]) and reads it, bounded. */
-async function offer(edges) {
+async function offer(edges, cluster = true) {
   const child = spawn(process.execPath, [join(here, 'ratelimit-load.mjs'), `--ports=${edges.map((e) => e.port).join(',')}`,
     `--addresses=${ADDRESSES}`, `--offered=${OFFERED}`, `--seconds=${SECONDS}`, `--connections=${CONNECTIONS}`, `--in-flight=${IN_FLIGHT}`,
     `--ca=${join(dir, 'ca.pem')}`], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -204,7 +206,7 @@ async function offer(edges) {
   // workers"); they accept on their own, so an address whose sockets all landed on one worker gets
   // another socket, up to 20 rounds; the report says how many addresses ended up spread.
   let spread;
-  for (let round = 0; edges.length === 1; round++) {
+  for (let round = 0; cluster && edges.length === 1; round++) {
     spread = spreadOverWorkers(edges[0].pid, ready.sockets);
     if (spread.narrow.length === 0 || spread.workers < 2 || round === 20) break;
     child.stdin.write(`${JSON.stringify({ more: spread.narrow })}\n`);
@@ -263,12 +265,12 @@ async function stop(edges) {
   })));
 }
 
-if (ONLY !== 'redis') {
+if (ONLY !== 'redis' && ONLY !== 'none') {
   const edges = [await gatehouse('workers', backendPort, WORKERS)];
   report.workers2 = await offer(edges);
   await stop(edges);
 }
-if (ONLY === 'workers') report.redisPair = 'skipped: --only workers';
+if (ONLY === 'workers' || ONLY === 'none') report.redisPair = `skipped: --only ${ONLY}`;
 else if (have('redis-server')) {
   const redisPort = await freePort();
   await start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], (t) => t.includes('Ready to accept'), 'redis-server');
@@ -279,7 +281,45 @@ else if (have('redis-server')) {
 } else {
   report.redisPair = 'skipped: redis-server not installed';
 }
+if (NGINX && have('nginx')) {
+  // The same budget in nginx's limit_req (nodelay: the burst is served at once, as GCRA serves it),
+  // the same load: a reference for the load and for what "within 5 %" means on this box.
+  const port = await freePort();
+  mkdirSync(join(dir, 'nginx', 'logs'), { recursive: true });
+  const conf = join(dir, 'nginx', 'nginx.conf');
+  writeFileSync(conf, `
+worker_processes 1;
+pid ${join(dir, 'nginx', 'nginx.pid')};
+error_log ${join(dir, 'nginx', 'logs', 'error.log')} error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path ${join(dir, 'nginx')};
+  proxy_temp_path ${join(dir, 'nginx')};
+  limit_req_zone $binary_remote_addr zone=bench:10m rate=${RATE}r/s;
+  upstream app { server 127.0.0.1:${backendPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${join(dir, 'localhost-fullchain.pem')};
+    ssl_certificate_key ${join(dir, 'localhost-key.pem')};
+    location / {
+      limit_req zone=bench burst=${BURST} nodelay;
+      limit_req_status 429;
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`);
+  const child = spawn('nginx', ['-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  children.push(child);
+  await sleep(1000);
+  report.nginx = await offer([{ port, pid: child.pid, child }], false);
+  await stop([{ child }]);
+}
 backend.close();
 const brief = (r) => (typeof r === 'string' || process.env.ROWS === '1' ? r : { ...r, rows: undefined });
-console.log(JSON.stringify({ ...report, workers2: brief(report.workers2), redisPair: brief(report.redisPair) }, null, 2));
+console.log(JSON.stringify({ ...report, workers2: brief(report.workers2), redisPair: brief(report.redisPair), nginx: brief(report.nginx) }, null, 2));
 process.exit(0);
