@@ -1,13 +1,16 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import t from 'tap';
 import { startEdge, type RunningEdge } from './helpers/edge.js';
 import { deadPort, get } from './helpers/net.js';
 import { hasCommand, skipWithout } from './helpers/tools.js';
 import { startBackend } from './helpers/upstream.js';
+import { stallUntil, within } from './helpers/wait.js';
+import { DECISION_TIMEOUT_MS } from '../src/pipeline/guard/deadline.js';
+import { RedisStore } from '../src/pipeline/guard/redis-store.js';
 
 type Tap = Parameters<typeof startBackend>[0];
 
-const skip = skipWithout(hasCommand('redis-server'), 'redis-server is not installed (Debian package redis-server)');
+const skip = skipWithout(hasCommand('redis-server') && hasCommand('redis-cli'), 'redis-server or redis-cli is not installed (Debian package redis-server)');
 
 /** A throwaway redis-server on a loopback port, no persistence; stopped (by its pid) at teardown or by `stop`. */
 async function startRedis(t: Tap): Promise<{ url: string; stop(): Promise<void> }> {
@@ -89,4 +92,22 @@ t.test('two instances sharing a Redis store share one budget; an unreachable sto
   const line = await a.logs.next((l) => l.event === 'ratelimit-store');
   t.equal(line?.code, 'EDGE_ERR_RATELIMIT_STORE');
   t.ok(await counted(a, 'login', 'store_error') >= 1);
+});
+
+t.test('an instance busy past the decision timeout still takes the reply Redis sent in time: no false store_error', { skip }, async (t) => {
+  const redis = await startRedis(t);
+  const store = new RedisStore(redis.url, () => {});
+  t.teardown(() => store.close());
+  let warm;
+  for (let i = 0; i < 100 && warm === undefined; i++) warm = await store.take('warm', 60_000, 0).catch(() => new Promise((r) => setTimeout(r, 100)).then(() => undefined));
+  t.same(warm, { allowed: true, ahead: 60_000 }, 'connected');
+  // Here we run where a reply is handled (its socket's read). Ask, then stay busy until Redis has
+  // run the script (its key exists: the reply is written) and the timeout has passed.
+  const started = performance.now();
+  const stalled = store.take('stalled', 60_000, 0);
+  const port = new URL(redis.url).port;
+  const decided = (): boolean => spawnSync('redis-cli', ['-p', port, 'EXISTS', 'gatehouse:rl:stalled']).stdout.toString().trim() === '1';
+  stallUntil(10_000, () => performance.now() - started > DECISION_TIMEOUT_MS + 50 && decided(), 'the script run and the timeout passed');
+  const decision = await within(10_000, stalled.catch((err: Error) => err.message), 'the stalled decision');
+  t.same(decision, { allowed: true, ahead: 60_000 }, 'the reply, not a timeout (the request would have been served without a decision)');
 });

@@ -1,10 +1,18 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
+import { DECISION_TIMEOUT_MS } from '../src/pipeline/guard/deadline.js';
+import { GcraTable } from '../src/pipeline/guard/gcra.js';
+import { answerRateRequests, ClusterStore } from '../src/pipeline/guard/rate-store.js';
 import { reloadEdge, startEdge, writeConfigFile, type RunningEdge } from './helpers/edge.js';
 import { h2Get } from './helpers/h2.js';
 import { deadPort, get } from './helpers/net.js';
 import { spawnGatehouse } from './helpers/process.js';
 import { openWs } from './helpers/ws.js';
 import { startBackend, startWsBackend } from './helpers/upstream.js';
+import { stallUntil, within } from './helpers/wait.js';
 
 function config(backend: string, limit: string, extra = ''): string {
   return `
@@ -127,4 +135,58 @@ t.test('workers: 2 share one budget: clients spread over both workers get burst 
   const pids = new Set([...gh.output().matchAll(/"pid":(\d+),[^\n]*"msg":"request"/g)].map((m) => m[1]));
   t.equal(pids.size, 2, 'both workers answered');
   t.equal(backend.seen.length, 10);
+});
+
+t.test('a worker busy past the decision timeout still takes the answer the primary sent in time: no false store_error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-rate-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const marker = join(dir, 'answered');
+  // The primary's side of the channel: refuses every take, and says (by a file, readable while this process spins) once the answer is written.
+  const primary = `process.on('message', (m) => {
+    if (m === null || m.gatehouseRate !== 'takes') return;
+    process.send({ gatehouseRate: 'answers', answers: m.takes.map(([id]) => [id, 0, 5]) }, undefined, undefined, () => {
+      if (m.takes.some(([, key]) => key === 'stalled')) require('node:fs').writeFileSync(process.env.MARKER, '1');
+    });
+  });
+  process.send('listening');`;
+  const child = spawn(process.execPath, ['-e', primary], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, MARKER: marker } });
+  t.teardown(() => { child.kill(); });
+  await within(30_000, new Promise((resolve) => child.once('message', resolve)), 'the answering process to start');
+  const store = new ClusterStore(child);
+  t.teardown(() => store.close());
+  t.same(await within(10_000, store.take('warm', 10, 0), 'the first answer'), { allowed: false, ahead: 5 });
+  // Ask, let the turn's takes go out (setImmediate), then stay busy until the answer is in the pipe
+  // and the timeout has passed: the expired timer runs before the next read of the channel.
+  const stalled = store.take('stalled', 10, 0);
+  await new Promise((resolve) => setImmediate(resolve));
+  const started = performance.now();
+  stallUntil(10_000, () => existsSync(marker) && performance.now() - started > DECISION_TIMEOUT_MS + 50, 'the answer written and the timeout passed');
+  const decision = await within(10_000, stalled.catch((err: Error) => err.message), 'the stalled decision');
+  t.same(decision, { allowed: false, ahead: 5 }, 'the answer, not a timeout (the request would have been served without a decision)');
+});
+
+t.test('a worker asks the primary once per turn of its event loop, however many requests it read; each gets its own decision', async (t) => {
+  // A real IPC channel whose far end sends every message back: this side plays the primary too.
+  const mirror = spawn(process.execPath, ['-e', "process.on('message', (m) => process.send(m)); process.send('listening');"], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  t.teardown(() => { mirror.kill(); });
+  await within(30_000, new Promise((resolve) => mirror.once('message', resolve)), 'the mirror to start');
+  const answer = answerRateRequests(new GcraTable());
+  const primary = { send: (m: object): boolean => mirror.send(m), isConnected: (): boolean => mirror.connected };
+  let messages = 0;
+  mirror.on('message', (m: { gatehouseRate?: string } | null) => {
+    if (m?.gatehouseRate !== 'takes') return;
+    messages++;
+    answer(primary, m);
+  });
+  const store = new ClusterStore(mirror);
+  t.teardown(() => store.close());
+  // Twenty requests of one client read in one turn, a budget of burst 4 (+1) at 1/s; two of another client.
+  const decisions = await within(10_000, Promise.all([
+    ...Array.from({ length: 20 }, () => store.take('a', 1000, 4000)),
+    store.take('b', 1000, 4000), store.take('b', 1000, 4000),
+  ]), 'the decisions');
+  t.equal(messages, 1, 'one message for the turn');
+  t.equal(decisions.slice(0, 20).filter((d) => d.allowed).length, 5, 'burst + 1 of the twenty');
+  t.strictSame(decisions.slice(0, 5).map((d) => d.allowed), [true, true, true, true, true], 'in the order asked');
+  t.strictSame(decisions.slice(20).map((d) => d.allowed), [true, true], 'the other client has its own budget');
 });

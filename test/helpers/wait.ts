@@ -23,3 +23,14 @@ export async function until(ms: number, check: () => boolean, what: string): Pro
     if (Date.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
   }
 }
+
+/**
+ * Keeps this process busy (a synchronous spin: no timer, no I/O runs) until `check` holds, as a
+ * worker reading a burst of pipelined requests is; throws naming `what` after `ms`. For tests of
+ * what a process sees once it gets back to its event loop late.
+ */
+export function stallUntil(ms: number, check: () => boolean, what: string): void {
+  for (const start = performance.now(); !check();) {
+    if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
+  }
+}

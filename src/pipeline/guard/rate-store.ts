@@ -1,4 +1,5 @@
 import type { Worker } from 'node:cluster';
+import { afterWaitingIo, DECISION_TIMEOUT_MS } from './deadline.js';
 import { GcraTable, type Decision } from './gcra.js';
 
 /**
@@ -26,47 +27,67 @@ export class LocalStore implements RateStore {
 
 /** The tag of rate-limit messages on the cluster channel (prom-client's aggregator shares it). */
 const TAG = 'gatehouseRate';
-/** A primary that does not answer within this is treated like an unreachable store. */
-const IPC_TIMEOUT_MS = 250;
 
-interface TakeMessage {
-  readonly [TAG]: 'take';
-  readonly id: number;
-  readonly key: string;
-  readonly interval: number;
-  readonly tolerance: number;
+/** One decision asked for: [id, key, interval, tolerance]. */
+type Take = readonly [number, string, number, number];
+/** One decision given: [id, allowed (1) or not (0), ahead]. */
+type Answer = readonly [number, 0 | 1, number];
+
+/**
+ * Every take a worker asked for in one turn of its event loop, as ONE message: under load a worker
+ * reads many (pipelined) requests per turn, and a message each cost the primary and the worker a
+ * serialisation and a write apiece, so the channel queued and decisions came after the timeout.
+ */
+interface TakesMessage {
+  readonly [TAG]: 'takes';
+  readonly takes: readonly Take[];
 }
 
-interface AnswerMessage {
-  readonly [TAG]: 'answer';
-  readonly id: number;
-  readonly allowed: boolean;
-  readonly ahead: number;
+interface AnswersMessage {
+  readonly [TAG]: 'answers';
+  readonly answers: readonly Answer[];
+}
+
+/** The takes of one message, and its deadline (cancelled when the last one is answered). */
+interface Batch {
+  remaining: number;
+  readonly cancel: () => void;
 }
 
 interface Pending {
   resolve(decision: Decision): void;
   reject(err: Error): void;
-  readonly timer: NodeJS.Timeout;
+  batch: Batch | null;
+}
+
+/** A worker's end of the cluster channel: `process` in a worker (any IPC channel of that shape). */
+export interface RateChannel {
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  off(event: 'message', listener: (message: unknown) => void): unknown;
+  send?(message: TakesMessage, sendHandle: undefined, options: undefined, callback: (err: Error | null) => void): boolean;
 }
 
 /** A worker's view: every decision is the primary's (answerRateRequests below). */
 export class ClusterStore implements RateStore {
   readonly kind = 'cluster';
-  readonly #channel: NodeJS.Process;
+  readonly #channel: RateChannel;
   readonly #pending = new Map<number, Pending>();
   #next = 0;
+  /** Takes of this turn, sent together once the turn's I/O is handled (setImmediate). */
+  #batch: Take[] = [];
+  readonly #batches = new Set<Batch>();
   readonly #onMessage = (message: unknown): void => {
-    const m = message as Partial<AnswerMessage> | null;
-    if (m === null || typeof m !== 'object' || m[TAG] !== 'answer' || typeof m.id !== 'number') return;
-    const pending = this.#pending.get(m.id);
-    if (pending === undefined) return;
-    this.#pending.delete(m.id);
-    clearTimeout(pending.timer);
-    pending.resolve({ allowed: m.allowed === true, ahead: Number(m.ahead) });
+    const m = message as Partial<AnswersMessage> | null;
+    if (m === null || typeof m !== 'object' || m[TAG] !== 'answers' || !Array.isArray(m.answers)) return;
+    for (const [id, allowed, ahead] of m.answers) {
+      const pending = this.#pending.get(id);
+      if (pending === undefined) continue;
+      this.#settled(id, pending);
+      pending.resolve({ allowed: allowed === 1, ahead: Number(ahead) });
+    }
   };
 
-  constructor(channel: NodeJS.Process) {
+  constructor(channel: RateChannel) {
     this.#channel = channel;
     channel.on('message', this.#onMessage);
   }
@@ -74,37 +95,72 @@ export class ClusterStore implements RateStore {
   take(key: string, interval: number, tolerance: number): Promise<Decision> {
     return new Promise((resolve, reject) => {
       const id = this.#next++;
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`the primary did not answer within ${IPC_TIMEOUT_MS}ms`));
-      }, IPC_TIMEOUT_MS);
-      this.#pending.set(id, { resolve, reject, timer });
-      const message: TakeMessage = { [TAG]: 'take', id, key, interval, tolerance };
-      this.#channel.send?.(message, undefined, undefined, (err: Error | null) => {
-        if (err === null || !this.#pending.delete(id)) return;
-        clearTimeout(timer);
-        reject(err);
-      });
+      this.#pending.set(id, { resolve, reject, batch: null });
+      if (this.#batch.length === 0) setImmediate(() => this.#flush());
+      this.#batch.push([id, key, interval, tolerance]);
     });
+  }
+
+  #flush(): void {
+    const takes = this.#batch;
+    this.#batch = [];
+    if (takes.length === 0) return;
+    const fail = (err: Error): void => {
+      for (const [id] of takes) {
+        const pending = this.#pending.get(id);
+        if (pending === undefined) continue;
+        this.#settled(id, pending);
+        pending.reject(err);
+      }
+    };
+    // A primary that does not answer in time is treated like an unreachable store: one deadline per message.
+    const batch: Batch = {
+      remaining: takes.length,
+      cancel: afterWaitingIo(DECISION_TIMEOUT_MS, () => fail(new Error(`the primary did not answer within ${DECISION_TIMEOUT_MS}ms`))),
+    };
+    this.#batches.add(batch);
+    for (const [id] of takes) {
+      const pending = this.#pending.get(id);
+      if (pending !== undefined) pending.batch = batch;
+    }
+    const message: TakesMessage = { [TAG]: 'takes', takes };
+    this.#channel.send?.(message, undefined, undefined, (err: Error | null) => {
+      if (err !== null) fail(err);
+    });
+  }
+
+  /** One take answered or failed: forgotten, and its message's deadline cancelled with the last one. */
+  #settled(id: number, pending: Pending): void {
+    this.#pending.delete(id);
+    const batch = pending.batch;
+    if (batch === null || --batch.remaining > 0) return;
+    batch.cancel();
+    this.#batches.delete(batch);
   }
 
   close(): void {
     this.#channel.off('message', this.#onMessage);
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(new Error('closed'));
-    }
+    for (const batch of this.#batches) batch.cancel();
+    this.#batches.clear();
+    for (const pending of this.#pending.values()) pending.reject(new Error('closed'));
     this.#pending.clear();
+    this.#batch = [];
   }
 }
 
 /** In the primary: one table answers every worker, so the budget is the edge's, not the worker's. Returns the 'message' listener. */
-export function answerRateRequests(table: GcraTable): (worker: Worker, message: unknown) => void {
+export function answerRateRequests(table: GcraTable): (worker: Pick<Worker, 'send' | 'isConnected'>, message: unknown) => void {
   return (worker, message) => {
-    const m = message as Partial<TakeMessage> | null;
-    if (m === null || typeof m !== 'object' || m[TAG] !== 'take' || typeof m.key !== 'string') return;
-    const decision = table.take(m.key, Date.now(), Number(m.interval), Number(m.tolerance));
-    const answer: AnswerMessage = { [TAG]: 'answer', id: Number(m.id), allowed: decision.allowed, ahead: decision.ahead };
+    const m = message as Partial<TakesMessage> | null;
+    if (m === null || typeof m !== 'object' || m[TAG] !== 'takes' || !Array.isArray(m.takes)) return;
+    const now = Date.now();
+    const answers: Answer[] = [];
+    for (const [id, key, interval, tolerance] of m.takes) {
+      if (typeof key !== 'string') continue;
+      const decision = table.take(key, now, Number(interval), Number(tolerance));
+      answers.push([Number(id), decision.allowed ? 1 : 0, decision.ahead]);
+    }
+    const answer: AnswersMessage = { [TAG]: 'answers', answers };
     if (worker.isConnected()) worker.send(answer);
   };
 }

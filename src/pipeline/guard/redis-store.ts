@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { afterWaitingIo, DECISION_TIMEOUT_MS } from './deadline.js';
 import type { Decision } from './gcra.js';
 import type { RateStore } from './rate-store.js';
 
@@ -20,9 +21,6 @@ redis.call('SET', KEYS[1], tostring(nextTat), 'PX', math.ceil(nextTat - now) + 1
 return {1, tostring(nextTat - now)}
 `;
 
-/** How long a decision may wait on Redis before the request is served without one. */
-const COMMAND_TIMEOUT_MS = 250;
-
 type GcraRedis = Redis & { gcra(key: string, interval: string, tolerance: string): Promise<[number, string]> };
 
 export class RedisStore implements RateStore {
@@ -36,7 +34,8 @@ export class RedisStore implements RateStore {
       // fast (open), not hold requests until it comes back.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: COMMAND_TIMEOUT_MS,
+      // No commandTimeout: its plain timer fires before a busy process reads a reply already
+      // there (deadline.ts); take() keeps its own deadline instead.
       connectTimeout: 1000,
       retryStrategy: (times) => Math.min(times * 200, 2000),
       keyPrefix: 'gatehouse:rl:',
@@ -46,9 +45,17 @@ export class RedisStore implements RateStore {
     this.#redis = redis as GcraRedis;
   }
 
-  async take(key: string, interval: number, tolerance: number): Promise<Decision> {
-    const [allowed, ahead] = await this.#redis.gcra(key, String(interval), String(tolerance));
-    return { allowed: allowed === 1, ahead: Number(ahead) };
+  take(key: string, interval: number, tolerance: number): Promise<Decision> {
+    return new Promise((resolve, reject) => {
+      const cancel = afterWaitingIo(DECISION_TIMEOUT_MS, () => reject(new Error(`redis did not answer within ${DECISION_TIMEOUT_MS}ms`)));
+      this.#redis.gcra(key, String(interval), String(tolerance)).then(([allowed, ahead]) => {
+        cancel();
+        resolve({ allowed: allowed === 1, ahead: Number(ahead) });
+      }, (err: unknown) => {
+        cancel();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      });
+    });
   }
 
   close(): void {
