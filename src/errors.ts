@@ -80,7 +80,13 @@ export class EdgeError extends Error {
   override readonly cause: unknown;
 
   constructor(code: EdgeErrorCode, message: string, cause?: unknown) {
+    // No stack: an EdgeError is an expected outcome named by its code (a 429, a 403, a refused
+    // connect), made on the request path, where V8's stack capture cost more than the refusal
+    // itself (~25 µs against ~2 µs per error on a loaded 2-core box). A cause keeps its own stack.
+    const depth = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = depth;
     this.name = 'EdgeError';
     this.code = code;
     this.cause = cause;
