@@ -2,14 +2,14 @@
 // over the same TLS. It is a measuring stick, not a file server: every file is read into memory
 // once at start, and a request is answered with that buffer (its type, length, ETag and HSTS);
 // the JSON is fetched from the backend over a pooled keep-alive agent and gzipped in one shot
-// (zlib.gzip, level 6) when the client accepts it. No path checks, no conditionals, no log.
+// (gzipSync, level 6: inline, the cheapest way Node has) when the client accepts it. No path checks, no conditionals, no log.
 //
 //   node bench/files-floor.mjs PORT CERT KEY PUBLIC_DIR BACKEND
 import { readFileSync, readdirSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
-import { gzip } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 
 const [port, cert, key, pub, backend] = process.argv.slice(2);
 const HSTS = 'max-age=31536000';
@@ -28,11 +28,9 @@ function answerJson(req, res) {
         res.end(body);
         return;
       }
-      gzip(body, { level: 6 }, (err, z) => {
-        if (err) return res.destroy();
-        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', vary: 'Accept-Encoding', 'content-length': z.length, 'strict-transport-security': HSTS });
-        res.end(z);
-      });
+      const z = gzipSync(body, { level: 6 });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', vary: 'Accept-Encoding', 'content-length': z.length, 'strict-transport-security': HSTS });
+      res.end(z);
     });
   }).on('error', () => res.destroy());
 }
