@@ -9,6 +9,7 @@ import { decide, weakened, type Offer } from '../compress/policy.js';
 import type { H2Response } from '../http/h2-exchange.js';
 import { evaluatePreconditions, requestedRange, validatorsOf } from './conditional.js';
 import type { FoundFile } from './lookup.js';
+import { sendLarge } from './send-large.js';
 
 export interface SendContext {
   readonly method: string;
@@ -91,6 +92,7 @@ export async function sendFile(res: Response, h2: H2Response | undefined, file: 
   if (h2 !== undefined && coding === undefined) return sendFd(h2, file, status, fields, start, length, ctx);
   if (h2 === undefined && coding === undefined && length <= SMALL) return sendSmall(res, file, status, fields, start, length, ctx);
   writeHead(res, status, fields, ctx);
+  if (h2 === undefined && coding === undefined) return { status, ...(await sendLarge(res as ServerResponse, file.fd, start, length)) };
   // The stream owns the descriptor from here (autoClose): closed at its end or when destroyed.
   const source = createReadStream('', { fd: file.fd, start, end, highWaterMark: 64 * 1024 });
   if (coding === undefined) {
