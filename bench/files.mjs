@@ -4,18 +4,25 @@
 // compress the same 50 KB JSON answer of one backend (gzip level 6 both: `gzip_comp_level 6`),
 // loaded in interleaved rounds (G N G N …, proxy on core 0, wrk on the last core). Figures: the
 // proxy's CPU per request and per MB read by the client, per pair as a ratio to nginx.
-// Options: --duration 5s --runs 3 --port 18600. Every load is bounded; only our children are stopped.
+// Options: --duration 5s --runs 3 --port 18600 --scenarios static-1k,static-100k,static-10m,gzip
+// --only gatehouse,nginx,floor (floor: bench/files-floor.mjs, Node answering from memory)
+// --ref DIR (a built tree of another commit, run as `ref` beside the working tree) --abba.
+// Every load is bounded; only our children are stopped.
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { makeCa, makeLeaf } from '../scripts/certs.mjs';
-import { LOAD_CORE, cpuMicros, have, median, options, out, parseSeconds, pinned, root, sleep, waitTls } from './lib.mjs';
+import { LOAD_CORE, cpuNanos, have, median, options, out, parseSeconds, pinned, root, sleep, waitTls } from './lib.mjs';
 
 const { opt } = options(process.argv.slice(2));
 const DURATION = parseSeconds(opt('duration', '5s'));
 const RUNS = Math.min(20, Number(opt('runs', '3')));
 const BASE = Number(opt('port', '18600'));
+const ONLY = opt('only', 'gatehouse,nginx,floor').split(',');
+const REF = opt('ref', undefined);
+const ABBA = options(process.argv.slice(2)).flag('abba');
+const PICK = opt('scenarios', undefined)?.split(',');
 const dir = join(out, 'files');
 const pub = join(dir, 'public');
 mkdirSync(pub, { recursive: true });
@@ -27,12 +34,13 @@ for (const [name, size] of Object.entries(SIZES)) {
 }
 const JSON_BODY = JSON.stringify({ items: Array.from({ length: 900 }, (_, i) => ({ id: i, name: `item number ${i}`, tags: ['a', 'b'], ok: i % 3 === 0 })) }).slice(0, 50 * 1024 - 2) + '""';
 
-const SCENARIOS = {
+const ALL = {
   'static-1k': { path: '/static/1k.bin', connections: 50, extra: [] },
   'static-100k': { path: '/static/100k.bin', connections: 20, extra: [] },
   'static-10m': { path: '/static/10m.bin', connections: 4, extra: [] },
   gzip: { path: '/api/data.json', connections: 20, extra: ['-H', 'Accept-Encoding: gzip'] },
 };
+const SCENARIOS = Object.fromEntries(Object.entries(ALL).filter(([k]) => PICK === undefined || PICK.includes(k)));
 
 function gatehouseConfig(port, leaf, backend) {
   return `listen: { http: false, https: "127.0.0.1:${port}" }
@@ -116,28 +124,36 @@ async function main() {
   try {
     const gCfg = join(dir, 'gatehouse.yaml');
     writeFileSync(gCfg, gatehouseConfig(BASE, leaf, upstream));
-    const logFd = openSync(join(dir, 'gatehouse.log'), 'w');
-    const [gCmd, gArgs] = pinned(0, process.execPath, [join(root, 'dist', 'cli.js'), '--config', gCfg]);
-    const g = spawn(gCmd, gArgs, { stdio: ['ignore', logFd, logFd] });
-    children.push(g);
-    const nCfg = join(dir, 'nginx.conf');
-    writeFileSync(nCfg, nginxConfig(BASE + 1, leaf, upstream));
-    const [nCmd, nArgs] = pinned(0, 'nginx', ['-c', nCfg, '-p', dir, '-g', 'daemon off;']);
-    const n = spawn(nCmd, nArgs, { stdio: 'ignore' });
-    children.push(n);
-    await waitTls(BASE);
-    await waitTls(BASE + 1);
+    const targets = [];
+    const start = (name, port, cmd, args, log) => {
+      const [c, a] = pinned(0, cmd, args);
+      const child = spawn(c, a, { stdio: ['ignore', log ?? 'ignore', log ?? 'ignore'] });
+      children.push(child);
+      targets.push({ name, pid: child.pid, port });
+    };
+    if (ONLY.includes('gatehouse')) start('gatehouse', BASE, process.execPath, [join(root, 'dist', 'cli.js'), '--config', gCfg], openSync(join(dir, 'gatehouse.log'), 'w'));
+    if (ONLY.includes('nginx')) {
+      const nCfg = join(dir, 'nginx.conf');
+      writeFileSync(nCfg, nginxConfig(BASE + 1, leaf, upstream));
+      start('nginx', BASE + 1, 'nginx', ['-c', nCfg, '-p', dir, '-g', 'daemon off;']);
+    }
+    if (ONLY.includes('floor')) start('floor', BASE + 3, process.execPath, [join(root, 'bench', 'files-floor.mjs'), String(BASE + 3), leaf.fullchain, leaf.key, pub, upstream]);
+    if (REF !== undefined) {
+      const rCfg = join(dir, 'gatehouse-ref.yaml');
+      writeFileSync(rCfg, gatehouseConfig(BASE + 4, leaf, upstream));
+      start('ref', BASE + 4, process.execPath, [join(REF, 'dist', 'cli.js'), '--config', rCfg], openSync(join(dir, 'gatehouse-ref.log'), 'w'));
+    }
+    for (const t of targets) await waitTls(t.port);
     await sleep(300);
-    const targets = [{ name: 'gatehouse-1', pid: g.pid, port: BASE }, { name: 'nginx-1', pid: n.pid, port: BASE + 1 }];
     const results = {};
     for (const [name, s] of Object.entries(SCENARIOS)) {
       // An uncounted warm-up per target and scenario: the first requests pay for JIT and caches.
       for (const t of targets) await load(t.port, { ...s, warm: true });
       for (let i = 0; i < RUNS; i++) {
-        for (const t of targets) {
-          const c0 = cpuMicros(t.pid);
+        for (const t of ABBA && i % 2 === 1 ? [...targets].reverse() : targets) {
+          const c0 = cpuNanos(t.pid);
           const r = await load(t.port, s);
-          const cpu = cpuMicros(t.pid) - c0;
+          const cpu = (cpuNanos(t.pid) - c0) / 1000;
           const row = { usPerReq: cpu / Math.max(1, r.ops), msPerMb: cpu / 1000 / Math.max(1e-9, r.mb), reqPerS: r.ops / DURATION, mbPerS: r.mb / DURATION, errors: r.errors };
           ((results[name] ??= {})[t.name] ??= []).push(row);
           process.stderr.write(`  ${name} round ${i + 1}/${RUNS} ${t.name}: ${row.usPerReq.toFixed(1)} µs/req, ${row.msPerMb.toFixed(2)} ms/MB, ${Math.round(row.reqPerS)} req/s, errors ${r.errors}\n`);
@@ -145,13 +161,17 @@ async function main() {
       }
     }
     writeFileSync(join(out, `files-results-${Date.now()}.json`), JSON.stringify(results, null, 2));
-    const lines = ['| scenario | Gatehouse µs/req | nginx µs/req | Gatehouse ms/MB | nginx ms/MB | Gatehouse ÷ nginx per pair (median, min–max) | req/s G / N | errors G / N |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
-    for (const [name, byTarget] of Object.entries(results)) {
-      const g = byTarget['gatehouse-1'];
-      const nx = byTarget['nginx-1'];
-      const ratios = g.map((r, i) => r.usPerReq / nx[i].usPerReq);
+    const names = targets.map((t) => t.name);
+    const pairs = [['gatehouse', 'nginx'], ['floor', 'nginx'], ['gatehouse', 'floor'], ['ref', 'nginx'], ['gatehouse', 'ref']].filter(([a, b]) => names.includes(a) && names.includes(b));
+    const lines = [`| scenario | ${names.map((n) => `${n} µs/req`).join(' | ')} | ${names.map((n) => `${n} ms/MB`).join(' | ')} | ${pairs.map(([a, b]) => `${a} ÷ ${b} (median, min–max)`).join(' | ')} | req/s ${names.join(' / ')} | errors |`];
+    lines.push(`|${' --- |'.repeat(2 * names.length + pairs.length + 3)}`);
+    for (const [name, by] of Object.entries(results)) {
       const f = (xs, k, d = 1) => median(xs.map((x) => x[k])).toFixed(d);
-      lines.push(`| ${name} | ${f(g, 'usPerReq')} | ${f(nx, 'usPerReq')} | ${f(g, 'msPerMb', 2)} | ${f(nx, 'msPerMb', 2)} | ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) | ${f(g, 'reqPerS', 0)} / ${f(nx, 'reqPerS', 0)} | ${g.reduce((a, r) => a + r.errors, 0)} / ${nx.reduce((a, r) => a + r.errors, 0)} |`);
+      const ratio = ([a, b]) => {
+        const rs = by[a].map((r, i) => r.usPerReq / by[b][i].usPerReq);
+        return `${median(rs).toFixed(2)} (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})`;
+      };
+      lines.push(`| ${name} | ${names.map((n) => f(by[n], 'usPerReq')).join(' | ')} | ${names.map((n) => f(by[n], 'msPerMb', 2)).join(' | ')} | ${pairs.map(ratio).join(' | ')} | ${names.map((n) => f(by[n], 'reqPerS', 0)).join(' / ')} | ${names.map((n) => by[n].reduce((a, r) => a + r.errors, 0)).join(' / ')} |`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

@@ -1,14 +1,13 @@
-import { open, realpath, type FileHandle } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, realpathSync, type Stats } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { FilesConfig } from '../config/files.js';
 import { SUFFIX, negotiateAll, type Coding } from '../compress/negotiate.js';
 import { safeRelative, within } from './safe-path.js';
 
-/** An open file ready to send: the handle is the caller's to close (send.ts does, on every path). */
+/** An open file ready to send: the descriptor is the caller's to close (send.ts does, on every path). */
 export interface FoundFile {
   readonly kind: 'file';
-  readonly handle: FileHandle;
+  readonly fd: number;
   readonly stat: Stats;
   /** The name the media type comes from (the file itself, not its .br sibling). */
   readonly name: string;
@@ -39,11 +38,16 @@ export interface FileRequest {
  * must sit inside the root's realpath — with no dot file on the way (a symlink to .env inside
  * the root is refused as .env itself would be). The root's realpath is taken per request, so a
  * deploy that swaps a `current` symlink is followed at once.
+ *
+ * The metadata calls (realpath, open, fstat, close) are synchronous, as nginx's are: on a local
+ * file system each is a few µs of the event loop, while each asynchronous one is a thread-pool
+ * round trip costing tens of µs of CPU (bench/RESULTS.md, "Serving files faster"). The body of
+ * a large file is still read asynchronously (send.ts).
  */
-export async function lookup(config: FilesConfig, req: FileRequest): Promise<Lookup> {
+export function lookup(config: FilesConfig, req: FileRequest): Lookup {
   let rootReal: string;
   try {
-    rootReal = await realpath(config.root);
+    rootReal = realpathSync.native(config.root);
   } catch {
     return { kind: 'none', unsafe: false };
   }
@@ -59,14 +63,14 @@ export async function lookup(config: FilesConfig, req: FileRequest): Promise<Loo
       unsafe = true;
       continue;
     }
-    const found = await openSafely(rootReal, rel);
+    const found = openSafely(rootReal, rel);
     if (found === 'unsafe') {
       unsafe = true;
       continue;
     }
     if (found === undefined) continue;
     if (found.stat.isFile()) return withSibling(config, rootReal, found, req.acceptEncoding);
-    await found.handle.close();
+    closeSync(found.fd);
     if (!found.stat.isDirectory()) continue;
     if (!candidate.endsWith('/')) {
       // Without tryFiles the directory is redirected to its "/" form; in a tryFiles list a bare
@@ -75,10 +79,10 @@ export async function lookup(config: FilesConfig, req: FileRequest): Promise<Loo
       continue;
     }
     for (const name of config.index) {
-      const index = await openSafely(rootReal, join(rel, name));
+      const index = openSafely(rootReal, join(rel, name));
       if (index === undefined || index === 'unsafe') continue;
       if (index.stat.isFile()) return withSibling(config, rootReal, index, req.acceptEncoding);
-      await index.handle.close();
+      closeSync(index.fd);
     }
   }
   return { kind: 'none', unsafe };
@@ -92,31 +96,31 @@ function stripped(path: string, prefix: string): string {
 }
 
 interface Opened {
-  readonly handle: FileHandle;
+  readonly fd: number;
   readonly stat: Stats;
   readonly real: string;
 }
 
 /** realpath → containment and dot-file check on the real path → open → fstat. undefined: not there. */
-async function openSafely(rootReal: string, rel: string): Promise<Opened | 'unsafe' | undefined> {
+function openSafely(rootReal: string, rel: string): Opened | 'unsafe' | undefined {
   let real: string;
   try {
-    real = await realpath(join(rootReal, rel));
+    real = realpathSync.native(join(rootReal, rel));
   } catch {
     return undefined;
   }
   if (!within(rootReal, real)) return 'unsafe';
   if (hasDotFile(relative(rootReal, real))) return 'unsafe';
-  let handle: FileHandle;
+  let fd: number;
   try {
-    handle = await open(real, 'r');
+    fd = openSync(real, 'r');
   } catch {
     return undefined;
   }
   try {
-    return { handle, stat: await handle.stat(), real };
+    return { fd, stat: fstatSync(fd), real };
   } catch {
-    await handle.close();
+    closeSync(fd);
     return undefined;
   }
 }
@@ -131,18 +135,18 @@ function hasDotFile(below: string): boolean {
  * The precompressed sibling (FILE.br …) the client accepts best, when one exists inside the
  * root and is no older than the file (a stale .gz after a deploy must not win); else the file.
  */
-async function withSibling(config: FilesConfig, rootReal: string, file: Opened, acceptEncoding: string | undefined): Promise<FoundFile> {
-  const plain: FoundFile = { kind: 'file', handle: file.handle, stat: file.stat, name: file.real, coding: undefined };
+function withSibling(config: FilesConfig, rootReal: string, file: Opened, acceptEncoding: string | undefined): FoundFile {
+  const plain: FoundFile = { kind: 'file', fd: file.fd, stat: file.stat, name: file.real, coding: undefined };
   if (config.precompressed.length === 0) return plain;
   for (const coding of negotiateAll(acceptEncoding, config.precompressed)) {
-    const sibling = await openSafely(rootReal, relative(rootReal, file.real) + SUFFIX[coding]);
+    const sibling = openSafely(rootReal, relative(rootReal, file.real) + SUFFIX[coding]);
     if (sibling === undefined || sibling === 'unsafe') continue;
     if (!sibling.stat.isFile() || sibling.stat.mtimeMs < file.stat.mtimeMs) {
-      await sibling.handle.close();
+      closeSync(sibling.fd);
       continue;
     }
-    await file.handle.close();
-    return { kind: 'file', handle: sibling.handle, stat: sibling.stat, name: file.real, coding };
+    closeSync(file.fd);
+    return { kind: 'file', fd: sibling.fd, stat: sibling.stat, name: file.real, coding };
   }
   return plain;
 }

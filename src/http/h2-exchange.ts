@@ -85,7 +85,7 @@ export class H2Response {
    * HEADERS, then `length` bytes of the file from `offset` as DATA read by nghttp2 itself (no
    * JS buffers); the caller closes the handle when the stream closes.
    */
-  respondWithFD(status: number, fields: OutgoingHttpHeaders, handle: FileHandle, offset: number, length: number): void {
+  respondWithFD(status: number, fields: OutgoingHttpHeaders, handle: FileHandle | number, offset: number, length: number): void {
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
     this.statusCode = status;

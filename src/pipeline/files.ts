@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
 import type { FilesConfig } from '../config/files.js';
 import { offerFor } from '../compress/policy.js';
-import { lookup } from '../files/lookup.js';
+import { lookup, type Lookup } from '../files/lookup.js';
 import { sendFile, type SendResult } from '../files/send.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
@@ -53,28 +53,36 @@ export function serveFiles(step: FilesStep, req: ClientRequest, res: ClientRespo
     return;
   }
   const acceptEncoding = step.headers['accept-encoding'];
-  lookup(files, { path: step.path, prefix: step.route.path, acceptEncoding }).then(async (found) => {
-    if (found.kind === 'none') {
-      if (files.fallback !== null) return step.fallback();
-      const code = found.unsafe ? 'EDGE_ERR_FILE_UNSAFE' : 'EDGE_ERR_FILE_NOT_FOUND';
-      return refuse(step, req, res, code, found.unsafe ? 'path refused by the file rules' : 'no such file');
-    }
-    if (found.kind === 'directory') return redirectToDirectory(step, req, res);
-    const result = await sendFile(res, isH2(res) ? res : undefined, found, {
-      method,
-      headers: step.headers,
-      precompressed: files.precompressed.length > 0,
-      ...(step.contentType === undefined ? {} : { contentType: step.contentType }),
-      offer: step.route.compress === undefined ? undefined : offerFor(step.route.compress, method, step.headers, false),
-      rule: ruled === null ? undefined : (r: ClientResponse, status: number) => ruleResponse(r, status, ruled),
-      // Only a route that both compresses and has rules asks what Cache-Control they give.
-      cacheControl: ruled === null || step.route.compress === undefined ? undefined : ruledValue(ruled, 200, 'cache-control'),
-    });
+  let found: Lookup;
+  try {
+    found = lookup(files, { path: step.path, prefix: step.route.path, acceptEncoding });
+  } catch (err) {
+    failed(step, req, res, err);
+    return;
+  }
+  if (found.kind === 'none') {
+    if (files.fallback !== null) return step.fallback();
+    const code = found.unsafe ? 'EDGE_ERR_FILE_UNSAFE' : 'EDGE_ERR_FILE_NOT_FOUND';
+    return refuse(step, req, res, code, found.unsafe ? 'path refused by the file rules' : 'no such file');
+  }
+  if (found.kind === 'directory') return redirectToDirectory(step, req, res);
+  sendFile(res, isH2(res) ? res : undefined, found, {
+    method,
+    headers: step.headers,
+    precompressed: files.precompressed.length > 0,
+    ...(step.contentType === undefined ? {} : { contentType: step.contentType }),
+    offer: step.route.compress === undefined ? undefined : offerFor(step.route.compress, method, step.headers, false),
+    rule: ruled === null ? undefined : (r: ClientResponse, status: number) => ruleResponse(r, status, ruled),
+    // Only a route that both compresses and has rules asks what Cache-Control they give.
+    cacheControl: ruled === null || step.route.compress === undefined ? undefined : ruledValue(ruled, 200, 'cache-control'),
+  }).then((result) => {
     if ('refuse' in result) return refuse(step, req, res, result.refuse, ERRORS[result.refuse].text, result.headers);
     log(step, req, res.statusCode, result);
-  }).catch((err: unknown) => {
-    refuse(step, req, res, 'EDGE_ERR_INTERNAL', `file answer failed: ${err instanceof Error ? err.message : String(err)}`);
-  });
+  }, (err: unknown) => failed(step, req, res, err));
+}
+
+function failed(step: FilesStep, req: ClientRequest, res: ClientResponse, err: unknown): void {
+  refuse(step, req, res, 'EDGE_ERR_INTERNAL', `file answer failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
 /** A directory without its "/" → 301 to it, the query kept (nginx does the same). */

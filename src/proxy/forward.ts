@@ -265,8 +265,10 @@ class HttpExchange implements UpstreamSink {
     const headers = this.#stored === undefined ? responseHeaders(head.headers, head.connectionTokens, exchange.hsts, exchange.closeClient, head.status) : edgeFields(head.headers, exchange);
     // Rules first, then compression: a rule's `Cache-Control: no-transform` must stop it (RFC 9110 §7.7).
     if (exchange.shaper !== null) exchange.shaper.shape(exchange, head.status, headers, this.req.socket);
+    // The declared length is read before compressPairs() drops it: a short body is compressed in one job.
+    const declared = exchange.compress === undefined ? undefined : rawHeader(headers, 'content-length');
     const coding = exchange.compress === undefined ? undefined : compressPairs(exchange.compress, head.status, headers);
-    if (coding !== undefined) this.#encoder = new Encoder(coding, res);
+    if (coding !== undefined) this.#encoder = new Encoder(coding, res, declared === undefined ? undefined : Number(declared));
     // RFC 9113 §8.3.2: h2 has no reason phrase; responseHeaders() already dropped every
     // connection-specific field (§8.2.2), which Node would otherwise refuse with a throw.
     if (isH2(res)) res.writeHead(head.status, headerObject(headers));
