@@ -4,7 +4,7 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import t from 'tap';
 import { REQUEST_HEADERS } from '../src/access-log.js';
-import { createLogger } from '../src/log.js';
+import { createLogger, isoTimeOncePerMs } from '../src/log.js';
 
 /** A stream that keeps every line. */
 function lines(): DestinationStream & { readonly got: string[] } {
@@ -78,4 +78,14 @@ t.test('at log.level warn an info access line is not written at all', async (t) 
   const out = lines();
   createLogger({ level: 'warn', format: 'json', access: 'json' }, out).info({ status: 200 }, 'request');
   t.same(out.got, []);
+});
+
+t.test('the line\'s time is toISOString() of its millisecond, its date and time of day made once per second', async (t) => {
+  let now = 0;
+  const time = isoTimeOncePerMs(() => now);
+  // Within one second, across seconds, years of other widths, before 1970.
+  for (const at of [0, 7, 45, 999, 1000, 1001, 1_733_550_000_123, 1_733_550_000_999, 1_733_550_001_000, 253_402_300_799_999, 253_402_300_800_000, -1, -1001, 1_733_550_000_050]) {
+    now = at;
+    t.equal(time(), `,"time":"${new Date(at).toISOString()}"`, String(at));
+  }
 });

@@ -141,6 +141,7 @@ function user(): ConnectionUser & { connected: Promise<void>; closed: boolean } 
     onBody: () => undefined,
     onComplete: () => undefined,
     onUpgrade: () => undefined,
+    timedOut: () => undefined,
   };
   return u;
 }

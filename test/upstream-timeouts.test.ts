@@ -153,3 +153,21 @@ t.test('a timeout past Node\'s timer limit (30d) is held to 24d, not fired at on
   t.equal(reply.body, 'late but fine');
   t.match(await trickle(port, ['a', 'b'], 100), /^200 .* late but fine$/, 'and a body with a 30d client clock');
 });
+
+t.test('a reused upstream connection carries one deadline per request: the last answer\'s never fires into the next, a slow next still gets 504', async (t) => {
+  // The deadline belongs to the pooled connection and is refreshed per request
+  // (upstream/connections.ts): the first answer's, left armed, would fire 300 ms into the second.
+  const delays = [0, 600, 2500];
+  const backend = await startBackend(t, (_req, res) => setTimeout(() => res.end('answered'), delays.shift() ?? 0));
+  const { port, logs } = await startEdge(t, basicConfig([backend.address], 'timeouts: { response: 1s }'));
+  t.equal((await get(port, '/')).status, 200, 'the first answer at once');
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  const second = await get(port, '/');
+  t.equal(second.status, 200, 'a 600 ms answer, 700 ms after the last one ended, within its own 1 s');
+  t.equal(second.body, 'answered');
+  const started = Date.now();
+  t.equal((await get(port, '/')).status, 504, 'a 2.5 s answer: the deadline still fires');
+  t.ok(Date.now() - started < 2400, 'at its 1 s, not when the upstream answered');
+  t.match(String((await logs.next((l) => l.status === 504))?.err), /no response headers within 1000 ms/);
+  t.equal(backend.connections, 1, 'all three over one pooled connection');
+});

@@ -7,6 +7,14 @@ export interface CacheFigures {
   readonly memory: { readonly bytes: number; readonly entries: number };
 }
 
+/** A request's protocol, as the `protocol` label says it. */
+type Protocol = 'http/1.1' | 'h2';
+
+interface RequestTally {
+  h1: number;
+  h2: number;
+}
+
 export interface PoolStats {
   readonly target: string;
   readonly opened: number;
@@ -16,7 +24,10 @@ export interface PoolStats {
 /** Prometheus metrics of one edge (a registry per edge: no module-level state across tests or reloads). */
 export class Metrics {
   readonly registry = new Registry();
-  readonly #requests = new Counter({ name: 'gatehouse_requests_total', help: 'HTTPS requests answered, by route, status and protocol (http/1.1 or h2)', labelNames: ['route', 'status', 'protocol'] as const, registers: [this.registry] });
+  readonly #requests: Counter<'route' | 'status' | 'protocol'> = new Counter({
+    name: 'gatehouse_requests_total', help: 'HTTPS requests answered, by route, status and protocol (http/1.1 or h2)', labelNames: ['route', 'status', 'protocol'] as const,
+    registers: [this.registry], collect: (): void => this.#collectRequests(),
+  });
   readonly #upstreamLatency = new Histogram({
     name: 'gatehouse_upstream_response_seconds', help: 'Time from request start to upstream response headers', labelNames: ['upstream'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry],
@@ -55,22 +66,42 @@ export class Metrics {
   });
   readonly #cacheBytes = new Gauge({ name: 'gatehouse_cache_memory_bytes', help: 'Bytes of answers held in the in-memory cache tier', registers: [this.registry] });
   readonly #cacheEntries = new Gauge({ name: 'gatehouse_cache_memory_entries', help: 'Answers held in the in-memory cache tier', registers: [this.registry] });
-  readonly #requestChildren = new Map<string, { inc(): void }>();
+  /** Requests per route, then per status: plain numbers on the hot path, handed to prom-client at scrape time. */
+  readonly #requestCounts = new Map<string, Map<number, RequestTally>>();
   readonly #latencyChildren = new Map<string, { observe(v: number): void }>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
   }
 
-  /** Per request: cached label children, so the hot path does a Map lookup, not label hashing. */
-  request(route: string, status: number, protocol: string): void {
-    const key = `${status} ${protocol} ${route}`;
-    let child = this.#requestChildren.get(key);
-    if (child === undefined) {
-      child = this.#requests.labels(route, String(status), protocol);
-      this.#requestChildren.set(key, child);
+  /**
+   * Per request: two Map lookups and an increment. A route label is the route's own string (its
+   * hash is computed once) and a status a small integer, so nothing is built or hashed per call;
+   * prom-client's labelled inc() validated and hashed its labels on every call.
+   */
+  request(route: string, status: number, protocol: Protocol): void {
+    let byStatus = this.#requestCounts.get(route);
+    if (byStatus === undefined) {
+      byStatus = new Map();
+      this.#requestCounts.set(route, byStatus);
     }
-    child.inc();
+    let tally = byStatus.get(status);
+    if (tally === undefined) {
+      tally = { h1: 0, h2: 0 };
+      byStatus.set(status, tally);
+    }
+    if (protocol === 'h2') tally.h2++;
+    else tally.h1++;
+  }
+
+  #collectRequests(): void {
+    this.#requests.reset();
+    for (const [route, byStatus] of this.#requestCounts) {
+      for (const [status, tally] of byStatus) {
+        if (tally.h1 > 0) this.#requests.labels(route, String(status), 'http/1.1').inc(tally.h1);
+        if (tally.h2 > 0) this.#requests.labels(route, String(status), 'h2').inc(tally.h2);
+      }
+    }
   }
 
   /** Connection-pool figures are read at scrape time: nothing on the request path. */

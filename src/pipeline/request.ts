@@ -305,16 +305,38 @@ export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange
   const status = res.headersSent ? res.statusCode : error?.status ?? 0;
   deps.metrics.request(exchange.label, status, exchange.protocol);
   if (exchange.headersAt > 0) deps.metrics.upstreamLatency(exchange.upstream.name, (exchange.headersAt - exchange.start) / 1000);
-  const fields = {
+  const fields: ExchangeLine = {
     method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.clientPath, status, durationMs: round(performance.now() - exchange.start),
     clientIp: exchange.clientIp, target: exchange.sending?.target?.id ?? null, bytes: exchange.bytes,
-    ...(responseComplete(res) ? {} : { aborted: true }),
-    ...(error === undefined ? {} : { err: error.message, code: error.code }),
-    ...(exchange.requestId === undefined ? {} : { requestId: exchange.requestId }),
-    [REQUEST_HEADERS]: exchange.headers,
   };
+  // The optional fields are added in place, in the line's order: no object made and spread per field.
+  if (!responseComplete(res)) fields.aborted = true;
+  if (error !== undefined) {
+    fields.err = error.message;
+    fields.code = error.code;
+  }
+  if (exchange.requestId !== undefined) fields.requestId = exchange.requestId;
+  fields[REQUEST_HEADERS] = exchange.headers;
   // At info even when it failed: the warning is per cause, rate-limited (hooks.ts).
   deps.log.info(fields, 'request');
+}
+
+/** A proxied request's access line, in the order its JSON is written. */
+interface ExchangeLine {
+  readonly method: string;
+  readonly protocol: string;
+  readonly host: string;
+  readonly path: string;
+  readonly status: number;
+  readonly durationMs: number;
+  readonly clientIp: string;
+  readonly target: string | null;
+  readonly bytes: number;
+  aborted?: true;
+  err?: string;
+  code?: EdgeErrorCode;
+  requestId?: string;
+  [REQUEST_HEADERS]?: IncomingHttpHeaders;
 }
 
 function round(ms: number): number {

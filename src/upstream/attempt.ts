@@ -21,8 +21,8 @@ export interface AttemptOwner {
 /**
  * One attempt at one target: writes the request on a pooled connection, lets the connection's
  * parser read the answer and hands it to the sink with backpressure both ways, then gives the
- * connection back (or closes it when it cannot carry another request). One timer, refreshed in
- * place, whose meaning is the `Wait` it was armed for.
+ * connection back (or closes it when it cannot carry another request). One deadline, the
+ * connection's, refreshed in place, whose meaning is the `Wait` it was armed for.
  */
 export class UpstreamAttempt implements ConnectionUser {
   readonly request: UpstreamRequest;
@@ -31,9 +31,9 @@ export class UpstreamAttempt implements ConnectionUser {
   readonly reused: boolean;
   readonly #owner: AttemptOwner;
   readonly #conn: UpstreamConnection;
-  #timer: NodeJS.Timeout | undefined;
-  #timerMs = 0;
+  /** What the connection's deadline (UpstreamConnection.arm) means while this attempt holds it, and its length. */
   #wait = Wait.None;
+  #timerMs = 0;
   /** The client's body has begun to flow upstream (it waits for the connection). */
   bodyStarted = false;
   /** The sink was given the answer's head: from here on a failure can only end what started. */
@@ -103,7 +103,7 @@ export class UpstreamAttempt implements ConnectionUser {
       this.#expect(Wait.ClientDrain, this.request.bodyTimeout);
       this.#conn.socket.pause();
     } else if (!this.#paused) {
-      this.#timer?.refresh();
+      this.#conn.arm(this.#timerMs);
     }
   }
 
@@ -174,25 +174,19 @@ export class UpstreamAttempt implements ConnectionUser {
     this.#owner.failed(this, err);
   }
 
-  /** Wait for `wait` at most `ms`: one timer per attempt, refreshed in place when the duration stays the same. */
+  /** Wait for `wait` at most `ms`, on the connection's one deadline. */
   #expect(wait: Wait, ms: number): void {
     this.#wait = wait;
-    if (this.#timer !== undefined && this.#timerMs === ms) {
-      this.#timer.refresh();
-      return;
-    }
-    clearTimeout(this.#timer);
     this.#timerMs = ms;
-    this.#timer = setTimeout(timedOut, ms, this);
+    this.#conn.arm(ms);
   }
 
+  /** Not waiting any more: the deadline may still fire, and then finds Wait.None. */
   #stopTimer(): void {
     this.#wait = Wait.None;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
   }
 
-  /** The timer fired: what we were waiting for decides whose fault it is. */
+  /** The deadline passed: what we were waiting for decides whose fault it is. */
   timedOut(): void {
     const ms = this.#timerMs;
     switch (this.#wait) {
@@ -252,7 +246,7 @@ export class UpstreamAttempt implements ConnectionUser {
           source.resume();
         });
       } else if (waiting()) {
-        this.#timer?.refresh();
+        this.#conn.arm(this.#timerMs);
       }
     });
     const ended = (): void => {
@@ -268,8 +262,4 @@ export class UpstreamAttempt implements ConnectionUser {
     else source.once('end', ended);
     source.resume(); // the pipeline may have paused it (see withinBodyLimit)
   }
-}
-
-function timedOut(attempt: UpstreamAttempt): void {
-  attempt.timedOut();
 }

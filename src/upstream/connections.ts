@@ -11,6 +11,8 @@ const UPSTREAM_HEAD_LIMIT = 64 * 1024;
 export interface ConnectionUser extends ResponseEvents {
   /** TCP (and for https targets, TLS) is up. */
   onConnect(): void;
+  /** The deadline set with UpstreamConnection.arm() passed (the user decides what it meant, if anything). */
+  timedOut(): void;
   /** A socket error, a malformed answer, or the upstream closing before its answer ended. */
   onError(err: unknown): void;
   /** The socket is gone; always the last call. */
@@ -33,6 +35,15 @@ export class UpstreamConnection implements ResponseEvents {
   uses = 0;
   /** Date.now() when it was last put back, for the idle sweep. */
   idleSince = 0;
+  /**
+   * The current user's one deadline. It lives with the connection, so a request on a reused
+   * connection refreshes it in place instead of creating, inserting and clearing a Timeout of its
+   * own; a deadline left armed by a finished user fires into whoever holds the connection then,
+   * whose own state says it is not waiting. Unref'd: while a user waits, its socket keeps the
+   * process alive.
+   */
+  #timer: NodeJS.Timeout | undefined;
+  #timerMs = 0;
 
   constructor(socket: Socket, pool: ConnectionPool, secure: boolean) {
     this.socket = socket;
@@ -48,6 +59,24 @@ export class UpstreamConnection implements ResponseEvents {
   }
 
   readonly #onConnect = (): void => this.user?.onConnect();
+
+  /** Call the user's timedOut() `ms` from now (a refresh when the duration is the one armed last). */
+  arm(ms: number): void {
+    if (this.#timer !== undefined && this.#timerMs === ms) {
+      this.#timer.refresh();
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#timerMs = ms;
+    this.#timer = setTimeout(this.#onTimer, ms).unref();
+  }
+
+  readonly #onTimer = (): void => this.user?.timedOut();
+
+  #disarm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
 
   readonly #onData = (chunk: Buffer): void => {
     const user = this.user;
@@ -78,6 +107,7 @@ export class UpstreamConnection implements ResponseEvents {
   readonly #onError = (err: Error): void => this.user?.onError(err);
 
   readonly #onClose = (): void => {
+    this.#disarm();
     this.#pool.forget(this);
     const user = this.user;
     this.user = undefined;
@@ -104,6 +134,7 @@ export class UpstreamConnection implements ResponseEvents {
   detach(): Socket {
     const socket = this.socket;
     this.user = undefined;
+    this.#disarm();
     socket.off(this.#connectEvent, this.#onConnect);
     socket.off('data', this.#onData);
     socket.off('end', this.#onEnd);
