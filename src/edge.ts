@@ -66,7 +66,7 @@ export class Edge {
   /** The pair :443's own (no-SNI) context was built from: SNI leaves such handshakes on it. */
   #ownPair: CertPair | undefined;
   readonly log: Logger;
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   readonly #targets = new TargetRegistry();
   readonly #tunnels = new TunnelRegistry();
   /** Budgets, auth caches and store connections: kept across reloads. */
@@ -96,6 +96,8 @@ export class Edge {
   readonly #ticketKeys: Buffer | undefined;
 
   private constructor(config: Config, certs: CertStore, log: Logger, ticketKeys: Buffer | undefined, orderCertificates: boolean) {
+    // Without listen.admin nothing can scrape the process metrics: none are collected (README "Logs and metrics").
+    this.metrics = new Metrics(config.listen.admin !== null);
     this.#ticketKeys = ticketKeys;
     this.#orderCertificates = orderCertificates;
     this.#responders = acmeResponders(config.tls.acme, certs.settings);
