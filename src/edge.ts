@@ -27,7 +27,7 @@ import { TunnelRegistry, type TunnelHooks } from './proxy/tunnel.js';
 import { buildRuntime, targetKeys, type Runtime } from './pipeline/runtime.js';
 import { acmePaths, acmeResponders, prepareAcme, type AcmeResponders } from './tls/acme/wiring.js';
 import { AcmeManager } from './tls/acme/manager.js';
-import { CertStore } from './tls/cert-store.js';
+import { CertStore, type CertPair } from './tls/cert-store.js';
 import { watchCertificates } from './tls/cert-watcher.js';
 import { keyExchangeGroups } from './tls/groups.js';
 import { UpstreamClient } from './upstream/client.js';
@@ -63,8 +63,10 @@ export class Edge {
   #config: Config;
   #runtime: Runtime;
   #certs: CertStore;
+  /** The pair :443's own (no-SNI) context was built from: SNI leaves such handshakes on it. */
+  #ownPair: CertPair | undefined;
   readonly log: Logger;
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   readonly #targets = new TargetRegistry();
   readonly #tunnels = new TunnelRegistry();
   /** Budgets, auth caches and store connections: kept across reloads. */
@@ -94,6 +96,8 @@ export class Edge {
   readonly #ticketKeys: Buffer | undefined;
 
   private constructor(config: Config, certs: CertStore, log: Logger, ticketKeys: Buffer | undefined, orderCertificates: boolean) {
+    // Without listen.admin nothing can scrape the process metrics: none are collected (README "Logs and metrics").
+    this.metrics = new Metrics(config.listen.admin !== null);
     this.#ticketKeys = ticketKeys;
     this.#orderCertificates = orderCertificates;
     this.#responders = acmeResponders(config.tls.acme, certs.settings);
@@ -168,9 +172,11 @@ export class Edge {
         onConnect: (req, res) => handleConnect(this, req, res),
       });
     }
+    this.#ownPair = this.#certs.defaultPair;
     this.#https = createSecureListener(config, {
       h2: this.#h2,
       certs: () => this.#certs,
+      ownPair: () => this.#ownPair,
       log: this.log,
       metrics: this.metrics,
       hsts: () => this.#runtime.hsts,
@@ -179,7 +185,7 @@ export class Edge {
       acmeAlpn: this.#responders.alpn,
     });
     this.#frontDoor(this.#https, 'https');
-    this.#certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]?.options));
+    this.#certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]));
     const https = await listen(this.#https, config.listen.https, 'listen.https');
     const httpsAll = [https];
     for (const [i, address] of config.listen.httpsAll.entries()) {
@@ -243,8 +249,8 @@ export class Edge {
     else this.#cache.configure(config.cache);
     if (certs !== this.#certs) {
       this.#certs = certs;
-      certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]?.options));
-      this.#applyDefaultContext(certs.defaultPair?.options);
+      certs.onSwap((pairs) => this.#applyDefaultContext(pairs[0]));
+      this.#applyDefaultContext(certs.defaultPair);
       await this.#watchCertificates();
     }
     this.#targets.retain(targetKeys(runtime));
@@ -316,10 +322,11 @@ export class Edge {
     installFrontDoor(server, { listener, tls: listener === 'https', runtime: () => this.#runtime, gate: this.#gate, log: this.log, metrics: this.metrics });
   }
 
-  #applyDefaultContext(options: Parameters<HttpsServer['setSecureContext']>[0] | undefined): void {
-    if (options === undefined || this.#https === undefined) return;
+  #applyDefaultContext(pair: CertPair | undefined): void {
+    if (pair === undefined || this.#https === undefined) return;
     try {
-      this.#https.setSecureContext(options);
+      this.#https.setSecureContext(pair.options);
+      this.#ownPair = pair;
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not apply the default certificate; the previous one keeps serving');
     }

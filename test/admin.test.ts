@@ -27,6 +27,7 @@ t.test('/healthz and Prometheus /metrics on the admin listener', async (t) => {
   t.match(metrics.body, /gatehouse_requests_total\{route="-",status="421",protocol="http\/1.1"\} 1/);
   t.match(metrics.body, /gatehouse_upstream_response_seconds_count\{upstream="app"\} 3/);
   t.match(metrics.body, /gatehouse_open_connections \d/);
+  t.match(metrics.body, /gatehouse_nodejs_eventloop_lag_seconds \d/, 'Node process metrics with an admin listener');
   t.match(metrics.body, /gatehouse_open_websockets 0/);
   t.match(metrics.body, /gatehouse_certificate_expiry_seconds\{cert="[^"]+"\} \d+/);
   t.equal((await plain(admin, '/nope')).status, 404);
@@ -44,4 +45,12 @@ t.test('a bare admin port binds loopback only', async (t) => {
   const { parseConfig } = await import('../src/config/load.js');
   const { config } = parseConfig('listen: { admin: 9901 }\ntls: { certificates: [{ cert: a, key: b }] }\nupstreams: { a: { targets: [127.0.0.1:1] } }\nsites: [{ hosts: [x.test], routes: [{ upstream: a }] }]\n', '/x.yaml');
   t.strictSame(config?.listen.admin, { host: '127.0.0.1', port: 9901 });
+});
+
+t.test('without listen.admin no Node process metrics are collected (nothing could scrape them; their event-loop monitor wakes the process 100 times a second)', async (t) => {
+  const backend = await startBackend(t);
+  const { edge } = await startEdge(t, basicConfig([backend.address]));
+  t.equal(edge.metrics.registry.getSingleMetric('gatehouse_nodejs_eventloop_lag_seconds'), undefined);
+  t.equal(edge.metrics.registry.getSingleMetric('gatehouse_process_cpu_user_seconds_total'), undefined);
+  t.not(edge.metrics.registry.getSingleMetric('gatehouse_open_connections'), undefined, 'Gatehouse\'s own metrics stay (cluster workers answer the primary\'s scrape)');
 });

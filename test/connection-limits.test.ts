@@ -92,6 +92,25 @@ t.test('limits.connectionsPerIp: one address over its cap is refused, others are
   t.match(await running.logs.next((l) => l.event === 'connection-refused'), { reason: 'per_ip', clientIp: '127.0.0.2' });
 });
 
+t.test('a closed connection gives back its address\'s room and its place in the total; a refused one keeps neither; the open-connections gauge follows', async (t) => {
+  const backend = await startBackend(t);
+  const running = await startEdge(t, config(backend.address, 'connections: 2, connectionsPerIp: 1'));
+  const open = async (): Promise<number> => (await running.edge.metrics.registry.getSingleMetric('gatehouse_open_connections')?.get())?.values[0]?.value ?? -1;
+  const first = await held(t, running.port, { localAddress: '127.0.0.4' });
+  t.same(await refused(running.port, { localAddress: '127.0.0.4' }), { bytes: 0 }, 'a second connection from the same address is refused');
+  // Had the refused one kept its place in the total (cap 2), this would be refused too.
+  await held(t, running.port, { localAddress: '127.0.0.5' });
+  t.equal(await open(), 2, 'two connections open');
+  first.destroy();
+  await running.logs.next(() => false, 200);
+  t.equal(await open(), 1, 'the gauge counts the close');
+  await held(t, running.port, { localAddress: '127.0.0.4' });
+  t.pass('the address that closed its connection is served again');
+  t.equal(await open(), 2);
+  t.equal(await refusedCount(running, 'per_ip'), 1);
+  t.equal(await refusedCount(running, 'limit'), 0);
+});
+
 t.test('behind a balancer the per-IP cap counts PROXY sources, right after the header', async (t) => {
   const backend = await startBackend(t);
   const running = await startEdge(t, config(backend.address, 'connectionsPerIp: 1', '127.0.0.1/32'));

@@ -21,6 +21,11 @@ export function setClientAddress(socket: Socket, address: string): void {
   (socket as Tagged)[CLIENT_ADDRESS] = normaliseIp(address);
 }
 
+/** The address setClientAddress recorded on this very socket, if it did (the front door's per-address count). */
+export function taggedClientAddress(socket: Socket): string | undefined {
+  return (socket as Tagged)[CLIENT_ADDRESS];
+}
+
 /**
  * The client address of `socket` — the TCP socket itself, the TLSSocket around it, or the
  * proxy an http2 session exposes as `session.socket` in front of either (property reads pass through).

@@ -4,7 +4,7 @@ import type { LimitsConfig } from '../config/types.js';
 import { rateLimited, type Logger } from '../log.js';
 import { isTrusted, normaliseIp } from '../http/forwarded.js';
 import type { Runtime } from '../pipeline/runtime.js';
-import { setClientAddress } from '../http/client-address.js';
+import { setClientAddress, taggedClientAddress } from '../http/client-address.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { ProxyHeaderParser, sniffProxy } from './proxy-protocol.js';
 
@@ -33,8 +33,19 @@ type Dispatch = (socket: Socket) => void;
 export function installFrontDoor(server: Server, deps: FrontDoorDeps): () => void {
   const inner = server.listeners('connection') as Dispatch[];
   server.removeAllListeners('connection');
-  const dispatch: Dispatch = (socket) => { for (const listener of inner) listener.call(server, socket); };
-  const door: Door = { deps, dispatch, refusals: rateLimited(deps.log, 1000), malformed: rateLimited(deps.log, 1000) };
+  const [only] = inner;
+  // Almost always one inner listener (the TLS or HTTP server's own): called directly, no loop per socket.
+  const dispatch: Dispatch = inner.length === 1 && only !== undefined ? only.bind(server) : (socket) => { for (const listener of inner) listener.call(server, socket); };
+  const gate = deps.gate;
+  // One 'close' listener per socket, shared by every socket of this door (no closure per
+  // connection): the total count always; the per-address count when the socket was tagged with
+  // its client address, which counted() does exactly when that count admitted it.
+  const leave = function (this: Socket): void {
+    gate.leave();
+    const address = taggedClientAddress(this);
+    if (address !== undefined) gate.leaveIp(address);
+  };
+  const door: Door = { deps, dispatch, leave, refusals: rateLimited(deps.log, 1000), malformed: rateLimited(deps.log, 1000) };
   const acceptFailures = rateLimited(deps.log, 1000);
   const onConnection = (socket: Socket): void => admit(socket, door);
   // libuv reports EMFILE/ENFILE from accept(2) as a server 'error' after closing the pending
@@ -52,29 +63,36 @@ export function installFrontDoor(server: Server, deps: FrontDoorDeps): () => voi
   };
 }
 
+/** Every client socket's error listener: one function for all of them (`this` is the socket). */
+function destroyOnError(this: Socket): void {
+  this.destroy();
+}
+
 type Log = (fields: object, message: string) => void;
 
 /** One listener's front door: what every admission on it shares. */
 interface Door {
   readonly deps: FrontDoorDeps;
   readonly dispatch: Dispatch;
+  /** The 'close' listener of every admitted socket: gives back what the gate counted. */
+  readonly leave: (this: Socket) => void;
   readonly refusals: Log;
   readonly malformed: Log;
 }
 
 function admit(socket: Socket, door: Door): void {
-  socket.on('error', () => socket.destroy());
+  socket.on('error', destroyOnError);
   // A peer that already reset (a health check that connects and leaves) has no address left.
   if (socket.remoteAddress === undefined) return void socket.destroy();
   const runtime = door.deps.runtime();
   const { limits, timeouts } = runtime.config;
   const peer = normaliseIp(socket.remoteAddress);
-  const release = door.deps.gate.enter(limits.connections);
-  if (release === null) return refuse(door, socket, 'limit', peer);
-  socket.once('close', release);
+  if (!door.deps.gate.enter(limits.connections)) return refuse(door, socket, 'limit', peer);
+  // 'close' comes once per socket: exactly one leave for the enter above.
+  socket.on('close', door.leave);
   const proxyPeers = runtime.proxyPeers;
   if (!proxyPeers.any) {
-    if (counted(door, socket, limits, peer)) handOver(door, socket, Buffer.alloc(0));
+    if (counted(door, socket, limits, peer)) handOver(door, socket);
     return;
   }
   new ProxyWait(door, socket, limits, peer, isTrusted(proxyPeers, peer) ? Wait.Header : Wait.Sniff, timeouts.headers);
@@ -88,20 +106,19 @@ function refuse(door: Door, socket: Socket, reason: 'limit' | 'per_ip', clientIp
 
 /** Count the connection against its client address; false when that refused it. */
 function counted(door: Door, socket: Socket, limits: LimitsConfig, address: string): boolean {
-  const releaseIp = door.deps.gate.enterIp(address, limits.connectionsPerIp);
-  if (releaseIp === null) {
+  if (!door.deps.gate.enterIp(address, limits.connectionsPerIp)) {
     refuse(door, socket, 'per_ip', address);
     return false;
   }
-  socket.once('close', releaseIp);
+  // The tag is also what door.leave releases on close.
   setClientAddress(socket, address);
   return true;
 }
 
-function handOver(door: Door, socket: Socket, replay: Buffer): void {
+function handOver(door: Door, socket: Socket, replay?: Buffer): void {
   // Bytes read past the header go back in front of the stream: TLS (or the HTTP parser)
   // reads them first, so a header and a ClientHello sharing one segment lose nothing.
-  if (replay.length > 0) socket.unshift(replay);
+  if (replay !== undefined && replay.length > 0) socket.unshift(replay);
   door.dispatch(socket);
   // node:http reads a paused socket only once it is resumed (its unshifted bytes first);
   // a TLS server has already moved the TCP handle under its TLSSocket, which took the bytes.

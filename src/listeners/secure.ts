@@ -11,12 +11,14 @@ import type { AlpnChallengeHook } from '../tls/acme/responders.js';
 import { clientAddress } from '../http/client-address.js';
 import { answerClientError } from './client-error.js';
 import { h1Limits } from './h1-limits.js';
-import type { CertStore } from '../tls/cert-store.js';
+import type { CertPair, CertStore } from '../tls/cert-store.js';
 import type { H2Front } from './h2.js';
 
 export interface SecureListenerDeps {
   /** The store as it is now (a reload may replace it). */
   certs(): CertStore;
+  /** The pair the server's own (no-SNI) context was last built from, if any (the edge applies it on swaps and reloads). */
+  ownPair(): CertPair | undefined;
   readonly log: Logger;
   readonly metrics: Metrics;
   /** The current HSTS value (it can change on reload). */
@@ -40,14 +42,21 @@ export interface SecureListenerDeps {
 function routeAlpn(server: Server, h2: H2Front | undefined): void {
   const h1 = server.listeners('secureConnection')[0] as (socket: TLSSocket) => void;
   server.removeListener('secureConnection', h1);
+  // One listener per handshake for everything, so no socket pays for a second emit.
   server.on('secureConnection', (socket: TLSSocket) => {
-    if (h2 !== undefined && socket.alpnProtocol === 'h2') {
-      h2.accept(socket);
-      return;
-    }
+    socket.on('error', destroyOnError);
+    const alpn = socket.alpnProtocol;
+    // RFC 8737 §3: an acme-tls/1 connection ends after its handshake; it never carries HTTP.
+    if (alpn === 'acme-tls/1') return void socket.destroy();
+    if (h2 !== undefined && alpn === 'h2') return h2.accept(socket);
     h1.call(server, socket);
     readThroughStream(socket);
   });
+}
+
+/** Every TLS socket's error listener: one function for all of them (`this` is the socket). */
+function destroyOnError(this: TLSSocket): void {
+  this.destroy();
 }
 
 /**
@@ -87,7 +96,10 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
       const challenge = acme?.context(this, servername);
       if (challenge !== undefined) return void challenge.then((ctx) => cb(null, ctx), (err: Error) => cb(err, undefined));
       try {
-        cb(null, deps.certs().contextFor(servername));
+        const pair = deps.certs().pairFor(servername);
+        // The server's own context already holds this pair: no SNI context spares OpenSSL
+        // re-installing the same certificate, chain and key on this connection.
+        cb(null, pair === deps.ownPair() ? undefined : pair?.context);
       } catch (err) {
         cb(err as Error, undefined);
       }
@@ -114,15 +126,13 @@ export function createSecureListener(config: Config, deps: SecureListenerDeps): 
   server.maxHeadersCount = 0;
 
   const tlsError = rateLimited(deps.log, 1000);
+  // The front door (front-door.ts) gave the TCP socket its error listener; TLS then moves its
+  // handle under the TLSSocket, which reports errors from here on. One 'close' listener shared
+  // by every socket: no closure per connection.
+  const closed = (): void => { deps.metrics.connections.dec(); };
   server.on('connection', (socket: Socket) => {
-    socket.on('error', () => socket.destroy());
     deps.metrics.connections.inc();
-    socket.once('close', () => deps.metrics.connections.dec());
-  });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    socket.on('error', () => socket.destroy());
-    // RFC 8737 §3: an acme-tls/1 connection ends after its handshake; it never carries HTTP.
-    if (socket.alpnProtocol === 'acme-tls/1') socket.destroy();
+    socket.on('close', closed);
   });
   routeAlpn(server, deps.h2);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {

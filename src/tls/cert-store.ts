@@ -132,6 +132,8 @@ export class CertStore {
   #slots: Slot[];
   #exact = new Map<string, CertPair>();
   #wildcard = new Map<string, CertPair>();
+  /** pairs[0], kept by #index() so a handshake without a known name does not build the list. */
+  #default: CertPair | undefined;
   readonly #settings: ContextSettings;
   readonly #listeners = new Set<(pairs: readonly CertPair[]) => void>();
 
@@ -177,14 +179,15 @@ export class CertStore {
 
   /** The listener's own (no-SNI) pair: the first one served; undefined before ACME's first issuance. */
   get defaultPair(): CertPair | undefined {
-    return this.pairs[0];
+    return this.#default;
   }
 
-  contextFor(servername: string): SecureContext | undefined {
+  /** The pair SNI `servername` gets: exact name, then one-label wildcard, then the default. */
+  pairFor(servername: string): CertPair | undefined {
     const name = servername.toLowerCase();
-    const pair = this.#exact.get(name) ?? this.#wildcard.get(name.slice(name.indexOf('.') + 1)) ?? this.defaultPair;
-    return pair?.context;
+    return this.#exact.get(name) ?? this.#wildcard.get(name.slice(name.indexOf('.') + 1)) ?? this.defaultPair;
   }
+
 
   /** Called with the new list after every swap; returns the remover. */
   onSwap(listener: (pairs: readonly CertPair[]) => void): () => void {
@@ -226,5 +229,6 @@ export class CertStore {
     }
     this.#exact = exact;
     this.#wildcard = wildcard;
+    this.#default = this.pairs[0];
   }
 }
