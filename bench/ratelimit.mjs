@@ -8,7 +8,7 @@
 // served ÷ what the budget allows from its first request to its last (burst + 1 + rate × seconds).
 // Bounded in count and time; prints JSON (ROWS=1: every address's row too).
 //   npm run build && node bench/ratelimit.mjs [--rate 100] [--burst 50] [--offered 5000] [--addresses 20] [--seconds 10]
-//        [--connections 2] [--in-flight 64] [--workers 2] [--only workers|redis] [--node-args "…"]
+//        [--connections 2] [--in-flight 128] [--workers 2] [--only workers|redis] [--node-args "…"]
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -37,7 +37,7 @@ const NODE_ARGS = opt('node-args', '', true).split(' ').filter(Boolean);
 const NGINX = process.argv.includes('--nginx');
 /** `workers` or `redis` (or `none`, with --nginx): run one setup only. */
 const ONLY = opt('only', 'both');
-const IN_FLIGHT = Math.min(1024, Number(opt('in-flight', '64')));
+const IN_FLIGHT = Math.min(1024, Number(opt('in-flight', '128')));
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ratelimit-'));
 const children = [];
