@@ -160,13 +160,10 @@ function nodeLoad(script, args) {
 }
 
 /**
- * Exactly `count` operations of `mode` (bench/count-load.mjs) against `port`; `clock()` is read
- * once the client's connections are open and again when the last answer is in, so the figure
- * holds the operations and nothing of the client's set-up. Bounded: killed after 10 minutes.
+ * A child's stdout read as one JSON value per line: `next()` resolves with the next value, or
+ * undefined once the child has exited with nothing more written.
  */
-export async function countLoad(port, { mode, count, connections, streams = 1, ca, path = '/' }, clock) {
-  const child = nodeLoad('count-load.mjs', [`--mode=${mode}`, `--port=${port}`, `--count=${count}`, `--connections=${connections}`, `--streams=${streams}`, `--ca=${ca}`, `--path=${path}`]);
-  const guard = setTimeout(() => child.kill('SIGKILL'), 600_000);
+export function jsonLines(child) {
   const lines = [];
   let buffered = '';
   let wake = () => {};
@@ -178,10 +175,21 @@ export async function countLoad(port, { mode, count, connections, streams = 1, c
     wake();
   });
   child.on('exit', () => wake());
-  const next = async () => {
+  return async () => {
     while (lines.length === 0 && child.exitCode === null && child.signalCode === null) await new Promise((r) => { wake = r; });
     return lines.shift();
   };
+}
+
+/**
+ * Exactly `count` operations of `mode` (bench/count-load.mjs) against `port`; `clock()` is read
+ * once the client's connections are open and again when the last answer is in, so the figure
+ * holds the operations and nothing of the client's set-up. Bounded: killed after 10 minutes.
+ */
+export async function countLoad(port, { mode, count, connections, streams = 1, ca, path = '/' }, clock) {
+  const child = nodeLoad('count-load.mjs', [`--mode=${mode}`, `--port=${port}`, `--count=${count}`, `--connections=${connections}`, `--streams=${streams}`, `--ca=${ca}`, `--path=${path}`]);
+  const guard = setTimeout(() => child.kill('SIGKILL'), 600_000);
+  const next = jsonLines(child);
   try {
     if ((await next())?.ready !== true) throw new Error(`count-load ${mode} could not open its connections to ${port}`);
     const before = clock();

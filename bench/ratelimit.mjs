@@ -18,7 +18,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeCa, makeLeaf } from '../scripts/certs.mjs';
 import { startBenchBackend } from './backend.mjs';
-import { cpuNanos, have, here, options, root, sleep } from './lib.mjs';
+import { cpuNanos, have, here, jsonLines, options, root, sleep } from './lib.mjs';
 
 const { opt } = options(process.argv.slice(2));
 const RATE = Number(opt('rate', '100'));
@@ -185,21 +185,7 @@ async function offer(edges, cluster = true) {
     `--ca=${join(dir, 'ca.pem')}`], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(child);
   const guard = setTimeout(() => child.kill('SIGKILL'), (SECONDS + 60) * 1000);
-  const lines = [];
-  let buffered = '';
-  let wake = () => {};
-  child.stdout.on('data', (d) => {
-    buffered += d;
-    const parts = buffered.split('\n');
-    buffered = parts.pop();
-    lines.push(...parts.filter(Boolean).map((l) => JSON.parse(l)));
-    wake();
-  });
-  child.on('exit', () => wake());
-  const next = async () => {
-    while (lines.length === 0 && child.exitCode === null && child.signalCode === null) await new Promise((r) => { wake = r; });
-    return lines.shift();
-  };
+  const next = jsonLines(child);
   let ready = await next();
   if (ready?.ready !== true) throw new Error('the load generator could not open its connections');
   // With workers, every address must have clients on every worker (the issue: "clients spread over

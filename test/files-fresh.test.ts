@@ -1,14 +1,14 @@
 // Files are looked up with synchronous syscalls and no cache (README "Serving files"): a swapped
 // `current` symlink and a rewritten file are seen on the next request, and no answer, whatever
 // way it ends, leaves a descriptor of a served file open.
-import { mkdirSync, readdirSync, readlinkSync, renameSync, symlinkSync, writeFileSync, utimesSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:http2';
 import t from 'tap';
 import { startEdge } from './helpers/edge.js';
 import { testCerts } from './helpers/certs.js';
 import { get } from './helpers/net.js';
-import { makeTree, until } from './helpers/files.js';
+import { makeTree, servedOpen, until } from './helpers/files.js';
 import { tempDir } from './helpers/edge.js';
 
 const config = (root: string): string => `
@@ -70,13 +70,5 @@ t.test('every way an answer ends closes the file it opened (h1 and h2)', async (
       stream.on('error', reject);
     });
   }
-  const servedOpen = (): string[] => readdirSync('/proc/self/fd').flatMap((fd) => {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      return target.startsWith(tree.root) ? [target] : [];
-    } catch {
-      return [];
-    }
-  });
-  t.ok(await until(() => servedOpen().length === 0, 5_000), `no descriptor of a served file left open (open: ${JSON.stringify(servedOpen())})`);
+  t.ok(await until(() => servedOpen(tree.root).length === 0, 5_000), `no descriptor of a served file left open (open: ${JSON.stringify(servedOpen(tree.root))})`);
 });

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import t from 'tap';
+import { clientMapping, mappingOnce, onlyOn } from './helpers/mapping.js';
 import { startEdge, tempDir, writeConfigFile, HSTS } from './helpers/edge.js';
 import { deadPort, get } from './helpers/net.js';
 import { openWs, roundTrip } from './helpers/ws.js';
@@ -22,35 +23,13 @@ ${extra}
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app, websocket: { allowMissingOrigin: true } }] }]
 `;
 
-/**
- * The mapping once `holds` is true of it, polled every 100 ms for at most 5 s (health checks and
- * failTimeout act on timers a loaded machine can delay); the last mapping when time runs out, so
- * the caller's assertion fails with what it saw.
- */
-async function mappingOnce(port: number, holds: (m: Map<string, string>) => boolean): Promise<Map<string, string>> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const m = await mapping(port);
-    if (holds(m) || Date.now() > deadline) return m;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const onlyOn = (name: string) => (m: Map<string, string>): boolean => [...m.values()].every((v) => v === name);
-
-async function mapping(port: number): Promise<Map<string, string>> {
-  const m = new Map<string, string>();
-  for (const ip of CLIENTS) m.set(ip, (await get(port, '/', { localAddress: ip })).body);
-  return m;
-}
-
 t.test('40 clients: stable, spread 25–75%, same target over HTTP and WebSocket, and in a second Gatehouse process', async (t) => {
   const a = await named(t, 'a');
   const b = await named(t, 'b');
   const targets = [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`];
   const { port } = await startEdge(t, config(targets));
-  const first = await mapping(port);
-  t.strictSame(await mapping(port), first, 'every client lands on the same target again');
+  const first = await clientMapping(port, CLIENTS);
+  t.strictSame(await clientMapping(port, CLIENTS), first, 'every client lands on the same target again');
   const onA = [...first.values()].filter((v) => v === 'a').length;
   t.ok(onA >= 10 && onA <= 30, `spread: ${onA}/40 on a`);
   for (const ip of CLIENTS.slice(0, 8)) {
@@ -63,7 +42,7 @@ t.test('40 clients: stable, spread 25–75%, same target over HTTP and WebSocket
   const otherPort = await deadPort();
   const { file } = await writeConfigFile(t, config([...targets].reverse()).replace('"127.0.0.1:0"', `"127.0.0.1:${otherPort}"`));
   const { child } = await spawnGatehouse(t, file);
-  t.strictSame(await mapping(otherPort), first, 'the other instance (targets listed in another order) maps every client the same');
+  t.strictSame(await clientMapping(otherPort, CLIENTS), first, 'the other instance (targets listed in another order) maps every client the same');
   child.kill('SIGTERM');
   await within(10_000, once(child, 'exit'), 'child to exit');
 });
@@ -72,35 +51,35 @@ t.test('a dead target costs its clients one move, not an error; they return when
   const a = await named(t, 'a');
   const b = await named(t, 'b');
   const { port } = await startEdge(t, config([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], '    maxFails: 1\n    failTimeout: 500ms'));
-  const before = await mapping(port);
+  const before = await clientMapping(port, CLIENTS);
   await a.close();
-  const during = await mapping(port);
+  const during = await clientMapping(port, CLIENTS);
   for (const ip of CLIENTS) {
     t.equal(during.get(ip), 'b', `${ip} served by b while a is down (no 502)`);
   }
   await a.listen();
   const same = (m: Map<string, string>): boolean => [...before].every(([ip, name]) => m.get(ip) === name);
-  t.strictSame(await mappingOnce(port, same), before, 'everyone is back where they were once failTimeout passes');
+  t.strictSame(await mappingOnce(port, CLIENTS, same), before, 'everyone is back where they were once failTimeout passes');
 });
 
 t.test('active health checks move clients off a failing target and back', async (t) => {
   const a = await named(t, 'a');
   const b = await named(t, 'b');
   const { port, logs } = await startEdge(t, config([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], '    healthCheck: { path: /healthz, interval: 100ms, timeout: 100ms }'));
-  const before = await mapping(port);
+  const before = await clientMapping(port, CLIENTS);
   a.healthy = false;
-  t.ok(onlyOn('b')(await mappingOnce(port, onlyOn('b'))), 'a failed its check: all on b');
+  t.ok(onlyOn('b')(await mappingOnce(port, CLIENTS, onlyOn('b'))), 'a failed its check: all on b');
   t.ok(logs.find((l) => l.event === 'health' && l.up === false), 'logged');
   a.healthy = true;
   const same = (m: Map<string, string>): boolean => [...before].every(([ip, name]) => m.get(ip) === name);
-  t.strictSame(await mappingOnce(port, same), before, 'back after recovery');
+  t.strictSame(await mappingOnce(port, CLIENTS, same), before, 'back after recovery');
 });
 
 t.test('WebSocket health checks: a target whose handshake fails is taken out', async (t) => {
   const a = await named(t, 'a');
   const plain = await startUpstream(t, { answer: fixed(200, 'no websockets here') });
   const { port } = await startEdge(t, config([`127.0.0.1:${a.port}`, plain.address], '    healthCheck: { path: /, interval: 100ms, timeout: 200ms, type: websocket }'));
-  t.ok(onlyOn('a')(await mappingOnce(port, onlyOn('a'))), 'only the target that speaks WebSocket gets traffic');
+  t.ok(onlyOn('a')(await mappingOnce(port, CLIENTS, onlyOn('a'))), 'only the target that speaks WebSocket gets traffic');
 });
 
 t.test('all targets down → 502 with HSTS, quickly', async (t) => {

@@ -2,6 +2,7 @@ import t from 'tap';
 import { formatProblem, parseConfig } from '../src/config/load.js';
 import { rank } from '../src/upstream/rendezvous.js';
 import { explainRoute } from '../src/tools/route.js';
+import { mappingOnce, onlyOn } from './helpers/mapping.js';
 import { startEdge, tempDir } from './helpers/edge.js';
 import { get } from './helpers/net.js';
 import { startUpstream } from './helpers/upstream.js';
@@ -21,27 +22,6 @@ upstreams:
 ${extra}
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 `;
-
-async function mapping(port: number): Promise<Map<string, string>> {
-  const m = new Map<string, string>();
-  for (const ip of CLIENTS) {
-    const reply = await get(port, '/', { localAddress: ip });
-    m.set(ip, reply.status === 200 ? reply.body : `HTTP ${reply.status}`);
-  }
-  return m;
-}
-
-/** The mapping once `holds` is true of it, polled every 100 ms for at most 5 s (health rounds and failTimeout run on timers); else the last one seen, for the assertion to show. */
-async function mappingOnce(port: number, holds: (m: Map<string, string>) => boolean): Promise<Map<string, string>> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const m = await mapping(port);
-    if (holds(m) || Date.now() > deadline) return m;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const onlyOn = (name: string) => (m: Map<string, string>): boolean => [...m.values()].every((v) => v === name);
 
 t.test('upstreams.NAME.backup is read at load: each address once across both lists, errors at FILE:LINE:COL', async (t) => {
   const ok = parseConfig(config(['127.0.0.1:3000'], ['127.0.0.1:3001', 'unix:/run/spare.sock'], '').replace('{{cert}}', '/c.pem').replace('{{key}}', '/k.pem'), '/etc/gatehouse/b.yaml');
@@ -69,20 +49,20 @@ t.test('a backup takes no client while a target is up, all of them when none is,
   const expected = new Map(CLIENTS.map((ip) => [ip, rank(ip, ids)[0] === ids[0] ? 'a' : 'b']));
   t.ok(new Set(expected.values()).size === 2, 'the clients spread over both targets');
   // Polled: on a loaded machine a probe can time out once and move clients for a round.
-  const before = await mappingOnce(port, (m) => [...expected].every(([ip, name]) => m.get(ip) === name));
+  const before = await mappingOnce(port, CLIENTS, (m) => [...expected].every(([ip, name]) => m.get(ip) === name));
   t.strictSame(before, expected, 'every client on its hashed target, none on the backup');
 
   a.healthy = false;
-  const aDown = await mappingOnce(port, (m) => [...m.values()].every((v) => v === 'b'));
+  const aDown = await mappingOnce(port, CLIENTS, (m) => [...m.values()].every((v) => v === 'b'));
   t.ok(onlyOn('b')(aDown), 'a target still up takes the clients of the one that is down, not the backup');
   b.healthy = false;
-  t.ok(onlyOn('spare')(await mappingOnce(port, onlyOn('spare'))), 'no target up: every client on the backup, no 502');
+  t.ok(onlyOn('spare')(await mappingOnce(port, CLIENTS, onlyOn('spare'))), 'no target up: every client on the backup, no 502');
   t.ok(logs.find((l) => l.event === 'health' && l.up === false), 'the probes said so');
 
   a.healthy = true;
   b.healthy = true;
   const same = (m: Map<string, string>): boolean => [...before].every(([ip, name]) => m.get(ip) === name);
-  t.strictSame(await mappingOnce(port, same), before, 'each client back on its own target once the targets are up');
+  t.strictSame(await mappingOnce(port, CLIENTS, same), before, 'each client back on its own target once the targets are up');
 });
 
 t.test('a refused target: its request goes to the backup at once, and the client returns after failTimeout', async (t) => {
@@ -97,6 +77,6 @@ t.test('a refused target: its request goes to the backup at once, and the client
   t.match(await logs.next((l) => l.event === 'health' && l.up === false), { target: `http://127.0.0.1:${a.port}`, code: 'EDGE_ERR_UPSTREAM_CONNECT' }, 'the target is down for its refused connect');
   t.equal((await get(port, '/')).body, 'spare', 'while it is down, straight to the backup');
   await a.listen();
-  const back = await mappingOnce(port, onlyOn('a'));
+  const back = await mappingOnce(port, CLIENTS, onlyOn('a'));
   t.ok(onlyOn('a')(back), `back on a after failTimeout: ${JSON.stringify([...back.values()].slice(0, 3))}`);
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { tempDir } from './edge.js';
@@ -52,6 +52,21 @@ export function makeTree(t: Tap): Tree {
 /** Open file descriptors of this process (the in-process edge's included). */
 export function openFds(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/**
+ * This process's descriptors open on files under `root`: what a leak of a served file would hold
+ * (sockets and Node's own descriptors come and go with the runtime, so they are not counted).
+ */
+export function servedOpen(root: string): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(root) ? [target] : [];
+    } catch {
+      return [];
+    }
+  });
 }
 
 /** Wait until `check` holds, at most `ms`; false if it never did. */
