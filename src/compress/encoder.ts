@@ -15,10 +15,10 @@ const FLUSH_AFTER_MS = 20;
  */
 export const ONE_SHOT = 64 * 1024;
 
-type ZstdFactory = (options: { params: Record<number, number> }) => Transform;
+type ZstdFactory = (options: { params: Readonly<Record<number, number>> }) => Transform;
 interface ZstdZlib {
   createZstdCompress: ZstdFactory;
-  zstdCompressSync(input: Buffer, options: { params: Record<number, number> }): Buffer;
+  zstdCompressSync(input: Buffer, options: { params: Readonly<Record<number, number>> }): Buffer;
   constants: Record<string, number>;
 }
 
@@ -28,15 +28,16 @@ function brotliParams(sizeHint: number | undefined): Record<number, number> {
   return params;
 }
 
-function zstdParams(): Record<number, number> {
+/** zstd's level, as its parameter table wants it: the same for every answer, so made once. */
+const ZSTD_PARAMS: Readonly<Record<number, number>> = (() => {
   const level = (zlib as unknown as ZstdZlib).constants.ZSTD_c_compressionLevel;
-  return level === undefined ? {} : { [level]: LEVELS.zstd };
-}
+  return Object.freeze(level === undefined ? {} : { [level]: LEVELS.zstd });
+})();
 
 function transformFor(coding: Coding, sizeHint: number | undefined): Transform {
   if (coding === 'gzip') return zlib.createGzip({ level: LEVELS.gzip });
   if (coding === 'br') return zlib.createBrotliCompress({ params: brotliParams(sizeHint) });
-  return (zlib as unknown as ZstdZlib).createZstdCompress({ params: zstdParams() });
+  return (zlib as unknown as ZstdZlib).createZstdCompress({ params: ZSTD_PARAMS });
 }
 
 /**
@@ -47,7 +48,7 @@ function transformFor(coding: Coding, sizeHint: number | undefined): Transform {
 function compressOnce(coding: Coding, input: Buffer): Buffer {
   if (coding === 'gzip') return zlib.gzipSync(input, { level: LEVELS.gzip });
   if (coding === 'br') return zlib.brotliCompressSync(input, { params: brotliParams(input.length) });
-  return (zlib as unknown as ZstdZlib).zstdCompressSync(input, { params: zstdParams() });
+  return (zlib as unknown as ZstdZlib).zstdCompressSync(input, { params: ZSTD_PARAMS });
 }
 
 /** Where an encoder's output goes: an h1 ServerResponse or an H2Response, both with write/end/drain. */
