@@ -67,7 +67,7 @@ export function fetchText(url: string, ca?: string): Promise<{ status: number; b
 }
 
 /** Ports below Linux's ephemeral range (32768–60999): no listen(0) and no outgoing connection of a parallel test takes them. */
-const PICKED_PORTS = { first: 20_000, count: 12_000, slots: 8 } as const;
+const PICKED_PORTS = { first: 20_000, count: 12_000, slots: 4 } as const;
 
 /**
  * A port nothing listens on: bound then closed ("dead port"), for connect-refused cases and for
@@ -77,7 +77,8 @@ const PICKED_PORTS = { first: 20_000, count: 12_000, slots: 8 } as const;
  * again (seen as EADDRINUSE in CI-like runs). Each of tap's parallel job slots (`TAP_JOB_ID`,
  * distinct among the files running at once) picks from its own share of the range, so two files
  * running side by side never pick the same port (seen once: acme-workers' HTTPS port bound by
- * another file's server while its workers started).
+ * another file's server while its workers started). Four shares of 3,000: a run with more jobs
+ * wraps around, and two tap runs at once on one machine pick like before, at random within a share.
  */
 export async function deadPort(): Promise<number> {
   const share = Math.floor(PICKED_PORTS.count / PICKED_PORTS.slots);
