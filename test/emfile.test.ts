@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -49,8 +49,10 @@ upstreams: { app: { targets: ["${backend.address}"] } }
 sites: [{ hosts: [localhost], routes: [{ path: /, upstream: app }] }]
 timeouts: { handshake: 60s }
 `);
-  // ulimit in a shell, then exec: the child is node itself, so its PID is the one we kill.
-  const child = spawn('sh', ['-c', `ulimit -n ${NOFILE} && exec "$0" "$@"`, process.execPath, CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The limit is lowered once the process serves (prlimit on its PID), not before it starts: loading
+  // the modules through the coverage hooks reads many files at once, and a start-time limit of 64 made
+  // that loading itself fail with EMFILE now and then (CI, Node 20), before any connection was made.
+  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -63,6 +65,11 @@ timeouts: { handshake: 60s }
     if (!pred()) throw new Error(`timed out waiting for ${what}:\n${out}`);
   };
   await waitFor(() => out.includes('gatehouse is serving'), 'start', 45_000);
+  execFileSync('prlimit', ['--pid', String(child.pid), `--nofile=${NOFILE}:${NOFILE}`]);
+  if (existsSync(`/proc/${child.pid}/fd`)) {
+    const held = readdirSync(`/proc/${child.pid}/fd`).length;
+    t.ok(held < NOFILE - 8, `the serving process holds ${held} descriptors, room for the test's connections under ${NOFILE}`);
+  }
   const port = Number(/"https":(\d+)/.exec(out)?.[1]);
 
   const kept = await openTls(port);
