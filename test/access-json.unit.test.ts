@@ -47,6 +47,18 @@ t.test('escapes, control bytes, latin1 and non-ASCII strings, as pino escapes th
   }
 });
 
+t.test('every ASCII byte, alone and inside plain text, as pino writes it (the plain-string fast path and the escaped one)', async (t) => {
+  for (let c = 0; c < 0x80; c++) {
+    const ch = String.fromCharCode(c);
+    for (const path of [ch, `/a${ch}b`, `${ch}/tail`]) {
+      const [ours, theirs] = both({ method: 'GET', path, status: 200 });
+      if (ours !== theirs) t.fail(`byte 0x${c.toString(16)} in ${JSON.stringify(path)}: ${ours} != ${theirs}`);
+      if ((JSON.parse(ours) as { path: string }).path !== path) t.fail(`byte 0x${c.toString(16)} does not parse back`);
+    }
+  }
+  t.pass('all 128 bytes in three positions');
+});
+
 t.test('numbers, null, booleans, undefined and symbol keys as pino writes them', async (t) => {
   const [ours, theirs] = both({ status: 0, durationMs: Number.NaN, bytes: Number.POSITIVE_INFINITY, neg: -0.5, target: null, aborted: true, quiet: false, err: undefined, code: 'EDGE_ERR_UPSTREAM_CONNECT', [Symbol('x')]: 1 });
   t.equal(ours, theirs);
