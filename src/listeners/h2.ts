@@ -193,7 +193,8 @@ export class H2Front {
       state.lastStream = stream.id ?? state.lastStream;
       state.streams++;
       stream.on('error', ignore);
-      stream.once('close', () => {
+      // 'close' comes once per stream: on(), not once() and its wrapper.
+      stream.on('close', () => {
         state.streams--;
         // A stream that ended in RST_STREAM, whoever sent it: a completed exchange ends with NO_ERROR.
         if (stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.#reset(session, state);
