@@ -20,23 +20,14 @@ export interface H2Deps {
   onConnect(req: H2Request, res: H2Response): void;
 }
 
-/** A stream whose request starts at the next turn of the event loop (dispatch). */
-interface Due {
-  readonly stream: ServerHttp2Stream;
-  readonly headers: IncomingHttpHeaders;
-  readonly rawHeaders: readonly string[];
-  readonly socket: TLSSocket;
-}
-
 /**
  * Requests start one turn of the event loop after their HEADERS: nghttp2 hands over every frame
  * of a read at once, so a HEADERS+RST_STREAM pair (CVE-2023-44487, rapid reset) arrives here
  * already reset and never costs an upstream request (nor the objects below).
  */
-function dispatch(deps: H2Deps, due: Due): void {
-  const { stream, headers } = due;
+function dispatch(deps: H2Deps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[], socket: TLSSocket): void {
   if (stream.destroyed) return;
-  const req = new H2Request(stream, headers, due.rawHeaders, due.socket);
+  const req = new H2Request(stream, headers, rawHeaders, socket);
   const res = new H2Response(stream);
   if (headers[':method'] === 'CONNECT') deps.onConnect(req, res);
   else deps.onRequest(req, res);
@@ -118,12 +109,8 @@ export class H2Front {
   #idleMs: number;
   #headerSize: number;
   #arriving: TLSSocket | undefined;
-  readonly #deps: H2Deps;
-  /** Streams whose requests start at the next turn: one immediate for all that arrived in this one, not one each. */
-  #due: Due[] = [];
 
   constructor(config: Config, deps: H2Deps) {
-    this.#deps = deps;
     this.#idleMs = config.timeouts.idle;
     this.#headerSize = config.limits.headerSize;
     this.server = createServer({
@@ -149,21 +136,6 @@ export class H2Front {
       sessionError({ event: 'h2-session-error', code: err.code, clientIp: session.socket === undefined ? undefined : clientAddress(session.socket), err: err.message }, 'HTTP/2 session error');
     });
   }
-
-  readonly #dispatchDue = (): void => {
-    const due = this.#due;
-    this.#due = [];
-    let i = 0;
-    try {
-      for (; i < due.length; i++) dispatch(this.#deps, due[i] as Due);
-    } finally {
-      // A throw (which the process may survive: cli.ts) must not strand the rest of the batch.
-      if (i + 1 < due.length) {
-        if (this.#due.length === 0) setImmediate(this.#dispatchDue);
-        this.#due = due.slice(i + 1).concat(this.#due);
-      }
-    }
-  };
 
   /** Serve an h2 TLS socket (its ALPN said h2). */
   accept(socket: TLSSocket): void {
@@ -229,10 +201,7 @@ export class H2Front {
       });
       const size = headerListSize(rawHeaders);
       if (size > this.#headerSize) this.#oversized(session, state, stream, headers, size, deps);
-      else {
-        if (this.#due.length === 0) setImmediate(this.#dispatchDue);
-        this.#due.push({ stream, headers, rawHeaders, socket: state.socket });
-      }
+      else setImmediate(dispatch, deps, stream, headers, rawHeaders, state.socket);
     });
   }
 
