@@ -1,6 +1,7 @@
 import { BlockList, isIP, isIPv4 } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Cidr } from '../config/types.js';
+import { dropField } from './hop-by-hop.js';
 
 /** The trusted-proxy set, built once per config. */
 export interface Trust {
@@ -38,7 +39,7 @@ const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', '
  */
 export function applyForwarded(headers: IncomingHttpHeaders, peer: string, trust: Trust, proto: 'http' | 'https' = 'https'): ForwardedResult {
   if (!isTrusted(trust, peer)) {
-    for (const name of FORWARDED) delete headers[name];
+    for (const name of FORWARDED) dropField(headers, name);
     headers['x-forwarded-for'] = peer;
     headers['x-forwarded-proto'] = proto;
     if (headers.host !== undefined) headers['x-forwarded-host'] = headers.host;

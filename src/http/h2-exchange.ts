@@ -12,7 +12,7 @@ export class H2Request {
   /** Every field, pseudo-header fields included; Node joined split Cookie fields with "; " (RFC 9113 §8.2.3). */
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: readonly string[];
-  /** The TLS connection the session runs on (as Node's session.socket exposes it). */
+  /** The TLS connection the session runs on (the socket itself, not session.socket's Proxy: listeners/h2.ts). */
   readonly socket: TLSSocket;
   readonly httpVersionMajor = 2;
   readonly httpVersionMinor = 0;

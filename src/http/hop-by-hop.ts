@@ -35,6 +35,15 @@ export function responseHeaders(raw: readonly string[], connectionTokens: readon
   return out;
 }
 
+/**
+ * `delete headers[name]` when the name is there. Deleting an absent name changes nothing but
+ * still costs V8 a runtime call, and a request is checked for 16 names that are almost never
+ * sent (the hop-by-hop and forwarding ones): ~0.5 % of a proxied request's CPU.
+ */
+export function dropField(headers: IncomingHttpHeaders | OutgoingHttpHeaders, name: string): void {
+  if (name in headers) delete headers[name];
+}
+
 /** Remove hop-by-hop headers and every header the message's own Connection names (both directions). */
 export function stripHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders): void {
   const connection = headers.connection;
@@ -44,7 +53,7 @@ export function stripHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders
       if (name !== '' && !PROTECTED.has(name)) delete headers[name];
     }
   }
-  for (const name of HOP_BY_HOP) delete headers[name];
+  for (const name of HOP_BY_HOP) dropField(headers, name);
 }
 
 /**

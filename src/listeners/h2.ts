@@ -67,7 +67,11 @@ const MAX_HEADER_PAIRS = 512;
 
 /** What the front door keeps per client connection. */
 interface SessionState extends HeadState {
-  /** The TLS connection, through the session (Node's Proxy passes reads through). */
+  /**
+   * The TLS connection the session runs on, for reads (client address, SNI, certificate, port).
+   * The socket itself where the front door handed it over, not `session.socket`: that is a
+   * Proxy whose every property read runs a trap (~1 % of an h2 request's CPU, read several times per stream).
+   */
   readonly socket: TLSSocket;
   /** The TLS connection itself, to end it. */
   readonly tls: TLSSocket | undefined;
@@ -169,7 +173,7 @@ export class H2Front {
   #track(session: ServerHttp2Session, deps: H2Deps): void {
     const now = Date.now();
     const state: SessionState = {
-      socket: session.socket as TLSSocket, tls: this.#arriving, streams: 0, resets: 0, windowStart: now, oversized: 0,
+      socket: this.#arriving ?? (session.socket as TLSSocket), tls: this.#arriving, streams: 0, resets: 0, windowStart: now, oversized: 0,
       // Until the client's SETTINGS arrive, its preface is the unfinished head.
       greeted: false, lastStream: 0, pending: -1, pendingSince: now,
     };
@@ -189,7 +193,8 @@ export class H2Front {
       state.lastStream = stream.id ?? state.lastStream;
       state.streams++;
       stream.on('error', ignore);
-      stream.once('close', () => {
+      // 'close' comes once per stream: on(), not once() and its wrapper.
+      stream.on('close', () => {
         state.streams--;
         // A stream that ended in RST_STREAM, whoever sent it: a completed exchange ends with NO_ERROR.
         if (stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.#reset(session, state);

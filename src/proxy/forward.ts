@@ -116,10 +116,14 @@ export class Forwarder {
   readonly #hooks: ForwardHooks;
   readonly #answers: StandInAnswers;
   readonly #client: UpstreamClient;
-  /** Keyed by the h1 client's socket; every h2 stream is a line of its own, so streams stay multiplexed. */
+  /** Keyed by the h1 client's socket. */
   readonly #lines = new WeakMap<object, ClientLine>();
-  /** The line of every replayed answer: never started nor queued on, so finished() leaves it alone. */
-  readonly #replays = new ClientLine();
+  /**
+   * The line of every h2 stream and every replayed answer: never started nor queued on, so
+   * finished() leaves it alone. An h2 stream goes upstream at once (streams stay multiplexed:
+   * each is an exchange of its own), so it needs no line object per stream.
+   */
+  readonly #unqueued = new ClientLine();
 
   constructor(client: UpstreamClient, hooks: ForwardHooks, answers: StandInAnswers) {
     this.#client = client;
@@ -128,7 +132,14 @@ export class Forwarder {
   }
 
   web(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
-    const line = isH2(res) ? new ClientLine() : this.#lineOf(req.socket);
+    if (isH2(res)) {
+      const x = new HttpExchange(this, this.#unqueued, req, res, exchange);
+      // A stream emits 'close' once: a plain listener, without once()'s wrapper per stream.
+      res.stream.on('close', x.closed);
+      x.send(this.#client);
+      return;
+    }
+    const line = this.#lineOf(req.socket);
     const x = new HttpExchange(this, line, req, res, exchange);
     res.once('close', x.closed);
     if (line.current === undefined) this.#start(x);
@@ -164,7 +175,7 @@ export class Forwarder {
 
   /** A stored answer, written as an upstream's would be (cache hits): nothing goes upstream. */
   replay(req: IncomingMessage, res: ServerResponse, exchange: Exchange, answer: StoredAnswer): void {
-    const x = new HttpExchange(this, this.#replays, req, res, exchange);
+    const x = new HttpExchange(this, this.#unqueued, req, res, exchange);
     x.started = true;
     res.once('close', x.closed);
     x.head(answer.head, answer.body);
