@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { IncomingHttpHeaders } from 'node:http';
 import { applyForwarded, buildTrust, normaliseIp } from '../src/http/forwarded.js';
-import { stripHopByHop } from '../src/http/hop-by-hop.js';
+import { sanitiseClientHeaders, stripHopByHop } from '../src/http/hop-by-hop.js';
 import { hostOf } from '../src/http/host.js';
 import { compileOrigins, serialiseOrigin } from '../src/pipeline/origin.js';
 import { parseCidr } from '../src/config/values.js';
@@ -38,6 +38,29 @@ t.test('hop-by-hop and Connection-named headers go; Host and Content-Length cann
   const h: IncomingHttpHeaders = { host: 'a', connection: 'close, X-Secret, host, content-length', 'x-secret': '1', 'keep-alive': 'timeout=5', te: 'trailers', trailer: 'x', 'transfer-encoding': 'chunked', upgrade: 'h2c', 'proxy-authorization': 'Basic x', 'content-length': '3', cookie: 'c' };
   stripHopByHop(h);
   t.strictSame(h, { host: 'a', 'content-length': '3', cookie: 'c' });
+});
+
+t.test("a client's headers for the upstream: hop-by-hop, Connection-named and underscore names go, the rest keep their order", async (t) => {
+  const h: IncomingHttpHeaders = {
+    host: 'a', 'x-one': '1', connection: 'keep-alive, X-Secret, host', 'x-secret': 's', 'keep-alive': 'timeout=5', x_forwarded_for: '6.6.6.6',
+    te: 'trailers', trailer: 'x', 'transfer-encoding': 'chunked', upgrade: 'h2c', 'proxy-connection': 'k', 'proxy-authenticate': 'p',
+    'proxy-authorization': 'Basic x', 'http2-settings': 'AAA', 'content-length': '3', 'x-two': '2', cookie: 'c',
+  };
+  sanitiseClientHeaders(h);
+  t.same(Object.entries(h), [['host', 'a'], ['x-one', '1'], ['content-length', '3'], ['x-two', '2'], ['cookie', 'c']]);
+  const plain: IncomingHttpHeaders = { host: 'a', accept: '*/*' };
+  sanitiseClientHeaders(plain);
+  t.same(Object.entries(plain), [['host', 'a'], ['accept', '*/*']], 'nothing to drop: nothing changes');
+});
+
+t.test('untrusted peer: the forwarding fields are set after the client\'s others, whether it sent them or not', async (t) => {
+  const sent: IncomingHttpHeaders = { host: 'app.test', 'x-real-ip': '1.2.3.4', accept: '*/*', 'x-forwarded-port': '1' };
+  applyForwarded(sent, '198.51.100.9', trust('10.0.0.0/8'));
+  const none: IncomingHttpHeaders = { host: 'app.test', accept: '*/*' };
+  applyForwarded(none, '198.51.100.9', trust('10.0.0.0/8'));
+  const order = ['host', 'accept', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip'];
+  t.same(Object.keys(sent), order);
+  t.same(Object.keys(none), order);
 });
 
 t.test('Host parsing', async (t) => {

@@ -46,14 +46,18 @@ export function dropField(headers: IncomingHttpHeaders | OutgoingHttpHeaders, na
 
 /** Remove hop-by-hop headers and every header the message's own Connection names (both directions). */
 export function stripHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders): void {
-  const connection = headers.connection;
-  if (typeof connection === 'string') {
-    for (const token of connection.split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name !== '' && !PROTECTED.has(name)) delete headers[name];
-    }
-  }
+  dropConnectionListed(headers);
   for (const name of HOP_BY_HOP) dropField(headers, name);
+}
+
+/** Every header the message's own Connection names (RFC 9110 §7.6.1), but never Host or Content-Length. */
+function dropConnectionListed(headers: IncomingHttpHeaders | OutgoingHttpHeaders): void {
+  const connection = headers.connection;
+  if (typeof connection !== 'string') return;
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name !== '' && !PROTECTED.has(name)) delete headers[name];
+  }
 }
 
 /**
@@ -63,8 +67,12 @@ export function stripHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders
  * name would let a client forge the forwarding headers Gatehouse sets (the CVE-2024-45614 class).
  */
 export function sanitiseClientHeaders(headers: IncomingHttpHeaders): void {
+  dropConnectionListed(headers);
+  // The fixed names are found in the one pass over what the client sent, not deleted one by one
+  // whether present or not (a delete of an absent name is still a lookup).
   for (const name in headers) {
-    if (name.includes('_')) delete headers[name];
+    if (name.includes('_') || HOP_BY_HOP_NAMES.has(name)) delete headers[name];
   }
-  stripHopByHop(headers);
 }
+
+const HOP_BY_HOP_NAMES = new Set(HOP_BY_HOP);

@@ -141,7 +141,7 @@ export class Forwarder {
     }
     const line = this.#lineOf(req.socket);
     const x = new HttpExchange(this, line, req, res, exchange);
-    res.once('close', x.closed);
+    whenClosed(res, x.closed);
     if (line.current === undefined) this.#start(x);
     else line.waiting.push(x);
   }
@@ -177,7 +177,7 @@ export class Forwarder {
   replay(req: IncomingMessage, res: ServerResponse, exchange: Exchange, answer: StoredAnswer): void {
     const x = new HttpExchange(this, this.#unqueued, req, res, exchange);
     x.started = true;
-    res.once('close', x.closed);
+    whenClosed(res, x.closed);
     x.head(answer.head, answer.body);
     x.end(answer.body);
   }
@@ -202,6 +202,7 @@ class HttpExchange implements UpstreamSink {
   started = false;
   /** Set once this exchange went upstream; never for a stored answer. */
   #sending: Sending | undefined;
+  /** Made on the first backpressure only (the sink's drain, or its encoder's): most answers never wait. */
   #drained: (() => void) | undefined;
   /** Set when the route's `compress` applies to this answer. */
   #encoder: Encoder | undefined;
@@ -292,14 +293,15 @@ class HttpExchange implements UpstreamSink {
     if (this.#stored !== undefined) return true;
     this.exchange.tap?.body(chunk);
     if (this.#discard) return true;
-    if (this.#encoder !== undefined) return this.#encoder.write(chunk, this.#resume);
+    if (this.#encoder !== undefined) return this.#encoder.write(chunk, this.#onDrain());
     if ((this.res as { write(chunk: Buffer): boolean }).write(chunk)) return true;
-    this.#drained ??= () => this.#sending?.resume();
-    this.res.once('drain', this.#drained);
+    this.res.once('drain', this.#onDrain());
     return false;
   }
 
-  readonly #resume = (): void => this.#sending?.resume();
+  #onDrain(): () => void {
+    return this.#drained ??= () => this.#sending?.resume();
+  }
 
   end(upstreamTail: Buffer | undefined): void {
     let tail = upstreamTail;
@@ -348,6 +350,15 @@ class HttpExchange implements UpstreamSink {
     }
     this.#forwarder.failed(this.res, error, this.exchange);
   }
+}
+
+/**
+ * An h1 response emits 'close' once (Node's emitCloseNT checks `_closed`): `on` spares the
+ * once-wrapper Node makes and removes per request. H2Response offers `once` only.
+ */
+function whenClosed(res: ServerResponse, listener: () => void): void {
+  if (isH2(res)) res.once('close', listener);
+  else res.on('close', listener);
 }
 
 /** A stored answer's header block (already without hop-by-hop fields) with this exchange's HSTS and Connection: close. */

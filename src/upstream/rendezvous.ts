@@ -86,18 +86,34 @@ export function rank(key: string, targetIds: readonly string[]): string[] {
     .map((e) => e.id);
 }
 
+/** What pick() asks of a target: its id (the hash input) and whether it may take a request now. */
+export interface Rankable {
+  readonly id: string;
+  healthy(now: number): boolean;
+}
+
 /**
- * The heaviest target that `usable` accepts, without allocating (this runs per request).
+ * The heaviest target healthy at `now` and not in `exclude`, without allocating (this runs per
+ * request: no closure, and no hashing at all while only one target is usable).
  * Ties, vanishingly rare, go to the lower id so every process breaks them alike.
  */
-export function pick<T extends { readonly id: string }>(key: string, targets: readonly T[], usable: (t: T) => boolean): T | undefined {
-  const k = keyHash(key);
+export function pick<T extends Rankable>(key: string, targets: readonly T[], now: number, exclude: ReadonlySet<T> | undefined): T | undefined {
   let best: T | undefined;
   let bestWeight = -1;
+  let k = 0;
   for (const t of targets) {
-    if (!usable(t)) continue;
+    if (!t.healthy(now) || (exclude !== undefined && exclude.has(t))) continue;
+    if (best === undefined) {
+      best = t;
+      continue;
+    }
+    if (bestWeight === -1) {
+      // A second usable target: only now does the client's key decide.
+      k = keyHash(key);
+      bestWeight = weight(k, best.id);
+    }
     const w = weight(k, t.id);
-    if (w > bestWeight || (w === bestWeight && best !== undefined && t.id < best.id)) {
+    if (w > bestWeight || (w === bestWeight && t.id < best.id)) {
       best = t;
       bestWeight = w;
     }

@@ -156,8 +156,7 @@ export class Upstream {
    * primary whatever the backups are, and comes back to it when it is healthy again.
    */
   choose(key: string, now: number, exclude?: ReadonlySet<TargetState>): TargetState | undefined {
-    const usable = (t: TargetState): boolean => t.healthy(now) && (exclude === undefined || !exclude.has(t));
-    return pick(key, this.primaries, usable) ?? (this.backups.length === 0 ? undefined : pick(key, this.backups, usable));
+    return pick(key, this.primaries, now, exclude) ?? (this.backups.length === 0 ? undefined : pick(key, this.backups, now, exclude));
   }
 
   recordFailure(target: TargetState, now: number): boolean {
