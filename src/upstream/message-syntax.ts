@@ -36,7 +36,13 @@ export function field(line: string): [string, string] {
 
 /** A Connection header's names, lower-cased (hop-by-hop for this message). */
 export function tokensOf(connection: string): string[] {
-  return connection === '' ? [] : connection.toLowerCase().split(',').map(trimOws).filter((t) => t !== '');
+  if (connection === '') return [];
+  const lower = connection.toLowerCase();
+  if (!lower.includes(',')) {
+    const token = trimOws(lower); // one name, the common `Connection: keep-alive`: no list to build
+    return token === '' ? [] : [token];
+  }
+  return lower.split(',').map(trimOws).filter((t) => t !== '');
 }
 
 /** Index just past the blank line ending a head (CRLF CRLF, or bare LF LF), or -1. */
@@ -70,10 +76,6 @@ export function significant(digits: string | undefined): string | undefined {
   let start = 0;
   while (start < digits.length - 1 && digits.charCodeAt(start) === 0x30) start++;
   return digits.slice(start);
-}
-
-export function trimCr(line: string): string {
-  return line.charCodeAt(line.length - 1) === 0x0d ? line.slice(0, -1) : line;
 }
 
 export function contentLength(value: string, previous: number): number {
