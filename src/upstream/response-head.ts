@@ -18,11 +18,20 @@ const COLON = 0x3a;
 const ZERO = 0x30;
 const NINE = 0x39;
 
-// tchar (RFC 9110 §5.6.2) per char code below 128, as '1'/'0': a string, so nothing can change it.
-const TCHAR = Array.from({ length: 128 }, (_, c) => (/[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(String.fromCharCode(c)) ? '1' : '0')).join('');
+/** The tchars (RFC 9110 §5.6.2) among the 32 codes from `base`, one bit each: plain numbers, fixed at load. */
+function tcharBits(base: number): number {
+  let bits = 0;
+  for (let c = 0; c < 32; c++) if (/[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(String.fromCharCode(base + c))) bits |= 1 << c;
+  return bits;
+}
+const TCHAR_20 = tcharBits(0x20);
+const TCHAR_40 = tcharBits(0x40);
+const TCHAR_60 = tcharBits(0x60);
 
 function isTchar(c: number): boolean {
-  return c < 128 && TCHAR.charCodeAt(c) === 0x31;
+  if (c >= 0x60) return c < 0x80 && ((TCHAR_60 >>> (c - 0x60)) & 1) === 1;
+  if (c >= 0x40) return ((TCHAR_40 >>> (c - 0x40)) & 1) === 1;
+  return c >= 0x20 && ((TCHAR_20 >>> (c - 0x20)) & 1) === 1;
 }
 
 /** A field-value byte that must not be there: controls other than HTAB, and DEL (RFC 9110 §5.5). */
@@ -31,12 +40,13 @@ function isBadValueByte(c: number): boolean {
 }
 
 /**
- * `name` (all tchar) equals `lower` ignoring ASCII case. `| 0x20` folds exactly A-Z onto a-z
- * among tchars, and no other tchar folds onto a letter or '-', so this is `toLowerCase() ===`.
+ * The name in `b[start, end)` (all tchar) is `lower` in any ASCII case. `| 0x20` folds exactly
+ * A-Z onto a-z among tchars, and no other tchar folds onto a letter or '-', so this is
+ * `name.toLowerCase() === lower` without making the lower-cased string.
  */
-function isName(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let i = 0; i < name.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+function isName(b: Uint8Array, start: number, end: number, lower: string): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if (((b[start + i] as number) | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
 }
 
@@ -66,30 +76,34 @@ export class HeadReader {
   transferEncoding: string | undefined = undefined;
   connectionTokens: string[] = [];
 
-  /** Read `text`, a whole head ending in its blank line (the caller found it); throws ParseError. */
-  read(text: string): void {
-    // Every scan below stops at an LF: one at the end keeps each of them inside the text.
-    if (text.charCodeAt(text.length - 1) !== LF) throw new Error('a response head is read whole, up to its blank line');
-    const end = this.#statusLine(text);
-    this.#fields(text, end + 1);
+  /**
+   * Read the head in `bytes[0, end)`, which ends in its blank line (the caller found it); throws
+   * ParseError. The checks run on the bytes (a typed-array load is cheaper than `charCodeAt`);
+   * the strings kept are cut from one latin1 string of the head.
+   */
+  read(bytes: Uint8Array, end: number, text: string): void {
+    // Every scan below stops at an LF: one at the end keeps each of them inside the head.
+    if (bytes[end - 1] !== LF) throw new Error('a response head is read whole, up to its blank line');
+    const lf = this.#statusLine(bytes, text);
+    this.#fields(bytes, text, lf + 1);
   }
 
   /** `HTTP/1.x SP 3DIGIT [SP reason]` up to its LF (a CR before it is optional, RFC 9112 §2.2); returns the LF's index. */
-  #statusLine(text: string): number {
-    const lf = text.indexOf('\n');
-    const end = text.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
-    const minor = text.charCodeAt(7) - ZERO;
-    const d1 = text.charCodeAt(9);
-    const d2 = text.charCodeAt(10);
-    const d3 = text.charCodeAt(11);
-    if (end < 12 || !text.startsWith('HTTP/1.') || (minor !== 0 && minor !== 1) || text.charCodeAt(8) !== SP
+  #statusLine(b: Uint8Array, text: string): number {
+    const lf = b.indexOf(LF);
+    const end = lf > 0 && b[lf - 1] === CR ? lf - 1 : lf;
+    const minor = (b[7] as number) - ZERO;
+    const d1 = b[9] as number;
+    const d2 = b[10] as number;
+    const d3 = b[11] as number;
+    if (end < 12 || !text.startsWith('HTTP/1.') || (minor !== 0 && minor !== 1) || b[8] !== SP
       || d1 <= ZERO || d1 > NINE || d2 < ZERO || d2 > NINE || d3 < ZERO || d3 > NINE
-      || (end > 12 && text.charCodeAt(12) !== SP)) {
+      || (end > 12 && b[12] !== SP)) {
       throw new ParseError('HPE_INVALID_STATUS', 'upstream sent an invalid status line');
     }
     let bad = false;
     for (let i = 13; i < end; i++) {
-      const c = text.charCodeAt(i);
+      const c = b[i] as number;
       if (c === CR) throw new ParseError('HPE_INVALID_STATUS', 'upstream sent an invalid status line');
       if (isBadValueByte(c)) bad = true;
     }
@@ -100,37 +114,38 @@ export class HeadReader {
     return lf;
   }
 
-  /** Field lines from `pos` up to the blank line (RFC 9112 §5): `token ":" OWS value OWS`. */
-  #fields(text: string, from: number): void {
+  /** Field lines from `from` up to the blank line (RFC 9112 §5): `token ":" OWS value OWS`. */
+  #fields(b: Uint8Array, text: string, from: number): void {
     const headers: string[] = [];
     let length = -1;
     let transferEncoding: string | undefined;
     let connection = '';
     let pos = from;
     for (;;) {
-      let c = text.charCodeAt(pos);
-      if (c === LF || (c === CR && text.charCodeAt(pos + 1) === LF)) break; // the blank line
+      let c = b[pos] as number;
+      if (c === LF || (c === CR && b[pos + 1] === LF)) break; // the blank line
       if (c === SP || c === HTAB) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream used obsolete header line folding');
       const start = pos;
-      while (isTchar(c)) c = text.charCodeAt(++pos);
+      while (isTchar(c)) c = b[++pos] as number;
       // The first non-tchar must be the colon, with a name before it.
       if (c !== COLON || pos === start) throw new ParseError('HPE_INVALID_HEADER_TOKEN', 'upstream sent an invalid header name');
-      const name = text.slice(start, pos);
-      c = text.charCodeAt(++pos);
-      while (c === SP || c === HTAB) c = text.charCodeAt(++pos);
+      const colon = pos;
+      const name = text.slice(start, colon);
+      c = b[++pos] as number;
+      while (c === SP || c === HTAB) c = b[++pos] as number;
       const valueStart = pos;
       let valueEnd = pos; // just past the last byte that is not OWS
       while (c !== LF) {
         if (isBadValueByte(c)) {
-          if (c !== CR || text.charCodeAt(pos + 1) !== LF) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
+          if (c !== CR || b[pos + 1] !== LF) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
         } else if (c !== SP && c !== HTAB) {
           valueEnd = pos + 1;
         }
-        c = text.charCodeAt(++pos);
+        c = b[++pos] as number;
       }
       pos++;
       const value = text.slice(valueStart, valueEnd);
-      if (isName(name, 'content-length')) {
+      if (isName(b, start, colon, 'content-length')) {
         const seen = length !== -1;
         const plain = seen ? -1 : plainLength(value);
         length = plain !== -1 ? plain : contentLength(value, length);
@@ -140,9 +155,9 @@ export class HeadReader {
           headers.push(name, String(length));
           continue;
         }
-      } else if (isName(name, 'transfer-encoding')) {
+      } else if (isName(b, start, colon, 'transfer-encoding')) {
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-      } else if (isName(name, 'connection')) {
+      } else if (isName(b, start, colon, 'connection')) {
         connection = connection === '' ? value : `${connection}, ${value}`;
       }
       headers.push(name, value);

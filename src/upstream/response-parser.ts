@@ -101,10 +101,11 @@ export class ResponseParser {
             this.#events.onBody(data);
             return;
           }
-          const tail = data.subarray(0, this.#remaining);
-          data = data.subarray(this.#remaining);
+          // The usual keep-alive read ends exactly with the body: no views to cut then.
+          const extra = data.length > this.#remaining;
+          const tail = extra ? data.subarray(0, this.#remaining) : data;
           this.#remaining = 0;
-          this.#complete(data, tail);
+          this.#complete(extra, tail);
           return;
         }
         case State.UntilClose:
@@ -168,22 +169,22 @@ export class ResponseParser {
     this.#pending = undefined;
     if (end > this.#maxHeaderSize) throw new ParseError('HPE_HEADER_OVERFLOW', `upstream response head larger than ${this.#maxHeaderSize} bytes`);
     const rest = buffer.subarray(end);
-    const head = this.#parseHead(buffer.toString('latin1', 0, end));
+    const head = this.#parseHead(buffer, end);
     if (head === undefined) return rest; // an interim 1xx: read the next head
     if (this.#state === State.Upgraded) {
       this.#events.onUpgrade(head, rest);
       return undefined;
     }
     this.#events.onHead(head);
-    if (this.#state === State.Done) this.#complete(rest);
-    else if (this.#state === State.Length && this.#remaining === 0) this.#complete(rest);
+    if (this.#state === State.Done) this.#complete(rest.length > 0);
+    else if (this.#state === State.Length && this.#remaining === 0) this.#complete(rest.length > 0);
     else return rest;
     return undefined;
   }
 
-  #parseHead(text: string): ResponseHead | undefined {
+  #parseHead(buffer: Buffer, end: number): ResponseHead | undefined {
     const reader = this.#reader;
-    reader.read(text);
+    reader.read(buffer, end, buffer.toString('latin1', 0, end));
     const { status, reason, headers, length, transferEncoding, connectionTokens } = reader;
     if (status >= 100 && status < 200) {
       if (status !== 101) return undefined; // 100 Continue, 102, 103 Early Hints: not passed on (as nginx)
@@ -237,7 +238,7 @@ export class ResponseParser {
     if (this.#state === State.Trailers) {
       // Trailer fields are dropped (as Node's pipe and nginx do); the empty line ends the message.
       if (line === '') {
-        this.#complete(rest);
+        this.#complete(rest.length > 0);
         return undefined;
       }
       // Still checked like head fields (RFC 9112 §7.1.2): a line that is not a field means the
@@ -258,9 +259,10 @@ export class ResponseParser {
     return rest;
   }
 
-  #complete(rest: Buffer, tail?: Buffer): void {
+  /** `extra`: bytes followed the message's end (so the connection cannot be reused). */
+  #complete(extra: boolean, tail?: Buffer): void {
     this.#state = State.Done;
-    if (rest.length > 0) this.#extra = true;
+    if (extra) this.#extra = true;
     this.#events.onComplete(!this.#close && !this.#extra, tail);
   }
 }
