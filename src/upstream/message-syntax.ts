@@ -15,7 +15,8 @@ export class ParseError extends Error {
   }
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A token (RFC 9110 §5.6.2): one or more tchars. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible ASCII, obs-text, SP and HTAB; never CR, LF, NUL or other controls.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 export const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;

@@ -1,14 +1,14 @@
 /**
- * Reading an upstream response head (RFC 9112 §4, §5) in one pass over its latin1 text: the
- * status line and every field line are checked char by char as they are cut out, and only the
- * strings the caller keeps (reason, names, values) are made. The strictness is exactly that of
- * the grammar in message-syntax.ts (the request-smuggling defence): a CR is allowed only before
- * an LF, obs-fold and bad tokens or values throw, Content-Length lists must agree. Connection and
- * Transfer-Encoding are recognised by length and a case-folded compare, without lower-casing
- * every name.
+ * Reading an upstream response head (RFC 9112 §4, §5) in one pass over its bytes: the status
+ * line and every field line are checked byte by byte as they are cut out, and only the strings
+ * the caller keeps (reason, names, values) are made, from one latin1 string of the head. No
+ * split into lines, no regex per line, no lower-cased copy of every name. The strictness is
+ * exactly that of the grammar in message-syntax.ts (`field`, TOKEN, BAD_VALUE: the
+ * request-smuggling defence), checks and error codes in the same order: a CR only right before
+ * an LF, no obs-fold, token names, clean values, Content-Length lists that agree.
  */
 
-import { ParseError, contentLength, tokensOf } from './message-syntax.js';
+import { ParseError, TOKEN, contentLength, tokensOf } from './message-syntax.js';
 
 const HTAB = 0x09;
 const LF = 0x0a;
@@ -18,10 +18,10 @@ const COLON = 0x3a;
 const ZERO = 0x30;
 const NINE = 0x39;
 
-/** The tchars (RFC 9110 §5.6.2) among the 32 codes from `base`, one bit each: plain numbers, fixed at load. */
+/** The tchars (TOKEN's, RFC 9110 §5.6.2) among the 32 codes from `base`, one bit each: plain numbers, fixed at load. */
 function tcharBits(base: number): number {
   let bits = 0;
-  for (let c = 0; c < 32; c++) if (/[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(String.fromCharCode(base + c))) bits |= 1 << c;
+  for (let c = 0; c < 32; c++) if (TOKEN.test(String.fromCharCode(base + c))) bits |= 1 << c;
   return bits;
 }
 const TCHAR_20 = tcharBits(0x20);
@@ -34,7 +34,7 @@ function isTchar(c: number): boolean {
   return c >= 0x20 && ((TCHAR_20 >>> (c - 0x20)) & 1) === 1;
 }
 
-/** A field-value byte that must not be there: controls other than HTAB, and DEL (RFC 9110 §5.5). */
+/** A field-value byte that must not be there (BAD_VALUE's): controls other than HTAB, and DEL (RFC 9110 §5.5). */
 function isBadValueByte(c: number): boolean {
   return c < SP ? c !== HTAB : c === 0x7f;
 }
