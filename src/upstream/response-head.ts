@@ -136,10 +136,10 @@ export class HeadReader {
       const valueStart = pos;
       let valueEnd = pos; // just past the last byte that is not OWS
       while (c !== LF) {
-        if (isBadValueByte(c)) {
-          if (c !== CR || b[pos + 1] !== LF) throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
-        } else if (c !== SP && c !== HTAB) {
-          valueEnd = pos + 1;
+        if (c > SP && c !== 0x7f) {
+          valueEnd = pos + 1; // visible ASCII or obs-text: the common byte, one test
+        } else if (c !== SP && c !== HTAB && (c !== CR || b[pos + 1] !== LF)) {
+          throw new ParseError('HPE_INVALID_HEADER_TOKEN', `upstream sent an invalid value for ${name}`);
         }
         c = b[++pos] as number;
       }
