@@ -114,3 +114,68 @@ t.test('a 101 to an upgrade request is an upgrade event with the bytes after it;
   parser.execute(Buffer.from('ignored: the tunnel reads the socket now'));
   t.same(upgrades, [[101, '\x81\x00']]);
 });
+
+// The head is read in one pass over its bytes (src/upstream/response-head.ts), not line by line
+// with regexes: every edge of the grammar keeps its error code, and what is accepted is read the same.
+t.test('the one-pass head reader refuses what the field grammar refuses, with the same codes', async (t) => {
+  const bad: Array<[string, string]> = [
+    ['HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\n\tX: a\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\n: a\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX : a\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX-A\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX\x7fA: a\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX\xe9: a\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\n\rX: a\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX: a\r \r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX: a\r\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX: a\x7f\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX: a\x1b\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\nX: \x01\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 O\rK\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['HTTP/1.1 200 O\x01K\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['HTTP/1.1 200 OK\r\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['HTTP/1.1 200OK\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['HTTP/1.1 099 Low\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['HTTP/1.1 20 OK\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['HTTP/1.1  200 OK\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['HTTP/1.2 200 OK\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['http/1.1 200 OK\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['HTTP/1.1\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx', 'HPE_INVALID_CONTENT_LENGTH'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456\r\n\r\nx', 'HPE_INVALID_CONTENT_LENGTH'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 1,\r\n\r\nx', 'HPE_INVALID_CONTENT_LENGTH'],
+    ['HTTP/1.1 200 OK\r\ncontent-LENGTH: 1\r\nContent-Length: 2\r\n\r\nxx', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
+    ['HTTP/1.1 200 OK\r\nTRANSFER-ENCODING: chunked\r\nCONTENT-LENGTH: 2\r\n\r\n', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n', 'HPE_INVALID_TRANSFER_ENCODING'],
+  ];
+  for (const [text, code] of bad) {
+    t.throws(() => run(text, text.length), { name: 'ParseError', code }, `${JSON.stringify(text)}: ${code}`);
+    t.throws(() => run(text, 1), { name: 'ParseError', code }, `${JSON.stringify(text)} byte by byte: ${code}`);
+  }
+});
+
+t.test('the one-pass head reader reads names in any case, trims only SP and HTAB, and keeps values as sent', async (t) => {
+  const [mixed] = run('HTTP/1.1 200 \xe9t\xe9\t!\r\ncOnTeNt-LeNgTh: 002\r\nX-Empty:\r\nX-Tab:\ta\tb\t\r\nX-Colon: a:b\r\n\r\nok', 100).heads;
+  t.same(mixed?.headers, ['cOnTeNt-LeNgTh', '002', 'X-Empty', '', 'X-Tab', 'a\tb', 'X-Colon', 'a:b']);
+  t.equal(mixed?.reason, '\xe9t\xe9\t!');
+  t.equal(run('HTTP/1.1 200 OK\r\ncOnTeNt-LeNgTh: 002\r\n\r\nok', 1).body, 'ok', 'the length frames the body');
+  t.equal(run('HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 0000000000000002\r\n\r\nok', 3).body, 'ok', 'leading zeros do not count towards 15 digits');
+  // Names one letter off are ordinary fields: the answer is read until close.
+  for (const name of ['Content-Lengtx', 'Content-Lengths', 'Transfer-Encodin', 'Connectio']) {
+    const seen = run(`HTTP/1.1 200 OK\r\n${name}: 1\r\n\r\nabc`, 4, false, true);
+    t.equal(seen.body, 'abc', `${name} does not frame`);
+    t.same(seen.complete, [false]);
+  }
+  t.equal(run('HTTP/1.1 200 OK\r\nTRANSFER-encoding: CHUNKED\r\n\r\n2\r\nzz\r\n0\r\n\r\n', 2).body, 'zz', 'chunked in any case');
+  const [http10] = run('HTTP/1.0 200 OK\r\nCONNECTION: Keep-Alive\r\ncontent-length: 0\r\n\r\n', 5).heads;
+  t.equal(http10?.close, false, 'an HTTP/1.0 keep-alive in any case keeps the connection');
+  const [listed] = run('HTTP/1.1 200 OK\r\nConnection: x-a, , X-B\r\nconnection: CLOSE\r\nContent-Length: 0\r\n\r\n', 7).heads;
+  t.same(listed?.connectionTokens, ['x-a', 'x-b', 'close']);
+  t.equal(listed?.close, true);
+  const [bare] = run('HTTP/1.1 204\nX: y \n\n', 1).heads;
+  t.same([bare?.status, bare?.reason, bare?.headers], [204, '', ['X', 'y']], 'bare LF lines, no reason');
+});

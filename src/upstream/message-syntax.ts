@@ -15,7 +15,8 @@ export class ParseError extends Error {
   }
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A token (RFC 9110 §5.6.2): one or more tchars. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible ASCII, obs-text, SP and HTAB; never CR, LF, NUL or other controls.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 export const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
@@ -36,7 +37,13 @@ export function field(line: string): [string, string] {
 
 /** A Connection header's names, lower-cased (hop-by-hop for this message). */
 export function tokensOf(connection: string): string[] {
-  return connection === '' ? [] : connection.toLowerCase().split(',').map(trimOws).filter((t) => t !== '');
+  if (connection === '') return [];
+  const lower = connection.toLowerCase();
+  if (!lower.includes(',')) {
+    const token = trimOws(lower); // one name, the common `Connection: keep-alive`: no list to build
+    return token === '' ? [] : [token];
+  }
+  return lower.split(',').map(trimOws).filter((t) => t !== '');
 }
 
 /** Index just past the blank line ending a head (CRLF CRLF, or bare LF LF), or -1. */
@@ -70,10 +77,6 @@ export function significant(digits: string | undefined): string | undefined {
   let start = 0;
   while (start < digits.length - 1 && digits.charCodeAt(start) === 0x30) start++;
   return digits.slice(start);
-}
-
-export function trimCr(line: string): string {
-  return line.charCodeAt(line.length - 1) === 0x0d ? line.slice(0, -1) : line;
 }
 
 export function contentLength(value: string, previous: number): number {

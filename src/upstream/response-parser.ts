@@ -10,7 +10,8 @@
  * bad tokens) is an error: a proxy must not guess where a response ends.
  */
 
-import { BAD_VALUE, LF, ParseError, contentLength, field, headEnd, significant, tokensOf, trimCr } from './message-syntax.js';
+import { LF, ParseError, field, headEnd, significant } from './message-syntax.js';
+import { HeadReader } from './response-head.js';
 
 export interface ResponseHead {
   readonly status: number;
@@ -38,7 +39,6 @@ export interface ResponseEvents {
 
 const enum State { Head, Length, ChunkSize, ChunkData, ChunkDataEnd, Trailers, UntilClose, Done, Upgraded }
 
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/;
 const MAX_CHUNK_LINE = 1024;
 // chunk-size [ chunk-ext ] (RFC 9112 §7.1, §7.1.1): hex digits, then `;name` or `;name=value`
 // (a token or a quoted-string), with BWS around `;` and `=`. Nothing else: a space before the
@@ -49,6 +49,7 @@ const CHUNK_HEADER = /^([0-9a-fA-F]+)(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]
 export class ResponseParser {
   readonly #events: ResponseEvents;
   readonly #maxHeaderSize: number;
+  readonly #reader = new HeadReader();
   #state = State.Done;
   #noBody = false;
   #upgrade = false;
@@ -100,10 +101,11 @@ export class ResponseParser {
             this.#events.onBody(data);
             return;
           }
-          const tail = data.subarray(0, this.#remaining);
-          data = data.subarray(this.#remaining);
+          // The usual keep-alive read ends exactly with the body: no views to cut then.
+          const extra = data.length > this.#remaining;
+          const tail = extra ? data.subarray(0, this.#remaining) : data;
           this.#remaining = 0;
-          this.#complete(data, tail);
+          this.#complete(extra, tail);
           return;
         }
         case State.UntilClose:
@@ -167,60 +169,23 @@ export class ResponseParser {
     this.#pending = undefined;
     if (end > this.#maxHeaderSize) throw new ParseError('HPE_HEADER_OVERFLOW', `upstream response head larger than ${this.#maxHeaderSize} bytes`);
     const rest = buffer.subarray(end);
-    const head = this.#parseHead(buffer.toString('latin1', 0, end));
+    const head = this.#parseHead(buffer, end);
     if (head === undefined) return rest; // an interim 1xx: read the next head
     if (this.#state === State.Upgraded) {
       this.#events.onUpgrade(head, rest);
       return undefined;
     }
     this.#events.onHead(head);
-    if (this.#state === State.Done) this.#complete(rest);
-    else if (this.#state === State.Length && this.#remaining === 0) this.#complete(rest);
+    if (this.#state === State.Done) this.#complete(rest.length > 0);
+    else if (this.#state === State.Length && this.#remaining === 0) this.#complete(rest.length > 0);
     else return rest;
     return undefined;
   }
 
-  #parseHead(text: string): ResponseHead | undefined {
-    const lines = text.split('\n');
-    // The head ends with an empty line (and split leaves one more empty string after it).
-    const statusLine = STATUS_LINE.exec(trimCr(lines[0] as string));
-    if (statusLine === null) throw new ParseError('HPE_INVALID_STATUS', 'upstream sent an invalid status line');
-    const minor = Number(statusLine[1]);
-    const status = Number(statusLine[2]);
-    const reason = statusLine[3] ?? '';
-    if (BAD_VALUE.test(reason)) throw new ParseError('HPE_INVALID_STATUS', 'upstream sent an invalid reason phrase');
-
-    const headers: string[] = [];
-    let length = -1;
-    let transferEncoding: string | undefined;
-    let connection = '';
-    for (let i = 1; i < lines.length; i++) {
-      const line = trimCr(lines[i] as string);
-      if (line === '') break;
-      const [name, value] = field(line);
-      switch (name.toLowerCase()) {
-        case 'content-length': {
-          const seen = length !== -1;
-          length = contentLength(value, length);
-          // "5, 5", or a second identical line, is passed on as the one length it means.
-          if (seen) continue;
-          if (value.includes(',')) {
-            headers.push(name, String(length));
-            continue;
-          }
-          break;
-        }
-        case 'transfer-encoding':
-          transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-          break;
-        case 'connection':
-          connection = connection === '' ? value : `${connection}, ${value}`;
-          break;
-      }
-      headers.push(name, value);
-    }
-
-    const connectionTokens = tokensOf(connection);
+  #parseHead(buffer: Buffer, end: number): ResponseHead | undefined {
+    const reader = this.#reader;
+    reader.read(buffer, end, buffer.toString('latin1', 0, end));
+    const { status, reason, headers, length, transferEncoding, connectionTokens } = reader;
     if (status >= 100 && status < 200) {
       if (status !== 101) return undefined; // 100 Continue, 102, 103 Early Hints: not passed on (as nginx)
       if (!this.#upgrade) throw new ParseError('HPE_UNEXPECTED_UPGRADE', 'upstream switched protocols on a plain request');
@@ -228,7 +193,7 @@ export class ResponseParser {
       return { status, reason, headers, close: false, connectionTokens };
     }
 
-    this.#close = minor === 0 ? !connectionTokens.includes('keep-alive') : connectionTokens.includes('close');
+    this.#close = reader.minor === 0 ? !connectionTokens.includes('keep-alive') : connectionTokens.includes('close');
 
     if (this.#noBody || status === 204 || status === 304) {
       this.#state = State.Done;
@@ -273,7 +238,7 @@ export class ResponseParser {
     if (this.#state === State.Trailers) {
       // Trailer fields are dropped (as Node's pipe and nginx do); the empty line ends the message.
       if (line === '') {
-        this.#complete(rest);
+        this.#complete(rest.length > 0);
         return undefined;
       }
       // Still checked like head fields (RFC 9112 §7.1.2): a line that is not a field means the
@@ -294,9 +259,10 @@ export class ResponseParser {
     return rest;
   }
 
-  #complete(rest: Buffer, tail?: Buffer): void {
+  /** `extra`: bytes followed the message's end (so the connection cannot be reused). */
+  #complete(extra: boolean, tail?: Buffer): void {
     this.#state = State.Done;
-    if (rest.length > 0) this.#extra = true;
+    if (extra) this.#extra = true;
     this.#events.onComplete(!this.#close && !this.#extra, tail);
   }
 }
