@@ -56,15 +56,24 @@ export function responseGone(res: ClientResponse): boolean {
 /** Raw header pairs as the header object h2's writeHead takes; repeated names become arrays (Set-Cookie). */
 export function headerObject(pairs: readonly string[]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < pairs.length; i += 2) {
-    const name = (pairs[i] as string).toLowerCase();
-    const value = pairs[i + 1] as string;
-    const seen = out[name];
-    if (seen === undefined) out[name] = value;
-    else if (typeof seen === 'string') out[name] = [seen, value];
-    else seen.push(value);
-  }
+  for (let i = 0; i < pairs.length; i += 2) addField(out, (pairs[i] as string).toLowerCase(), pairs[i + 1] as string);
   return out;
+}
+
+/**
+ * `value` as one more field `name` (lower-case): a second value makes the entry an array. The
+ * object keeps its prototype (Node's respond() copies it with for-in, which a prototype-less
+ * dictionary object slows), so a name Object.prototype has (`constructor`, `__proto__`,
+ * `toString`) is defined as an own field, never read as an earlier value: read as one, it made
+ * the h2 answer a 502 where HTTP/1.1 relayed the field.
+ */
+function addField(fields: Record<string, string | string[]>, name: string, value: string): void {
+  const seen = fields[name];
+  if (seen === undefined) fields[name] = value;
+  else if (typeof seen === 'string') fields[name] = [seen, value];
+  else if (Array.isArray(seen)) seen.push(value);
+  // An inherited member (no Object.prototype member is an array): made an own field.
+  else Object.defineProperty(fields, name, { value, writable: true, enumerable: true, configurable: true });
 }
 
 /**
