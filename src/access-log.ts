@@ -19,6 +19,13 @@ interface AccessFields {
 }
 
 /**
+ * A string JSON writes as it is, between quotes: printable ASCII but the quote and the backslash.
+ * Anything else (controls, non-ASCII, lone surrogates) goes through JSON.stringify, so the bytes
+ * are the same either way; the test is cheaper than the generic escape for a line's short values.
+ */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
  * An access line as JSON: the bytes pino writes for `log.info(fields, 'request')` (level, time,
  * the logger's bindings, the fields in their order, `msg`), built directly. pino's generic path
  * looks up serializers and stringifiers and escapes every key on every line; an access line has
@@ -26,13 +33,6 @@ interface AccessFields {
  * each value is one typeof. Returns undefined for a value pino would serialise as an object
  * (none of the pipeline's access fields is one): the caller lets pino write that line.
  */
-/**
- * A string JSON writes as it is, between quotes: printable ASCII but the quote and the backslash.
- * Anything else (controls, non-ASCII, lone surrogates) goes through JSON.stringify, so the bytes
- * are the same either way; the test is cheaper than the generic escape for a line's short values.
- */
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
 export function jsonAccessFormatter(): (level: number, time: string, bindings: string, fields: object) => string | undefined {
   const keys = new Map<string, string>();
   return (level, time, bindings, fields) => {

@@ -1,6 +1,7 @@
 import { BlockList, isIP, isIPv4 } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Cidr } from '../config/types.js';
+import { dropField } from './hop-by-hop.js';
 
 /** The trusted-proxy set, built once per config. */
 export interface Trust {
@@ -29,15 +30,8 @@ export interface ForwardedResult {
   readonly clientIp: string;
 }
 
-/** The forwarding fields a client sends: deleted only when present (a delete of an absent name still costs a lookup each). */
-function dropForwarded(headers: IncomingHttpHeaders): void {
-  if (headers['x-forwarded-for'] !== undefined) delete headers['x-forwarded-for'];
-  if (headers['x-forwarded-proto'] !== undefined) delete headers['x-forwarded-proto'];
-  if (headers['x-forwarded-host'] !== undefined) delete headers['x-forwarded-host'];
-  if (headers['x-forwarded-port'] !== undefined) delete headers['x-forwarded-port'];
-  if (headers['x-real-ip'] !== undefined) delete headers['x-real-ip'];
-  if (headers.forwarded !== undefined) delete headers.forwarded;
-}
+/** The forwarding fields a client sends, dropped from an untrusted peer (each only when present: dropField). */
+const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded'];
 
 /**
  * Rewrite the forwarding headers in place. From an untrusted peer every value it sent is
@@ -46,7 +40,7 @@ function dropForwarded(headers: IncomingHttpHeaders): void {
  */
 export function applyForwarded(headers: IncomingHttpHeaders, peer: string, trust: Trust, proto: 'http' | 'https' = 'https'): ForwardedResult {
   if (!isTrusted(trust, peer)) {
-    dropForwarded(headers);
+    for (const name of FORWARDED) dropField(headers, name);
     headers['x-forwarded-for'] = peer;
     headers['x-forwarded-proto'] = proto;
     if (headers.host !== undefined) headers['x-forwarded-host'] = headers.host;

@@ -80,6 +80,12 @@ export function significant(digits: string | undefined): string | undefined {
 }
 
 export function contentLength(value: string, previous: number): number {
+  // The value almost every head carries, 1 to 15 plain digits: no list, no regex.
+  const plain = plainDigits(value);
+  if (plain !== -1) {
+    if (previous !== -1 && previous !== plain) throw new ParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'upstream sent conflicting Content-Length values');
+    return plain;
+  }
   // "5, 5" (a list of identical values) is one length (RFC 9110 §8.6); anything else is ambiguous.
   let length = previous;
   for (const part of value.split(',')) {
@@ -91,4 +97,14 @@ export function contentLength(value: string, previous: number): number {
     length = n;
   }
   return length;
+}
+
+/** Digits only, 1 to 15 of them (exact in a double; leading zeros count for nothing, as llhttp): their number, else -1. */
+function plainDigits(value: string): number {
+  if (value.length === 0 || value.length > 15) return -1;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+  }
+  return Number(value);
 }

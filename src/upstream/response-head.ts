@@ -8,10 +8,9 @@
  * an LF, no obs-fold, token names, clean values, Content-Length lists that agree.
  */
 
-import { ParseError, TOKEN, contentLength, tokensOf } from './message-syntax.js';
+import { LF, ParseError, TOKEN, contentLength, tokensOf } from './message-syntax.js';
 
 const HTAB = 0x09;
-const LF = 0x0a;
 const CR = 0x0d;
 const SP = 0x20;
 const COLON = 0x3a;
@@ -48,16 +47,6 @@ function isName(b: Uint8Array, start: number, end: number, lower: string): boole
   if (end - start !== lower.length) return false;
   for (let i = 0; i < lower.length; i++) if (((b[start + i] as number) | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
-}
-
-/** Digits only, 1 to 15 of them (exact in a double): the Content-Length value most heads carry, or -1. */
-function plainLength(value: string): number {
-  if (value.length === 0 || value.length > 15) return -1;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < ZERO || c > NINE) return -1;
-  }
-  return Number(value);
 }
 
 /**
@@ -147,11 +136,10 @@ export class HeadReader {
       const value = text.slice(valueStart, valueEnd);
       if (isName(b, start, colon, 'content-length')) {
         const seen = length !== -1;
-        const plain = seen ? -1 : plainLength(value);
-        length = plain !== -1 ? plain : contentLength(value, length);
+        length = contentLength(value, length);
         // "5, 5", or a second identical line, is passed on as the one length it means.
         if (seen) continue;
-        if (plain === -1 && value.includes(',')) {
+        if (value.includes(',')) {
           headers.push(name, String(length));
           continue;
         }
