@@ -58,10 +58,26 @@ export function exchangeLineWriter(access: 'json' | 'combined', out: Destination
     if (error !== undefined && !(typeof error.message === 'string' && typeof error.code === 'string')) return false;
     out.write(
       `${open}${time()}${bindings}${jsonString(method)},"protocol":${jsonString(protocol)},"host":${jsonString(host)},"path":${jsonString(clientPath)}` +
-        `,"status":${jsonNumber(status)},"durationMs":${jsonNumber(durationMs)},"clientIp":${jsonString(clientIp)},"target":${target === null ? 'null' : jsonString(target)},"bytes":${jsonNumber(bytes)}` +
+        `,"status":${jsonNumber(status)},"durationMs":${hundredths(durationMs)},"clientIp":${jsonString(clientIp)},"target":${target === null ? 'null' : jsonString(target)},"bytes":${jsonNumber(bytes)}` +
         `${aborted ? ',"aborted":true' : ''}${error === undefined ? '' : `,"err":${jsonString(error.message)},"code":${jsonString(error.code)}`}` +
         `${requestId === undefined ? '' : `,"requestId":${jsonString(requestId)}`},"msg":"request"}\n`,
     );
     return true;
   };
+}
+
+/**
+ * A duration rounded to hundredths (logExchange's `round`) as JSON writes it: the digits made
+ * from integers, since a fractional double's shortest form (String(1.25)) costs several times an
+ * integer's. Exactly String(v) for such a value below 1e13 (there a double's spacing is far under
+ * 0.01, so no shorter decimal names the same double); any other value goes to jsonNumber.
+ */
+export function hundredths(v: number): string {
+  const k = Math.round(v * 100);
+  if (!(k >= 0 && k < 1e15 && k / 100 === v)) return jsonNumber(v);
+  const whole = Math.floor(k / 100);
+  const cents = k - whole * 100;
+  if (cents === 0) return `${whole}`;
+  if (cents % 10 === 0) return `${whole}.${cents / 10}`;
+  return `${whole}.${cents < 10 ? '0' : ''}${cents}`;
 }

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { pino, type DestinationStream } from 'pino';
 import t from 'tap';
-import type { ExchangeFacts, LineError } from '../src/access-line.js';
+import { hundredths, type ExchangeFacts, type LineError } from '../src/access-line.js';
 import { REQUEST_HEADERS } from '../src/access-log.js';
 import { createLogger, createLogging } from '../src/log.js';
 
@@ -191,4 +191,20 @@ t.test('log.access combined: the same line combinedFormatter writes for the same
       t.equal(stamp(ours.got.join('')), stamp(theirs.got.join('')), JSON.stringify(headers));
     }
   }
+});
+
+t.test('a duration in hundredths is written as String() writes it, and any other number as JSON does', async (t) => {
+  let differ = 0;
+  const check = (v: number): void => {
+    const want = Number.isFinite(v) ? String(v) : 'null';
+    if (hundredths(v) !== want && differ++ < 5) t.fail(`${v}: ${hundredths(v)} != ${want}`);
+  };
+  // Every duration up to 3,000 s, as logExchange rounds it; then far ones, and ones it never makes.
+  for (let k = 0; k <= 300_000; k++) check(Math.round((k / 100) * 100) / 100);
+  for (let i = 0; i < 50_000; i++) check(Math.round(Math.random() * 1e15) / 100);
+  for (const v of [-0, -0.01, -1.5, 1 / 3, 0.005, 1e-7, 1.005, 9999999999999.99, 1e13, 1e13 + 0.5, 1e20, 1e21, 2 ** 53, Number.MAX_VALUE, Number.NaN, Infinity, -Infinity]) check(v);
+  t.equal(differ, 0, 'no number written differently');
+  t.equal(hundredths(12.3), '12.3');
+  t.equal(hundredths(0.07), '0.07');
+  t.equal(hundredths(40), '40');
 });
