@@ -9,6 +9,11 @@ import t from 'tap';
 import { hundredths, type ExchangeFacts, type LineError } from '../src/access-line.js';
 import { REQUEST_HEADERS } from '../src/access-log.js';
 import { createLogger, createLogging } from '../src/log.js';
+import { Metrics } from '../src/admin/metrics.js';
+import { EdgeError } from '../src/errors.js';
+import type { ClientResponse } from '../src/http/message.js';
+import { logExchange } from '../src/pipeline/request.js';
+import type { Exchange } from '../src/proxy/forward.js';
 
 /** A stream that keeps every line. */
 function lines(): DestinationStream & { readonly got: string[] } {
@@ -207,4 +212,26 @@ t.test('a duration in hundredths is written as String() writes it, and any other
   t.equal(hundredths(12.3), '12.3');
   t.equal(hundredths(0.07), '0.07');
   t.equal(hundredths(40), '40');
+});
+
+t.test('logExchange writes the same line whether the writer takes it or declines it to pino', async (t) => {
+  const metrics = new Metrics(false);
+  const headers = { host: 'localhost', 'user-agent': 'ua' };
+  const exchange = {
+    ...base.facts, headers, label: 'localhost/', upstream: { name: 'app' }, headersAt: 0, start: performance.now(),
+    error: new EdgeError('EDGE_ERR_UPSTREAM_CONNECT', 'connect ECONNREFUSED 127.0.0.1:1'), sending: { target: { id: '127.0.0.1:1' } }, requestId: 'r-1',
+  } as unknown as Exchange;
+  const res = { headersSent: true, statusCode: 502, writableFinished: false } as unknown as ClientResponse;
+  for (const access of ['json', 'combined'] as const) {
+    const taken = lines();
+    const declined = lines();
+    const direct = createLogging({ level: 'info', format: 'json', access }, taken);
+    const viaPino = createLogging({ level: 'info', format: 'json', access }, declined);
+    logExchange({ ...direct, metrics }, exchange, res);
+    logExchange({ log: viaPino.log, metrics, exchangeLine: () => false }, exchange, res);
+    const same = (s: string): string => sameTime(s).replace(/"durationMs":[^,]*/, '"durationMs":D').replace(/\[[^\]]+\]/, '[T]');
+    t.equal(taken.got.length, 1);
+    t.equal(same(taken.got.join('')), same(declined.got.join('')), access);
+    if (access === 'json') t.match(taken.got[0], /"status":502,"durationMs":[\d.]+,"clientIp":"127.0.0.1","target":"127.0.0.1:1","bytes":100,"aborted":true,"err":"connect ECONNREFUSED 127.0.0.1:1","code":"EDGE_ERR_UPSTREAM_CONNECT","requestId":"r-1","msg":"request"\}\n$/);
+  }
 });
