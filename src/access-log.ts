@@ -25,6 +25,16 @@ interface AccessFields {
  */
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
+/** A string as JSON (and pino) writes it. */
+export function jsonString(v: string): string {
+  return PLAIN.test(v) ? `"${v}"` : JSON.stringify(v);
+}
+
+/** A number as JSON (and pino) writes it: NaN and the infinities as null. */
+export function jsonNumber(v: number): string {
+  return Number.isFinite(v) ? String(v) : 'null';
+}
+
 /**
  * An access line as JSON: the bytes pino writes for `log.info(fields, 'request')` (level, time,
  * the logger's bindings, the fields in their order, `msg`), built directly. pino's generic path
@@ -42,10 +52,10 @@ export function jsonAccessFormatter(): (level: number, time: string, bindings: s
       let json: string;
       switch (typeof v) {
         case 'string':
-          json = PLAIN.test(v) ? `"${v}"` : JSON.stringify(v);
+          json = jsonString(v);
           break;
         case 'number':
-          json = Number.isFinite(v) ? String(v) : 'null';
+          json = jsonNumber(v);
           break;
         case 'boolean':
           json = v ? 'true' : 'false';
@@ -76,18 +86,23 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
  * The local time is formatted once per second, as nginx caches it.
  */
 export function combinedFormatter(): (fields: AccessFields) => string {
+  const line = combinedLine();
+  return (f) => line(f.clientIp, f.method, f.path, f.protocol, f.status, f.bytes, f[REQUEST_HEADERS]);
+}
+
+/** combinedFormatter's line from the values themselves (access-line.ts hands a proxied request's over without a fields object). */
+export function combinedLine(): (clientIp: unknown, method: unknown, path: unknown, protocol: unknown, status: unknown, bytes: unknown, headers: IncomingHttpHeaders | undefined) => string {
   let second = -1;
   let stamp = '';
-  return (f) => {
+  return (clientIp, method, path, protocol, status, bytes, headers) => {
     const now = Date.now();
     const s = Math.floor(now / 1000);
     if (s !== second) {
       second = s;
       stamp = timeLocal(new Date(now));
     }
-    const headers = f[REQUEST_HEADERS];
-    const request = f.method === undefined ? '-' : `${text(f.method)} ${text(f.path)} ${httpVersion(f.protocol)}`;
-    return `${text(f.clientIp)} - ${basicUser(headers?.authorization)} [${stamp}] "${request}" ${num(f.status)} ${num(f.bytes)} "${text(headers?.referer)}" "${text(headers?.['user-agent'])}"\n`;
+    const request = method === undefined ? '-' : `${text(method)} ${text(path)} ${httpVersion(protocol)}`;
+    return `${text(clientIp)} - ${basicUser(headers?.authorization)} [${stamp}] "${request}" ${num(status)} ${num(bytes)} "${text(headers?.referer)}" "${text(headers?.['user-agent'])}"\n`;
   };
 }
 

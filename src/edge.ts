@@ -8,7 +8,7 @@ import { ResponseCache } from './cache/cache.js';
 import { Metrics } from './admin/metrics.js';
 import type { Config, ListenAddress } from './config/types.js';
 import { EdgeError } from './errors.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogging, type Logger, type Logging } from './log.js';
 import { ConnectionGate } from './listeners/connection-gate.js';
 import { installFrontDoor } from './listeners/front-door.js';
 import { createRedirectListener } from './listeners/redirect.js';
@@ -95,7 +95,7 @@ export class Edge {
 
   readonly #ticketKeys: Buffer | undefined;
 
-  private constructor(config: Config, certs: CertStore, log: Logger, ticketKeys: Buffer | undefined, orderCertificates: boolean) {
+  private constructor(config: Config, certs: CertStore, { log, exchangeLine }: Logging, ticketKeys: Buffer | undefined, orderCertificates: boolean) {
     // Without listen.admin nothing can scrape the process metrics: none are collected (README "Logs and metrics").
     this.metrics = new Metrics(config.listen.admin !== null);
     this.#ticketKeys = ticketKeys;
@@ -106,7 +106,7 @@ export class Edge {
     this.#certs = certs;
     this.log = log;
     this.metrics.watchPools(() => Array.from(this.#targets.all(), (t) => ({ target: t.id, opened: t.pool.opened, idle: t.pool.idle })));
-    this.#hooks = createHooks(log, this.metrics);
+    this.#hooks = createHooks(log, this.metrics, exchangeLine);
     this.upstreams = new UpstreamClient(this.#hooks.upstream);
     this.forwarder = new Forwarder(this.upstreams, this.#hooks.forward, standInAnswers);
     this.hooks = this.#hooks.tunnels;
@@ -118,12 +118,12 @@ export class Edge {
 
   /** Load certificates and build everything; throws EdgeError(EDGE_ERR_CERT) when a pair is unusable. */
   static async create(config: Config, options: EdgeOptions = {}): Promise<Edge> {
-    const log = createLogger(config.log, options.logDestination);
+    const logging = createLogging(config.log, options.logDestination);
     // One key set for every context this process builds, so sessions resume across SNI names and certificate swaps.
     const ticketKeys = options.ticketKeys ?? randomBytes(48);
     await prepareAcme(config.tls.acme);
     const certs = await CertStore.load(config.tls, ticketKeys, acmePaths(config.tls.acme));
-    return new Edge(config, certs, log, ticketKeys, options.orderCertificates ?? true);
+    return new Edge(config, certs, logging, ticketKeys, options.orderCertificates ?? true);
   }
 
   get state(): EdgeState {

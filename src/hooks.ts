@@ -1,3 +1,4 @@
+import type { ExchangeLineWriter } from './access-line.js';
 import type { Metrics } from './admin/metrics.js';
 import { rateLimitedByCause, type Logger } from './log.js';
 import { logExchange } from './pipeline/request.js';
@@ -16,8 +17,8 @@ export interface EdgeHooks {
 }
 
 /** Log and metric hooks of one edge: they observe, and never write an answer. */
-export function createHooks(log: Logger, metrics: Metrics): EdgeHooks {
-  const deps = { log, metrics };
+export function createHooks(log: Logger, metrics: Metrics, exchangeLine: ExchangeLineWriter): EdgeHooks {
+  const deps = { log, metrics, exchangeLine };
   // Per-request failures share a cause in an outage: the access line (info) stays per request,
   // the warning is per cause and interval, so log volume does not follow traffic.
   const failing = rateLimitedByCause(log, 1000);

@@ -1,24 +1,38 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
 import { combinedFormatter, jsonAccessFormatter } from './access-log.js';
+import { exchangeLineWriter, type ExchangeLineWriter } from './access-line.js';
 import type { LogConfig } from './config/types.js';
 import { BATCH_CHARS, LineBatch } from './log-batch.js';
 
 export type { Logger };
+
+/** The root logger, and the writer of proxied requests' access lines to the same stream (access-line.ts). */
+export interface Logging {
+  readonly log: Logger;
+  readonly exchangeLine: ExchangeLineWriter;
+}
+
+/** The root logger alone (the cluster's primary, tools): see createLogging. */
+export function createLogger(config: LogConfig, destination?: DestinationStream): Logger {
+  return createLogging(config, destination).log;
+}
 
 /**
  * The root logger. JSON goes through pino's asynchronous destination so a slow stdout never
  * stalls the request path, in batches (log-batch.ts) so a request's line is not a write of its
  * own; `pretty` is for humans at a terminal. `destination` is for tests.
  */
-export function createLogger(config: LogConfig, destination?: DestinationStream): Logger {
+export function createLogging(config: LogConfig, destination?: DestinationStream): Logging {
   const out = destination ?? (config.format === 'pretty' && config.access === 'json' ? undefined : stdoutLines());
   const time = isoTimeOncePerMs();
   const options: LoggerOptions = { level: config.level, base: { pid: process.pid }, timestamp: time };
   if (out !== undefined) options.hooks = { logMethod: config.access === 'combined' ? combinedAccess(out) : jsonAccess(out, time) };
-  if (destination !== undefined) return pino(options, destination);
-  if (config.format === 'pretty') return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true, singleLine: true }));
-  return pino(options, out ?? stdoutLines());
+  let log: Logger;
+  if (destination !== undefined) log = pino(options, destination);
+  else if (config.format === 'pretty') log = pino(options, pretty({ colorize: process.stdout.isTTY, sync: true, singleLine: true }));
+  else log = pino(options, out ?? stdoutLines());
+  return { log, exchangeLine: exchangeLineWriter(config.access, out, log, time) };
 }
 
 function stdoutLines(): LineBatch {

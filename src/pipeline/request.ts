@@ -24,6 +24,7 @@ import type { Route, Site } from './sites.js';
 import { declinedUpgrade } from './upgrade.js';
 import type { H2Request } from '../http/h2-exchange.js';
 import { REQUEST_HEADERS } from '../access-log.js';
+import type { ExchangeLineWriter } from '../access-line.js';
 
 /** What the HTTPS request path needs from the edge. */
 export interface RequestDeps {
@@ -300,24 +301,29 @@ function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, st
 }
 
 /** The one log line per proxied request, written when the client's response closes. */
-export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'>, exchange: Exchange, res: ClientResponse): void {
+export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'> & { readonly exchangeLine: ExchangeLineWriter }, exchange: Exchange, res: ClientResponse): void {
   const error = exchange.error;
   const status = res.headersSent ? res.statusCode : error?.status ?? 0;
   deps.metrics.request(exchange.label, status, exchange.protocol);
   if (exchange.headersAt > 0) deps.metrics.upstreamLatency(exchange.upstream.name, (exchange.headersAt - exchange.start) / 1000);
+  const durationMs = round(performance.now() - exchange.start);
+  const target = exchange.sending?.target?.id ?? null;
+  const aborted = !responseComplete(res);
+  // At info even when it failed: the warning is per cause, rate-limited (hooks.ts).
+  // Written from these values (access-line.ts); pino writes the same line when the writer declines it.
+  if (deps.exchangeLine(exchange, status, durationMs, target, aborted, error)) return;
   const fields: ExchangeLine = {
-    method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.clientPath, status, durationMs: round(performance.now() - exchange.start),
-    clientIp: exchange.clientIp, target: exchange.sending?.target?.id ?? null, bytes: exchange.bytes,
+    method: exchange.method, protocol: exchange.protocol, host: exchange.host, path: exchange.clientPath, status, durationMs,
+    clientIp: exchange.clientIp, target, bytes: exchange.bytes,
   };
   // The optional fields are added in place, in the line's order: no object made and spread per field.
-  if (!responseComplete(res)) fields.aborted = true;
+  if (aborted) fields.aborted = true;
   if (error !== undefined) {
     fields.err = error.message;
     fields.code = error.code;
   }
   if (exchange.requestId !== undefined) fields.requestId = exchange.requestId;
   fields[REQUEST_HEADERS] = exchange.headers;
-  // At info even when it failed: the warning is per cause, rate-limited (hooks.ts).
   deps.log.info(fields, 'request');
 }
 
