@@ -27,14 +27,24 @@ export function bodyOf(req: ClientRequest): Readable {
  * The headers an h2 request goes upstream with as HTTP/1.1: pseudo-header fields dropped and
  * Host taken from :authority (RFC 9113 §8.3.1: it replaces Host). Node already joined split
  * Cookie fields with "; " (§8.2.3).
+ *
+ * The names are walked in the raw list (an array) and each value read from Node's merged
+ * object: a for-in over that object (null-prototype, so V8 keeps it as a dictionary) is
+ * enumerated in V8's runtime, ~0.5 % of an h2 request. The object made is the same: every name
+ * of the merged object is in the raw list (Node built it from that list), a repeated name is
+ * stored again with the same value, and the order of its keys is the order of first arrival,
+ * which is the merged object's own (integer-like names come first in any object's key order).
  */
 export function upstreamHeaders(req: H2Request): IncomingHttpHeaders {
   const source = req.headers;
+  const raw = req.rawHeaders;
   const authority = source[':authority'];
   const out: IncomingHttpHeaders = {};
-  if (typeof authority === 'string') out.host = authority;
-  for (const name in source) {
-    if (name.charCodeAt(0) === 58 /* ':' */ || (name === 'host' && out.host !== undefined)) continue;
+  const replaced = typeof authority === 'string';
+  if (replaced) out.host = authority;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.charCodeAt(0) === 58 /* ':' */ || (replaced && name === 'host')) continue;
     out[name] = source[name];
   }
   return out;

@@ -134,8 +134,8 @@ export class Forwarder {
   web(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
     if (isH2(res)) {
       const x = new HttpExchange(this, this.#unqueued, req, res, exchange);
-      // A stream emits 'close' once: a plain listener, without once()'s wrapper per stream.
-      res.stream.on('close', x.closed);
+      // Called from the front door's own 'close' listener of the stream: no second listener per stream.
+      res.whenClosed(x.closed);
       x.send(this.#client);
       return;
     }
