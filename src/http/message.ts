@@ -70,6 +70,51 @@ export function headerObject(pairs: readonly string[]): Record<string, string | 
   return out;
 }
 
+/** Positions of an answer's field list whose lower-case names are remembered (FieldNames). */
+const REMEMBERED = 32;
+
+/**
+ * headerObject for proxied h2 answers, with the lower-case names of the answers before it
+ * remembered by position: an upstream sends the same names in the same order answer after
+ * answer. A fresh name (a slice of the head just read) costs a toLowerCase and, as a key, a
+ * look-up in V8's string table on every store (~0.8 % of an h2 request); a name that matches the
+ * one remembered at its position (compared without case, the bytes only) reuses that key, which
+ * V8 already holds. What is kept is a key V8 internalized (a slice of a head used as a key is
+ * made to point at V8's own copy), at most REMEMBERED of them per edge.
+ */
+export class FieldNames {
+  readonly #lower: string[] = [];
+
+  object(pairs: readonly string[]): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    const remembered = this.#lower;
+    for (let i = 0; i < pairs.length; i += 2) {
+      const name = pairs[i] as string;
+      const at = i >> 1;
+      const known = remembered[at];
+      let lower: string;
+      if (known !== undefined && sameName(name, known)) {
+        lower = known;
+      } else {
+        lower = name.toLowerCase();
+        if (at < REMEMBERED) remembered[at] = lower;
+      }
+      addField(out, lower, pairs[i + 1] as string);
+    }
+    return out;
+  }
+}
+
+/** `name` is `lower` but for the case of its ASCII letters (field names are tokens: RFC 9110 §5.1). */
+function sameName(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /**
  * `value` as one more field `name` (lower-case): a second value makes the entry an array. The
  * object keeps its prototype (Node's respond() copies it with for-in, which a prototype-less

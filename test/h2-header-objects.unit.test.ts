@@ -1,3 +1,5 @@
+// The two header objects of an h2 exchange, each pinned against the plain form it replaced.
+//
 // upstreamHeaders (src/http/message.ts) walks the raw field list instead of a for-in over Node's
 // merged header object. Pinned here against that for-in, on the objects Node itself builds: a
 // real h2 server on loopback is sent exact header blocks (raw frames: repeated names, cookie
@@ -8,7 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureServer, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { upstreamHeaders } from '../src/http/message.js';
+import { FieldNames, headerObject, upstreamHeaders } from '../src/http/message.js';
 import { H2Request } from '../src/http/h2-exchange.js';
 import { testCerts } from './helpers/certs.js';
 import { FRAME, RawH2, field, getBlock, headers, ref } from './helpers/h2-frames.js';
@@ -67,4 +69,38 @@ t.test('the raw-list walk gives the for-in object, key order included, on the ob
   t.equal(checked[3]?.fromRaw.host, 'localhost', ':authority replaces Host');
   t.equal(checked[4]?.fromRaw.host, 'only-host.test', 'Host kept without :authority');
   t.strictSame(Object.keys(checked[5]?.fromRaw ?? {}), ['2', '9', '10', 'host', 'x-z', 'a']);
+});
+
+// FieldNames (src/http/message.ts) remembers the lower-case names of the answers before by
+// position. Pinned against headerObject over a run of answers that keep, change, re-case, repeat
+// and outgrow the remembered names: every object the same, key order and prototype included.
+t.test('FieldNames gives the headerObject object for every answer of a run, whatever the names before it', async (t) => {
+  const answers: string[][] = [
+    ['Content-Type', 'text/plain', 'Content-Length', '5', 'Date', 'd'],
+    ['Content-Type', 'text/html', 'Content-Length', '7', 'Date', 'e'],
+    ['content-type', 'a', 'CONTENT-LENGTH', '1', 'date', 'f'],
+    ['Content-Length', '1', 'Content-Type', 'b'],
+    ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'set-cookie', 'c=3', 'X-Dup', '1', 'x-dup', '2'],
+    ['Set-Cookie', 'a=1', 'X-Dup', '1', 'Set-Cookie', 'b=2'],
+    ['Constructor', 'c', 'toString', 's', '__proto__', 'p', 'hasOwnProperty', 'h', 'X-Last', '1'],
+    ['Content-Typf', 'x', 'Content-Type', 'y'],
+    ['Content-Type-', 'x', 'Content-Typ', 'y', 'Content-Type', 'z'],
+    ['@ontent-type', 'x', '[ontent-type', 'y', '`ontent-type', 'z', '{ontent-type', 'w'],
+    Array.from({ length: 80 }, (_, i) => [`X-F${i % 50}`, String(i)]).flat(),
+    Array.from({ length: 80 }, (_, i) => [`x-f${(i * 7) % 50}`, String(i)]).flat(),
+    [],
+    ['Content-Type', 'text/plain', 'Content-Length', '5', 'Date', 'd'],
+  ];
+  const names = new FieldNames();
+  for (let round = 0; round < 3; round++) {
+    for (const [i, pairs] of answers.entries()) {
+      const got = names.object(pairs);
+      const want = headerObject(pairs);
+      t.strictSame(got, want, `round ${round}, answer ${i}: the same fields and values`);
+      t.strictSame(Object.keys(got), Object.keys(want), `round ${round}, answer ${i}: the same key order`);
+      t.equal(Object.getPrototypeOf(got), Object.prototype, `round ${round}, answer ${i}: an ordinary object`);
+    }
+  }
+  t.strictSame(names.object(['Constructor', 'c', 'X-A', '1']), { constructor: 'c', 'x-a': '1' }, 'an Object.prototype name is an own field');
+  t.strictSame(names.object(['Content-Type', 'a', 'content-type', 'b']), { 'content-type': ['a', 'b'] }, 'a name repeated in another case is one field');
 });
