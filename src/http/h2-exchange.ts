@@ -35,6 +35,9 @@ export class H2Request {
 
 type FieldValue = string | number | readonly string[];
 
+/** What H2Response holds once its stream closed: a listener given to whenClosed later is never called. */
+function spent(): void {}
+
 /**
  * The response half: status and fields go out in one HEADERS frame via stream.respond(), then
  * DATA. Unlike the compatibility API it never asks for trailers (waitForTrailers), which cost an
@@ -45,6 +48,8 @@ export class H2Response {
   readonly stream: ServerHttp2Stream;
   statusCode = 200;
   #fields: OutgoingHttpHeaders | undefined;
+  /** The exchange's close handling, run from the front door's own 'close' listener (streamClosed). */
+  #onClose: (() => void) | undefined;
 
   constructor(stream: ServerHttp2Stream) {
     this.stream = stream;
@@ -118,6 +123,26 @@ export class H2Response {
 
   destroy(): void {
     this.stream.destroy();
+  }
+
+  /**
+   * `listener` when the stream closes. The first one is called by the front door's 'close'
+   * listener of this stream (listeners/h2.ts), after its own counting: one listener per stream,
+   * not two (each costs Node an addListener, and two make every emit copy its listener array).
+   * Any later one is the stream's own. Like a listener added after 'close' was emitted, it is
+   * never called once the stream closed.
+   */
+  whenClosed(listener: () => void): void {
+    if (this.#onClose === undefined) this.#onClose = listener;
+    else this.stream.once('close', listener);
+  }
+
+  /** The front door's 'close' listener: the stream closed. */
+  streamClosed(): void {
+    const listener = this.#onClose;
+    if (listener === undefined) return;
+    this.#onClose = spent;
+    listener();
   }
 
   once(event: 'close' | 'drain', listener: () => void): this {

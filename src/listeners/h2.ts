@@ -23,12 +23,12 @@ export interface H2Deps {
 /**
  * Requests start one turn of the event loop after their HEADERS: nghttp2 hands over every frame
  * of a read at once, so a HEADERS+RST_STREAM pair (CVE-2023-44487, rapid reset) arrives here
- * already reset and never costs an upstream request (nor the objects below).
+ * already reset and never costs an upstream request (nor the request object below).
  */
-function dispatch(deps: H2Deps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[], socket: TLSSocket): void {
+function dispatch(deps: H2Deps, res: H2Response, headers: IncomingHttpHeaders, rawHeaders: readonly string[], socket: TLSSocket): void {
+  const stream = res.stream;
   if (stream.destroyed) return;
   const req = new H2Request(stream, headers, rawHeaders, socket);
-  const res = new H2Response(stream);
   if (headers[':method'] === 'CONNECT') deps.onConnect(req, res);
   else deps.onRequest(req, res);
 }
@@ -193,15 +193,18 @@ export class H2Front {
       state.lastStream = stream.id ?? state.lastStream;
       state.streams++;
       stream.on('error', ignore);
-      // 'close' comes once per stream: on(), not once() and its wrapper.
+      const res = new H2Response(stream);
+      // 'close' comes once per stream: on(), not once() and its wrapper. The stream's one
+      // 'close' listener: the exchange's own close handling runs from it (H2Response.whenClosed).
       stream.on('close', () => {
         state.streams--;
         // A stream that ended in RST_STREAM, whoever sent it: a completed exchange ends with NO_ERROR.
         if (stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.#reset(session, state);
+        res.streamClosed();
       });
       const size = headerListSize(rawHeaders);
-      if (size > this.#headerSize) this.#oversized(session, state, stream, headers, size, deps);
-      else setImmediate(dispatch, deps, stream, headers, rawHeaders, state.socket);
+      if (size > this.#headerSize) this.#oversized(session, state, res, headers, size, deps);
+      else setImmediate(dispatch, deps, res, headers, rawHeaders, state.socket);
     });
   }
 
@@ -212,9 +215,9 @@ export class H2Front {
    * 2 MB decoded) costs the references Node made, never a copy; a client that keeps sending
    * them gets GOAWAY ENHANCE_YOUR_CALM, as nginx answers.
    */
-  #oversized(session: ServerHttp2Session, state: SessionState, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, size: number, deps: H2Deps): void {
+  #oversized(session: ServerHttp2Session, state: SessionState, res: H2Response, headers: IncomingHttpHeaders, size: number, deps: H2Deps): void {
     const code = 'EDGE_ERR_HEADERS_TOO_LARGE';
-    respond(new H2Response(stream), new EdgeError(code, 'header list over limits.headerSize'), deps.hsts());
+    respond(res, new EdgeError(code, 'header list over limits.headerSize'), deps.hsts());
     const calm = ++state.oversized > OVERSIZE_TOLERANCE;
     deps.log.info({
       method: headers[':method'], protocol: 'h2', host: headers[':authority']?.slice(0, LOGGED_TEXT), path: headers[':path']?.slice(0, LOGGED_TEXT),

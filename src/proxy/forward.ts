@@ -6,7 +6,7 @@ import { compressPairs, type Offer } from '../compress/policy.js';
 import { Encoder } from '../compress/encoder.js';
 import { responseHeaders } from '../http/hop-by-hop.js';
 import {
-  bodyOf, headerObject, isH2, rawHeader, responseComplete, responseGone,
+  bodyOf, FieldNames, isH2, rawHeader, responseComplete, responseGone,
   type ClientRequest as IncomingMessage, type ClientResponse as ServerResponse, type Protocol,
 } from '../http/message.js';
 import type { Sending, UpstreamClient, UpstreamRequest, UpstreamSink } from '../upstream/client.js';
@@ -124,6 +124,8 @@ export class Forwarder {
    * each is an exchange of its own), so it needs no line object per stream.
    */
   readonly #unqueued = new ClientLine();
+  /** The lower-case names of the h2 answers' fields, remembered from the answers before. */
+  readonly fieldNames = new FieldNames();
 
   constructor(client: UpstreamClient, hooks: ForwardHooks, answers: StandInAnswers) {
     this.#client = client;
@@ -134,8 +136,8 @@ export class Forwarder {
   web(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
     if (isH2(res)) {
       const x = new HttpExchange(this, this.#unqueued, req, res, exchange);
-      // A stream emits 'close' once: a plain listener, without once()'s wrapper per stream.
-      res.stream.on('close', x.closed);
+      // Called from the front door's own 'close' listener of the stream: no second listener per stream.
+      res.whenClosed(x.closed);
       x.send(this.#client);
       return;
     }
@@ -283,7 +285,7 @@ class HttpExchange implements UpstreamSink {
     if (coding !== undefined) this.#encoder = new Encoder(coding, res, declared === undefined ? undefined : Number(declared));
     // RFC 9113 §8.3.2: h2 has no reason phrase; responseHeaders() already dropped every
     // connection-specific field (§8.2.2), which Node would otherwise refuse with a throw.
-    if (isH2(res)) res.writeHead(head.status, headerObject(headers));
+    if (isH2(res)) res.writeHead(head.status, this.#forwarder.fieldNames.object(headers));
     else if (head.reason === '') res.writeHead(head.status, headers);
     else res.writeHead(head.status, head.reason, headers);
   }
