@@ -45,16 +45,20 @@ t.test('removing a target moves only its clients', async (t) => {
 });
 
 t.test('pick skips unhealthy and excluded targets in rank order', async (t) => {
-  // Target i is down only at now === i: at 99 every one is healthy.
-  const objs = targets.map((id, i) => ({ id, healthy: (now: number) => now !== i }));
+  // Target `down` is the one not usable (-1: every one is).
+  let down = -1;
+  const objs = targets.map((id, i) => ({ id, usable: () => down !== i }));
   for (const c of clients) {
     const order = rank(c, targets);
     const obj = (id: string | undefined): (typeof objs)[number] => objs.find((o) => o.id === id) as (typeof objs)[number];
-    t.equal(pick(c, objs, 99, undefined)?.id, order[0]);
-    t.equal(pick(c, objs, 99, new Set([obj(order[0])]))?.id, order[1]);
-    t.equal(pick(c, objs, targets.indexOf(order[0] as string), undefined)?.id, order[1], 'the first-ranked one down');
-    t.equal(pick(c, objs, 99, new Set(objs.filter((o) => o.id !== order[2])))?.id, order[2], 'the one usable target, whatever its rank');
-    t.equal(pick(c, objs, 99, new Set(objs)), undefined);
+    down = -1;
+    t.equal(pick(c, objs, undefined)?.id, order[0]);
+    t.equal(pick(c, objs, new Set([obj(order[0])]))?.id, order[1]);
+    down = targets.indexOf(order[0] as string);
+    t.equal(pick(c, objs, undefined)?.id, order[1], 'the first-ranked one down');
+    down = -1;
+    t.equal(pick(c, objs, new Set(objs.filter((o) => o.id !== order[2])))?.id, order[2], 'the one usable target, whatever its rank');
+    t.equal(pick(c, objs, new Set(objs)), undefined);
   }
 });
 

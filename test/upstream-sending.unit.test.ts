@@ -259,3 +259,20 @@ t.test('Sending: resume() lets a body paused for backpressure flow again', async
   t.equal(sink.body_, 'abcdef');
   t.equal(sink.heard.at(-1), 'end');
 });
+
+t.test('a target is usable again once its down window is over; a request key is hashed only when there is a choice', async (t) => {
+  const one = upstreamOf(t, ['127.0.0.1:1'], 1);
+  const target = one.targets[0] as TargetState;
+  t.ok(target.usable(), 'never marked down');
+  t.equal(one.requestKey('192.0.2.7'), '', 'one target: no key to hash');
+  t.ok(target.recordFailure(Date.now(), 1, 150), 'marked down for 150 ms');
+  t.notOk(target.usable(), 'inside the window');
+  t.equal(one.choose(''), undefined, 'nothing to choose meanwhile');
+  await until(2000, () => target.usable(), 'usable once the window passed');
+  t.ok(target.healthy(Date.now()), 'healthy() agrees');
+  t.equal(one.choose(''), target);
+  target.activeUp = false;
+  t.notOk(target.usable(), 'an active probe said down');
+  const two = upstreamOf(t, ['127.0.0.1:1', '127.0.0.1:2'], 1);
+  t.equal(two.requestKey('192.0.2.7'), two.keyOf('192.0.2.7'), 'two targets: the client key');
+});

@@ -86,6 +86,19 @@ t.test('an upstream that stops mid-response: the client connection is cut after 
   t.match(String((await logs.next((l) => l.msg === 'request'))?.err), /mid-response/);
 });
 
+t.test('the mid-response clock starts when the head arrives, not when the request went', async (t) => {
+  // The attempt arms the body's deadline at the end of the read that carried the head (attempt.ts
+  // afterRead): 600 ms to the head, 600 ms more to the body, each within the 1 s timeout.
+  const up = await rawUpstream(t, (socket) => {
+    setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n'), 600);
+    setTimeout(() => socket.write('done'), 1200);
+  });
+  const { port } = await startEdge(t, basicConfig([up.address], 'timeouts: { response: 1s }'));
+  const reply = await get(port, '/');
+  t.equal(reply.status, 200);
+  t.equal(reply.body, 'done', 'the body came 1.2 s after the request, 600 ms after the head');
+});
+
 t.test('a client that reads slowly is not a slow upstream', async (t) => {
   const payload = Buffer.alloc(8 * 1024 * 1024, 'r');
   const backend = await startBackend(t, (_req, res) => res.end(payload));

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { TalliedHistogram } from './tallied-histogram.js';
 import type { AcmeHostMetric } from '../tls/acme/wiring.js';
 
 /** What the response cache reports at scrape time (cache/cache.ts). */
@@ -28,9 +29,9 @@ export class Metrics {
     name: 'gatehouse_requests_total', help: 'HTTPS requests answered, by route, status and protocol (http/1.1 or h2)', labelNames: ['route', 'status', 'protocol'] as const,
     registers: [this.registry], collect: (): void => this.#collectRequests(),
   });
-  readonly #upstreamLatency = new Histogram({
-    name: 'gatehouse_upstream_response_seconds', help: 'Time from request start to upstream response headers', labelNames: ['upstream'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry],
+  readonly #upstreamLatency = new TalliedHistogram({
+    name: 'gatehouse_upstream_response_seconds', help: 'Time from request start to upstream response headers', label: 'upstream',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registry: this.registry,
   });
   readonly connections = new Gauge({ name: 'gatehouse_open_connections', help: 'Open client connections (HTTPS)', registers: [this.registry] });
   readonly connectionsRefused = new Counter({ name: 'gatehouse_connections_refused_total', help: 'Client connections closed at accept by limits.connections (limit) or limits.connectionsPerIp (per_ip)', labelNames: ['reason'] as const, registers: [this.registry] });
@@ -68,7 +69,6 @@ export class Metrics {
   readonly #cacheEntries = new Gauge({ name: 'gatehouse_cache_memory_entries', help: 'Answers held in the in-memory cache tier', registers: [this.registry] });
   /** Requests per route, then per status: plain numbers on the hot path, handed to prom-client at scrape time. */
   readonly #requestCounts = new Map<string, Map<number, RequestTally>>();
-  readonly #latencyChildren = new Map<string, { observe(v: number): void }>();
 
   /**
    * `processMetrics`: Node's process metrics (CPU, memory, GC, event-loop delay), only worth
@@ -153,12 +153,8 @@ export class Metrics {
     this.#cacheEntries.set(cache.memory.entries);
   }
 
+  /** Per request: one Map get and a walk of the bounds (TalliedHistogram); prom-client gets the counts at scrape time. */
   upstreamLatency(upstream: string, seconds: number): void {
-    let child = this.#latencyChildren.get(upstream);
-    if (child === undefined) {
-      child = this.#upstreamLatency.labels(upstream);
-      this.#latencyChildren.set(upstream, child);
-    }
-    child.observe(seconds);
+    this.#upstreamLatency.record(upstream, seconds);
   }
 }

@@ -24,15 +24,46 @@ export function responseHeaders(raw: readonly string[], connectionTokens: readon
   const bodiless = status < 200 || status === 204;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP_SET.has(lower)) continue;
-    if (bodiless && lower === 'content-length') continue;
-    if (connectionTokens.length > 0 && connectionTokens.includes(lower) && !PROTECTED.has(lower)) continue;
+    // Names are compared in place, case folded: no lower-cased copy and no hash per field.
+    const known = answerFieldOf(name);
+    if (known !== undefined && (known !== 'content-length' || bodiless)) continue;
+    if (connectionTokens.length > 0 && listedIn(connectionTokens, name)) continue;
     out.push(name, raw[i + 1] as string);
   }
   if (hsts !== null) out.push('strict-transport-security', hsts);
   if (close) out.push('connection', 'close');
   return out;
+}
+
+/** The names responseHeaders() drops (or, for Content-Length, may drop), by length: most fields' lengths match none. */
+const ANSWER_FIELDS_BY_LENGTH: readonly (readonly string[] | undefined)[] = (() => {
+  const byLength: string[][] = [];
+  for (const name of [...HOP_BY_HOP_SET, 'content-length']) (byLength[name.length] ??= []).push(name);
+  return byLength;
+})();
+
+/** The lower-case name `name` spells when it is one of ANSWER_FIELDS_BY_LENGTH's, else undefined. */
+function answerFieldOf(name: string): string | undefined {
+  const candidates = ANSWER_FIELDS_BY_LENGTH[name.length];
+  if (candidates === undefined) return undefined;
+  for (const candidate of candidates) if (sameFolded(name, candidate)) return candidate;
+  return undefined;
+}
+
+/** The response's Connection lists `name` (its tokens are lower-case), and removing it would not change the message's meaning. */
+function listedIn(tokens: readonly string[], name: string): boolean {
+  for (const token of tokens) if (token.length === name.length && sameFolded(name, token) && !PROTECTED.has(token)) return true;
+  return false;
+}
+
+/** `name` with ASCII A-Z folded equals `lower` (same length: the caller checked). Field names are tokens, ASCII only (RFC 9110 §5.1). */
+function sameFolded(name: string, lower: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /**

@@ -179,7 +179,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
     clientIp,
     label: route.label,
     upstream,
-    key: upstream.keyOf(clientIp),
+    key: upstream.requestKey(clientIp),
     compress: route.compress === undefined ? undefined : offerFor(route.compress, req.method ?? '', headers, true),
     pages: p.site.errorPages,
     accel: p.site.accel

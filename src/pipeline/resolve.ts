@@ -28,7 +28,7 @@ export function resolve(runtime: Runtime, req: ClientRequest, scheme: 'http' | '
   const url = req.url ?? '';
   const socket = req.socket as TLSSocket;
   const servername = socket.servername;
-  const sniSite = typeof servername === 'string' ? runtime.sites.match(servername.toLowerCase()) : undefined;
+  const sni = typeof servername === 'string' ? servername.toLowerCase() : undefined;
   const parsed = req.httpVersionMajor === 2 ? authorityOf(req) : hostCount(req.rawHeaders) > 1 ? null : hostOf(req.headers.host);
   if (parsed === null) return { ok: false, error: new EdgeError('EDGE_ERR_BAD_REQUEST', 'malformed or repeated Host header'), host: '' };
   if (url.charCodeAt(0) !== 47 /* '/' */) {
@@ -38,9 +38,11 @@ export function resolve(runtime: Runtime, req: ClientRequest, scheme: 'http' | '
   if (parsed === undefined && req.httpVersionMinor !== 0) return { ok: false, error: new EdgeError('EDGE_ERR_BAD_REQUEST', 'missing Host header'), host: '' };
   // HTTP/1.0 without Host: the SNI's site is the only honest answer, and the TLS name is the
   // host (nginx's $host falls back to the server name the same way).
-  const site = parsed === undefined ? sniSite : runtime.sites.match(parsed);
-  const host = parsed ?? (sniSite === undefined ? '' : (servername as string).toLowerCase());
+  const site = parsed === undefined ? (sni === undefined ? undefined : runtime.sites.match(sni)) : runtime.sites.match(parsed);
+  const host = parsed ?? (site === undefined ? '' : sni as string);
   if (site === undefined) return { ok: false, error: new EdgeError('EDGE_ERR_MISDIRECTED', `no site serves host "${host}"`), host };
+  // The TLS name's site, looked up only when it names another host than the request (a Host equal to it has its very site).
+  const sniSite = sni === undefined ? undefined : parsed === undefined || sni === parsed ? site : runtime.sites.match(sni);
   if (sniSite !== undefined && sniSite !== site && !presentedCertificateCovers(socket, host)) {
     return { ok: false, error: new EdgeError('EDGE_ERR_MISDIRECTED', `host "${host}" is not served under TLS name "${servername as string}"`), host };
   }

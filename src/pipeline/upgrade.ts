@@ -160,7 +160,7 @@ export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, u
   const timeouts = route.timeouts ?? runtime.config.timeouts;
   const open = (): void => openTunnel(deps.upstreams, hs.client, hs.head, {
     method: 'GET', path: hs.path, headers, body: 'none',
-    upstream, key: upstream.keyOf(clientIp),
+    upstream, key: upstream.requestKey(clientIp),
     connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
     upgradeKey: hs.upgradeKey,
     hsts: runtime.hsts, idleTimeout: timeouts.websocketIdle,

@@ -111,7 +111,7 @@ export function explainRoute(config: Config, question: RouteQuestion): RouteResu
     const key = upstream.keyOf(ip);
     const backups = new Set(upstream.backups.map((t) => t.id));
     const ranked = [...rank(key, upstream.primaries.map((t) => t.id)), ...rank(key, [...backups])];
-    const chosen = upstream.choose(key, Date.now());
+    const chosen = upstream.choose(key);
     if (chosen === undefined || chosen.id !== ranked[0]) throw new Error('rank() and choose() disagree'); // both are rendezvous.ts; a guard, not a branch
     return {
       ok: true,

@@ -100,7 +100,7 @@ export class Sending implements AttemptOwner {
   /** The next attempt: the pinned target, or the client's best healthy one not yet ruled out. */
   #next(cause?: EdgeError): void {
     const request = this.request;
-    const target = request.pinned ?? request.upstream.choose(request.key, Date.now(), this.#tried);
+    const target = request.pinned ?? request.upstream.choose(request.key, this.#tried);
     if (target === undefined) {
       // After a failed attempt, its cause stays in the message (the access line's `err`): the code
       // says no target was left, the message says why the last one was not enough.

@@ -102,9 +102,12 @@ export function contentLength(value: string, previous: number): number {
 /** Digits only, 1 to 15 of them (exact in a double; leading zeros count for nothing, as llhttp): their number, else -1. */
 function plainDigits(value: string): number {
   if (value.length === 0 || value.length > 15) return -1;
+  // The number is made as the digits are checked: no second pass through Number() and its string-to-number conversion.
+  let n = 0;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + (c - 0x30);
   }
-  return Number(value);
+  return n;
 }

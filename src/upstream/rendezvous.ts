@@ -89,7 +89,7 @@ export function rank(key: string, targetIds: readonly string[]): string[] {
 /** What pick() asks of a target: its id (the hash input) and whether it may take a request now. */
 export interface Rankable {
   readonly id: string;
-  healthy(now: number): boolean;
+  usable(): boolean;
 }
 
 /**
@@ -97,12 +97,12 @@ export interface Rankable {
  * request: no closure, and no hashing at all while only one target is usable).
  * Ties, vanishingly rare, go to the lower id so every process breaks them alike.
  */
-export function pick<T extends Rankable>(key: string, targets: readonly T[], now: number, exclude: ReadonlySet<T> | undefined): T | undefined {
+export function pick<T extends Rankable>(key: string, targets: readonly T[], exclude: ReadonlySet<T> | undefined): T | undefined {
   let best: T | undefined;
   let bestWeight = -1;
   let k = 0;
   for (const t of targets) {
-    if (!t.healthy(now) || (exclude !== undefined && exclude.has(t))) continue;
+    if (!t.usable() || (exclude !== undefined && exclude.has(t))) continue;
     if (best === undefined) {
       best = t;
       continue;

@@ -22,7 +22,7 @@ export interface UpstreamRequest {
   readonly headers: IncomingHttpHeaders;
   readonly body: BodyFraming;
   readonly upstream: Upstream;
-  /** The client's rendezvous key (Upstream.keyOf(clientIp)). */
+  /** The client's rendezvous key (Upstream.requestKey(clientIp): '' when the upstream has nothing to choose between). */
   readonly key: string;
   readonly connectTimeout: number;
   /** The longest the upstream may keep us waiting: for its head once the request is sent, between body reads, or to take body bytes. */

@@ -34,6 +34,19 @@ export class TargetState {
     return this.activeUp && now >= this.#downUntil;
   }
 
+  /**
+   * healthy() at this moment, for the request path: the clock is read only while a passive down
+   * window is set, so a request to a target never marked down reads none; a window found over is
+   * cleared, and the next request reads none either.
+   */
+  usable(): boolean {
+    if (!this.activeUp) return false;
+    if (this.#downUntil === 0) return true;
+    if (Date.now() < this.#downUntil) return false;
+    this.#downUntil = 0;
+    return true;
+  }
+
   /** nginx's max_fails/fail_timeout: `maxFails` failures within `window` ms mark the target down for `window`. */
   recordFailure(now: number, maxFails: number, window: number): boolean {
     if (maxFails === 0) return false;
@@ -135,6 +148,8 @@ export class Upstream {
   readonly primaries: readonly TargetState[];
   /** nginx's `server … backup`: chosen only when no primary can take the request. */
   readonly backups: readonly TargetState[];
+  /** Some tier has two targets or more: only then does a client's key choose between them (pick()). */
+  readonly #hashes: boolean;
 
   constructor(config: UpstreamConfig, registry: TargetRegistry) {
     this.name = config.name;
@@ -143,6 +158,7 @@ export class Upstream {
     this.primaries = config.targets.map((t) => registry.acquire(t, keepAlive));
     this.backups = config.backup.map((t) => registry.acquire(t, keepAlive));
     this.targets = this.backups.length === 0 ? this.primaries : [...this.primaries, ...this.backups];
+    this.#hashes = this.primaries.length > 1 || this.backups.length > 1;
   }
 
   /** The hashing key for a client IP under this upstream's prefixes. */
@@ -150,13 +166,18 @@ export class Upstream {
     return clientKey(clientIp, this.config.hash.ipv4Prefix, this.config.hash.ipv6Prefix);
   }
 
+  /** keyOf() for a request: '' when no tier has two targets to choose between (the key is never read then). */
+  requestKey(clientIp: string): string {
+    return this.#hashes ? this.keyOf(clientIp) : '';
+  }
+
   /**
    * The client's highest-ranked healthy target not in `exclude` (targets already tried); a
    * backup only when no primary is left. Each tier is ranked on its own, so a client keeps its
    * primary whatever the backups are, and comes back to it when it is healthy again.
    */
-  choose(key: string, now: number, exclude?: ReadonlySet<TargetState>): TargetState | undefined {
-    return pick(key, this.primaries, now, exclude) ?? (this.backups.length === 0 ? undefined : pick(key, this.backups, now, exclude));
+  choose(key: string, exclude?: ReadonlySet<TargetState>): TargetState | undefined {
+    return pick(key, this.primaries, exclude) ?? (this.backups.length === 0 ? undefined : pick(key, this.backups, exclude));
   }
 
   recordFailure(target: TargetState, now: number): boolean {

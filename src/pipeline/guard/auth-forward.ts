@@ -117,7 +117,7 @@ export class ForwardAuth {
     return new Promise((resolve) => {
       const request: UpstreamRequest = {
         method: 'GET', path: this.#config.path, headers, body: 'none',
-        upstream: this.#upstream, key: this.#upstream.keyOf(clientIp),
+        upstream: this.#upstream, key: this.#upstream.requestKey(clientIp),
         connectTimeout: this.#timeouts.connect, responseTimeout: this.#timeouts.response, bodyTimeout: this.#timeouts.idle,
       };
       this.#client.send(request, new AnswerSink(resolve));
