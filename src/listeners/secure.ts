@@ -74,11 +74,17 @@ function destroyOnError(this: TLSSocket): void {
  * direct path. Plain TCP (:80) stops reading at once: not needed there.
  */
 function readThroughStream(socket: TLSSocket): void {
-  if (!socket.destroyed) socket.once('pause', unconsumeOnPause);
+  if (!socket.destroyed) socket.on('pause', unconsumeOnPause);
 }
 
-/** At the first pause: from here on the socket is read through its stream (`this` is the socket). */
-function unconsumeOnPause(this: TLSSocket): void {
+/**
+ * At the server's first pause (it sets `_paused` just before): from here on the socket is read
+ * through its stream (`this` is the socket). A pause for a request body's backpressure leaves
+ * the parser running and the socket consumed, as Node has it.
+ */
+function unconsumeOnPause(this: TLSSocket & { _paused?: boolean }): void {
+  if (this._paused !== true) return;
+  this.removeListener('pause', unconsumeOnPause);
   this.on('data', keepForParser);
 }
 
