@@ -3,7 +3,7 @@ import pretty from 'pino-pretty';
 import { combinedFormatter, jsonAccessFormatter } from './access-log.js';
 import { exchangeLineWriter, type ExchangeLineWriter } from './access-line.js';
 import type { LogConfig } from './config/types.js';
-import { BATCH_CHARS, LineBatch } from './log-batch.js';
+import { FdSink, LineBatch } from './log-batch.js';
 
 export type { Logger };
 
@@ -19,9 +19,9 @@ export function createLogger(config: LogConfig, destination?: DestinationStream)
 }
 
 /**
- * The root logger. JSON goes through pino's asynchronous destination so a slow stdout never
- * stalls the request path, in batches (log-batch.ts) so a request's line is not a write of its
- * own; `pretty` is for humans at a terminal. `destination` is for tests.
+ * The root logger. JSON goes to stdout in batches (log-batch.ts), so a request's line is not a
+ * write of its own, and without blocking, so a slow stdout never stalls the request path;
+ * `pretty` is for humans at a terminal. `destination` is for tests.
  */
 export function createLogging(config: LogConfig, destination?: DestinationStream): Logging {
   const out = destination ?? (config.format === 'pretty' && config.access === 'json' ? undefined : stdoutLines());
@@ -36,7 +36,7 @@ export function createLogging(config: LogConfig, destination?: DestinationStream
 }
 
 function stdoutLines(): LineBatch {
-  return new LineBatch(pino.destination({ sync: false, maxWrite: BATCH_CHARS }));
+  return new LineBatch(new FdSink(1));
 }
 
 type LogMethodHook = NonNullable<NonNullable<LoggerOptions['hooks']>['logMethod']>;
