@@ -4,6 +4,7 @@
 import { execFileSync, execSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { out, pinned, root, sleep, waitTls } from './lib.mjs';
 import { writeNginxConfig } from './nginx.mjs';
@@ -86,10 +87,24 @@ export function nodeVersion(bin) {
 }
 
 /**
+ * Refuses a port something already listens on (another bench, a stale target): the wait for TLS
+ * below would find that server and measure it instead of ours.
+ */
+function assertFree(port) {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err) => reject(err.code === 'EADDRINUSE' ? new Error(`127.0.0.1:${port} is already in use (another bench?): choose free ports with --port`) : err));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}
+
+/**
  * Start one target and wait until it answers TLS. Returns { name, pid, port, h2Port, alpn, stop }.
  * spec: { name, kind: 'gatehouse'|'nginx'|'caddy'|'fastify'|a FLOOR_MODES kind, workers: '1'|'auto', dir?, node?, nodeArgs?, log? }.
  */
 export async function startTarget(spec, { port, h2Port, leaf, backends, children }) {
+  await assertFree(port);
+  if (spec.kind === 'nginx') await assertFree(h2Port);
   let child;
   if (spec.kind === 'gatehouse') {
     // Config and log in separate folders: Gatehouse watches its config file, and a log growing

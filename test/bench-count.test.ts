@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { connect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge } from './helpers/edge.js';
 import { deadPort } from './helpers/net.js';
+import { run } from './helpers/process.js';
 import { startBackend } from './helpers/upstream.js';
 
 /*
@@ -105,4 +107,16 @@ t.test('count mode through Gatehouse: keep-alive, new connections and h2, exactl
 
   const h2 = await countLoad(t, ['--mode=h2', `--port=${port}`, '--count=20', '--connections=2', '--streams=3', ca]);
   t.same({ ops: h2.ops, errors: h2.errors }, { ops: 20, errors: 0 });
+});
+
+t.test('run.mjs refuses a target port something already listens on, rather than measuring that server', async (t) => {
+  const taken = await deadPort();
+  const squatter = createServer((s) => s.destroy());
+  await new Promise<void>((resolve) => squatter.listen(taken, '127.0.0.1', resolve));
+  t.teardown(() => squatter.close());
+  // The first target takes --port + 2.
+  const r = await run(process.execPath, [join(BENCH, 'run.mjs'), '--only', 'floor-1', '--scenarios', 'keepalive', '--count', '10', '--runs', '1', '--port', String(taken - 2)], 60_000);
+  t.not(r.code, 0, 'the bench stops');
+  t.match(r.stderr, `127.0.0.1:${taken} is already in use`, 'and says which port, and what to do');
+  t.match(r.stderr, '--port');
 });
