@@ -18,9 +18,15 @@ t.test('with workers: 2 only the primary talks to the CA; both workers serve wha
   const gh = await spawnGatehouse(t, file, 0);
   for (const host of [A, B]) await until(() => servedSerial(s.https, host, s.root), () => `${host}\n${gh.output()}`, 60_000);
   await gh.until(() => (gh.output().match(/gatehouse is serving/g) ?? []).length >= 2, 'both workers');
-  // Many handshakes, so both workers (each accepting on its own) answer some of them.
-  const serials = new Set<string>();
-  for (let i = 0; i < 20; i++) serials.add(await servedSerial(s.https, A, s.root));
+  // Many handshakes, so both workers (each accepting on its own) answer some of them. Each worker
+  // picks the stored certificate up through its own watch of storage, so the first worker to serve
+  // it may be ahead of the other by a moment: wait (bounded) for a round of 20 in which every
+  // handshake succeeds. (CI once caught the other worker still without it: a failed handshake.)
+  const serials = await until(async () => {
+    const round = new Set<string>();
+    for (let i = 0; i < 20; i++) round.add(await servedSerial(s.https, A, s.root));
+    return round;
+  }, () => `20 handshakes in a row answered by either worker\n${gh.output()}`, 30_000);
   t.equal(serials.size, 1, 'every worker serves the one stored certificate');
   await new Promise((r) => setTimeout(r, 1500));
   t.equal(s.pebble.orders(), 2, 'one order per host, not per worker');
