@@ -2,7 +2,7 @@ import { fstatSync, writeSync } from 'node:fs';
 import type { DestinationStream } from 'pino';
 
 /** Where a batch goes: FdSink below, or a test's stream with the same calls. */
-export interface Sink extends DestinationStream {
+interface Sink extends DestinationStream {
   flush(cb?: (err?: Error) => void): void;
   flushSync(): void;
 }
@@ -18,8 +18,8 @@ const MAX_DELAY_MS = 50;
 
 /**
  * Log lines gathered into one write per batch: unbatched, every request's line would be a
- * write(2) of its own. The timer is armed only while lines wait, so an idle edge does not wake. Nothing is lost on
- * a clean stop: `flush()` (the edge's close, an uncaught exception) hands the batch on, and
+ * write(2) of its own. The timer is armed only while lines wait, so an idle edge does not wake.
+ * Nothing is lost on a clean stop: `flush()` (the edge's close, an uncaught exception) hands the batch on, and
  * the process's `exit` writes what is left synchronously, whatever order exit handlers run in.
  * A SIGKILL loses at most the last MAX_DELAY_MS of lines.
  */
@@ -136,7 +136,7 @@ export class FdSink implements Sink {
   flushSync(): void {
     let lastProgress = Date.now();
     const pause = new Int32Array(new SharedArrayBuffer(4));
-    while (this.#waiting.length > 0 && !this.#broken) {
+    while (this.#waiting.length > 0) {
       if (this.#writeHead()) lastProgress = Date.now();
       else if (Date.now() - lastProgress > EXIT_WAIT_MS) break;
       else Atomics.wait(pause, 0, 0, 1);
@@ -153,7 +153,7 @@ export class FdSink implements Sink {
   readonly #onRetry = (): void => {
     this.#retry = undefined;
     while (this.#waiting.length > 0 && this.#writeHead());
-    if (this.#waiting.length > 0 && !this.#broken) this.#retry = setTimeout(this.#onRetry, RETRY_MS).unref();
+    if (this.#waiting.length > 0) this.#retry = setTimeout(this.#onRetry, RETRY_MS).unref();
     else this.#settle();
   };
 

@@ -70,8 +70,8 @@ function destroyOnError(this: TLSSocket): void {
  * those bytes until the response drained. Reading through the stream costs every request (~3 %
  * of a keep-alive request's CPU), so the switch is made at the server's own first 'pause' of
  * the socket (unconsumeOnPause), which it emits synchronously from inside the parser's
- * callback, before it pauses the parser and before TLS hands over the next record. A connection that never backs up keeps the
- * direct path. Plain TCP (:80) stops reading at once: not needed there.
+ * callback, before it pauses the parser and before TLS hands over the next record. A
+ * connection that never backs up keeps the direct path. Plain TCP (:80) stops reading at once: not needed there.
  */
 function readThroughStream(socket: TLSSocket): void {
   if (!socket.destroyed) socket.on('pause', unconsumeOnPause);
