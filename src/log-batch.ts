@@ -18,7 +18,8 @@ const MAX_DELAY_MS = 50;
 
 /**
  * Log lines gathered into one write per batch: unbatched, every request's line would be a
- * write(2) of its own. The timer is armed only while lines wait, so an idle edge does not wake.
+ * write(2) of its own. The timer is armed only while lines wait or just after a batch went, so
+ * an idle edge wakes at most once.
  * Nothing is lost on a clean stop: `flush()` (the edge's close, an uncaught exception) hands the batch on, and
  * the process's `exit` writes what is left synchronously, whatever order exit handlers run in.
  * A SIGKILL loses at most the last MAX_DELAY_MS of lines.
@@ -26,7 +27,10 @@ const MAX_DELAY_MS = 50;
 export class LineBatch implements DestinationStream {
   readonly #sink: Sink;
   #pending = '';
+  /** One timer for the life of the batcher, re-armed by refresh(): no timer made or cleared per batch. */
   #timer: NodeJS.Timeout | undefined;
+  /** The timer will fire: lines (or a handed-on batch's successor) are waiting on it. */
+  #armed = false;
 
   constructor(sink: Sink) {
     this.#sink = sink;
@@ -43,8 +47,11 @@ export class LineBatch implements DestinationStream {
   write(line: string): void {
     if (this.#pending.length + line.length > BATCH_CHARS) this.#handOn();
     this.#pending += line;
+    if (this.#armed) return;
+    this.#armed = true;
     // Unref'd: a batch never keeps a stopping process alive; `exit` writes it.
-    this.#timer ??= setTimeout(this.#onTimer, MAX_DELAY_MS).unref();
+    if (this.#timer === undefined) this.#timer = setTimeout(this.#onTimer, MAX_DELAY_MS).unref();
+    else this.#timer.refresh();
   }
 
   /** pino's `logger.flush(cb)`: the batch goes to the sink now; `cb` once the sink has it. */
@@ -58,16 +65,16 @@ export class LineBatch implements DestinationStream {
     this.#sink.flushSync();
   }
 
+  /**
+   * A batch handed on for its size leaves the timer armed: it then hands on the next batch, whose
+   * lines all came after it was armed, early rather than late; never a line later than MAX_DELAY_MS.
+   */
   readonly #onTimer = (): void => {
-    this.#timer = undefined;
+    this.#armed = false;
     this.#handOn();
   };
 
   #handOn(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
     if (this.#pending === '') return;
     const lines = this.#pending;
     this.#pending = '';

@@ -179,3 +179,14 @@ t.test('the one-pass head reader reads names in any case, trims only SP and HTAB
   const [bare] = run('HTTP/1.1 204\nX: y \n\n', 1).heads;
   t.same([bare?.status, bare?.reason, bare?.headers], [204, '', ['X', 'y']], 'bare LF lines, no reason');
 });
+
+t.test('common field names come out spelled exactly as the upstream sent them, in every case', async (t) => {
+  const names = ['content-type', 'Content-Type', 'CONTENT-TYPE', 'content-Type', 'ETag', 'Etag', 'etag', 'ETAG',
+    'Set-Cookie', 'set-cookie', 'SET-COOKIE', 'Date', 'DATE', 'Vary', 'vARY', 'Access-Control-Allow-Origin',
+    'access-control-allow-ORIGIN', 'X-Powered-By', 'x-powered-by', 'X-Powered-By2'];
+  const text = `HTTP/1.1 200 OK\r\n${names.map((n, i) => `${n}: v${i}`).join('\r\n')}\r\nContent-Length: 0\r\n\r\n`;
+  for (const split of [1, 5, text.length]) {
+    const [head] = run(text, split).heads;
+    t.same(head?.headers, [...names.flatMap((n, i) => [n, `v${i}`]), 'Content-Length', '0'], `split ${split}`);
+  }
+});
