@@ -89,7 +89,9 @@ t.test('If-None-Match matching a fresh entry: 304 from the cache with the §15.4
 
 t.test('weak comparison, lists and *', async (t) => {
   t.equal((await conditional('/weak/a', { 'if-none-match': '"w1"' })).status, 304, '"w1" matches W/"w1"');
-  t.equal((await get(edge.port, '/e/b', { headers: { 'if-none-match': 'W/"e1"' } })).status, 200, 'miss: upstream compares strongly, answers 200');
+  const miss = await get(edge.port, '/e/b', { headers: { 'if-none-match': 'W/"e1"' } });
+  t.equal(miss.status, 304, 'a miss: the whole answer is fetched and stored, and W/"e1" matches its "e1"');
+  t.match(miss.headers['cache-status'], /fwd=miss; fwd-status=200; stored/);
   t.equal((await get(edge.port, '/e/b', { headers: { 'if-none-match': 'W/"e1"' } })).status, 304, 'W/"e1" matches "e1"');
   t.equal((await get(edge.port, '/e/b', { headers: { 'if-none-match': '"x", "y,z", W/"e1"' } })).status, 304, 'a list (a comma inside a tag)');
   t.equal((await get(edge.port, '/e/b', { headers: { 'if-none-match': '"x", "e1 "' } })).status, 200, 'no tag of the list matches');
@@ -142,12 +144,19 @@ t.test('HEAD gets the 304 too, and so does an h2 GET', async (t) => {
   t.equal(upstreamSaw('/e/head'), 1);
 });
 
-t.test('a private answer and an uncached route are not answered 304 by the cache: the upstream answers', async (t) => {
+t.test('a private answer is not stored, and its conditional is answered from the upstream\'s whole answer; an uncached route passes validators on', async (t) => {
   const priv = await conditional('/private/a', { 'if-none-match': '"e1"' });
   t.equal(priv.status, 304);
-  t.equal(priv.headers['x-origin-304'], 'yes', 'the upstream\'s own 304');
-  t.match(priv.headers['cache-status'], /fwd=miss; fwd-status=304/);
+  t.equal(priv.headers['x-origin-304'], undefined, 'the client\'s validators did not go upstream');
+  t.equal(priv.headers['cache-status'], 'Gatehouse; fwd=miss; fwd-status=200; detail=private');
+  t.equal(priv.headers.etag, '"e1"');
+  t.equal(priv.headers['cache-control'], 'private, max-age=60');
+  t.equal(priv.headers['content-type'], undefined, 'a 304\'s fields only');
+  t.equal(priv.headers['strict-transport-security'], HSTS);
   t.equal(upstreamSaw('/private/a'), 2);
+  const other = await get(edge.port, '/private/a', { headers: { 'if-none-match': '"other"' } });
+  t.equal(other.status, 200, 'not matching: the upstream\'s answer as it is');
+  t.equal(other.body, 'body of /private/a');
   const plain = await conditional('/uncached/a', { 'if-none-match': '"e1"' });
   t.equal(plain.headers['x-origin-304'], 'yes');
   t.equal(plain.headers['cache-status'], undefined);
@@ -177,14 +186,41 @@ t.test('a stored 204 is replayed without Content-Length (RFC 9110 §8.6)', async
   t.equal(upstreamSaw('/nc/a'), 1);
 });
 
-t.test('a 304 is never stored as the entry', async (t) => {
+t.test('a miss that carries the client\'s validators fetches and stores the whole answer, and answers the client 304 from it (nginx)', async (t) => {
   const first = await get(edge.port, '/e/never', { headers: { 'if-none-match': '"e1"' } });
-  t.equal(first.status, 304, 'a miss: the client\'s validators went upstream, its 304 came back');
-  t.match(first.headers['cache-status'], /fwd=miss; fwd-status=304; detail=/);
+  t.equal(first.status, 304);
+  t.equal(first.body, '');
+  t.equal(first.headers['x-origin-304'], undefined, 'the upstream never saw the client\'s If-None-Match');
+  t.equal(first.headers['cache-status'], 'Gatehouse; fwd=miss; fwd-status=200; stored');
+  t.equal(first.headers.etag, '"e1"');
+  t.equal(first.headers['content-length'], undefined);
   const next = await get(edge.port, '/e/never');
-  t.equal(next.status, 200, 'the next client gets a full answer, not the 304');
+  t.equal(next.status, 200, 'the next client gets the stored whole answer');
   t.equal(next.body, 'body of /e/never');
-  t.match(next.headers['cache-status'], /fwd=miss; fwd-status=200; stored/);
+  t.match(next.headers['cache-status'], /^Gatehouse; hit/);
+  t.equal(upstreamSaw('/e/never'), 1);
+  const since = await get(edge.port, '/lm/never', { headers: { 'if-modified-since': NEWER } });
+  t.equal(since.status, 304, 'If-Modified-Since on a miss, against the answer\'s Last-Modified');
+  t.equal(since.headers['last-modified'], MODIFIED);
+  const older = await get(edge.port, '/lm/never2', { headers: { 'if-modified-since': OLDER } });
+  t.equal(older.status, 200, 'an older date: the whole answer, stored');
+  t.equal(older.body, 'body of /lm/never2');
+  t.equal((await get(edge.port, '/lm/never2')).headers['cache-status']?.startsWith('Gatehouse; hit'), true);
+  const head = await get(edge.port, '/e/never-head', { method: 'HEAD', headers: { 'if-none-match': '"e1"' } });
+  t.equal(head.status, 304, 'HEAD too');
+  t.equal(head.headers['x-origin-304'], undefined);
+  const matched = await get(edge.port, '/e/if-match', { headers: { 'if-none-match': '"e1"', 'if-match': '"e1"' } });
+  t.equal(matched.headers['x-origin-304'], 'yes', 'with If-Match every conditional is the origin\'s (RFC 9110 §13.2.2)');
+});
+
+t.test('a 304 to a miss is answered as the whole answer streams in, and the entry is whole', async (t) => {
+  const first = await get(edge.port, '/z/big', { headers: { 'if-none-match': '"e1"', 'accept-encoding': 'gzip' } });
+  t.equal(first.status, 304);
+  t.equal(first.headers.etag, 'W/"e1"', 'the ETag its compressed 200 has');
+  const full = await get(edge.port, '/z/big');
+  t.equal(full.body, 'compress me '.repeat(200), 'stored whole');
+  t.match(full.headers['cache-status'], /^Gatehouse; hit/);
+  t.equal(upstreamSaw('/z/big'), 1);
 });
 
 t.test('hits and 304s from the cache record no upstream response time: the histogram counts what reached the upstream', async (t) => {

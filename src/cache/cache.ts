@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { ClientRequest, ClientResponse } from '../http/message.js';
 import type { Exchange, Forwarder } from '../proxy/forward.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import { answerTo, conditionsOf } from './conditional.js';
+import { answerTo, conditionsOf, type Conditions } from './conditional.js';
 import { DiskStore } from './disk.js';
 import { answerOf, ttlOf, type Entry } from './entry.js';
 import { unkeyedHeader } from './key.js';
@@ -150,7 +150,7 @@ export class ResponseCache implements TapOwner {
     }
     const owner = waiting === undefined;
     if (owner) this.#trips.set(key, []);
-    const conditional = entry !== undefined && addValidators(exchange, entry);
+    const conditional = upstreamValidators(exchange, entry, asked);
     exchange.tap = new FillTap(this, { key, method: exchange.method, url: exchange.path, headers: exchange.headers, rc, stale: entry, conditional, owner, asked, offer: exchange.compress });
     forwarder.web(req, res, exchange);
   }
@@ -198,15 +198,19 @@ function credentialed(exchange: Exchange): boolean {
 }
 
 /**
- * Our validators on the request (RFC 9111 §4.3.1) so a 304 can refresh the entry; the client's
- * own conditionals are replaced, as the answer it gets is the cache's (its own 304 would not
- * refresh anything).
+ * The validators that go upstream: the stored entry's (RFC 9111 §4.3.1), so a 304 refreshes it,
+ * and never the client's own that the cache evaluates (`asked`; nginx's proxy_cache_headers):
+ * the upstream's 304 to them could be neither stored nor refresh anything, so a miss fetches the
+ * whole answer and FillTap.head answers the client's conditional from it. Returns whether ours went.
  */
-function addValidators(exchange: Exchange, entry: Entry): boolean {
-  if (entry.etag === undefined && entry.lastModified === undefined) return false;
+function upstreamValidators(exchange: Exchange, entry: Entry | undefined, asked: Conditions | undefined): boolean {
   const headers = exchange.headers;
-  delete headers['if-none-match'];
-  delete headers['if-modified-since'];
+  const ours = entry !== undefined && (entry.etag !== undefined || entry.lastModified !== undefined);
+  if (asked !== undefined || ours) {
+    delete headers['if-none-match'];
+    delete headers['if-modified-since'];
+  }
+  if (!ours) return false;
   if (entry.etag !== undefined) headers['if-none-match'] = entry.etag;
   if (entry.lastModified !== undefined) headers['if-modified-since'] = entry.lastModified;
   return true;

@@ -30,7 +30,7 @@ export function conditionsOf(headers: IncomingHttpHeaders): Conditions | undefin
  * `*`; otherwise If-Modified-Since, against Last-Modified, else the stored Date, else when it was
  * stored (RFC 9111 §4.3.2). True: the client's copy is current, a 304 answers.
  */
-export function notModified(asked: Conditions, entry: Entry): boolean {
+export function notModified(asked: Conditions, entry: Validated): boolean {
   if (asked.ifNoneMatch !== undefined) return noneMatchFails(asked.ifNoneMatch, entry.etag);
   const since = asked.ifModifiedSince;
   // §13.1.3: ignored unless one valid HTTP-date (its only comma follows the weekday).
@@ -41,6 +41,9 @@ export function notModified(asked: Conditions, entry: Entry): boolean {
   const modified = stored === undefined ? entry.storedAt : Date.parse(stored);
   return !Number.isNaN(modified) && modified <= date;
 }
+
+/** What a stored entry, or an answer about to be stored, is matched against and answered with as a 304. */
+export type Validated = Pick<Entry, 'status' | 'headers' | 'etag' | 'lastModified' | 'storedAt' | 'initialAge'>;
 
 /** If-None-Match evaluates false (a 304) when `*` or one of its entity-tags weakly matches the stored ETag. */
 function noneMatchFails(field: string, etag: string | undefined): boolean {
@@ -70,14 +73,15 @@ const KEPT_ON_304 = new Set(['cache-control', 'content-location', 'date', 'etag'
 
 /**
  * The stored answer as a 304: its §15.4.5 fields, Age (RFC 9111 §5.1) and Cache-Status; no body,
- * no length. `offer`: the route's compression as this request allows it. A 304 is never encoded,
+ * no length. `length`: the Content-Length the 200 would have had, if known. `offer`: the route's compression
+ * as this request allows it. A 304 is never encoded,
  * so the ETag and Vary the 200 would have had (weakened and joined by compress/policy.ts) are
  * written here, or the client's cache could not match the 304 to its copy (RFC 9111 §4.3.4).
  */
-export function notModifiedOf(entry: Entry, now: number, status: string, offer: Offer | undefined): StoredAnswer {
+export function notModifiedOf(entry: Validated, length: string | undefined, now: number, status: string, offer: Offer | undefined): StoredAnswer {
   const headers: string[] = [];
   const stored = entry.headers;
-  const encoded = offer === undefined ? undefined : decide(offer, entry.status, (name) => (name === 'content-length' ? String(entry.body.length) : rawHeader(stored, name)), false);
+  const encoded = offer === undefined ? undefined : decide(offer, entry.status, (name) => (name === 'content-length' ? length : rawHeader(stored, name)), false);
   let vary = encoded?.vary === true;
   for (let i = 0; i < stored.length; i += 2) {
     const name = stored[i] as string;
@@ -98,5 +102,5 @@ export function notModifiedOf(entry: Entry, now: number, status: string, offer: 
 
 /** A stored entry as the answer to this client: a 304 when its own validators match, else the whole answer. */
 export function answerTo(asked: Conditions | undefined, entry: Entry, now: number, status: string, offer: Offer | undefined): StoredAnswer {
-  return asked !== undefined && notModified(asked, entry) ? notModifiedOf(entry, now, status, offer) : answerOf(entry, now, status);
+  return asked !== undefined && notModified(asked, entry) ? notModifiedOf(entry, String(entry.body.length), now, status, offer) : answerOf(entry, now, status);
 }

@@ -46,7 +46,7 @@ export function ttlOf(entry: Entry, now: number): number {
 }
 
 /** Its Age now (RFC 9111 §4.2.3): the age it arrived with plus the seconds it has been kept. */
-export function ageOf(entry: Entry, now: number): number {
+export function ageOf(entry: Pick<Entry, 'initialAge' | 'storedAt'>, now: number): number {
   return Math.max(0, Math.floor(entry.initialAge + (now - entry.storedAt) / 1000));
 }
 

@@ -2,10 +2,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Offer } from '../compress/policy.js';
 import type { RouteCacheConfig } from '../config/cache.js';
 import type { EdgeError } from '../errors.js';
+import { responseHeaders } from '../http/hop-by-hop.js';
 import { rawHeader } from '../http/message.js';
 import type { AnswerTap, StoredAnswer } from '../proxy/forward.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
-import { answerTo, type Conditions } from './conditional.js';
+import { answerTo, notModified, notModifiedOf, type Conditions, type Validated } from './conditional.js';
 import { answerOf, sizeOf, ttlOf, type Entry } from './entry.js';
 import { assess, refreshed } from './policy.js';
 
@@ -82,19 +83,35 @@ export class FillTap implements AnswerTap {
     }
     const fwd = stale === undefined ? 'fwd=miss' : 'fwd=stale';
     this.#cache.count('miss');
+    const length = declaredLength(head.headers);
+    let status: string;
+    let seen: Validated | undefined;
     if (trip.method === 'HEAD') {
       // A HEAD answer has no body to keep; a GET's entry answers HEADs (RFC 9110 §9.3.2).
       this.#done();
-      return withStatus(head, `Gatehouse; ${fwd}; fwd-status=${head.status}`);
+      status = `Gatehouse; ${fwd}; fwd-status=${head.status}`;
+    } else {
+      const a = assess(trip.method, trip.url, trip.headers, head, trip.rc, trip.key, now);
+      if (a.store && length <= this.#cache.entryLimit) {
+        this.#pending = a.entry;
+        seen = a.entry;
+        status = `Gatehouse; ${fwd}; fwd-status=${head.status}; stored`;
+      } else {
+        this.#done();
+        status = `Gatehouse; ${fwd}; fwd-status=${head.status}; detail=${a.store ? 'too-large' : a.reason}`;
+      }
     }
-    const a = assess(trip.method, trip.url, trip.headers, head, trip.rc, trip.key, now);
-    const length = a.store ? declaredLength(head.headers) : 0;
-    if (!a.store || length > this.#cache.entryLimit) {
-      this.#done();
-      return withStatus(head, `Gatehouse; ${fwd}; fwd-status=${head.status}; detail=${a.store ? 'too-large' : a.reason}`);
+    // The client's own validators did not go upstream (cache.ts): its conditional is answered here,
+    // from the whole answer, while that answer is still read and stored (nginx's not_modified filter).
+    const asked = trip.asked;
+    if (asked !== undefined && head.status === 200) {
+      seen ??= validatedOf(head, now);
+      // A date compares only with the answer's own Last-Modified: it has not been stored to have another.
+      if ((asked.ifNoneMatch !== undefined || seen.lastModified !== undefined) && notModified(asked, seen)) {
+        return notModifiedOf(seen, rawHeader(head.headers, 'content-length'), now, status, trip.offer);
+      }
     }
-    this.#pending = a.entry;
-    return withStatus(head, `Gatehouse; ${fwd}; fwd-status=${head.status}; stored`);
+    return withStatus(head, status);
   }
 
   body(chunk: Buffer): void {
@@ -173,6 +190,16 @@ export class PassTap implements AnswerTap {
     return `${this.#status}; detail=${error.code}`;
   }
   abort(): void {}
+}
+
+/** An answer that is not kept, as a 304 would be made from it: its fields without the hop-by-hop ones, its own Age. */
+function validatedOf(head: ResponseHead, now: number): Validated {
+  const headers = responseHeaders(head.headers, head.connectionTokens, null, false, head.status);
+  const age = Number(rawHeader(headers, 'age'));
+  return {
+    status: head.status, headers, etag: rawHeader(headers, 'etag'), lastModified: rawHeader(headers, 'last-modified'),
+    storedAt: now, initialAge: Number.isInteger(age) && age > 0 ? age : 0,
+  };
 }
 
 function declaredLength(pairs: readonly string[]): number {

@@ -292,9 +292,10 @@ class HttpExchange implements UpstreamSink {
 
   body(chunk: Buffer): boolean {
     this.exchange.bytes += chunk.length;
-    if (this.#stored !== undefined) return true;
+    // The tap reads the upstream's body even when it gave a stored answer (a 304 to the client's
+    // conditional while the whole answer is stored); a tap with nothing to store ignores it.
     this.exchange.tap?.body(chunk);
-    if (this.#discard) return true;
+    if (this.#stored !== undefined || this.#discard) return true;
     if (this.#encoder !== undefined) return this.#encoder.write(chunk, this.#onDrain());
     if ((this.res as { write(chunk: Buffer): boolean }).write(chunk)) return true;
     this.res.once('drain', this.#onDrain());
@@ -307,12 +308,12 @@ class HttpExchange implements UpstreamSink {
 
   end(upstreamTail: Buffer | undefined): void {
     let tail = upstreamTail;
-    if (this.#stored !== undefined) {
-      tail = this.#stored;
-    } else if (this.exchange.tap !== undefined) {
-      if (tail !== undefined) this.exchange.tap.body(tail);
-      this.exchange.tap.end();
+    const tap = this.exchange.tap;
+    if (tap !== undefined) {
+      if (tail !== undefined) tap.body(tail);
+      tap.end();
     }
+    if (this.#stored !== undefined) tail = this.#stored;
     if (this.#discard) return;
     if (this.#encoder !== undefined) {
       if (tail !== undefined) this.exchange.bytes += tail.length;
