@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import t from 'tap';
-import { startEdge } from './helpers/edge.js';
+import { loadConfig } from '../src/config/load.js';
+import { startEdge, writeConfigFile } from './helpers/edge.js';
 import { h2Get, h2Session } from './helpers/h2.js';
 import { deadPort, get, parseRaw, rawTls } from './helpers/net.js';
 import { openWs, roundTrip } from './helpers/ws.js';
@@ -95,6 +96,51 @@ t.test('a 401 from the auth service is relayed with its challenge; on h2 too', a
   t.equal(h2.status, 302);
   t.equal(h2.body, '<a>login</a>');
   t.equal(app.seen.length, 0);
+});
+
+t.test('signIn: a 401 from the auth service becomes a 302 to the sign-in URL (nginx error_page 401 =302); other answers are untouched', async (t) => {
+  const app = await startBackend(t);
+  const auth = await startAuth(t);
+  const signIn = (url: string): string => config(app.address, auth.address, ', websocket: { allowMissingOrigin: true }').replace('copyHeaders: [Remote-User, Remote-Groups]', `copyHeaders: [Remote-User], signIn: "${url}"`);
+  const edge = await startEdge(t, signIn('/oauth2/start?rd={scheme}://{host}{uri}&ip={remote_addr}&ua={header.user-agent}'));
+  const reply = await get(edge.port, '/app/page?x=1', { headers: { authorization: 'Bearer bad', 'user-agent': 'probe' } });
+  t.equal(reply.status, 302);
+  t.equal(reply.headers.location, '/oauth2/start?rd=https://localhost/app/page?x=1&ip=127.0.0.1&ua=probe');
+  t.equal(reply.headers['www-authenticate'], undefined, 'the 401\'s own fields stay behind');
+  t.equal(reply.body, '');
+  t.match(reply.headers['strict-transport-security'], /max-age=/);
+  const line = await edge.logs.next((l) => l.status === 302 && l.path === '/app/page?x=1');
+  t.equal(line?.rule, 'auth.forward authelia signIn');
+  const login = await get(edge.port, '/app/other');
+  t.equal(login.status, 302, 'the auth service\'s own 302 still goes as it is');
+  t.match(login.headers.location, /^https:\/\/login\.test\//);
+  t.equal(login.body, '<a>login</a>');
+  t.equal((await get(edge.port, '/app/', { headers: { cookie: 'session=good' } })).status, 200, 'a session passes');
+  const h2 = await h2Get(t, edge.port, { ':path': '/app/h2', authorization: 'Bearer bad' });
+  t.equal(h2.status, 302);
+  t.equal(h2.headers.location, '/oauth2/start?rd=https://localhost/app/h2&ip=127.0.0.1&ua=');
+  const raw = parseRaw(await rawTls(edge.port, 'GET /app/ws HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer bad\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'));
+  t.equal(raw.status, 302, 'an upgrade gets the same 302');
+  t.equal(raw.headers.get('location')?.[0], '/oauth2/start?rd=https://localhost/app/ws&ip=127.0.0.1&ua=');
+  t.equal(app.seen.length, 1, 'only the signed-in request reached the app');
+
+  const absolute = await startEdge(t, signIn('https://auth.example.com/?rd={scheme}://{host}{uri}'));
+  t.equal((await get(absolute.port, '/app/a', { headers: { authorization: 'Bearer bad' } })).headers.location, 'https://auth.example.com/?rd=https://localhost/app/a');
+
+  for (const [url, message] of [
+    ['login', /expected an absolute URL .* or a path on this host/],
+    ['//evil.example/', /"\/\/host" leaves this host/],
+    ['/start?rd={rest}', /\{rest\} is not known when auth decides/],
+    ['/start?id={request_id}', /\{request_id\} is not known when auth decides/],
+    ['/start?rd={nope}', /nope/],
+  ] as const) {
+    const { file } = await writeConfigFile(t, signIn(url));
+    const loaded = await loadConfig(file);
+    t.equal(loaded.config, undefined, `${url} is refused`);
+    const problem = loaded.problems.find((p) => message.test(p.message));
+    t.ok(problem, `${url}: ${JSON.stringify(loaded.problems)}`);
+    t.ok((problem?.line ?? 0) > 0 && (problem?.col ?? 0) > 0, 'with its line and column');
+  }
 });
 
 t.test('an unreachable auth service is a 502 with the upstream code, never a pass', async (t) => {

@@ -125,8 +125,9 @@ const CORPUS: Record<string, { loads: boolean; counted: string[] }> = {
   'content-admin-guarded.conf': { loads: false, counted: [] },
   // OPTIONS on nginx's default root: 405 there, 404 here.
   'content-api-limits.conf': { loads: true, counted: ['status'] },
-  // internal /authelia becomes reachable; error_page 401 =302 is not carried over.
-  'content-authelia.conf': { loads: true, counted: ['status'] },
+  // internal /authelia becomes reachable; the 401's redirect (auth.forward.signIn) names https
+  // in its rd= where nginx, serving this config on plain HTTP only, names http ($scheme).
+  'content-authelia.conf': { loads: true, counted: ['location', 'status'] },
   'content-microcache.conf': { loads: true, counted: [] },
   // nginx answers 500 (try_files cycle: the document root is missing on the test host), Gatehouse 404.
   'content-spa-static.conf': { loads: true, counted: ['allow', 'status'] },

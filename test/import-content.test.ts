@@ -256,17 +256,44 @@ t.test('auth_request: the internal location becomes auth.forward, auth_request_s
   } }`);
   const c = load(dir);
   const app = c.at('/app/');
-  t.same(app.route.auth, { forward: { upstream: 'http://authelia:9091', path: '/api/verify', copyHeaders: ['Remote-User', 'Remote-Groups'] } });
+  t.same(app.route.auth, { forward: {
+    upstream: 'http://authelia:9091', path: '/api/verify', copyHeaders: ['Remote-User', 'Remote-Groups'],
+    signIn: 'https://auth.example.com/?rd={scheme}://{header.host}{uri}',
+  } });
   const consumed = [...app.consumed].map((d) => `${d.name} ${d.args.join(' ')}`);
   t.ok(consumed.includes('location /authelia') && consumed.includes('proxy_set_header Remote-User $user'));
+  t.ok(consumed.some((x) => x.startsWith('error_page 401 =302')), 'the login redirect is translated');
   t.match(app.lines, [
-    /:3 {2}auth_request \/authelia {2}translated-with-difference {2}an auth answer other than 2xx goes to the client as it is/,
+    /:3 {2}auth_request \/authelia {2}translated-with-difference {2}an auth answer other than 2xx or 401 goes to the client as it is/,
     /:6 {2}auth_request_set \$cookie \$upstream_http_set_cookie {2}unsupported/,
-    /:10 {2}error_page 401 =302 .* {2}unsupported {2}.*Authelia: \/api\/authz\/forward-auth/,
     /:18 {2}proxy_set_header X-Original-URL .* {2}translated-with-difference {2}Gatehouse sends the auth service/,
   ]);
-  t.equal(app.lines.length, 4);
+  t.equal(app.lines.length, 3);
   loads(t, dir, [{ ...app.route, upstream: 'app' }]);
+});
+
+t.test('auth_request + error_page 401 → auth.forward.signIn: set variables written out; what it cannot say is reported', async (t) => {
+  const dir = tree(t, `http { server {
+    set $target_url $scheme://$http_host$request_uri;
+    error_page 401 https://auth.example.com/?rd=$target_url;
+    location /a/ { auth_request /auth; proxy_pass http://app; }
+    location /b/ { auth_request /auth; error_page 401 =302 https://login.example.com/?to=$cookie_x; proxy_pass http://app; }
+    location /c/ { auth_request /auth; error_page 401 =302 /oauth2/sign_in; proxy_pass http://app; }
+    location /d/ { proxy_pass http://app; }
+    location /auth { internal; proxy_pass http://authelia:9091/oauth2/auth; }
+  } }`);
+  const c = load(dir);
+  const a = c.at('/a/');
+  t.same(a.route.auth, { forward: { upstream: 'http://authelia:9091', path: '/oauth2/auth', signIn: 'https://auth.example.com/?rd={scheme}://{header.host}{uri}' } }, 'a bare absolute URL is nginx\'s 302 too');
+  t.notOk(a.lines.some((l) => /error_page/.test(l)), a.lines.join('\n'));
+  const b = c.at('/b/');
+  t.equal((b.route.auth as { forward: Record<string, unknown> }).forward.signIn, undefined);
+  t.match(b.lines.join('\n'), /error_page 401 =302 https:\/\/login\.example\.com\/\?to=\$cookie_x {2}unsupported {2}\$cookie_x is not known when Gatehouse's auth decides/);
+  const cc = c.at('/c/');
+  t.equal((cc.route.auth as { forward: Record<string, unknown> }).forward.signIn, undefined, 'a local path is an internal redirect in nginx');
+  t.match(cc.lines.join('\n'), /error_page 401 =302 \/oauth2\/sign_in {2}unsupported {2}.*answers with another status/);
+  t.equal(c.at('/d/').route.auth, undefined);
+  loads(t, dir, [{ ...a.route, upstream: 'app' }]);
 });
 
 t.test('limit_req: the zone\'s budget with its burst, per-address keys only, nginx\'s queueing and 503 named', async (t) => {

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Cidr } from './primitives.js';
 import { boolean, cidr, field, fields, integer, keysOf, list, map, object, string } from './shape.js';
+import { readValue } from './headers.js';
+import type { Template } from './template.js';
 import type { Path, Reader } from './values.js';
 
 /** `routes[].access` (README "Access control"): methods, then deny, then allow, on the client address (past trustedProxies and a PROXY header). */
@@ -25,6 +27,8 @@ export interface ForwardAuthConfig {
   readonly path: string;
   /** Lower-case header names copied from a 2xx auth answer onto the request. */
   readonly copyHeaders: readonly string[];
+  /** Where a 401 from the auth service sends the client instead: a 302 to this URL (nginx's `error_page 401 =302 URL`); null: the 401 goes as it is. */
+  readonly signIn: Template | null;
 }
 
 export interface AuthConfig {
@@ -86,7 +90,7 @@ export const RATE_LIMITS = map(RATE_LIMIT, { fixed: { store: string(undefined, '
 /** `routes[].access`. */
 export const ACCESS = object({ methods: list(string(), { minItems: 1 }), allow: list(cidr(), { default: gd.access.allow }), deny: list(cidr(), { default: gd.access.deny }) });
 const BASIC = object({ realm: string(gd.basic.realm), users: string() }, { required: ['users'] });
-const FORWARD = object({ upstream: string(), path: string(gd.forward.path), copyHeaders: list(string(), { default: gd.forward.copyHeaders }) }, { required: ['upstream'] });
+const FORWARD = object({ upstream: string(), path: string(gd.forward.path), copyHeaders: list(string(), { default: gd.forward.copyHeaders }), signIn: string() }, { required: ['upstream'] });
 /** `routes[].auth`: one of basic and forward. */
 export const AUTH = object({ basic: BASIC, forward: FORWARD });
 const METHOD = /^[A-Z][A-Z-]*$/;
@@ -198,9 +202,33 @@ function readAuth(r: Reader, raw: unknown, path: Path, ctx: GuardContext): AuthC
       if (!HEADER_NAME.test(name)) return void r.error([...fp, 'copyHeaders', i], `"${name}" is not a header name`);
       copyHeaders.push(name.toLowerCase());
     });
-    if (upstream !== undefined) forward = { upstream, path: authPath, copyHeaders };
+    const signIn = f.signIn === undefined ? null : readSignIn(r, f.signIn, [...fp, 'signIn']) ?? null;
+    if (upstream !== undefined) forward = { upstream, path: authPath, copyHeaders, signIn };
   }
   return { basic, forward };
+}
+
+/** What a sign-in URL may read: the request's own facts (the guard decides before a route's captures or request id are made). */
+const SIGN_IN_VARIABLES: ReadonlySet<string> = new Set(['scheme', 'host', 'uri', 'query', 'remote_addr']);
+
+/**
+ * `auth.forward.signIn`: an absolute URL (the sign-in service's own host) or a path on this host,
+ * with placeholders; like `redirect.to`, a path-only one cannot be made to leave the host.
+ */
+function readSignIn(r: Reader, raw: unknown, path: Path): Template | undefined {
+  const text = r.string(raw, path);
+  if (text === undefined) return undefined;
+  const absolute = /^([a-z][a-z0-9+.-]*:|\{scheme\}:)\/\//i.test(text);
+  if (!absolute && !text.startsWith('/')) return r.error(path, 'expected an absolute URL (https://auth.example.com/…) or a path on this host (/oauth2/start?rd={scheme}://{host}{uri})');
+  if (!absolute && /^\/[/\\]/.test(text)) return r.error(path, '"//host" leaves this host: write the scheme, as in https://host/…');
+  const template = readValue(r, text, path);
+  if (template === undefined) return undefined;
+  for (const part of template) {
+    if (typeof part === 'string' || part.kind === 'header' || (part.kind === 'var' && SIGN_IN_VARIABLES.has(part.name))) continue;
+    const name = part.kind === 're' ? `re.${part.group}` : part.name;
+    return r.error(path, `{${name}} is not known when auth decides: use {scheme}, {host}, {uri}, {query}, {remote_addr} or {header.NAME}`);
+  }
+  return template;
 }
 
 /** The hash formats `htpasswd` writes; crypt(3) DES and plain text are refused (htpasswd -d/-p). */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Directive } from './parse.js';
-import { nearest, nearestOne } from './scope.js';
-import { hasVariable, relativeNote, serverOf, type Ctx } from './content-util.js';
+import { nearest, nearestOne, type Scope } from './scope.js';
+import { hasVariable, relativeNote, serverOf, template, type Ctx } from './content-util.js';
 import { sentAnyway } from './content-files.js';
 import { locationFor, locationMatch } from './content-where.js';
 import { proxyTarget } from './upstream-ref.js';
@@ -110,8 +110,56 @@ function forwardAuth(ctx: Ctx): Record<string, unknown> | undefined {
   const forward: Record<string, unknown> = { upstream: target.upstream, path };
   const copy = copyHeaders(ctx);
   if (copy.length > 0) forward.copyHeaders = copy;
-  report.difference(d, 'an auth answer other than 2xx goes to the client as it is; nginx passes on 401 and 403 and turns any other into 500');
+  const signIn = signInOf(ctx);
+  if (signIn !== undefined) forward.signIn = signIn;
+  report.difference(d, `an auth answer other than 2xx${signIn === undefined ? '' : ' or 401'} goes to the client as it is; nginx passes on 401 and 403 and turns any other into 500`);
   return forward;
+}
+
+/** The placeholders auth.forward.signIn may use (config/guard.ts): the request's own facts. */
+const SIGN_IN_PLACEHOLDERS = /\{(?!(scheme|host|uri|query|remote_addr|header\.[^}]+)\})[^{}]+\}/;
+
+/**
+ * `error_page 401 [=302] URL` under auth_request: nginx answers a 302 to URL instead of the 401,
+ * the login redirect of the oauth2-proxy and Authelia guides (content-errors.ts leaves the line here).
+ * A path starting with "/" is an internal redirect in nginx, not this.
+ */
+export function isSignInPage(scope: Scope, d: Directive): boolean {
+  const auth = nearestOne(scope, 'auth_request');
+  if (auth === undefined || auth.args[0] === 'off') return false;
+  const codes = d.args.filter((a) => /^\d{3}$/.test(a));
+  const response = d.args.find((a) => a.startsWith('='));
+  const uri = d.args.at(-1) ?? '';
+  return codes.length === 1 && codes[0] === '401' && (response === undefined || response === '=302') && /^(https?:\/\/|\$)/.test(uri);
+}
+
+/** That line as auth.forward.signIn: `set` variables written out, nginx's variables as placeholders. */
+function signInOf(ctx: Ctx): string | undefined {
+  const { scope, report, consumed } = ctx;
+  const page = nearest(scope, 'error_page').find((x) => isSignInPage(scope, x));
+  if (page === undefined) return undefined;
+  consumed.add(page);
+  const uri = (page.args.at(-1) ?? '').replace(/\$(?:\{(\w+)\}|(\w+))/g, (whole, braced?: string, bare?: string) => setValue(scope, braced ?? bare ?? '') ?? whole);
+  const { text, unknown } = template(uri);
+  const refused = unknown[0] ?? SIGN_IN_PLACEHOLDERS.exec(text)?.[0];
+  if (refused !== undefined) {
+    report.unsupported(page, `${refused} is not known when Gatehouse's auth decides (auth.forward.signIn takes $scheme, $host, $request_uri, $args, $remote_addr and $http_NAME)`);
+    return undefined;
+  }
+  if (!/^(https?:\/\/|\{scheme\}:\/\/)/.test(text)) {
+    report.unsupported(page, 'the sign-in URL does not start with a scheme and host: Gatehouse\'s auth.forward.signIn is a URL or a path on this host');
+    return undefined;
+  }
+  return text;
+}
+
+/** The value of `set $name VALUE;` in force at `scope` (the innermost, last one), if any. */
+function setValue(scope: Scope, name: string): string | undefined {
+  for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
+    const set = s.directives.filter((d) => d.name === 'set' && d.args[0] === `$${name}`).at(-1);
+    if (set !== undefined) return set.args[1];
+  }
+  return undefined;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Directive } from './parse.js';
 import { nearest, nearestOne, type Scope } from './scope.js';
 import { allScopes, flag, hasVariable, serverOf, type Ctx } from './content-util.js';
 import { fileFor } from './content-where.js';
+import { isSignInPage } from './content-auth.js';
 
 /** One location's error pages as Gatehouse can say them: status → file. */
 type Pages = Map<number, string>;
@@ -11,11 +12,12 @@ function pagesAt(ctx: Ctx, scope: Scope, report: boolean): { pages: Pages; direc
   const pages: Pages = new Map();
   const directives = nearest(scope, 'error_page');
   for (const d of directives) {
+    if (isSignInPage(scope, d)) continue; // auth.forward.signIn's (content-auth.ts)
     const uri = d.args.at(-1) ?? '';
     const response = d.args.find((a) => a.startsWith('='));
     const codes = d.args.filter((a) => /^\d{3}$/.test(a)).map(Number);
     const why = response !== undefined
-      ? `"${response}" answers with another status (or the routed page's): Gatehouse's error page keeps the status${codes.includes(401) && nearestOne(scope, 'auth_request') !== undefined ? '; for a login redirect, ask an auth endpoint that answers 302 itself (Authelia: /api/authz/forward-auth)' : ''}`
+      ? `"${response}" answers with another status (or the routed page's): Gatehouse's error page keeps the status${codes.includes(401) && nearestOne(scope, 'auth_request') !== undefined ? '; for a login redirect, `error_page 401 =302 https://…` alone becomes auth.forward.signIn' : ''}`
       : uri.startsWith('@') ? `${uri} is a named location nginx routes to: Gatehouse's error page is a file`
         : /^https?:\/\//.test(uri) || hasVariable(uri) ? 'a redirect: Gatehouse\'s error page is a file'
           : codes.includes(497) ? 'plain HTTP to the TLS port: Gatehouse closes such connections'

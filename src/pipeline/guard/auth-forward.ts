@@ -5,6 +5,7 @@ import type { EdgeError } from '../../errors.js';
 import type { UpstreamClient, UpstreamRequest, UpstreamSink } from '../../upstream/client.js';
 import type { Upstream } from '../../upstream/targets.js';
 import type { ResponseHead } from '../../upstream/response-parser.js';
+import { expand, type RequestContext } from '../expand.js';
 import type { Denial } from './answer.js';
 
 /** An auth answer is a verdict and maybe a login page; more than this is not relayed. */
@@ -63,11 +64,17 @@ class AnswerSink implements UpstreamSink {
   }
 }
 
+/** What `signIn`'s placeholders read (config/guard.ts allows only these): the request as it came, on HTTPS. */
+function signInContext(q: ForwardQuestion): RequestContext {
+  return { scheme: 'https', host: q.host, port: 0, uri: q.uri, path: q.uri, restStart: 0, remoteAddr: q.clientIp, requestId: '', headers: q.headers, match: null };
+}
+
 /**
  * `auth.forward` (README "Access control"; nginx auth_request, Traefik ForwardAuth, Caddy forward_auth): a GET
  * with the original headers and X-Forwarded-Method/-Proto/-Host/-Uri/-For goes to `upstream` +
  * `path` through the one upstream client (pool, timeouts, failover). 2xx: the request goes on
- * with `copyHeaders` from the answer; anything else goes back to the client as it is.
+ * with `copyHeaders` from the answer; a 401 becomes a 302 to `signIn` when it is set; anything
+ * else goes back to the client as it is.
  */
 export class ForwardAuth {
   readonly #config: ForwardAuthConfig;
@@ -107,6 +114,13 @@ export class ForwardAuth {
         q.headers[name] = had === undefined ? value : `${Array.isArray(had) ? had.join(', ') : had}, ${value}`;
       }
       return undefined;
+    }
+    if (head.status === 401 && this.#config.signIn !== null) {
+      const location = expand(this.#config.signIn, signInContext(q));
+      // null only for a value with CR or LF (a header placeholder): the 401 then goes as it is.
+      if (location !== null) {
+        return { code: null, status: 302, reason: 'auth service answered 401: sent to sign in', rule: `auth.forward ${this.#config.upstream} signIn`, headers: [['location', location]], body: Buffer.alloc(0) };
+      }
     }
     const pairs: [string, string][] = [];
     for (let i = 0; i < head.headers.length; i += 2) pairs.push([head.headers[i] as string, head.headers[i + 1] as string]);
