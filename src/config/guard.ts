@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Cidr } from './primitives.js';
 import { boolean, cidr, field, fields, integer, keysOf, list, map, object, string } from './shape.js';
-import { readValue } from './headers.js';
-import type { Template } from './template.js';
+import { parseTemplate, type Template } from './template.js';
 import type { Path, Reader } from './values.js';
 
 /** `routes[].access` (README "Access control"): methods, then deny, then allow, on the client address (past trustedProxies and a PROXY header). */
@@ -221,8 +220,9 @@ function readSignIn(r: Reader, raw: unknown, path: Path): Template | undefined {
   const absolute = /^([a-z][a-z0-9+.-]*:|\{scheme\}:)\/\//i.test(text);
   if (!absolute && !text.startsWith('/')) return r.error(path, 'expected an absolute URL (https://auth.example.com/…) or a path on this host (/oauth2/start?rd={scheme}://{host}{uri})');
   if (!absolute && /^\/[/\\]/.test(text)) return r.error(path, '"//host" leaves this host: write the scheme, as in https://host/…');
-  const template = readValue(r, text, path);
-  if (template === undefined) return undefined;
+  if (/[\r\n\0]/.test(text)) return r.error(path, 'a URL cannot contain CR, LF or NUL');
+  const template = parseTemplate(text);
+  if (typeof template === 'string') return r.error(path, template);
   for (const part of template) {
     if (typeof part === 'string' || part.kind === 'header' || (part.kind === 'var' && SIGN_IN_VARIABLES.has(part.name))) continue;
     const name = part.kind === 're' ? `re.${part.group}` : part.name;
