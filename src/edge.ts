@@ -197,7 +197,7 @@ export class Edge {
     let http: AddressInfo | null = null;
     let admin: AddressInfo | null = null;
     if (config.listen.http !== null) {
-      this.#http = createRedirectListener(() => this.#runtime, this.log, () => https.port, () => this.#responders.http, (req, res) => handleRequest(this, req, res, 'http'));
+      this.#http = createRedirectListener(() => this.#runtime, this.log, () => https.port, () => this.#responders.http, (req, res) => handleRequest(this, req, res, 'http'), (req, socket, head) => handleUpgrade(this, req, socket, head, 'http'));
       this.#frontDoor(this.#http, 'http');
       http = await listen(this.#http, config.listen.http, 'listen.http');
     }

@@ -106,7 +106,7 @@ export function validate(raw: unknown, file: string): Validated {
   const rateLimits = readRateLimits(r, top.rateLimits);
   const timeouts = readTimeouts(r, top.timeouts);
   const cache = readCacheStore(r, top.cache, dir);
-  const sites = readSites(r, top.sites, upstreams, listen.httpsAll.map((a) => a.port), { dir, rateLimits, cache }, timeouts);
+  const sites = readSites(r, top.sites, upstreams, { https: listen.httpsAll.map((a) => a.port), http: listen.http?.port ?? null }, { dir, rateLimits, cache }, timeouts);
   const tls = { ...tlsNoAcme, acme: readAcme(r, (top.tls as Record<string, unknown> | undefined)?.acme, { dir, sites, listen, certificates: tlsNoAcme.certificates.length }) };
   const trustedProxies = (r.list(top.trustedProxies, ['trustedProxies']) ?? d.trustedProxies)
     .map((v, i) => r.cidr(v, ['trustedProxies', i]))

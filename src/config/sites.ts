@@ -20,7 +20,7 @@ export const SITE = object({
 }, { required: ['hosts'] });
 
 export function readSites(
-  r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, httpsPorts: readonly number[], guarding: { dir: string; rateLimits: RateLimitsConfig; cache: CacheStoreConfig | null }, timeouts: Config['timeouts'],
+  r: Reader, raw: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>, ports: { readonly https: readonly number[]; readonly http: number | null }, guarding: { dir: string; rateLimits: RateLimitsConfig; cache: CacheStoreConfig | null }, timeouts: Config['timeouts'],
 ): SiteConfig[] {
   const dir = guarding.dir;
   const list = r.list(raw, ['sites']) ?? [];
@@ -54,7 +54,7 @@ export function readSites(
     if (routeList.length === 0 && o.redirect === undefined) r.error(o.routes === undefined ? path : [...path, 'routes'], 'a site needs at least one route, e.g. - { path: /, upstream: app }, or a redirect');
     const ctx: RouteContext = {
       dir, upstreams, timeouts, plainHttp, siteHeaders: headers,
-      websocket: (value, wp) => readWebSocket(r, value, wp, hosts, httpsPorts),
+      websocket: (value, wp) => readWebSocket(r, value, wp, hosts, ports.https, plainHttp === 'serve' ? ports.http : null),
     };
     routeList.forEach((entry, j) => {
       const rp = [...path, 'routes', j];
@@ -74,14 +74,18 @@ export function readSites(
   return sites;
 }
 
-function readWebSocket(r: Reader, raw: unknown, path: Path, hosts: readonly string[], httpsPorts: readonly number[]): WebSocketPolicy {
+function readWebSocket(r: Reader, raw: unknown, path: Path, hosts: readonly string[], httpsPorts: readonly number[], plainHttpPort: number | null): WebSocketPolicy {
   const o = r.object(raw, path, keysOf(WEBSOCKET)) ?? {};
   const allowMissingOrigin = field(r, o, path, 'allowMissingOrigin', WEBSOCKET.keys.allowMissingOrigin);
   if (o.origins === undefined) {
     // Default: the site's own pages, as a browser serialises their origin (RFC 6454 §6.1).
     // Pages may come from any listen.https port; 443 (and 0, the OS's pick) need no suffix.
     const suffix = ['', ...new Set(httpsPorts.filter((p) => p !== 443 && p !== 0).map((p) => `:${p}`))];
-    return { origins: hosts.flatMap((h) => suffix.map((s) => `https://${h.includes(':') ? `[${h}]` : h}${s}`)), allowMissingOrigin };
+    const bracketed = hosts.map((h) => (h.includes(':') ? `[${h}]` : h));
+    const origins = bracketed.flatMap((h) => suffix.map((s) => `https://${h}${s}`));
+    // A `plainHttp: serve` site's pages are also served over :80: their http origin is the site's own too.
+    if (plainHttpPort !== null) origins.push(...bracketed.map((h) => `http://${h}${plainHttpPort === 80 || plainHttpPort === 0 ? '' : `:${plainHttpPort}`}`));
+    return { origins, allowMissingOrigin };
   }
   const origins: string[] = [];
   (r.list(o.origins, [...path, 'origins']) ?? []).forEach((v, i) => {

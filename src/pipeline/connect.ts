@@ -55,7 +55,7 @@ export function handleConnect(deps: UpgradeDeps, req: H2Request, res: H2Response
   headers['sec-websocket-key'] = wsKey;
   headers['sec-websocket-version'] = '13';
   startTunnel(deps, runtime, route, upstream, resolution.host, {
-    client: res.stream, head: Buffer.alloc(0), path, headers, upgradeKey: wsKey, peer, protocol: 'h2', answer: h2Answer(res, hsts),
+    client: res.stream, head: Buffer.alloc(0), path, headers, upgradeKey: wsKey, peer, protocol: 'h2', scheme: 'https', answer: h2Answer(res, hsts),
   });
 }
 

@@ -147,6 +147,8 @@ export interface AcceptedHandshake {
   readonly upgradeKey: string;
   readonly peer: string;
   readonly protocol: TunnelInfo['protocol'];
+  /** The listener it came in on: 'http' is :80 for a `plainHttp: serve` site (no HSTS there). */
+  readonly scheme: 'http' | 'https';
   readonly answer?: UpgradeAnswer;
 }
 
@@ -156,20 +158,21 @@ export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, u
   sanitiseClientHeaders(headers);
   // Checked to be absent or 0 (bodyRefusal): the handshake goes upstream without body framing.
   delete headers['content-length'];
-  const { clientIp } = applyForwarded(headers, hs.peer, runtime.trust);
+  const { clientIp } = applyForwarded(headers, hs.peer, runtime.trust, hs.scheme);
+  const hsts = hs.scheme === 'https' ? runtime.hsts : null;
   const timeouts = route.timeouts ?? runtime.config.timeouts;
   const open = (): void => openTunnel(deps.upstreams, hs.client, hs.head, {
     method: 'GET', path: hs.path, headers, body: 'none',
     upstream, key: upstream.requestKey(clientIp),
     connectTimeout: timeouts.connect, responseTimeout: timeouts.response, bodyTimeout: timeouts.idle,
     upgradeKey: hs.upgradeKey,
-    hsts: runtime.hsts, idleTimeout: timeouts.websocketIdle,
+    hsts, idleTimeout: timeouts.websocketIdle,
     ...(hs.answer === undefined ? {} : { answer: hs.answer }),
     info: { host, path: hs.path, clientIp, origin: headers.origin ?? null, protocol: hs.protocol },
   }, deps.tunnels, deps.hooks);
   const guard = route.guard === null ? undefined : runtime.guards.of(route.guard);
   if (guard === undefined) open();
-  else admitUpgrade(guard, deps, { client: hs.client, protocol: hs.protocol, path: hs.path, host, clientIp, hsts: runtime.hsts, headers }, open);
+  else admitUpgrade(guard, deps, { client: hs.client, protocol: hs.protocol, path: hs.path, host, clientIp, hsts, headers }, open);
 }
 
 /**
@@ -180,22 +183,25 @@ function destroySelf(this: Duplex): void {
   this.destroy();
 }
 
-/** The HTTPS upgrade pipeline: resolve like any request, then handshake checks, Origin gate, tunnel. */
-export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+/**
+ * The upgrade pipeline: resolve like any request, then handshake checks, Origin gate, tunnel.
+ * `scheme` 'http': a `plainHttp: serve` site's upgrade on :80 (the :80 listener checked the site).
+ */
+export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https' = 'https'): void {
   socket.on('error', destroySelf);
   const runtime = deps.runtime();
-  const hsts = runtime.hsts;
+  const hsts = scheme === 'https' ? runtime.hsts : null;
   const peer = clientAddress(req.socket);
   const refuse = refuser(deps, 'http/1.1', req.url, peer, (r) => respondRaw(socket, r.error, hsts, r.error.message, r.extra ?? ''));
   if (deps.draining()) return refuse(refusal('EDGE_ERR_SHUTTING_DOWN', ERRORS.EDGE_ERR_SHUTTING_DOWN.text), undefined, '');
-  const resolution = resolve(runtime, req);
+  const resolution = resolve(runtime, req, scheme);
   if (!resolution.ok) return refuse({ error: resolution.error }, undefined, resolution.host);
   const bad = checkHandshake(req);
   if (bad !== undefined) return refuse(bad, req.headers.origin, resolution.host);
   const { route } = resolution;
   if (route.action.kind !== 'upstream' && route.action.kind !== 'files') {
     // A redirect or respond route answers the handshake as it answers any request.
-    const c = contextOf(req, req.headers, route, resolution.host, resolution.path, 'https', peer);
+    const c = contextOf(req, req.headers, route, resolution.host, resolution.path, scheme, peer);
     writeAnswerRaw(socket, actionAnswer(route, c), hsts);
     deps.log.info({ event: 'websocket-answered', protocol: 'http/1.1', host: resolution.host, path: req.url, clientIp: peer, route: route.path }, 'websocket answered by its route');
     return;
@@ -208,6 +214,6 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
 
   startTunnel(deps, runtime, route, upstream, resolution.host, {
     client: socket, head, path: req.url as string, headers: { ...req.headers },
-    upgradeKey: req.headers['sec-websocket-key'] as string, peer, protocol: 'http/1.1',
+    upgradeKey: req.headers['sec-websocket-key'] as string, peer, protocol: 'http/1.1', scheme,
   });
 }

@@ -61,7 +61,8 @@ export class TunnelRegistry {
 /** A WebSocket handshake to send upstream, and what the tunnel after it needs. */
 export interface TunnelRequest extends UpstreamRequest {
   readonly upgradeKey: string;
-  readonly hsts: string;
+  /** null on :80 (`plainHttp: serve`): no HSTS over plain HTTP. */
+  readonly hsts: string | null;
   readonly idleTimeout: number;
   readonly info: TunnelInfo;
   /** How the client hears the outcome; HTTP/1.1 bytes on the upgraded socket when absent. */
@@ -83,7 +84,7 @@ export interface UpgradeAnswer {
 }
 
 /** The HTTP/1.1 answer on an upgraded socket, as latin1 text: the parser read the headers a byte per character. */
-function h1Answer(client: Duplex, hsts: string): UpgradeAnswer {
+function h1Answer(client: Duplex, hsts: string | null): UpgradeAnswer {
   return {
     refuse: (error) => respondRaw(client, error, hsts, error.text),
     // The parser refused CR, LF and controls in the reason.
@@ -257,7 +258,7 @@ function destroySelf(this: Duplex): void {
 }
 
 /** The upstream's end-to-end headers (extensions, subprotocol, cookies…) plus the edge's HSTS, as raw pairs; a 101 (and so h2's 200 to CONNECT, RFC 9110 §8.6) never has a Content-Length. */
-function relayHeaders(res: ResponseHead, hsts: string): string[] {
+function relayHeaders(res: ResponseHead, hsts: string | null): string[] {
   return responseHeaders(res.headers, res.connectionTokens, hsts, false, res.status);
 }
 

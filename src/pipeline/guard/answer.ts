@@ -54,20 +54,20 @@ export function answerResponse(res: ClientResponse, d: Denial, hsts: string | nu
 }
 
 /** On an HTTP/1.1 upgrade's socket: a real status line, then close (ws's abortHandshake). */
-export function answerSocket(socket: Duplex, d: Denial, hsts: string): void {
+export function answerSocket(socket: Duplex, d: Denial, hsts: string | null): void {
   if (d.body === undefined) {
     respondRaw(socket, errorOf(d), hsts, d.reason, d.headers.map(([n, v]) => `${n}: ${v}\r\n`).join(''));
     return;
   }
   if (!socket.writable) return void socket.destroy();
   const head = `HTTP/1.1 ${d.status} ${reasonPhrase(d.status)}\r\n${relayed(d).map(([n, v]) => `${n}: ${v}\r\n`).join('')}` +
-    `Content-Length: ${d.body.length}\r\nStrict-Transport-Security: ${hsts}\r\nConnection: close\r\n\r\n`;
+    `Content-Length: ${d.body.length}\r\n${hsts === null ? '' : `Strict-Transport-Security: ${hsts}\r\n`}Connection: close\r\n\r\n`;
   socket.end(Buffer.concat([Buffer.from(head, 'latin1'), d.body]));
   setTimeout(() => socket.destroy(), 5000).unref();
 }
 
 /** On an RFC 8441 CONNECT stream: HEADERS and the body, then the stream ends. */
-export function answerStream(stream: ServerHttp2Stream, d: Denial, hsts: string): void {
+export function answerStream(stream: ServerHttp2Stream, d: Denial, hsts: string | null): void {
   if (stream.destroyed || stream.headersSent) return void stream.destroy();
   const body = d.body ?? Buffer.from(`${d.reason}\n`);
   const fields: Record<string, string | string[] | number> = { ':status': d.status };
@@ -80,7 +80,7 @@ export function answerStream(stream: ServerHttp2Stream, d: Denial, hsts: string)
     fields['cache-control'] = 'no-store';
   }
   fields['content-length'] = body.length;
-  fields['strict-transport-security'] = hsts;
+  if (hsts !== null) fields['strict-transport-security'] = hsts;
   try {
     stream.respond(fields);
     stream.end(body);

@@ -45,7 +45,8 @@ export interface UpgradeKnock {
   readonly path: string;
   readonly host: string;
   readonly clientIp: string;
-  readonly hsts: string;
+  /** null on :80 (`plainHttp: serve`). */
+  readonly hsts: string | null;
   readonly headers: Exchange['headers'];
 }
 
