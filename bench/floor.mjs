@@ -3,7 +3,7 @@
 // proxy anyone should run: it trusts the bench backend's exact answer (a head, then a body of
 // Content-Length bytes), parses nothing else, logs nothing and checks nothing.
 //
-//   node bench/floor.mjs relay|answer|h2-compat|h2-stream|h2-relay PORT CERT KEY BACKEND...
+//   node bench/floor.mjs relay|answer|h2-compat|h2-stream|h2-relay|tls-relay PORT CERT KEY BACKEND...
 //
 // relay:  Node's https server; each request goes to the backend over a pooled raw TCP socket
 //         (one request head written, the answer read back) and is answered with the backend's
@@ -16,10 +16,17 @@
 //         or the core stream API: what the compatibility layer costs per request.
 // h2-relay: Node's HTTP/2 server on the core stream API, each stream relayed to the backend
 //         over the same pooled raw TCP sockets as relay: the least an h2 proxy on Node costs.
+// tls-relay: no HTTP server at all: each TLS connection's requests are cut out of its bytes as
+//         the upstream answers are (find the blank line; the request line and Host), relayed the
+//         same way, and answered with a head written by hand (the fields Node's would have).
+//         relay ÷ this is what Node's HTTP server machinery (IncomingMessage, ServerResponse,
+//         header checks, timers) costs per keep-alive request. GET/HEAD without a body only;
+//         no upgrades: a measuring stick for keep-alive, nothing to run.
 import { readFileSync } from 'node:fs';
 import { createSecureServer } from 'node:http2';
 import { createServer } from 'node:https';
 import { connect } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 
 const [mode, port, cert, key, ...backends] = process.argv.slice(2);
 const HSTS = 'max-age=31536000; includeSubDomains';
@@ -89,7 +96,40 @@ function tunnel(req, client, head) {
   for (const s of [client, upstream]) s.on('close', () => { client.destroy(); upstream.destroy(); });
 }
 
+/** One TLS connection's requests, one at a time in order, each answered before the next is relayed. */
+function tlsRelay(client) {
+  client.setNoDelay(true);
+  let pending = Buffer.alloc(0);
+  let busy = false;
+  const next = () => {
+    const end = busy ? -1 : pending.indexOf('\r\n\r\n');
+    if (end === -1) return;
+    const head = pending.toString('latin1', 0, end);
+    pending = pending.subarray(end + 4);
+    const line = head.slice(0, head.indexOf('\r\n'));
+    const host = /\r\nhost: *([^\r]*)/i.exec(head)?.[1] ?? '';
+    busy = true;
+    const upstream = idle.pop() ?? openUpstream();
+    upstream.answer = (answer, body) => {
+      client.cork();
+      client.write(`HTTP/1.1 200 OK\r\ncontent-type: ${answer.type}\r\ncontent-length: ${body.length}\r\nstrict-transport-security: ${HSTS}\r\ndate: ${new Date().toUTCString()}\r\nconnection: keep-alive\r\nkeep-alive: timeout=60\r\n\r\n`, 'latin1');
+      client.write(body);
+      client.uncork();
+      idle.push(upstream);
+      busy = false;
+      next();
+    };
+    upstream.write(`${line}\r\nhost: ${host}\r\nx-forwarded-for: ${client.remoteAddress}\r\nx-forwarded-proto: https\r\n\r\n`, 'latin1');
+  };
+  client.on('data', (chunk) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    next();
+  });
+  client.on('error', () => client.destroy());
+}
+
 const tls = { cert: readFileSync(cert), key: readFileSync(key), minVersion: 'TLSv1.3' };
+if (mode === 'tls-relay') createTlsServer({ ...tls, ALPNProtocols: ['http/1.1'] }, tlsRelay).listen(Number(port), '127.0.0.1');
 if (mode.startsWith('h2-')) {
   const h2 = createSecureServer({ ...tls, ALPNProtocols: ['h2'] });
   const headers = { 'content-type': 'text/plain', 'content-length': '100', 'strict-transport-security': HSTS };
@@ -108,5 +148,5 @@ server.on('request', mode === 'answer'
   : exchange);
 server.on('upgrade', tunnel);
 server.on('clientError', (err, socket) => socket.destroy());
-if (!mode.startsWith('h2-')) server.listen(Number(port), '127.0.0.1');
+if (!mode.startsWith('h2-') && mode !== 'tls-relay') server.listen(Number(port), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));

@@ -28,7 +28,7 @@ const baseOf = (name, runsByName) => {
 };
 
 /** Node's floors (bench/floor.mjs) a Gatehouse target is set against, when they ran. */
-const FLOORS = ['floor-1', 'answer-1', 'h2relay-1', 'h2compat-1', 'h2stream-1'];
+const FLOORS = ['floor-1', 'answer-1', 'h2relay-1', 'h2compat-1', 'h2stream-1', 'tlsrelay-1'];
 const floorsOf = (name, runsByName) => (name.startsWith('gatehouse-1') ? FLOORS.filter((f) => runsByName[f]) : []);
 
 /** The peers (bench/peers.mjs) with a Gatehouse target's worker count, when they ran. */

@@ -79,7 +79,7 @@ sites:
 }
 
 /** Target kinds served by bench/floor.mjs, and the mode each runs it in. */
-export const FLOOR_MODES = { floor: 'relay', answer: 'answer', h2compat: 'h2-compat', h2stream: 'h2-stream', h2relay: 'h2-relay' };
+export const FLOOR_MODES = { floor: 'relay', answer: 'answer', h2compat: 'h2-compat', h2stream: 'h2-stream', h2relay: 'h2-relay', tlsrelay: 'tls-relay' };
 
 /** The version a Node binary reports (labels per-Node targets). */
 export function nodeVersion(bin) {
