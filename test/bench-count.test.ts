@@ -5,7 +5,7 @@ import { connect } from 'node:tls';
 import t from 'tap';
 import { testCerts } from './helpers/certs.js';
 import { basicConfig, startEdge } from './helpers/edge.js';
-import { deadPort } from './helpers/net.js';
+import { deadPort, rawTls } from './helpers/net.js';
 import { run } from './helpers/process.js';
 import { startBackend } from './helpers/upstream.js';
 
@@ -85,6 +85,23 @@ t.test('h2relay-1: every h2 stream relayed to the backend over pooled raw socket
   t.equal(backend.seen.length, 40, 'each stream reached the backend once');
   t.equal(backend.seen[0]?.headers['x-forwarded-proto'], 'https');
   t.ok(backend.connections <= 8, `upstream sockets pooled: ${backend.connections} for 40 requests`);
+});
+
+t.test('tlsrelay-1: keep-alive requests cut out of the TLS bytes, relayed in order and answered whole, counted exactly', async (t) => {
+  const certs = await testCerts();
+  const backend = await startBackend(t, (req, res) => res.end((req.url ?? '').padEnd(100, 'x')));
+  const port = await deadPort();
+  floor(t, 'tls-relay', port, certs.a.cert, certs.a.key, backend.address);
+  await tlsUp(port, 'http/1.1');
+  const r = await countLoad(t, ['--mode=keepalive', `--port=${port}`, '--count=40', '--connections=2', `--ca=${certs.ca.cert}`]);
+  t.same({ ops: r.ops, errors: r.errors }, { ops: 40, errors: 0 }, 'exactly 40 answers, all 200');
+  t.equal(backend.seen.length, 40, 'each request reached the backend once');
+  t.equal(backend.seen[0]?.headers.host, 'localhost', 'with its Host');
+  t.equal(backend.seen[0]?.headers['x-forwarded-proto'], 'https');
+  t.ok(backend.connections <= 4, `upstream sockets pooled: ${backend.connections} for 40 requests`);
+  // Two requests in one write (pipelined): both answered, in order.
+  const raw = await rawTls(port, 'GET /one HTTP/1.1\r\nHost: localhost\r\n\r\nGET /two HTTP/1.1\r\nHost: localhost\r\n\r\n', { waitMs: 1000 });
+  t.match(raw, /^HTTP\/1\.1 200 OK\r\n[\s\S]*strict-transport-security: [\s\S]*\r\n\r\n\/onex+HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n\/twox+$/);
 });
 
 t.test('count mode through Gatehouse: keep-alive, new connections and h2, exactly N each, set-up before the clock', async (t) => {
