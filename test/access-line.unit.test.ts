@@ -218,7 +218,7 @@ t.test('logExchange writes the same line whether the writer takes it or declines
   const metrics = new Metrics(false);
   const headers = { host: 'localhost', 'user-agent': 'ua' };
   const exchange = {
-    ...base.facts, headers, label: 'localhost/', upstream: { name: 'app' }, headersAt: 0, start: performance.now(),
+    ...base.facts, headers, label: 'localhost/', upstream: { name: 'app' }, headersAt: 0, start: performance.now(), accessLog: true,
     error: new EdgeError('EDGE_ERR_UPSTREAM_CONNECT', 'connect ECONNREFUSED 127.0.0.1:1'), sending: { target: { id: '127.0.0.1:1' } }, requestId: 'r-1',
   } as unknown as Exchange;
   const res = { headersSent: true, statusCode: 502, writableFinished: false } as unknown as ClientResponse;

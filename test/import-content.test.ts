@@ -431,3 +431,18 @@ t.test('a server without locations is read as its own `location /` (nginx serves
   t.same(s.route.access, { allow: ['192.0.2.0/24'] });
   t.same((s.route.compress as { algorithms: string[] }).algorithms, ['gzip']);
 });
+
+t.test('access_log off in force (the location\'s, else the server\'s) → accessLog: false; a log file of its own logs again', async (t) => {
+  const dir = tree(t, `http { server {
+    access_log off;
+    location /quiet/ { proxy_pass http://app; }
+    location /loud/ { access_log /var/log/nginx/loud.log combined; proxy_pass http://app; }
+    location = /robots.txt { access_log off; root @DIR@; }
+  } }`);
+  const c = load(dir);
+  t.equal(c.at('/quiet/').route.accessLog, false, 'inherited from the server');
+  t.equal(c.at('/loud/').route.accessLog, undefined, 'a location with its own access_log logs');
+  t.equal(c.at('= /robots.txt').route.accessLog, false);
+  t.ok([...c.at('= /robots.txt').consumed].some((d) => d.name === 'access_log' && d.args[0] === 'off'), 'the line is carried over, not reported');
+  loads(t, dir, [{ ...c.at('/quiet/').route, upstream: 'app' }]);
+});

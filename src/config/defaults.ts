@@ -25,7 +25,7 @@ export const DEFAULTS = {
     keepalive: 256,
     keepaliveTimeout: '4s',
   },
-  route: { path: '/', caseInsensitive: false, overridesRegex: false, stripPrefix: false, rewriteLocation: true },
+  route: { path: '/', caseInsensitive: false, overridesRegex: false, stripPrefix: false, rewriteLocation: true, accessLog: true },
   site: { plainHttp: 'redirect' },
   trustedProxies: [],
   websocket: { allowMissingOrigin: false },

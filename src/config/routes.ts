@@ -52,6 +52,7 @@ export const ROUTE = object({
   stripPrefix: boolean(d.stripPrefix),
   rewrite: string(),
   rewriteLocation: boolean(d.rewriteLocation),
+  accessLog: boolean(d.accessLog),
   headers: HEADERS,
   limits: object({ bodySize: size(0, Number.MAX_SAFE_INTEGER) }),
   timeouts: TIMEOUTS,
@@ -92,7 +93,8 @@ export function readRoute(r: Reader, raw: unknown, rp: Path, ctx: RouteContext):
   const templates = [...actionTemplates(action), ...templatesOf(own)];
   checkPlaceholders(r, rp, match, templates);
   const label = match.kind === 'regex' ? match.source : match.path;
-  return { path: label, match, methods, scheme, action, headers, bodySize, timeouts, websocket };
+  const accessLog = field(r, ro, rp, 'accessLog', k.accessLog);
+  return { path: label, match, methods, scheme, action, headers, bodySize, timeouts, websocket, accessLog };
 }
 
 function readMatcher(r: Reader, ro: Record<string, unknown>, rp: Path): RouteMatcher | undefined {

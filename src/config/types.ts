@@ -197,6 +197,8 @@ export interface RouteConfig {
   readonly files: FilesConfig | null;
   readonly compress: CompressConfig | null;
   readonly internal: boolean;
+  /** false: the route's requests write no access line (nginx's `access_log off`); metrics still count them. */
+  readonly accessLog: boolean;
   /** The route's response cache (config/cache.ts); null: answers are never stored. */
   readonly cache: RouteCacheConfig | null;
 }

@@ -108,6 +108,7 @@ function refuse(step: FilesStep, req: ClientRequest, res: ClientResponse, code: 
 function log(step: FilesStep, req: ClientRequest, status: number, result: Extract<SendResult, { status: number }> | undefined, code?: EdgeErrorCode, reason?: string): void {
   const protocol = protocolOf(req);
   step.metrics.request(step.route.label, status, protocol);
+  if (!step.route.accessLog) return;
   step.log.info({
     method: req.method, protocol, host: step.host, path: req.url, status, durationMs: Math.round((performance.now() - step.start) * 100) / 100,
     clientIp: step.clientIp, target: 'files', bytes: result?.bytes ?? 0,

@@ -137,7 +137,7 @@ function answerHere(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res
   }
   const c = p.ruled?.context ?? contextOf(req, req.headers as IncomingHttpHeaders, route, p.host, p.path, p.scheme, remoteAddr(runtime, req));
   writeAnswer(res, actionAnswer(route, c), p.hsts, p.close);
-  logLocal(deps, req, res, p.start, p.host, route.action.kind === 'respond' ? 'respond' : 'redirect', c.requestId);
+  logLocal(deps, req, res, p.start, p.host, route.action.kind === 'respond' ? 'respond' : 'redirect', c.requestId, undefined, route.accessLog);
 }
 
 /** The request goes to the route's upstream (or its files' fallback). */
@@ -149,7 +149,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
   const body = h2 ? h2BodyFraming(req as H2Request) : bodyFraming(req as IncomingMessage);
   const bodyLimit = route.bodySize ?? runtime.config.limits.bodySize;
   if (bodyLimit > 0 && !withinDeclaredLimit(req, res, runtime, p, bodyLimit)) {
-    logLocal(deps, req, res, start, p.host, 'request body too large', '', 'EDGE_ERR_BODY_TOO_LARGE');
+    logLocal(deps, req, res, start, p.host, 'request body too large', '', 'EDGE_ERR_BODY_TOO_LARGE', route.accessLog);
     return;
   }
   const peer = clientAddress(req.socket);
@@ -193,6 +193,7 @@ function proxy(deps: RequestDeps, runtime: Runtime, req: ClientRequest, res: Cli
     path: context === null ? req.url as string : upstreamPath(route, context, headers),
     headers,
     closeClient: close,
+    accessLog: route.accessLog,
     bytes: 0,
     start,
     headersAt: 0,
@@ -290,9 +291,11 @@ function countChunked(req: ClientRequest, res: ClientResponse, runtime: Runtime,
   source.on('data', count);
 }
 
-function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, start: number, host: string, reason: string, requestId = '', code?: EdgeErrorCode): void {
+/** `line` false: the route's `accessLog: false` (the answer is still counted). */
+function logLocal(deps: RequestDeps, req: ClientRequest, res: ClientResponse, start: number, host: string, reason: string, requestId = '', code?: EdgeErrorCode, line = true): void {
   const protocol = protocolOf(req);
   deps.metrics.request('-', res.statusCode, protocol);
+  if (!line) return;
   deps.log.info({
     method: req.method, protocol, host, path: req.url, status: res.statusCode, durationMs: round(performance.now() - start),
     clientIp: clientAddress(req.socket), target: null, bytes: 0, reason, ...(requestId === '' ? {} : { requestId }), ...(code === undefined ? {} : { code }),
@@ -310,6 +313,7 @@ export function logExchange(deps: Pick<RequestDeps, 'log' | 'metrics'> & { reado
   const target = exchange.sending?.target?.id ?? null;
   const aborted = !responseComplete(res);
   // At info even when it failed: the warning is per cause, rate-limited (hooks.ts).
+  if (!exchange.accessLog) return;
   // Written from these values (access-line.ts); pino writes the same line when the writer declines it.
   if (deps.exchangeLine(exchange, status, durationMs, target, aborted, error)) return;
   const fields: ExchangeLine = {

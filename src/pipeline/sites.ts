@@ -26,6 +26,8 @@ export interface Route {
   readonly compress: CompressConfig | undefined;
   /** Reached only through an upstream's X-Accel-Redirect (README "Serving files"). */
   readonly internal: boolean;
+  /** false: no access line for its requests (nginx's `access_log off`). */
+  readonly accessLog: boolean;
   readonly kind: 'prefix' | 'exact' | 'regex';
   readonly regex: RegExp | null;
   readonly overridesRegex: boolean;
@@ -137,7 +139,7 @@ function siteRedirectRoute(config: SiteConfig): RouteConfig {
     path: '/', match: { kind: 'prefix', path: '/', overridesRegex: false }, methods: null, scheme: null,
     action: { kind: 'redirect', ...(config.redirect as NonNullable<SiteConfig['redirect']>) },
     headers: config.headers, bodySize: null, timeouts: null, websocket: { origins: [], allowMissingOrigin: false },
-    guard: null, files: null, compress: null, internal: false, cache: null,
+    guard: null, files: null, compress: null, internal: false, accessLog: true, cache: null,
   };
 }
 
@@ -184,6 +186,7 @@ function compileRoute(route: RouteConfig, host: string, upstreams: ReadonlyMap<s
     files: route.files ?? undefined,
     compress: route.compress ?? undefined,
     internal: route.internal,
+    accessLog: route.accessLog,
     guard: route.guard,
     cache: route.cache,
     shaper: shaperOf(route),

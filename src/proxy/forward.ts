@@ -25,6 +25,8 @@ export interface Exchange extends UpstreamRequest {
   readonly hsts: string | null;
   /** Add `Connection: close` to the client's response (the edge is draining). */
   readonly closeClient: boolean;
+  /** The route's `accessLog`: false writes no access line for it (metrics still count it). */
+  readonly accessLog: boolean;
   bytes: number;
   /** performance.now() when the pipeline accepted the request, and when upstream headers arrived (0 = never). */
   readonly start: number;

@@ -1,6 +1,6 @@
 import type { Directive } from './parse.js';
 import type { ImportReport } from './report.js';
-import type { Scope } from './scope.js';
+import { nearest, type Scope } from './scope.js';
 import { reporting, type Ctx } from './content-util.js';
 import { translateFiles } from './content-files.js';
 import { translateCompress } from './content-compress.js';
@@ -31,7 +31,16 @@ export function translateContent(scope: Scope, report: ImportReport): { route: R
   checkSatisfy(ctx, route);
   translateRateLimit(ctx, route);
   translateCache(ctx, route);
+  translateAccessLog(ctx, route);
   return { route, consumed: ctx.consumed };
+}
+
+/** `access_log off` in force here (the location's, else the server's) → `accessLog: false`; a log file stays meaningless (Gatehouse logs to stdout). */
+function translateAccessLog(ctx: Ctx, route: Record<string, unknown>): void {
+  const off = nearest(ctx.scope, 'access_log').find((d) => d.args[0] === 'off');
+  if (off === undefined) return;
+  ctx.consumed.add(off);
+  route.accessLog = false;
 }
 
 /**

@@ -87,6 +87,7 @@ export function locationRoutes(written: Scope, env: SiteEnv, out: RouteOut[], pa
       case 'internal': route.internal = true; ctx.consumed.add(x); break;
       case 'limit_except': limitExcept(x, route, ctx); break;
       case 'expires': extra.push(...expires(x, ctx)); break;
+      case 'access_log': if (x.args[0] !== 'off') meaningless(x, ctx); break; // off: accessLog (content.ts)
       default: meaningless(x, ctx);
     }
   }
