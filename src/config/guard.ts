@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Cidr } from './primitives.js';
 import { boolean, cidr, field, fields, integer, keysOf, list, map, object, string } from './shape.js';
-import { parseTemplate, type Template } from './template.js';
+import { parseTemplate, urlTarget, type Template } from './template.js';
 import type { Path, Reader } from './values.js';
 
 /** `routes[].access` (README "Access control"): methods, then deny, then allow, on the client address (past trustedProxies and a PROXY header). */
@@ -210,6 +210,15 @@ function readAuth(r: Reader, raw: unknown, path: Path, ctx: GuardContext): AuthC
 /** What a sign-in URL may read: the request's own facts (the guard decides before a route's captures or request id are made). */
 const SIGN_IN_VARIABLES: ReadonlySet<string> = new Set(['scheme', 'host', 'uri', 'query', 'remote_addr']);
 
+/** The first placeholder of `template` a sign-in URL cannot have, as written (`{rest}`), or undefined (the importer asks too). */
+export function signInRefused(template: Template): string | undefined {
+  for (const part of template) {
+    if (typeof part === 'string' || part.kind === 'header' || (part.kind === 'var' && SIGN_IN_VARIABLES.has(part.name))) continue;
+    return `{${part.kind === 're' ? `re.${part.group}` : part.name}}`;
+  }
+  return undefined;
+}
+
 /**
  * `auth.forward.signIn`: an absolute URL (the sign-in service's own host) or a path on this host,
  * with placeholders; like `redirect.to`, a path-only one cannot be made to leave the host.
@@ -217,17 +226,13 @@ const SIGN_IN_VARIABLES: ReadonlySet<string> = new Set(['scheme', 'host', 'uri',
 function readSignIn(r: Reader, raw: unknown, path: Path): Template | undefined {
   const text = r.string(raw, path);
   if (text === undefined) return undefined;
-  const absolute = /^([a-z][a-z0-9+.-]*:|\{scheme\}:)\/\//i.test(text);
-  if (!absolute && !text.startsWith('/')) return r.error(path, 'expected an absolute URL (https://auth.example.com/…) or a path on this host (/oauth2/start?rd={scheme}://{host}{uri})');
-  if (!absolute && /^\/[/\\]/.test(text)) return r.error(path, '"//host" leaves this host: write the scheme, as in https://host/…');
+  const target = urlTarget(text);
+  if (typeof target === 'string') return r.error(path, target);
   if (/[\r\n\0]/.test(text)) return r.error(path, 'a URL cannot contain CR, LF or NUL');
   const template = parseTemplate(text);
   if (typeof template === 'string') return r.error(path, template);
-  for (const part of template) {
-    if (typeof part === 'string' || part.kind === 'header' || (part.kind === 'var' && SIGN_IN_VARIABLES.has(part.name))) continue;
-    const name = part.kind === 're' ? `re.${part.group}` : part.name;
-    return r.error(path, `{${name}} is not known when auth decides: use {scheme}, {host}, {uri}, {query}, {remote_addr} or {header.NAME}`);
-  }
+  const refused = signInRefused(template);
+  if (refused !== undefined) return r.error(path, `${refused} is not known when auth decides: use {scheme}, {host}, {uri}, {query}, {remote_addr} or {header.NAME}`);
   return template;
 }
 

@@ -5,7 +5,7 @@ import { FILES, COMPRESS } from './files.js';
 import { ACCESS, AUTH } from './guard.js';
 import { HEADERS, HEADER_VALUE, mergeRules, readHeaderRules, readValue, templatesOf } from './headers.js';
 import { compileRouteRegex, groupsOf } from './regex.js';
-import { parseTemplate, type Template, type TemplatePart } from './template.js';
+import { parseTemplate, urlTarget, type Template, type TemplatePart } from './template.js';
 import type {
   HeaderEntry, HeaderRules, RedirectStatus, RouteAction, RouteConfig, RouteMatcher, RouteTimeouts, TimeoutsConfig, UpstreamConfig, WebSocketPolicy,
 } from './types.js';
@@ -164,11 +164,10 @@ export function readRedirect(r: Reader, raw: unknown, path: Path): Extract<Route
   const text = r.string(o.to, [...path, 'to']);
   if (text === undefined) return undefined;
   // Only a `to` that writes its own scheme and authority may leave this host; a path-only one stays on it whatever its placeholders expand to (no open redirect).
-  const absolute = /^([a-z][a-z0-9+.-]*:|\{scheme\}:)\/\//i.test(text);
-  if (!absolute && !text.startsWith('/')) return r.error([...path, 'to'], 'expected an absolute URL (https://host/…) or a path on this host (/…)');
-  if (!absolute && /^\/[/\\]/.test(text)) return r.error([...path, 'to'], '"//host" leaves this host: write the scheme, as in https://host/…');
+  const target = urlTarget(text);
+  if (typeof target === 'string') return r.error([...path, 'to'], target);
   const to = readValue(r, text, [...path, 'to']);
-  return to === undefined ? undefined : { kind: 'redirect', to, status, absolute };
+  return to === undefined ? undefined : { kind: 'redirect', to, status, absolute: target.absolute };
 }
 
 function readRespond(r: Reader, raw: unknown, path: Path, dir: string): RouteAction | undefined {

@@ -72,3 +72,18 @@ function placeholder(name: string): Exclude<TemplatePart, string> | string {
 export function usesVariable(templates: readonly Template[], test: (part: Exclude<TemplatePart, string>) => boolean): boolean {
   return templates.some((t) => t.some((p) => typeof p !== 'string' && test(p)));
 }
+
+/** A URL that writes its own scheme and authority (`https://…`, `{scheme}://…`): it may name any host. */
+const ABSOLUTE_URL = /^([a-z][a-z0-9+.-]*:|\{scheme\}:)\/\//i;
+
+/**
+ * Where a redirect may send a client (`redirect.to`, `auth.forward.signIn`): an absolute URL, or a
+ * path on this host that no placeholder can turn into another host. `absolute`, or the reason
+ * (the caller adds FILE:LINE:COL).
+ */
+export function urlTarget(text: string): { readonly absolute: boolean } | string {
+  if (ABSOLUTE_URL.test(text)) return { absolute: true };
+  if (!text.startsWith('/')) return 'expected an absolute URL (https://host/…) or a path on this host (/…)';
+  if (/^\/[/\\]/.test(text)) return '"//host" leaves this host: write the scheme, as in https://host/…';
+  return { absolute: false };
+}

@@ -41,9 +41,9 @@ export function createRedirectListener(runtime: () => Runtime, log: Logger, http
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const rt = runtime();
     const parsed = hostOf(req.headers.host);
-    if (serveUpgrade !== undefined && typeof parsed === 'string' && rt.sites.match(parsed)?.plainHttp === 'serve') return serveUpgrade(req, socket, head);
+    if (serveUpgrade !== undefined && servesPlainHttp(rt, parsed)) return serveUpgrade(req, socket, head);
     socket.on('error', () => socket.destroy());
-    const { host, location } = redirectTarget(rt, req, httpsPort());
+    const { host, location } = redirectTarget(rt, req.url ?? '/', parsed, httpsPort());
     const status = rt.config.redirect.status;
     socket.end(`HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nLocation: ${location}\r\nContent-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n`);
     log.info({ method: req.method, host, path: req.url, status, clientIp: clientAddress(req.socket), listener: 'http', event: 'websocket-redirected' }, 'redirect');
@@ -73,8 +73,8 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   }
   const parsed = hostOf(req.headers.host);
   // ACME first (above), then a site that serves plain HTTP gets its routes (README: `sites[].plainHttp`).
-  if (serve !== undefined && typeof parsed === 'string' && runtime.sites.match(parsed)?.plainHttp === 'serve') return serve(req, res);
-  const { host, location } = redirectTarget(runtime, req, port);
+  if (serve !== undefined && servesPlainHttp(runtime, parsed)) return serve(req, res);
+  const { host, location } = redirectTarget(runtime, url, parsed, port);
   res.statusCode = config.redirect.status;
   res.setHeader('location', location);
   res.setHeader('content-length', 0);
@@ -83,10 +83,13 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   log.info({ method: req.method, host, path: url, status: res.statusCode, clientIp: clientAddress(req.socket), listener: 'http' }, 'redirect');
 }
 
-/** The https URL :80 sends a request to: a configured host (the request's when it is one), the request's path and query as sent. */
-function redirectTarget(runtime: Runtime, req: IncomingMessage, port: number): { host: string; location: string } {
-  const url = req.url ?? '/';
-  const parsed = hostOf(req.headers.host);
+/** The request's Host (hostOf) names a `plainHttp: serve` site: :80 runs the pipeline for it (README `sites[].plainHttp`). */
+function servesPlainHttp(runtime: Runtime, parsed: string | null | undefined): boolean {
+  return typeof parsed === 'string' && runtime.sites.match(parsed)?.plainHttp === 'serve';
+}
+
+/** The https URL :80 sends a request to: a configured host (its Host, `parsed`, when that is one), the request's path and query as sent. */
+function redirectTarget(runtime: Runtime, url: string, parsed: string | null | undefined, port: number): { host: string; location: string } {
   const host = parsed !== undefined && parsed !== null && runtime.sites.match(parsed) !== undefined ? parsed : runtime.sites.firstHost;
   const authority = `${host.includes(':') ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
   // Origin-form keeps path and query byte for byte ("//evil/p" stays a path: the authority is

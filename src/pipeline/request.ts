@@ -5,7 +5,7 @@ import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
 import { offerFor } from '../compress/policy.js';
 import type { Logger } from '../log.js';
 import type { BodyFraming, Exchange, Forwarder } from '../proxy/forward.js';
-import type { Runtime } from './runtime.js';
+import { hstsOver, type Runtime } from './runtime.js';
 import { clientAddress } from '../http/client-address.js';
 import { applyForwarded } from '../http/forwarded.js';
 import { bodyFraming, expectationRefusal, framingRefusal } from './framing.js';
@@ -60,7 +60,7 @@ export function handleRequest(deps: RequestDeps, req: ClientRequest, res: Client
   // Draining h2 connections got GOAWAY instead (RFC 9113 §6.8): Connection is not an h2 header.
   // A declined h1 upgrade closes too: Node dropped what was pipelined behind it (upgrade.ts).
   const close = !h2 && (deps.draining() || declinedUpgrade(req as IncomingMessage));
-  const hsts = scheme === 'https' ? runtime.hsts : null;
+  const hsts = hstsOver(runtime, scheme);
   if (close) res.setHeader('connection', 'close');
   const resolution = resolve(runtime, req, scheme);
   if (!resolution.ok) {

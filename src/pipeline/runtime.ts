@@ -39,6 +39,11 @@ export function buildRuntime(config: Config, targets: TargetRegistry, guard?: Gu
   };
 }
 
+/** The HSTS value for an answer over `scheme`: none over plain HTTP (RFC 6797 §7.2: a `plainHttp: serve` site on :80). */
+export function hstsOver(runtime: Runtime, scheme: 'http' | 'https'): string | null {
+  return scheme === 'https' ? runtime.hsts : null;
+}
+
 /** Targets a runtime uses (registry keys): what the registry must keep after a reload. */
 export function targetKeys(runtime: Runtime): Set<string> {
   return new Set([...runtime.upstreams.values()].flatMap((u) => u.targets.map((t) => t.key)));

@@ -4,7 +4,7 @@ import type { Metrics } from '../admin/metrics.js';
 import { EdgeError, ERRORS, type EdgeErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openTunnel, type TunnelHooks, type TunnelInfo, type TunnelRegistry, type UpgradeAnswer } from '../proxy/tunnel.js';
-import type { Runtime } from './runtime.js';
+import { hstsOver, type Runtime } from './runtime.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { clientAddress } from '../http/client-address.js';
 import { applyForwarded } from '../http/forwarded.js';
@@ -159,7 +159,7 @@ export function startTunnel(deps: UpgradeDeps, runtime: Runtime, route: Route, u
   // Checked to be absent or 0 (bodyRefusal): the handshake goes upstream without body framing.
   delete headers['content-length'];
   const { clientIp } = applyForwarded(headers, hs.peer, runtime.trust, hs.scheme);
-  const hsts = hs.scheme === 'https' ? runtime.hsts : null;
+  const hsts = hstsOver(runtime, hs.scheme);
   const timeouts = route.timeouts ?? runtime.config.timeouts;
   const open = (): void => openTunnel(deps.upstreams, hs.client, hs.head, {
     method: 'GET', path: hs.path, headers, body: 'none',
@@ -190,7 +190,7 @@ function destroySelf(this: Duplex): void {
 export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https' = 'https'): void {
   socket.on('error', destroySelf);
   const runtime = deps.runtime();
-  const hsts = scheme === 'https' ? runtime.hsts : null;
+  const hsts = hstsOver(runtime, scheme);
   const peer = clientAddress(req.socket);
   const refuse = refuser(deps, 'http/1.1', req.url, peer, (r) => respondRaw(socket, r.error, hsts, r.error.message, r.extra ?? ''));
   if (deps.draining()) return refuse(refusal('EDGE_ERR_SHUTTING_DOWN', ERRORS.EDGE_ERR_SHUTTING_DOWN.text), undefined, '');

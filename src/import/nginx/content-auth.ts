@@ -5,6 +5,8 @@ import { hasVariable, relativeNote, serverOf, template, type Ctx } from './conte
 import { sentAnyway } from './content-files.js';
 import { locationFor, locationMatch } from './content-where.js';
 import { proxyTarget } from './upstream-ref.js';
+import { signInRefused } from '../../config/guard.js';
+import { parseTemplate } from '../../config/template.js';
 
 /** auth_basic and auth_request in force here → the route's `auth` (README "Access control"). */
 export function translateAuth(ctx: Ctx, route: Record<string, unknown>): void {
@@ -116,9 +118,6 @@ function forwardAuth(ctx: Ctx): Record<string, unknown> | undefined {
   return forward;
 }
 
-/** The placeholders auth.forward.signIn may use (config/guard.ts): the request's own facts. */
-const SIGN_IN_PLACEHOLDERS = /\{(?!(scheme|host|uri|query|remote_addr|header\.[^}]+)\})[^{}]+\}/;
-
 /**
  * `error_page 401 [=302] URL` under auth_request: nginx answers a 302 to URL instead of the 401,
  * the login redirect of the oauth2-proxy and Authelia guides (content-errors.ts leaves the line here).
@@ -141,7 +140,8 @@ function signInOf(ctx: Ctx): string | undefined {
   consumed.add(page);
   const uri = (page.args.at(-1) ?? '').replace(/\$(?:\{(\w+)\}|(\w+))/g, (whole, braced?: string, bare?: string) => setValue(scope, braced ?? bare ?? '') ?? whole);
   const { text, unknown } = template(uri);
-  const refused = unknown[0] ?? SIGN_IN_PLACEHOLDERS.exec(text)?.[0];
+  const parsed = parseTemplate(text);
+  const refused = unknown[0] ?? (typeof parsed === 'string' ? parsed : signInRefused(parsed));
   if (refused !== undefined) {
     report.unsupported(page, `${refused} is not known when Gatehouse's auth decides (auth.forward.signIn takes $scheme, $host, $request_uri, $args, $remote_addr and $http_NAME)`);
     return undefined;
